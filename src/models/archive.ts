@@ -1,0 +1,178 @@
+// Unpacks model archives (.tar.gz, and .mar/.zip as MMS writes them) without trusting them:
+// every entry is checked before anything is written, and a failed unpack leaves nothing behind.
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar';
+import * as yauzl from 'yauzl';
+import { InvalidModelArchiveError } from '../errors';
+
+export type ArchiveFormat = 'tar.gz' | 'tar' | 'zip';
+
+export interface ExtractLimits {
+  maxBytes: number;
+  maxEntries?: number;
+}
+
+export async function detectArchiveFormat(file: string): Promise<ArchiveFormat | undefined> {
+  const handle = await fsp.open(file, 'r');
+  try {
+    const head = Buffer.alloc(512);
+    const { bytesRead } = await handle.read(head, 0, 512, 0);
+    if (bytesRead >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'tar.gz';
+    if (bytesRead >= 4 && head.readUInt32LE(0) === 0x04034b50) return 'zip';
+    if (bytesRead >= 262 && head.toString('latin1', 257, 262) === 'ustar') return 'tar';
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Rejects names that would land outside the destination. */
+function checkEntryName(name: string, archive: string): string {
+  const normalized = name.replace(/\\/g, '/');
+  const parts = normalized.split('/').filter((p) => p.length > 0 && p !== '.');
+  if (normalized.startsWith('/') || /^[A-Za-z]:/.test(normalized) || normalized.includes('\0') || parts.includes('..')) {
+    throw new InvalidModelArchiveError(`archive ${archive} holds an entry outside its root: ${JSON.stringify(name)}`);
+  }
+  return parts.join('/');
+}
+
+interface EntryBudget {
+  bytes: number;
+  entries: number;
+}
+
+function charge(budget: EntryBudget, size: number, limits: ExtractLimits, archive: string): void {
+  budget.bytes += size;
+  budget.entries += 1;
+  if (budget.bytes > limits.maxBytes) {
+    throw new InvalidModelArchiveError(`archive ${archive} unpacks to more than ${limits.maxBytes} bytes`);
+  }
+  if (budget.entries > (limits.maxEntries ?? 100_000)) {
+    throw new InvalidModelArchiveError(`archive ${archive} holds more than ${limits.maxEntries ?? 100_000} entries`);
+  }
+}
+
+const TAR_ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory']);
+
+async function checkTar(file: string, limits: ExtractLimits, name: string): Promise<void> {
+  const budget: EntryBudget = { bytes: 0, entries: 0 };
+  let problem: Error | undefined;
+  await tar.t({
+    file,
+    strict: true,
+    onReadEntry: (entry) => {
+      if (problem) return;
+      try {
+        checkEntryName(entry.path, name);
+        if (!TAR_ALLOWED_TYPES.has(entry.type)) {
+          throw new InvalidModelArchiveError(`archive ${name} holds a ${entry.type} entry (${JSON.stringify(entry.path)}); only files and folders are allowed`);
+        }
+        charge(budget, entry.size ?? 0, limits, name);
+      } catch (err) {
+        problem = err as Error;
+      }
+    },
+  });
+  if (problem) throw problem;
+}
+
+async function extractTar(file: string, dest: string): Promise<void> {
+  await tar.x({
+    file,
+    cwd: dest,
+    strict: true,
+    preservePaths: false,
+    preserveOwner: false,
+    noChmod: true,
+    filter: (_p, entry) => 'type' in entry && TAR_ALLOWED_TYPES.has(entry.type),
+  });
+}
+
+function openZip(file: string): Promise<yauzl.ZipFile> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(file, { lazyEntries: true, autoClose: false, strictFileNames: true, validateEntrySizes: true }, (err, zip) =>
+      err ? reject(err) : resolve(zip),
+    );
+  });
+}
+
+function readZipEntries(zip: yauzl.ZipFile): Promise<yauzl.Entry[]> {
+  return new Promise((resolve, reject) => {
+    const entries: yauzl.Entry[] = [];
+    zip.on('entry', (entry: yauzl.Entry) => {
+      entries.push(entry);
+      zip.readEntry();
+    });
+    zip.on('end', () => resolve(entries));
+    zip.on('error', reject);
+    zip.readEntry();
+  });
+}
+
+function openZipEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<NodeJS.ReadableStream> {
+  return new Promise((resolve, reject) => {
+    zip.openReadStream(entry, (err, stream) => (err ? reject(err) : resolve(stream)));
+  });
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+
+async function extractZip(file: string, dest: string, limits: ExtractLimits, name: string): Promise<void> {
+  const zip = await openZip(file);
+  try {
+    const entries = await readZipEntries(zip);
+    const budget: EntryBudget = { bytes: 0, entries: 0 };
+    const planned = entries.map((entry) => {
+      const relative = checkEntryName(entry.fileName, name);
+      const mode = (entry.externalFileAttributes >>> 16) & S_IFMT;
+      const isDir = entry.fileName.endsWith('/');
+      if (mode !== 0 && mode !== S_IFREG && mode !== S_IFDIR) {
+        throw new InvalidModelArchiveError(`archive ${name} holds a link or special file (${JSON.stringify(entry.fileName)}); only files and folders are allowed`);
+      }
+      charge(budget, entry.uncompressedSize, limits, name);
+      return { entry, relative, isDir };
+    });
+    for (const { entry, relative, isDir } of planned) {
+      const target = path.join(dest, relative);
+      if (isDir || relative === '') {
+        await fsp.mkdir(target, { recursive: true });
+        continue;
+      }
+      await fsp.mkdir(path.dirname(target), { recursive: true });
+      await pipeline(await openZipEntry(zip, entry), fs.createWriteStream(target, { flags: 'wx' }));
+    }
+  } finally {
+    zip.close();
+  }
+}
+
+/**
+ * Unpacks `file` into `dest` (which must not exist yet). The archive is checked entry by entry first;
+ * on any failure the partial output is removed and an InvalidModelArchiveError names the problem.
+ */
+export async function extractArchive(file: string, dest: string, limits: ExtractLimits): Promise<void> {
+  const name = path.basename(file);
+  const format = await detectArchiveFormat(file);
+  if (!format) throw new InvalidModelArchiveError(`${name} is not a .tar.gz, .tar, .mar or .zip archive`);
+  const partial = `${dest}.partial-${randomBytes(6).toString('hex')}`;
+  await fsp.mkdir(partial, { recursive: true });
+  try {
+    if (format === 'zip') {
+      await extractZip(file, partial, limits, name);
+    } else {
+      await checkTar(file, limits, name);
+      await extractTar(file, partial);
+    }
+    await fsp.rename(partial, dest);
+  } catch (err) {
+    await fsp.rm(partial, { recursive: true, force: true });
+    if (err instanceof InvalidModelArchiveError) throw err;
+    throw new InvalidModelArchiveError(`${name} could not be unpacked: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,169 @@
+// Resolves a model URL (a folder, or a .tar.gz/.mar archive inside the model store) into a
+// ModelPackage: where the ONNX file is, its config, handler and version. Nothing outside the store is read.
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { ArtifactNotFoundError, BadRequestError, InvalidModelArchiveError, UnsafePathError } from '../errors';
+import { extractArchive } from './archive';
+import { ModelConfig, formatIssues, parseModelConfig } from './model-config';
+import { resolveInside } from './model-name';
+
+export interface ModelPackage {
+  /** Name the package gives itself (manifest modelName, else the file or folder name). */
+  name: string;
+  version: string;
+  url: string;
+  dir: string;
+  modelPath: string;
+  modelBytes: number;
+  config: ModelConfig;
+  labels?: string[];
+  handlerPath?: string;
+}
+
+export interface ModelSourceOptions {
+  modelStore: string;
+  workDir: string;
+  maxArchiveBytes: number;
+}
+
+const manifestSchema = z
+  .object({
+    runtime: z.string().optional(),
+    model: z
+      .object({
+        modelName: z.string().min(1).optional(),
+        modelVersion: z.string().min(1).optional(),
+        handler: z.string().min(1).optional(),
+        serializedFile: z.string().min(1).optional(),
+      })
+      .passthrough(),
+  })
+  .passthrough();
+
+export type MarManifest = z.infer<typeof manifestSchema>;
+
+const ARCHIVE_SUFFIX = /(\.tar\.gz|\.tgz|\.tar|\.mar|\.zip)$/i;
+
+async function statOrUndefined(p: string) {
+  try {
+    return await fsp.stat(p);
+  } catch {
+    return undefined;
+  }
+}
+
+async function readJson(file: string, what: string): Promise<unknown> {
+  try {
+    return JSON.parse(await fsp.readFile(file, 'utf8'));
+  } catch (err) {
+    throw new InvalidModelArchiveError(`${what} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Follows links and refuses a real path that leaves `root`. */
+async function realInside(root: string, target: string, what: string): Promise<string> {
+  const [realRoot, realTarget] = await Promise.all([fsp.realpath(root), fsp.realpath(target)]);
+  resolveInside(realRoot, realTarget, what);
+  return realTarget;
+}
+
+async function fileInPackage(dir: string, relative: string, what: string): Promise<string> {
+  const candidate = resolveInside(dir, relative, what);
+  const stat = await statOrUndefined(candidate);
+  if (!stat?.isFile()) throw new InvalidModelArchiveError(`${what} ${JSON.stringify(relative)} is missing from the model package`);
+  return realInside(dir, candidate, what);
+}
+
+/** An archive often wraps everything in one top folder; look inside it when the root holds no model. */
+async function packageRoot(dir: string): Promise<string> {
+  const entries = await fsp.readdir(dir, { withFileTypes: true });
+  const looksLikeModel = entries.some((e) => e.name === 'MAR-INF' || e.name === 'model-config.json' || e.name.endsWith('.onnx'));
+  const folders = entries.filter((e) => e.isDirectory());
+  if (!looksLikeModel && folders.length === 1 && entries.length === 1) return path.join(dir, folders[0].name);
+  return dir;
+}
+
+export async function readModelPackage(dir: string, url: string, defaultName: string): Promise<ModelPackage> {
+  const root = await packageRoot(dir);
+  const manifestPath = path.join(root, 'MAR-INF', 'MANIFEST.json');
+  let manifest: MarManifest | undefined;
+  if (await statOrUndefined(manifestPath)) {
+    const parsed = manifestSchema.safeParse(await readJson(manifestPath, 'MAR-INF/MANIFEST.json'));
+    if (!parsed.success) throw new InvalidModelArchiveError(`MAR-INF/MANIFEST.json is not a valid manifest: ${formatIssues(parsed.error)}`);
+    manifest = parsed.data;
+  }
+  const configPath = path.join(root, 'model-config.json');
+  const config = parseModelConfig(
+    (await statOrUndefined(configPath)) ? await readJson(configPath, 'model-config.json') : {},
+    'model-config.json',
+  );
+  const modelFile = manifest?.model.serializedFile ?? config.modelFile;
+  if (!modelFile.endsWith('.onnx')) throw new InvalidModelArchiveError(`model file ${JSON.stringify(modelFile)} is not an .onnx file`);
+  const modelPath = await fileInPackage(root, modelFile, 'model file');
+
+  const handler = config.handler ?? manifest?.model.handler;
+  let handlerPath: string | undefined;
+  if (handler !== undefined) {
+    if (!/\.c?js$/.test(handler)) {
+      throw new InvalidModelArchiveError(`handler ${JSON.stringify(handler)} is not a JavaScript module (.js) in the model package`);
+    }
+    handlerPath = await fileInPackage(root, handler, 'handler');
+  }
+
+  let labels: string[] | undefined;
+  if (config.postprocess.type === 'topk') {
+    labels = config.postprocess.labels;
+    if (config.postprocess.labelsFile) {
+      const text = await fsp.readFile(await fileInPackage(root, config.postprocess.labelsFile, 'labels file'), 'utf8');
+      labels = text.split(/\r?\n/).filter((l) => l.length > 0);
+    }
+  }
+
+  return {
+    name: manifest?.model.modelName ?? defaultName,
+    version: manifest?.model.modelVersion ?? '1.0',
+    url,
+    dir: root,
+    modelPath,
+    modelBytes: (await fsp.stat(modelPath)).size,
+    config,
+    labels,
+    handlerPath,
+  };
+}
+
+async function unpackOnce(file: string, opts: ModelSourceOptions, size: number, mtimeMs: number): Promise<string> {
+  // Keyed by path, size and mtime so a replaced archive is unpacked again.
+  const key = createHash('sha256').update(`${file}\0${size}\0${mtimeMs}`).digest('hex').slice(0, 16);
+  const dest = path.join(opts.workDir, 'unpacked', `${path.basename(file).replace(ARCHIVE_SUFFIX, '')}-${key}`);
+  if (await statOrUndefined(dest)) return dest;
+  await fsp.mkdir(path.dirname(dest), { recursive: true });
+  try {
+    await extractArchive(file, dest, { maxBytes: opts.maxArchiveBytes });
+  } catch (err) {
+    // Another registration may have unpacked the same archive meanwhile.
+    if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' && (await statOrUndefined(dest))) return dest;
+    throw err;
+  }
+  return dest;
+}
+
+/** Resolves `url` (relative to the model store, or absolute inside it) into a ModelPackage. */
+export async function openModelPackage(url: string, opts: ModelSourceOptions): Promise<ModelPackage> {
+  if (typeof url !== 'string' || url.length === 0) throw new BadRequestError('a model url is required');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    throw new BadRequestError(`model url ${JSON.stringify(url)}: only paths inside the model store are supported`);
+  }
+  if (url.includes('\0')) throw new UnsafePathError('model url contains a NUL byte');
+  const target = resolveInside(opts.modelStore, url, 'model url');
+  const stat = await statOrUndefined(target);
+  if (!stat) throw new ArtifactNotFoundError(`model artifact ${JSON.stringify(url)} was not found in the model store`);
+  const real = await realInside(opts.modelStore, target, 'model url');
+  const defaultName = path.basename(real).replace(ARCHIVE_SUFFIX, '');
+  if (stat.isDirectory()) return readModelPackage(real, url, defaultName);
+  if (!stat.isFile()) throw new InvalidModelArchiveError(`model url ${JSON.stringify(url)} is neither a folder nor an archive`);
+  const dir = await unpackOnce(real, opts, stat.size, stat.mtimeMs);
+  return readModelPackage(dir, url, defaultName);
+}

@@ -1,0 +1,154 @@
+// Decodes JSON tensor bodies — the Open Inference Protocol v2 form {"inputs":[{name,shape,datatype,data}]}
+// and the simple {"<input name>": nested array} form — straight into typed arrays, checked against the
+// model's inputs so that a wrong name, shape or type is a 400 that says which.
+import { InvalidInputError } from '../errors';
+import {
+  TensorData, TensorElementType, TensorInfo, allocateTensorArray, elementCount, isSupportedType, typeFromOip,
+} from './tensor-types';
+
+export type TensorRequestFormat = 'oip' | 'simple';
+
+export interface TensorRequest {
+  format: TensorRequestFormat;
+  feeds: Record<string, TensorData>;
+  id?: string;
+}
+
+const MAX_RANK = 8;
+
+/** Walks the first element at each depth to find the shape of a nested array. */
+function nestedShape(value: unknown, name: string): number[] {
+  const dims: number[] = [];
+  let cursor = value;
+  while (Array.isArray(cursor)) {
+    dims.push(cursor.length);
+    if (dims.length > MAX_RANK) throw new InvalidInputError(`input "${name}" is nested deeper than ${MAX_RANK} levels`);
+    if (cursor.length === 0) break;
+    cursor = cursor[0];
+  }
+  return dims;
+}
+
+function writeElement(out: TensorData['data'], index: number, value: unknown, type: TensorElementType, name: string): void {
+  if (type === 'bool') {
+    if (typeof value !== 'boolean' && value !== 0 && value !== 1) throw new InvalidInputError(`input "${name}" holds ${JSON.stringify(value)} where a boolean belongs`);
+    (out as Uint8Array)[index] = value ? 1 : 0;
+    return;
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value) && !type.startsWith('float')) {
+    throw new InvalidInputError(`input "${name}" holds ${JSON.stringify(value)} where a number belongs`);
+  }
+  if (type === 'int64' || type === 'uint64') {
+    if (!Number.isInteger(value)) throw new InvalidInputError(`input "${name}" holds ${value} where an integer belongs`);
+    (out as BigInt64Array)[index] = BigInt(value);
+    return;
+  }
+  (out as Float32Array)[index] = value;
+}
+
+/** Copies a nested array of the given dims into `out`, refusing ragged arrays. */
+function fillNested(value: unknown, dims: number[], out: TensorData['data'], type: TensorElementType, name: string): void {
+  let index = 0;
+  const walk = (node: unknown, depth: number): void => {
+    if (depth === dims.length) {
+      writeElement(out, index++, node, type, name);
+      return;
+    }
+    if (!Array.isArray(node) || node.length !== dims[depth]) {
+      throw new InvalidInputError(`input "${name}" is ragged or has the wrong shape at depth ${depth}: expected ${dims[depth]} elements`);
+    }
+    for (const child of node) walk(child, depth + 1);
+  };
+  walk(value, 0);
+}
+
+function checkShape(dims: number[], info: TensorInfo, name: string): void {
+  if (dims.length !== info.shape.length) {
+    throw new InvalidInputError(`input "${name}" has shape [${dims}] but the model expects rank ${info.shape.length} ([${info.shape.map((d) => (typeof d === 'number' ? d : '?'))}])`);
+  }
+  info.shape.forEach((expected, i) => {
+    if (typeof expected === 'number' && expected >= 0 && dims[i] !== expected) {
+      throw new InvalidInputError(`input "${name}" has dimension ${i} = ${dims[i]} but the model expects ${expected}`);
+    }
+  });
+  if (dims.some((d) => !Number.isInteger(d) || d < 0)) throw new InvalidInputError(`input "${name}" has an invalid shape [${dims}]`);
+}
+
+function modelInput(inputs: TensorInfo[], name: unknown, modelName: string): TensorInfo {
+  const info = inputs.find((i) => i.name === name);
+  if (!info) {
+    throw new InvalidInputError(`model "${modelName}" has no input named ${JSON.stringify(name)}; its inputs are: ${inputs.map((i) => i.name).join(', ')}`);
+  }
+  if (!isSupportedType(info.type)) throw new InvalidInputError(`input "${info.name}" has type ${info.type}, which JSON requests cannot carry`);
+  return info;
+}
+
+function buildTensor(value: unknown, dims: number[], type: TensorElementType, name: string, flat: boolean): TensorData {
+  const count = elementCount(dims);
+  if (count > 256 * 1024 * 1024) throw new InvalidInputError(`input "${name}" is too large (${count} elements)`);
+  const data = allocateTensorArray(type, count);
+  if (flat) {
+    const arr = value as unknown[];
+    if (arr.length !== count) throw new InvalidInputError(`input "${name}" has ${arr.length} values but shape [${dims}] needs ${count}`);
+    for (let i = 0; i < count; i++) writeElement(data, i, arr[i], type, name);
+  } else {
+    fillNested(value, dims, data, type, name);
+  }
+  return { type, dims, data };
+}
+
+function parseOip(body: { inputs: unknown; id?: unknown }, inputs: TensorInfo[], modelName: string): TensorRequest {
+  if (!Array.isArray(body.inputs) || body.inputs.length === 0) throw new InvalidInputError('"inputs" must be a non-empty array');
+  const feeds: Record<string, TensorData> = {};
+  for (const raw of body.inputs) {
+    if (typeof raw !== 'object' || raw === null) throw new InvalidInputError('each entry of "inputs" must be an object');
+    const { name, shape, datatype, data } = raw as Record<string, unknown>;
+    const info = modelInput(inputs, name, modelName);
+    if (feeds[info.name]) throw new InvalidInputError(`input "${info.name}" is given twice`);
+    if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number')) throw new InvalidInputError(`input "${info.name}" needs a "shape" array of numbers`);
+    if (typeof datatype !== 'string') throw new InvalidInputError(`input "${info.name}" needs a "datatype" such as FP32`);
+    const type = typeFromOip(datatype);
+    if (type !== info.type) throw new InvalidInputError(`input "${info.name}" has datatype ${datatype} but the model expects ${info.type}`);
+    if (!Array.isArray(data)) throw new InvalidInputError(`input "${info.name}" needs a "data" array`);
+    const dims = shape as number[];
+    checkShape(dims, info, info.name);
+    const flat = data.length === 0 || !Array.isArray(data[0]);
+    if (!flat) {
+      const nested = nestedShape(data, info.name);
+      if (elementCount(nested) !== elementCount(dims)) throw new InvalidInputError(`input "${info.name}" data has shape [${nested}] but "shape" says [${dims}]`);
+      feeds[info.name] = { ...buildTensor(data, nested, type, info.name, false), dims };
+    } else {
+      feeds[info.name] = buildTensor(data, dims, type, info.name, true);
+    }
+  }
+  return { format: 'oip', feeds, id: typeof body.id === 'string' ? body.id : undefined };
+}
+
+function parseSimple(body: Record<string, unknown>, inputs: TensorInfo[], modelName: string): TensorRequest {
+  const feeds: Record<string, TensorData> = {};
+  for (const [name, value] of Object.entries(body)) {
+    const info = modelInput(inputs, name, modelName);
+    const dims = nestedShape(value, name);
+    checkShape(dims, info, name);
+    feeds[name] = buildTensor(value, dims, info.type as TensorElementType, name, false);
+  }
+  return { format: 'simple', feeds };
+}
+
+export function parseTensorRequest(text: string, inputs: TensorInfo[], modelName: string): TensorRequest {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidInputError(`request body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new InvalidInputError('request body must be a JSON object: {"inputs":[...]} or {"<input name>": [...]}');
+  }
+  const request = 'inputs' in body && !inputs.some((i) => i.name === 'inputs')
+    ? parseOip(body as { inputs: unknown }, inputs, modelName)
+    : parseSimple(body as Record<string, unknown>, inputs, modelName);
+  const missing = inputs.filter((i) => !request.feeds[i.name]).map((i) => i.name);
+  if (missing.length > 0) throw new InvalidInputError(`model "${modelName}" needs input(s) ${missing.join(', ')}`);
+  return request;
+}

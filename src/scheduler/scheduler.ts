@@ -1,0 +1,319 @@
+// Applies the placement policy: registers models (resolve, reserve, place on workers), scales and
+// unregisters them, and routes each request to a worker that hosts its model.
+import {
+  BadRequestError, ModelNotFoundError, NoWorkerAvailableError, QueueFullError, QuiverError,
+} from '../errors';
+import { ModelPackage, ModelSourceOptions, openModelPackage } from '../models/model-source';
+import { validateModelName } from '../models/model-name';
+import { ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
+import type { TensorInfo } from '../preprocess/tensor-types';
+import type { InferRequest, InferResult, ModelSpec } from '../workers/messages';
+import { WorkerPool, transferableBody } from '../workers/pool';
+import { chooseRemovals, pickWorker, placeModel, WorkerLoad } from './placement';
+
+export interface RegisterRequest {
+  url: string;
+  name?: string;
+  initialWorkers?: number;
+  batchSize?: number;
+  maxBatchDelayMs?: number;
+  responseTimeoutS?: number;
+  /** Wait until the model is loaded on its workers (MMS `synchronous`). */
+  synchronous?: boolean;
+  loadedAtStartup?: boolean;
+}
+
+export interface SchedulerOptions extends ModelSourceOptions {
+  defaultWorkersPerModel: number;
+  jobQueueSize: number;
+}
+
+interface HostInfo {
+  memoryBytes: number;
+  loadMs: number;
+  loadedAt: Date;
+}
+
+interface Placement {
+  spec: ModelSpec;
+  hosts: Map<number, HostInfo>;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  inFlight: number;
+  cursor: number;
+  lastPreprocessPath?: InferResult['preprocessPath'];
+}
+
+export interface WorkerDescription {
+  id: string;
+  startTime: string;
+  status: 'READY';
+  gpu: boolean;
+  memoryUsage: number;
+  loadTimeMs: number;
+}
+
+export interface ModelDescription {
+  modelName: string;
+  modelVersion: string;
+  modelUrl: string;
+  engine: 'onnxruntime';
+  runtime: 'node';
+  status: string;
+  minWorkers: number;
+  maxWorkers: number;
+  batchSize: number;
+  maxBatchDelay: number;
+  responseTimeout: number;
+  loadedAtStartup: boolean;
+  modelBytes: number;
+  memoryBytes: number;
+  inFlight: number;
+  preprocessing: string;
+  lastPreprocessPath?: string;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  workers: WorkerDescription[];
+}
+
+export class ModelScheduler {
+  private readonly placements = new Map<string, Placement>();
+  private readonly loading = new Map<string, Promise<ModelRecord>>();
+  // Loads run one at a time so each one's memory growth can be attributed to it.
+  private loadChain: Promise<unknown> = Promise.resolve();
+  private keySeq = 0;
+
+  constructor(
+    readonly registry: ModelRegistry,
+    private readonly pool: WorkerPool,
+    private readonly options: SchedulerOptions,
+  ) {}
+
+  get workerCount(): number {
+    return this.pool.slots.length;
+  }
+
+  private settingsFor(request: RegisterRequest, pkg: ModelPackage): ModelSettings {
+    const workers = request.initialWorkers ?? this.options.defaultWorkersPerModel;
+    if (!Number.isInteger(workers) || workers < 0) throw new BadRequestError(`initial_workers must be a whole number ≥ 0, got ${workers}`);
+    return {
+      minWorkers: Math.min(workers, this.workerCount),
+      maxWorkers: Math.min(workers, this.workerCount),
+      batchSize: request.batchSize ?? pkg.config.batchSize,
+      maxBatchDelayMs: request.maxBatchDelayMs ?? pkg.config.maxBatchDelayMs,
+      responseTimeoutS: request.responseTimeoutS ?? pkg.config.responseTimeoutS,
+    };
+  }
+
+  /**
+   * Registers a model. The artifact is always checked before this resolves; the load onto workers is
+   * awaited too unless `synchronous` is false. Requests for the model meanwhile wait for that load.
+   */
+  async register(request: RegisterRequest): Promise<ModelRecord> {
+    let record: ModelRecord;
+    let opening: Promise<ModelPackage>;
+    if (request.name !== undefined) {
+      // Reserve first so that a concurrent registration of the same name gets 409 at once.
+      record = this.registry.reserve(validateModelName(request.name), request.url, request.loadedAtStartup);
+      opening = openModelPackage(request.url, this.options);
+    } else {
+      const pkg = await openModelPackage(request.url, this.options);
+      record = this.registry.reserve(validateModelName(pkg.name), request.url, request.loadedAtStartup);
+      opening = Promise.resolve(pkg);
+    }
+    const forget = (err: unknown): never => {
+      if (this.registry.find(record.name) === record) this.registry.remove(record.name);
+      throw err;
+    };
+    const prepared = opening
+      .then((pkg) => {
+        record.pkg = pkg;
+        record.settings = this.settingsFor(request, pkg);
+        return record.settings;
+      })
+      .catch(forget);
+    const loaded = prepared.then((settings) => this.placeNew(record, record.pkg!, settings.minWorkers)).catch(forget);
+    this.loading.set(record.name, loaded);
+    loaded
+      .finally(() => {
+        if (this.loading.get(record.name) === loaded) this.loading.delete(record.name);
+      })
+      .catch(() => undefined);
+    await prepared;
+    if (request.synchronous === false) return record;
+    return loaded;
+  }
+
+  private async placeNew(record: ModelRecord, pkg: ModelPackage, workers: number): Promise<ModelRecord> {
+    const spec: ModelSpec = {
+      key: `${record.name}#${++this.keySeq}`,
+      name: record.name,
+      version: pkg.version,
+      modelPath: pkg.modelPath,
+      config: pkg.config,
+      labels: pkg.labels,
+      handlerPath: pkg.handlerPath,
+    };
+    const placement: Placement = { spec, hosts: new Map(), inputs: [], outputs: [], inFlight: 0, cursor: 0 };
+    try {
+      await this.addHosts(placement, workers, pkg.modelBytes);
+    } catch (err) {
+      await this.removeHosts(placement, [...placement.hosts.keys()]);
+      throw err;
+    }
+    if (this.registry.find(record.name) !== record) {
+      // Unregistered while it was loading.
+      await this.removeHosts(placement, [...placement.hosts.keys()]);
+      throw new ModelNotFoundError(`model "${record.name}" was unregistered while it loaded`);
+    }
+    this.placements.set(record.name, placement);
+    record.state = 'ready';
+    return record;
+  }
+
+  private workerLoads(): WorkerLoad[] {
+    const loads: WorkerLoad[] = this.pool.slots.map((s) => ({ id: s.id, models: 0, bytes: 0 }));
+    for (const p of this.placements.values()) {
+      for (const [id, host] of p.hosts) {
+        loads[id].models += 1;
+        loads[id].bytes += host.memoryBytes;
+      }
+    }
+    return loads;
+  }
+
+  private async addHosts(placement: Placement, count: number, predictedBytes: number): Promise<void> {
+    const chosen = placeModel(this.workerLoads(), count, new Set(placement.hosts.keys()));
+    for (const id of chosen) {
+      const load = this.loadChain.then(() => this.pool.slot(id).run({ kind: 'load', model: placement.spec }));
+      this.loadChain = load.catch(() => undefined);
+      const result = await load;
+      placement.inputs = result.inputs;
+      placement.outputs = result.outputs;
+      // RSS growth is noisy for tiny models; never report less than the weights themselves.
+      placement.hosts.set(id, { memoryBytes: Math.max(result.rssDeltaBytes, predictedBytes), loadMs: result.loadMs, loadedAt: new Date() });
+    }
+  }
+
+  private async removeHosts(placement: Placement, ids: number[]): Promise<void> {
+    await Promise.all(
+      ids.map(async (id) => {
+        placement.hosts.delete(id);
+        // Queued behind the model's in-flight tasks on that worker, so those finish first.
+        await this.pool.slot(id).run({ kind: 'unload', key: placement.spec.key }).catch(() => undefined);
+      }),
+    );
+  }
+
+  private async readyPlacement(name: string): Promise<Placement> {
+    const pending = this.loading.get(name);
+    if (pending) await pending;
+    const placement = this.placements.get(name);
+    if (!placement) throw new ModelNotFoundError(`model "${name}" is not registered`);
+    return placement;
+  }
+
+  async unregister(name: string): Promise<void> {
+    const record = this.registry.get(name);
+    this.registry.remove(name);
+    await this.loading.get(name)?.catch(() => undefined);
+    const placement = this.placements.get(name);
+    if (!placement || this.registry.find(name)) return;
+    this.placements.delete(name);
+    record.state = 'unloading';
+    await this.removeHosts(placement, [...placement.hosts.keys()]);
+  }
+
+  /** MMS scale: keep `minWorkers` copies (at most the pool's size). */
+  async scale(name: string, minWorkers: number, maxWorkers = minWorkers): Promise<void> {
+    if (!Number.isInteger(minWorkers) || minWorkers < 0) throw new BadRequestError(`min_worker must be a whole number ≥ 0, got ${minWorkers}`);
+    if (!Number.isInteger(maxWorkers) || maxWorkers < minWorkers) throw new BadRequestError(`max_worker must be a whole number ≥ min_worker, got ${maxWorkers}`);
+    const record = this.registry.get(name);
+    const placement = await this.readyPlacement(name);
+    const target = Math.min(minWorkers, this.workerCount);
+    record.settings = { ...record.settings!, minWorkers: target, maxWorkers: Math.min(maxWorkers, this.workerCount) };
+    const current = placement.hosts.size;
+    if (target > current) {
+      await this.addHosts(placement, target - current, record.pkg!.modelBytes);
+    } else if (target < current) {
+      const hosts = this.workerLoads().filter((w) => placement.hosts.has(w.id));
+      await this.removeHosts(placement, chooseRemovals(hosts, current - target));
+    }
+  }
+
+  /** SageMaker's /invocations: load the target from the model store on first use, once. */
+  async ensureLoaded(name: string, url: string): Promise<void> {
+    if (this.registry.has(name)) return;
+    try {
+      await this.register({ name, url, synchronous: true });
+    } catch (err) {
+      // Another request registered it first; wait for that load instead.
+      if (!(err instanceof QuiverError && err.kind === 'ModelAlreadyExists')) throw err;
+    }
+  }
+
+  async infer(name: string, version: string | undefined, request: InferRequest): Promise<InferResult> {
+    this.registry.get(name);
+    const placement = await this.readyPlacement(name);
+    if (version !== undefined && version !== placement.spec.version) {
+      throw new ModelNotFoundError(`model "${name}" has no version "${version}" (registered: ${placement.spec.version})`);
+    }
+    if (placement.hosts.size === 0) throw new NoWorkerAvailableError(`model "${name}" has no workers; scale it with PUT /models/${name}?min_worker=1`);
+    if (placement.inFlight >= this.options.jobQueueSize) {
+      throw new QueueFullError(`model "${name}" has ${placement.inFlight} requests queued or running, the limit (job_queue_size)`);
+    }
+    const hosts = [...placement.hosts.keys()].map((id) => ({ id, inFlight: this.pool.slot(id).inFlight }));
+    const id = pickWorker(hosts, placement.cursor++)!;
+    const { body, transfer } = transferableBody(request.body);
+    placement.inFlight++;
+    try {
+      const result = await this.pool.slot(id).run({ kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer);
+      placement.lastPreprocessPath = result.preprocessPath;
+      return result;
+    } finally {
+      placement.inFlight--;
+    }
+  }
+
+  describe(name: string): ModelDescription {
+    const record = this.registry.get(name);
+    const placement = this.placements.get(name);
+    const settings = record.settings;
+    const workers = placement
+      ? [...placement.hosts].map(([id, host]) => ({
+          id: String(id),
+          startTime: host.loadedAt.toISOString(),
+          status: 'READY' as const,
+          gpu: false,
+          memoryUsage: host.memoryBytes,
+          loadTimeMs: Math.round(host.loadMs * 10) / 10,
+        }))
+      : [];
+    return {
+      modelName: record.name,
+      modelVersion: record.pkg?.version ?? '',
+      modelUrl: record.url,
+      engine: 'onnxruntime',
+      runtime: 'node',
+      status: record.state.toUpperCase(),
+      minWorkers: settings?.minWorkers ?? 0,
+      maxWorkers: settings?.maxWorkers ?? 0,
+      batchSize: settings?.batchSize ?? 1,
+      maxBatchDelay: settings?.maxBatchDelayMs ?? 0,
+      responseTimeout: settings?.responseTimeoutS ?? 0,
+      loadedAtStartup: record.loadedAtStartup,
+      modelBytes: record.pkg?.modelBytes ?? 0,
+      memoryBytes: workers.reduce((sum, w) => sum + w.memoryUsage, 0),
+      inFlight: placement?.inFlight ?? 0,
+      preprocessing: record.pkg?.config.image ? 'sharp+typescript' : 'none',
+      lastPreprocessPath: placement?.lastPreprocessPath,
+      inputs: placement?.inputs ?? [],
+      outputs: placement?.outputs ?? [],
+      workers,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}

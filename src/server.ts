@@ -1,0 +1,136 @@
+// Wires a validated configuration into a running server: worker pool → scheduler → HTTP apps.
+import * as fsp from 'node:fs/promises';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import { parseAddress } from './config/load';
+import type { QuiverConfig } from './config/schema';
+import { createMmsApps, createSageMakerApp } from './http/app';
+import { log } from './log';
+import { ModelRegistry } from './models/registry';
+import { ModelScheduler, RegisterRequest } from './scheduler/scheduler';
+import { WorkerPool } from './workers/pool';
+
+export interface StartupModel {
+  name?: string;
+  url: string;
+}
+
+const MODEL_ARTIFACT = /(\.tar\.gz|\.tgz|\.tar|\.mar|\.zip)$/i;
+
+/** `name=url`, `url`, or `ALL` (every model folder and archive directly in the store). */
+export async function startupModels(entries: string[], modelStore: string): Promise<StartupModel[]> {
+  const models: StartupModel[] = [];
+  for (const entry of entries) {
+    if (entry === 'ALL') {
+      const dirents = await fsp.readdir(modelStore, { withFileTypes: true });
+      for (const d of dirents.sort((a, b) => a.name.localeCompare(b.name))) {
+        if (d.name.startsWith('.')) continue;
+        if (d.isDirectory() || (d.isFile() && MODEL_ARTIFACT.test(d.name))) models.push({ url: d.name });
+      }
+      continue;
+    }
+    const eq = entry.indexOf('=');
+    models.push(eq > 0 ? { name: entry.slice(0, eq), url: entry.slice(eq + 1) } : { url: entry });
+  }
+  return models;
+}
+
+function listen(app: Express, address: string): Promise<http.Server> {
+  const { host, port } = parseAddress(address);
+  const server = http.createServer(app);
+  // A client that stops sending must not hold a connection for ever.
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 120_000;
+  server.keepAliveTimeout = 65_000;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+export class QuiverServer {
+  private constructor(
+    readonly config: QuiverConfig,
+    readonly scheduler: ModelScheduler,
+    private readonly servers: { inference: http.Server; management?: http.Server },
+  ) {}
+
+  static async start(config: QuiverConfig): Promise<QuiverServer> {
+    const pool = new WorkerPool(config.workers, {
+      intraOpThreads: config.intra_op_threads,
+      interOpThreads: config.inter_op_threads,
+      maxImagePixels: config.max_image_pixels,
+    });
+    const scheduler = new ModelScheduler(new ModelRegistry(), pool, {
+      modelStore: config.model_store,
+      workDir: config.work_dir,
+      maxArchiveBytes: config.max_archive_bytes,
+      defaultWorkersPerModel: config.default_workers_per_model,
+      jobQueueSize: config.job_queue_size,
+    });
+    try {
+      await QuiverServer.loadStartupModels(scheduler, config);
+      const options = { maxRequestSize: config.max_request_size, isHealthy: () => true };
+      let servers: { inference: http.Server; management?: http.Server };
+      if (config.mode === 'sagemaker') {
+        servers = { inference: await listen(createSageMakerApp(scheduler, options), config.inference_address) };
+      } else {
+        const apps = createMmsApps(scheduler, options);
+        const inference = await listen(apps.inference, config.inference_address);
+        try {
+          servers = { inference, management: await listen(apps.management, config.management_address) };
+        } catch (err) {
+          await closeServer(inference);
+          throw err;
+        }
+      }
+      const server = new QuiverServer(config, scheduler, servers);
+      log.info('quiver is serving', { mode: config.mode, ...server.urls(), workers: config.workers, models: scheduler.registry.size() });
+      return server;
+    } catch (err) {
+      await scheduler.close();
+      throw err;
+    }
+  }
+
+  private static async loadStartupModels(scheduler: ModelScheduler, config: QuiverConfig): Promise<void> {
+    for (const model of await startupModels(config.load_models, config.model_store)) {
+      const request: RegisterRequest = { ...model, synchronous: true, loadedAtStartup: true };
+      try {
+        const record = await scheduler.register(request);
+        log.info('model loaded', { model: record.name, url: model.url });
+      } catch (err) {
+        log.error('model failed to load at start', { url: model.url, error: (err as Error).message });
+      }
+    }
+  }
+
+  private static url(server: http.Server): string {
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  }
+
+  urls(): { inference: string; management?: string } {
+    return {
+      inference: QuiverServer.url(this.servers.inference),
+      ...(this.servers.management ? { management: QuiverServer.url(this.servers.management) } : {}),
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.servers.inference, this.servers.management].filter((s): s is http.Server => !!s).map(closeServer));
+    await this.scheduler.close();
+  }
+}

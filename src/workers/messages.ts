@@ -1,0 +1,90 @@
+// Every message that crosses the thread boundary between the server and a pool worker.
+import type { WireError } from '../errors';
+import type { ModelConfig } from '../models/model-config';
+import type { TensorInfo } from '../preprocess/tensor-types';
+
+/** Given to each worker at start (piscina workerData). */
+export interface WorkerInit {
+  intraOpThreads: number;
+  interOpThreads: number;
+  maxImagePixels: number;
+}
+
+/** All a worker needs to load a model by itself, also after it was replaced. */
+export interface ModelSpec {
+  /** Unique per registration, so a re-registered model never meets a stale session. */
+  key: string;
+  name: string;
+  version: string;
+  modelPath: string;
+  config: ModelConfig;
+  labels?: string[];
+  handlerPath?: string;
+}
+
+export interface InferRequest {
+  body: Uint8Array;
+  contentType: string;
+  customAttributes?: string;
+  requestId: string;
+  /** Epoch ms when the server handed the task to the pool, to measure time in the queue. */
+  enqueuedAt: number;
+}
+
+export interface LoadTask {
+  kind: 'load';
+  model: ModelSpec;
+}
+
+export interface UnloadTask {
+  kind: 'unload';
+  key: string;
+}
+
+export interface InferTask {
+  kind: 'infer';
+  model: ModelSpec;
+  request: InferRequest;
+}
+
+export type WorkerTask = LoadTask | UnloadTask | InferTask;
+
+export interface LoadResult {
+  ok: true;
+  kind: 'load';
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  /** Growth of the process's resident memory while the session was created (loads are serialized). */
+  rssDeltaBytes: number;
+  loadMs: number;
+}
+
+export interface UnloadResult {
+  ok: true;
+  kind: 'unload';
+  released: boolean;
+}
+
+export interface StageTimings {
+  queueMs: number;
+  preprocessMs: number;
+  inferenceMs: number;
+  postprocessMs: number;
+}
+
+export interface InferResult {
+  ok: true;
+  kind: 'infer';
+  contentType: string;
+  body: string;
+  timings: StageTimings;
+  /** Which preprocessing path turned the body into tensors. */
+  preprocessPath: 'image' | 'tensor-json' | 'handler';
+}
+
+export interface FailedResult {
+  ok: false;
+  error: WireError;
+}
+
+export type WorkerResult = LoadResult | UnloadResult | InferResult | FailedResult;

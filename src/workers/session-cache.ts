@@ -1,0 +1,92 @@
+// The onnxruntime sessions one worker thread holds, by model key. A task for a model this worker
+// lost (it was replaced after a crash) loads it again instead of failing.
+import * as ort from 'onnxruntime-node';
+import { InvalidModelArchiveError } from '../errors';
+import type { TensorInfo } from '../preprocess/tensor-types';
+import { ModelHandler, asModelHandler } from './handler-api';
+import type { ModelSpec } from './messages';
+
+export interface LoadedModel {
+  spec: ModelSpec;
+  session: ort.InferenceSession;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  handler?: ModelHandler;
+  /** Reused input buffer for image models: a worker runs one task at a time. */
+  scratch?: Float32Array;
+}
+
+export interface SessionSettings {
+  intraOpThreads: number;
+  interOpThreads: number;
+}
+
+function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[] {
+  return meta.map((m) => ({
+    name: m.name,
+    type: m.isTensor ? m.type : 'non-tensor',
+    shape: m.isTensor ? [...m.shape] : [],
+  }));
+}
+
+export class SessionCache {
+  private readonly loaded = new Map<string, LoadedModel>();
+  private readonly pending = new Map<string, Promise<LoadedModel>>();
+
+  constructor(private readonly settings: SessionSettings) {}
+
+  has(key: string): boolean {
+    return this.loaded.has(key);
+  }
+
+  async ensure(spec: ModelSpec): Promise<LoadedModel> {
+    const ready = this.loaded.get(spec.key);
+    if (ready) return ready;
+    let loading = this.pending.get(spec.key);
+    if (!loading) {
+      loading = this.create(spec).finally(() => this.pending.delete(spec.key));
+      this.pending.set(spec.key, loading);
+    }
+    return loading;
+  }
+
+  private async create(spec: ModelSpec): Promise<LoadedModel> {
+    let handler: ModelHandler | undefined;
+    if (spec.handlerPath) {
+      try {
+        // Handlers are code the operator installed with the model, as in MMS.
+        // A re-registered model must see its handler file as it is now.
+        delete require.cache[spec.handlerPath];
+        handler = asModelHandler(require(spec.handlerPath), spec.handlerPath);
+      } catch (err) {
+        throw new InvalidModelArchiveError(`handler of model "${spec.name}" could not be loaded: ${(err as Error).message}`);
+      }
+    }
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(spec.modelPath, {
+        executionProviders: ['cpu'],
+        intraOpNumThreads: this.settings.intraOpThreads,
+        interOpNumThreads: this.settings.interOpThreads,
+        graphOptimizationLevel: 'all',
+        executionMode: 'sequential',
+      });
+    } catch (err) {
+      throw new InvalidModelArchiveError(`model "${spec.name}" could not be loaded by onnxruntime: ${(err as Error).message}`);
+    }
+    const model: LoadedModel = {
+      spec, session, handler, inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata),
+    };
+    this.loaded.set(spec.key, model);
+    return model;
+  }
+
+  async release(key: string): Promise<boolean> {
+    await this.pending.get(key)?.catch(() => undefined);
+    const model = this.loaded.get(key);
+    if (!model) return false;
+    this.loaded.delete(key);
+    await model.session.release();
+    return true;
+  }
+}

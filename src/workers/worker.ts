@@ -1,0 +1,44 @@
+// Entry of a pool worker thread: runs load, unload and infer tasks against its own sessions.
+// Every failure is returned as data, so a bad request never takes the thread down.
+import sharp from 'sharp';
+import { workerData } from 'piscina';
+import { toWireError } from '../errors';
+import { runInference } from './inference';
+import type { LoadResult, WorkerInit, WorkerResult, WorkerTask } from './messages';
+import { SessionCache } from './session-cache';
+
+const init = workerData as WorkerInit;
+// Each worker is one lane of parallelism; libvips threads would oversubscribe the cores.
+sharp.concurrency(1);
+sharp.cache(false);
+
+const sessions = new SessionCache({ intraOpThreads: init.intraOpThreads, interOpThreads: init.interOpThreads });
+
+async function load(task: Extract<WorkerTask, { kind: 'load' }>): Promise<LoadResult> {
+  const rssBefore = process.memoryUsage.rss();
+  const started = performance.now();
+  const model = await sessions.ensure(task.model);
+  return {
+    ok: true,
+    kind: 'load',
+    inputs: model.inputs,
+    outputs: model.outputs,
+    rssDeltaBytes: Math.max(0, process.memoryUsage.rss() - rssBefore),
+    loadMs: performance.now() - started,
+  };
+}
+
+export default async function handleTask(task: WorkerTask): Promise<WorkerResult> {
+  try {
+    switch (task.kind) {
+      case 'load':
+        return await load(task);
+      case 'unload':
+        return { ok: true, kind: 'unload', released: await sessions.release(task.key) };
+      case 'infer':
+        return await runInference(await sessions.ensure(task.model), task.request, { maxImagePixels: init.maxImagePixels });
+    }
+  } catch (err) {
+    return { ok: false, error: toWireError(err, task.kind === 'infer' ? 'InferenceFailed' : 'ModelLoadFailed') };
+  }
+}
