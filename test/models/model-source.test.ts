@@ -1,0 +1,95 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { openModelPackage } from '../../src/models/model-source';
+import { ArtifactNotFoundError, BadRequestError, InvalidModelArchiveError, UnsafePathError } from '../../src/errors';
+import { addModel, writeModelFolder } from '../fixtures/onnx-models';
+import { tarGz, zip } from '../fixtures/archives';
+import { tempDir } from '../fixtures/server';
+
+function options(store: string) {
+  return { modelStore: store, workDir: tempDir('work'), maxArchiveBytes: 10 * 1024 * 1024 };
+}
+
+const MANIFEST = JSON.stringify({ runtime: 'node', model: { modelName: 'adder', modelVersion: '2.1', handler: 'handler.js' } });
+const HANDLER = 'module.exports = { postprocess: () => ({ ok: true }) };';
+
+describe('openModelPackage', () => {
+  test('a folder with model.onnx and no config', async () => {
+    const store = tempDir('store');
+    writeModelFolder(path.join(store, 'plain'), addModel([1, 2]));
+    const pkg = await openModelPackage('plain', options(store));
+    expect(pkg.name).toBe('plain');
+    expect(pkg.version).toBe('1.0');
+    expect(pkg.modelPath).toBe(fs.realpathSync(path.join(store, 'plain', 'model.onnx')));
+    expect(pkg.config.postprocess).toEqual({ type: 'tensors' });
+    expect(pkg.modelBytes).toBeGreaterThan(0);
+  });
+
+  test('an MMS archive folder: the manifest gives name, version and handler', async () => {
+    const store = tempDir('store');
+    writeModelFolder(path.join(store, 'mar-folder'), addModel([1]), undefined, { 'MAR-INF/MANIFEST.json': MANIFEST, 'handler.js': HANDLER });
+    const pkg = await openModelPackage('mar-folder', options(store));
+    expect(pkg).toMatchObject({ name: 'adder', version: '2.1' });
+    expect(pkg.handlerPath).toMatch(/handler\.js$/);
+  });
+
+  test.each([
+    ['tar.gz', (entries: { name: string; content: string | Uint8Array }[]) => tarGz(entries)],
+    ['mar', (entries: { name: string; content: string | Uint8Array }[]) => zip(entries)],
+  ])('a .%s archive, unpacked once and reused', async (ext, pack) => {
+    const store = tempDir('store');
+    const files = [
+      { name: 'MAR-INF/MANIFEST.json', content: MANIFEST },
+      { name: 'handler.js', content: HANDLER },
+      { name: 'model.onnx', content: addModel([3]) },
+    ];
+    fs.writeFileSync(path.join(store, `adder.${ext}`), pack(files));
+    const opts = options(store);
+    const first = await openModelPackage(`adder.${ext}`, opts);
+    const second = await openModelPackage(`adder.${ext}`, opts);
+    expect(first.name).toBe('adder');
+    expect(second.dir).toBe(first.dir);
+    expect(first.dir.startsWith(opts.workDir)).toBe(true);
+  });
+
+  test('a tar.gz whose files sit in one top folder (as SageMaker model.tar.gz often are)', async () => {
+    const store = tempDir('store');
+    fs.writeFileSync(path.join(store, 'wrapped.tar.gz'), tarGz([{ name: 'inner/model.onnx', content: addModel([1]) }]));
+    const pkg = await openModelPackage('wrapped.tar.gz', options(store));
+    expect(pkg.modelPath.endsWith(path.join('inner', 'model.onnx'))).toBe(true);
+    expect(pkg.name).toBe('wrapped');
+  });
+
+  test('refuses URLs outside the store, through links too', async () => {
+    const store = tempDir('store');
+    const outside = tempDir('outside');
+    writeModelFolder(outside, addModel([1]));
+    fs.symlinkSync(outside, path.join(store, 'sneaky'));
+    await expect(openModelPackage('../outside', options(store))).rejects.toBeInstanceOf(UnsafePathError);
+    await expect(openModelPackage(outside, options(store))).rejects.toBeInstanceOf(UnsafePathError);
+    await expect(openModelPackage('sneaky', options(store))).rejects.toBeInstanceOf(UnsafePathError);
+  });
+
+  test('refuses a model file that links outside its package', async () => {
+    const store = tempDir('store');
+    const outside = tempDir('outside');
+    fs.writeFileSync(path.join(outside, 'model.onnx'), addModel([1]));
+    fs.mkdirSync(path.join(store, 'linked'));
+    fs.symlinkSync(path.join(outside, 'model.onnx'), path.join(store, 'linked', 'model.onnx'));
+    await expect(openModelPackage('linked', options(store))).rejects.toBeInstanceOf(UnsafePathError);
+  });
+
+  test('clear errors for missing artifacts, remote URLs and bad packages', async () => {
+    const store = tempDir('store');
+    await expect(openModelPackage('nope', options(store))).rejects.toBeInstanceOf(ArtifactNotFoundError);
+    await expect(openModelPackage('https://example.com/m.mar', options(store))).rejects.toBeInstanceOf(BadRequestError);
+    fs.mkdirSync(path.join(store, 'empty'));
+    await expect(openModelPackage('empty', options(store))).rejects.toThrow(/model file "model.onnx" is missing/);
+    writeModelFolder(path.join(store, 'badcfg'), addModel([1]), { image: { resize: 'sideways' } });
+    await expect(openModelPackage('badcfg', options(store))).rejects.toThrow(/image.resize/);
+    writeModelFolder(path.join(store, 'pyhandler'), addModel([1]), { handler: 'service:handle' });
+    await expect(openModelPackage('pyhandler', options(store))).rejects.toThrow(/not a JavaScript module/);
+    writeModelFolder(path.join(store, 'badjson'), addModel([1]), undefined, { 'model-config.json': '{nope' });
+    await expect(openModelPackage('badjson', options(store))).rejects.toBeInstanceOf(InvalidModelArchiveError);
+  });
+});

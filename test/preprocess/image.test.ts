@@ -1,0 +1,48 @@
+import { preprocessImage } from '../../src/preprocess/image';
+import { imageInputSchema } from '../../src/models/model-config';
+import { ImageTooLargeError, InvalidImageError } from '../../src/errors';
+import { liarPng, png, randomPixels, solidJpeg } from '../fixtures/images';
+
+const input = (h: number | string, w: number | string) => ({ name: 'x', type: 'float32', shape: [1, 3, h, w] });
+const LIMITS = { maxPixels: 10_000_000 };
+
+describe('preprocessImage', () => {
+  test('a PNG at the model size arrives as exactly its normalized pixels, in CHW', async () => {
+    const [w, h] = [7, 5];
+    const pixels = randomPixels(w, h);
+    const cfg = imageInputSchema.parse({ resize: 'stretch', mean: [0.5, 0.25, 0.125], std: [0.5, 0.5, 0.25] });
+    const tensor = await preprocessImage(await png(pixels, w, h), cfg, input(h, w), LIMITS);
+    expect(tensor.dims).toEqual([1, 3, h, w]);
+    for (let c = 0; c < 3; c++) {
+      for (let i = 0; i < w * h; i++) {
+        const want = (pixels[i * 3 + c] / 255 - cfg.mean[c]) / cfg.std[c];
+        expect(Math.abs(tensor.data[c * w * h + i] - want)).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  test('BGR order swaps the planes', async () => {
+    const pixels = randomPixels(4, 4, 3, 9);
+    const image = await png(pixels, 4, 4);
+    const rgb = await preprocessImage(image, imageInputSchema.parse({ resize: 'stretch' }), input(4, 4), LIMITS);
+    const bgr = await preprocessImage(image, imageInputSchema.parse({ resize: 'stretch', channelOrder: 'bgr' }), input(4, 4), LIMITS);
+    expect(Array.from(bgr.data.subarray(0, 16))).toEqual(Array.from(rgb.data.subarray(32, 48)));
+  });
+
+  test('letterbox pads with the pad value and reports where the picture went', async () => {
+    const white = await solidJpeg(200, 100);
+    const cfg = imageInputSchema.parse({ resize: 'letterbox', width: 64, height: 64, padValue: 0 });
+    const tensor = await preprocessImage(white, cfg, input('H', 'W'), LIMITS);
+    expect(tensor.meta).toMatchObject({ originalWidth: 200, originalHeight: 100, contentWidth: 64, contentHeight: 32, padTop: 16 });
+    expect(tensor.data[0]).toBe(0); // top padding row
+    expect(tensor.data[32 * 64 + 32]).toBeGreaterThan(0.95); // middle of the picture is white
+  });
+
+  test('refuses undecodable bodies, and oversized images before decoding them', async () => {
+    const cfg = imageInputSchema.parse({ resize: 'stretch', width: 8, height: 8 });
+    await expect(preprocessImage(Buffer.from('definitely not an image'), cfg, input(8, 8), LIMITS)).rejects.toBeInstanceOf(InvalidImageError);
+    await expect(preprocessImage(liarPng(60000, 60000), cfg, input(8, 8), LIMITS)).rejects.toBeInstanceOf(ImageTooLargeError);
+    const whole = await solidJpeg(64, 64);
+    await expect(preprocessImage(whole.subarray(0, 200), cfg, input(8, 8), LIMITS)).rejects.toBeInstanceOf(InvalidImageError);
+  });
+});
