@@ -32,13 +32,16 @@ export function mmsManagementRouter(scheduler: ModelScheduler): Router {
   router.put('/models/:name', async (req, res) => {
     const minWorkers = intParam(req, 'min_worker', { min: 0, max: 1024 }) ?? 1;
     const maxWorkers = intParam(req, 'max_worker', { min: 0, max: 1024 }) ?? minWorkers;
+    const synchronous = boolParam(req, 'synchronous') ?? false;
+    // A bad name or range fails here, also when the scaling itself runs in the background.
+    scheduler.registry.get(req.params.name);
+    if (maxWorkers < minWorkers) throw new BadRequestError(`max_worker (${maxWorkers}) must be at least min_worker (${minWorkers})`);
     const scaling = scheduler.scale(req.params.name, minWorkers, maxWorkers);
-    if (boolParam(req, 'synchronous') === true) {
+    if (synchronous) {
       await scaling;
       res.status(200).json({ status: 'Workers scaled' });
     } else {
-      // MMS answers 202 and scales in the background; a bad name or range still fails here.
-      scheduler.registry.get(req.params.name);
+      // MMS answers 202 and scales in the background.
       scaling.catch(() => undefined);
       res.status(202).json({ status: 'Processing worker updates...' });
     }
