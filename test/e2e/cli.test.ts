@@ -1,0 +1,89 @@
+// `quiver serve` as its own process: SageMaker's conventions, bad flags, and shutdown on SIGTERM.
+import { ChildProcess, spawn } from 'node:child_process';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { addModel, writeModelFolder } from '../fixtures/onnx-models';
+import { json, postJson, tempDir } from '../fixtures/server';
+
+const CLI = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  let output = '';
+  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, QUIVER_LOG_LEVEL: 'info', ...env } });
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function waitForPing(url: string, exited: Promise<unknown>): Promise<void> {
+  let done = false;
+  exited.then(() => (done = true));
+  for (let i = 0; i < 200 && !done; i++) {
+    try {
+      if ((await fetch(`${url}/ping`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('server did not come up');
+}
+
+describe('quiver serve', () => {
+  test('started as SageMaker starts it: `serve`, port from SAGEMAKER_BIND_TO_PORT, models under the model root', async () => {
+    const root = tempDir('opt-ml-models');
+    writeModelFolder(path.join(root, 'abc123', 'model'), addModel([40, 2]));
+    const port = await freePort();
+    const server = run(['serve', '--inference-address', `127.0.0.1:${port}`, '--workers', '1'], { SAGEMAKER_BIND_TO_PORT: String(port), SAGEMAKER_MODEL_ROOT: root });
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      await waitForPing(url, server.exited);
+      expect((await postJson(`${url}/models`, { model_name: 'abc123', url: path.join(root, 'abc123', 'model') })).status).toBe(200);
+      const answer = await postJson(`${url}/models/abc123/invoke`, { x: [[0, 0]] });
+      expect(await json(answer)).toEqual({ y: [[40, 2]] });
+      expect(server.output()).toContain('"mode":"sagemaker"');
+    } finally {
+      server.child.kill('SIGTERM');
+    }
+    expect(await server.exited).toBe(0);
+  });
+
+  test('MMS mode loads the models named on the command line and exits 0 on SIGTERM', async () => {
+    const store = tempDir('store');
+    writeModelFolder(path.join(store, 'adder'), addModel([1]));
+    const [inference, management] = [await freePort(), await freePort()];
+    const server = run(
+      ['serve', '--model-store', store, '--models', 'plus=adder', '--inference-address', `127.0.0.1:${inference}`, '--management-address', `127.0.0.1:${management}`, '--workers', '1'],
+      {},
+    );
+    try {
+      await waitForPing(`http://127.0.0.1:${inference}`, server.exited);
+      expect(await json(await postJson(`http://127.0.0.1:${inference}/predictions/plus`, { x: [[1]] }))).toEqual({ y: [[2]] });
+      expect((await json(await fetch(`http://127.0.0.1:${management}/models`))).models).toEqual([{ modelName: 'plus', modelUrl: 'adder' }]);
+    } finally {
+      server.child.kill('SIGTERM');
+    }
+    expect(await server.exited).toBe(0);
+  });
+
+  test('a bad option stops it with one clear line', async () => {
+    const bad = run(['serve', '--workers', 'many'], {});
+    expect(await bad.exited).toBe(2);
+    expect(bad.output()).toMatch(/quiver: InvalidConfigException: workers \(from --workers\): expected a whole number, got "many"/);
+    const unknown = run(['serve', '--no-such-flag', 'x'], {});
+    expect(await unknown.exited).toBe(2);
+    expect(unknown.output()).toMatch(/Unknown option '--no-such-flag'/);
+  });
+});
