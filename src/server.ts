@@ -6,7 +6,9 @@ import type { Express } from 'express';
 import { parseAddress } from './config/load';
 import type { QuiverConfig } from './config/schema';
 import { createMmsApps, createSageMakerApp } from './http/app';
+import { InvalidConfigError } from './errors';
 import { log } from './log';
+import { loadNative } from './preprocess/native';
 import { ModelRegistry } from './models/registry';
 import { ModelScheduler, RegisterRequest } from './scheduler/scheduler';
 import { WorkerPool } from './workers/pool';
@@ -67,10 +69,15 @@ export class QuiverServer {
   ) {}
 
   static async start(config: QuiverConfig): Promise<QuiverServer> {
+    if (config.preprocess_backend === 'native') {
+      const { error } = loadNative();
+      if (error) throw new InvalidConfigError(`preprocess_backend is "native" but the addon did not load: ${error}`);
+    }
     const pool = new WorkerPool(config.workers, {
       intraOpThreads: config.intra_op_threads,
       interOpThreads: config.inter_op_threads,
       maxImagePixels: config.max_image_pixels,
+      preprocessBackend: config.preprocess_backend,
     });
     const scheduler = new ModelScheduler(new ModelRegistry(), pool, {
       modelStore: config.model_store,

@@ -34,11 +34,12 @@ function parseValue(entry: ConfigEntry, raw: string | string[], source: string):
       const items = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => v.split(','));
       return items.map((v) => v.trim()).filter((v) => v.length > 0);
     }
-    case 'mode': {
-      if (text !== 'mms' && text !== 'sagemaker') {
-        throw new InvalidConfigError(`${where}: expected "mms" or "sagemaker", got "${text}"`);
+    case 'choice': {
+      const choices = entry.choices ?? [];
+      if (!choices.includes(text)) {
+        throw new InvalidConfigError(`${where}: expected ${choices.map((c) => `"${c}"`).join(' or ')}, got "${text}"`);
       }
-      return text as ServeMode;
+      return text;
     }
     case 'address':
       parseAddress(text, where);

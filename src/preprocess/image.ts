@@ -1,9 +1,11 @@
-// Request image → model input tensor: check the header, decode and resize with sharp (libvips
-// shrink-on-load), then normalize into CHW float32.
+// Request image → model input tensor: check the header, decode with sharp (libvips, shrink-on-load),
+// then resize and normalize into CHW float32 with the native kernels (or sharp's resize and a TS loop).
 import sharp from 'sharp';
+import type { OutputInfo, Sharp } from 'sharp';
 import { ImageTooLargeError, InvalidImageError } from '../errors';
 import type { ImageInputConfig } from '../models/model-config';
 import { normalizeInto } from './normalize';
+import type { NativeJob } from './native';
 import { FixedDims, ResizePlan, planResize } from './resize-plan';
 import type { TensorInfo } from './tensor-types';
 
@@ -31,7 +33,14 @@ export function fixedImageDims(input: TensorInfo | undefined): FixedDims {
   return { height: typeof h === 'number' && h > 0 ? h : undefined, width: typeof w === 'number' && w > 0 ? w : undefined };
 }
 
-async function readHeader(body: Uint8Array, limits: ImageLimits): Promise<{ width: number; height: number }> {
+interface ImageHeader {
+  width: number;
+  height: number;
+  channels: number;
+  space: string;
+}
+
+async function readHeader(body: Uint8Array, limits: ImageLimits): Promise<ImageHeader> {
   const meta = await sharp(body, { limitInputPixels: false })
     .metadata()
     .catch((err: Error) => {
@@ -43,7 +52,32 @@ async function readHeader(body: Uint8Array, limits: ImageLimits): Promise<{ widt
   if (meta.width * meta.height > limits.maxPixels) {
     throw new ImageTooLargeError(`image is ${meta.width}×${meta.height} = ${meta.width * meta.height} pixels, over the limit of ${limits.maxPixels}`);
   }
-  return { width: meta.width, height: meta.height };
+  return { width: meta.width, height: meta.height, channels: meta.channels ?? 3, space: meta.space ?? 'srgb' };
+}
+
+/** Where decoded pixels become the tensor: the native kernels, or sharp's resize plus a TypeScript loop. */
+export interface ImageKernels {
+  backend: 'native-cuda' | 'native-cpu';
+  run(job: NativeJob): Promise<void> | void;
+}
+
+async function decode(image: Sharp): Promise<{ data: Buffer; info: OutputInfo }> {
+  try {
+    return await image.raw().toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new InvalidImageError(`image could not be decoded: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Largest power of two (≤ 8) the decoder may shrink by while the picture stays at least as large as
+ * the content: libjpeg's shrink-on-load then skips most of the decoding work.
+ */
+export function shrinkOnLoadFactor(width: number, height: number, plan: ResizePlan): number {
+  const room = Math.min(width / plan.contentWidth, height / plan.contentHeight);
+  let factor = 1;
+  while (factor < 8 && room >= factor * 2) factor *= 2;
+  return factor;
 }
 
 export async function preprocessImage(
@@ -52,27 +86,25 @@ export async function preprocessImage(
   input: TensorInfo | undefined,
   limits: ImageLimits,
   reuse?: Float32Array,
+  kernels?: ImageKernels,
 ): Promise<ImageTensor> {
-  const { width, height } = await readHeader(body, limits);
+  const { width, height, channels: sourceChannels, space } = await readHeader(body, limits);
   const plan = planResize(width, height, cfg, fixedImageDims(input));
-  let pixels: Buffer;
-  let channels: number;
-  try {
-    const result = await sharp(body, { limitInputPixels: limits.maxPixels, failOn: 'error' })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .resize(plan.contentWidth, plan.contentHeight, { fit: 'fill', kernel: 'linear' })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    pixels = result.data;
-    channels = result.info.channels;
-  } catch (err) {
-    throw new InvalidImageError(`image could not be decoded: ${(err as Error).message}`);
-  }
   const length = 3 * plan.tensorWidth * plan.tensorHeight;
   const data = reuse && reuse.length === length ? reuse : new Float32Array(length);
-  normalizeInto(pixels, channels, data, plan, {
-    scale: cfg.scale, mean: cfg.mean, std: cfg.std, bgr: cfg.channelOrder === 'bgr', padValue: cfg.padValue,
-  });
+  const params = { scale: cfg.scale, mean: cfg.mean, std: cfg.std, bgr: cfg.channelOrder === 'bgr', padValue: cfg.padValue };
+  let image = sharp(body, { limitInputPixels: limits.maxPixels, failOn: 'error' });
+  // The kernels take 1, 3 or 4 channels of sRGB or grey.
+  if (sourceChannels === 2) image = image.removeAlpha();
+  if (space !== 'srgb' && space !== 'b-w') image = image.toColourspace('srgb');
+  if (kernels) {
+    const factor = shrinkOnLoadFactor(width, height, plan);
+    if (factor > 1) image = image.resize(Math.floor(width / factor), Math.floor(height / factor), { fit: 'fill', kernel: 'linear' });
+    const decoded = await decode(image);
+    await kernels.run({ src: decoded.data, width: decoded.info.width, height: decoded.info.height, channels: decoded.info.channels, plan, params, out: data });
+  } else {
+    const decoded = await decode(image.removeAlpha().toColourspace('srgb').resize(plan.contentWidth, plan.contentHeight, { fit: 'fill', kernel: 'linear' }));
+    normalizeInto(decoded.data, decoded.info.channels, data, plan, params);
+  }
   return { data, dims: [1, 3, plan.tensorHeight, plan.tensorWidth], meta: { ...plan, originalWidth: width, originalHeight: height } };
 }

@@ -32,6 +32,8 @@ interface HostInfo {
   memoryBytes: number;
   loadMs: number;
   loadedAt: Date;
+  preprocessing: string;
+  deviceBytes: number;
 }
 
 interface Placement {
@@ -51,6 +53,7 @@ export interface WorkerDescription {
   gpu: boolean;
   memoryUsage: number;
   loadTimeMs: number;
+  preprocessing: string;
 }
 
 export interface ModelDescription {
@@ -191,7 +194,13 @@ export class ModelScheduler {
       placement.inputs = result.inputs;
       placement.outputs = result.outputs;
       // RSS growth is noisy for tiny models; never report less than the weights themselves.
-      placement.hosts.set(id, { memoryBytes: Math.max(result.rssDeltaBytes, predictedBytes), loadMs: result.loadMs, loadedAt: new Date() });
+      placement.hosts.set(id, {
+        memoryBytes: Math.max(result.rssDeltaBytes, predictedBytes),
+        loadMs: result.loadMs,
+        loadedAt: new Date(),
+        preprocessing: result.preprocessing,
+        deviceBytes: result.deviceBytes,
+      });
     }
   }
 
@@ -284,9 +293,10 @@ export class ModelScheduler {
           id: String(id),
           startTime: host.loadedAt.toISOString(),
           status: 'READY' as const,
-          gpu: false,
+          gpu: host.preprocessing === 'native-cuda',
           memoryUsage: host.memoryBytes,
           loadTimeMs: Math.round(host.loadMs * 10) / 10,
+          preprocessing: host.preprocessing,
         }))
       : [];
     return {
@@ -305,7 +315,7 @@ export class ModelScheduler {
       modelBytes: record.pkg?.modelBytes ?? 0,
       memoryBytes: workers.reduce((sum, w) => sum + w.memoryUsage, 0),
       inFlight: placement?.inFlight ?? 0,
-      preprocessing: record.pkg?.config.image ? 'sharp+typescript' : 'none',
+      preprocessing: !record.pkg?.config.image ? 'none' : workers[0]?.preprocessing ?? 'unplaced',
       lastPreprocessPath: placement?.lastPreprocessPath,
       inputs: placement?.inputs ?? [],
       outputs: placement?.outputs ?? [],

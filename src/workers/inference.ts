@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { InferenceFailedError, InvalidInputError, UnsupportedMediaTypeError } from '../errors';
-import { ImageMeta, preprocessImage } from '../preprocess/image';
+import { ImageKernels, ImageMeta, preprocessImage } from '../preprocess/image';
 import { TensorRequestFormat, parseTensorRequest } from '../preprocess/tensor-request';
 import { TensorData, TensorElementType, TensorInfo } from '../preprocess/tensor-types';
 import { classify } from '../postprocess/classify';
@@ -12,8 +12,9 @@ import type { HandlerContext } from './handler-api';
 import type { InferRequest, InferResult } from './messages';
 import type { LoadedModel } from './session-cache';
 
-export interface InferenceLimits {
+export interface InferenceOptions {
   maxImagePixels: number;
+  kernels?: ImageKernels;
 }
 
 const IMAGE_TYPES = /^image\/(jpeg|jpg|png|webp|gif|tiff)$/;
@@ -30,7 +31,7 @@ interface Prepared {
   path: InferResult['preprocessPath'];
 }
 
-async function prepareInputs(model: LoadedModel, request: InferRequest, ctx: HandlerContext, limits: InferenceLimits): Promise<Prepared> {
+async function prepareInputs(model: LoadedModel, request: InferRequest, ctx: HandlerContext, options: InferenceOptions): Promise<Prepared> {
   if (model.handler?.preprocess) {
     let feeds: Record<string, TensorData>;
     try {
@@ -47,9 +48,10 @@ async function prepareInputs(model: LoadedModel, request: InferRequest, ctx: Han
     const inputName = imageConfig.input ?? model.inputs[0]?.name;
     const input = model.inputs.find((i) => i.name === inputName);
     if (!input) throw new InferenceFailedError(`model config names image input "${inputName}", which the model does not have`);
-    const tensor = await preprocessImage(request.body, imageConfig, input, { maxPixels: limits.maxImagePixels }, model.scratch);
+    const tensor = await preprocessImage(request.body, imageConfig, input, { maxPixels: options.maxImagePixels }, model.scratch, options.kernels);
     model.scratch = tensor.data;
-    return { feeds: { [input.name]: { type: 'float32', dims: tensor.dims, data: tensor.data } }, format: 'simple', image: tensor.meta, path: 'image' };
+    const path = options.kernels ? (`image:${options.kernels.backend}` as const) : 'image:typescript';
+    return { feeds: { [input.name]: { type: 'float32', dims: tensor.dims, data: tensor.data } }, format: 'simple', image: tensor.meta, path };
   }
   if (type === 'application/json' || type.endsWith('+json') || type === '') {
     const text = Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength).toString('utf8');
@@ -88,7 +90,7 @@ function answer(model: LoadedModel, outputs: Record<string, TensorData>, prepare
   return tensorResponse(outputs, prepared.format, model.spec, prepared.id);
 }
 
-export async function runInference(model: LoadedModel, request: InferRequest, limits: InferenceLimits): Promise<InferResult> {
+export async function runInference(model: LoadedModel, request: InferRequest, options: InferenceOptions): Promise<InferResult> {
   const started = Date.now();
   const t0 = performance.now();
   const ctx: HandlerContext = {
@@ -100,7 +102,7 @@ export async function runInference(model: LoadedModel, request: InferRequest, li
     contentType: request.contentType,
     customAttributes: request.customAttributes,
   };
-  const prepared = await prepareInputs(model, request, ctx, limits);
+  const prepared = await prepareInputs(model, request, ctx, options);
   ctx.image = prepared.image;
   const t1 = performance.now();
   let raw: ort.InferenceSession.ReturnType;

@@ -1,4 +1,5 @@
 // Every message that crosses the thread boundary between the server and a pool worker.
+import type { PreprocessBackend } from '../config/schema';
 import type { WireError } from '../errors';
 import type { ModelConfig } from '../models/model-config';
 import type { TensorInfo } from '../preprocess/tensor-types';
@@ -8,6 +9,7 @@ export interface WorkerInit {
   intraOpThreads: number;
   interOpThreads: number;
   maxImagePixels: number;
+  preprocessBackend: PreprocessBackend;
 }
 
 /** All a worker needs to load a model by itself, also after it was replaced. */
@@ -57,6 +59,10 @@ export interface LoadResult {
   /** Growth of the process's resident memory while the session was created (loads are serialized). */
   rssDeltaBytes: number;
   loadMs: number;
+  /** Which path image requests take on this worker (native-cuda, native-cpu, sharp+typescript). */
+  preprocessing: string;
+  /** Device memory the worker's preprocessing holds (CUDA staging), 0 on the CPU. */
+  deviceBytes: number;
 }
 
 export interface UnloadResult {
@@ -72,6 +78,8 @@ export interface StageTimings {
   postprocessMs: number;
 }
 
+export type PreprocessPath = 'image:native-cuda' | 'image:native-cpu' | 'image:typescript' | 'tensor-json' | 'handler';
+
 export interface InferResult {
   ok: true;
   kind: 'infer';
@@ -79,7 +87,7 @@ export interface InferResult {
   body: string;
   timings: StageTimings;
   /** Which preprocessing path turned the body into tensors. */
-  preprocessPath: 'image' | 'tensor-json' | 'handler';
+  preprocessPath: PreprocessPath;
 }
 
 export interface FailedResult {

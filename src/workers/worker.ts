@@ -3,6 +3,7 @@
 import sharp from 'sharp';
 import { workerData } from 'piscina';
 import { toWireError } from '../errors';
+import { selectImageKernels } from '../preprocess/kernels';
 import { runInference } from './inference';
 import type { LoadResult, WorkerInit, WorkerResult, WorkerTask } from './messages';
 import { SessionCache } from './session-cache';
@@ -13,6 +14,8 @@ sharp.concurrency(1);
 sharp.cache(false);
 
 const sessions = new SessionCache({ intraOpThreads: init.intraOpThreads, interOpThreads: init.interOpThreads });
+const imageKernels = selectImageKernels(init.preprocessBackend);
+process.on('exit', () => imageKernels.close());
 
 async function load(task: Extract<WorkerTask, { kind: 'load' }>): Promise<LoadResult> {
   const rssBefore = process.memoryUsage.rss();
@@ -25,6 +28,8 @@ async function load(task: Extract<WorkerTask, { kind: 'load' }>): Promise<LoadRe
     outputs: model.outputs,
     rssDeltaBytes: Math.max(0, process.memoryUsage.rss() - rssBefore),
     loadMs: performance.now() - started,
+    preprocessing: imageKernels.description,
+    deviceBytes: imageKernels.deviceBytes(),
   };
 }
 
@@ -36,7 +41,7 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerResult
       case 'unload':
         return { ok: true, kind: 'unload', released: await sessions.release(task.key) };
       case 'infer':
-        return await runInference(await sessions.ensure(task.model), task.request, { maxImagePixels: init.maxImagePixels });
+        return await runInference(await sessions.ensure(task.model), task.request, { maxImagePixels: init.maxImagePixels, kernels: imageKernels.kernels });
     }
   } catch (err) {
     return { ok: false, error: toWireError(err, task.kind === 'infer' ? 'InferenceFailed' : 'ModelLoadFailed') };

@@ -74,7 +74,8 @@ describe('built-in PP-OCR models', () => {
 
   test('describe shows where each model lives and what it costs', async () => {
     const described = await json(await fetch(`${s.management}/models/ocr-det`));
-    expect(described).toMatchObject({ modelName: 'ocr-det', engine: 'onnxruntime', loadedAtStartup: true, preprocessing: 'sharp+typescript' });
+    expect(described).toMatchObject({ modelName: 'ocr-det', engine: 'onnxruntime', loadedAtStartup: true, lastPreprocessPath: 'image:native-cpu' });
+    expect(described.preprocessing).toMatch(/^native-cpu/);
     expect(described.modelBytes).toBeGreaterThan(4_000_000);
     expect(described.workers).toHaveLength(1);
     expect(described.inputs[0]).toMatchObject({ name: 'x', type: 'float32' });

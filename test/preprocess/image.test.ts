@@ -1,4 +1,5 @@
-import { preprocessImage } from '../../src/preprocess/image';
+import { preprocessImage, shrinkOnLoadFactor } from '../../src/preprocess/image';
+import { selectImageKernels } from '../../src/preprocess/kernels';
 import { imageInputSchema } from '../../src/models/model-config';
 import { ImageTooLargeError, InvalidImageError } from '../../src/errors';
 import { liarPng, png, randomPixels, solidJpeg } from '../fixtures/images';
@@ -44,5 +45,36 @@ describe('preprocessImage', () => {
     await expect(preprocessImage(liarPng(60000, 60000), cfg, input(8, 8), LIMITS)).rejects.toBeInstanceOf(ImageTooLargeError);
     const whole = await solidJpeg(64, 64);
     await expect(preprocessImage(whole.subarray(0, 200), cfg, input(8, 8), LIMITS)).rejects.toBeInstanceOf(InvalidImageError);
+  });
+});
+
+describe('preprocessImage with the native kernels', () => {
+  const native = selectImageKernels('native');
+
+  test('agrees with the TypeScript path where no resizing happens', async () => {
+    const pixels = randomPixels(13, 9, 3, 5);
+    const cfg = imageInputSchema.parse({ resize: 'letterbox', width: 13, height: 15, mean: [0.4, 0.5, 0.6], std: [0.2, 0.3, 0.4], channelOrder: 'bgr', padValue: 50 });
+    const image = await png(pixels, 13, 9);
+    const viaTs = await preprocessImage(image, cfg, input('H', 'W'), LIMITS);
+    const viaNative = await preprocessImage(image, cfg, input('H', 'W'), LIMITS, undefined, native.kernels);
+    expect(native.description).toMatch(/^native-cpu/);
+    expect(viaNative.meta).toEqual(viaTs.meta);
+    let worst = 0;
+    viaTs.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - viaNative.data[i]))));
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  test('refuses the same bad images', async () => {
+    const cfg = imageInputSchema.parse({ resize: 'stretch', width: 8, height: 8 });
+    await expect(preprocessImage(liarPng(60000, 60000), cfg, input(8, 8), LIMITS, undefined, native.kernels)).rejects.toBeInstanceOf(ImageTooLargeError);
+    await expect(preprocessImage(Buffer.from('nope'), cfg, input(8, 8), LIMITS, undefined, native.kernels)).rejects.toBeInstanceOf(InvalidImageError);
+  });
+
+  test('shrink-on-load only while the decoded picture stays at least the content size', () => {
+    const plan = (w: number, h: number) => ({ contentWidth: w, contentHeight: h, tensorWidth: w, tensorHeight: h, padLeft: 0, padTop: 0, scaleX: 1, scaleY: 1 });
+    expect(shrinkOnLoadFactor(1280, 960, plan(640, 640))).toBe(1);
+    expect(shrinkOnLoadFactor(4000, 3000, plan(640, 640))).toBe(4);
+    expect(shrinkOnLoadFactor(8000, 8000, plan(224, 224))).toBe(8);
+    expect(shrinkOnLoadFactor(100, 100, plan(50, 50))).toBe(2);
   });
 });

@@ -1,0 +1,31 @@
+// Declarations of every export of the quiver_native addon (built from native/src by binding.gyp,
+// or by cmake-js with CUDA). Arguments are validated by src/preprocess/native.ts before they cross.
+
+export interface NativeCapabilities {
+  cpu: { avx2: boolean };
+  cuda: { compiled: boolean; deviceCount: number; error?: string };
+}
+
+/**
+ * geometry (Int32Array, 14): width, height, channels, cropX, cropY, cropWidth, cropHeight,
+ *   tensorWidth, tensorHeight, contentWidth, contentHeight, padLeft, padTop, bgr (0/1).
+ * affine (Float32Array, 9): a[3], b[3], pad[3]; output = pixel * a[c] + b[c], padding = pad[c].
+ * out: Float32Array (float32) or Uint16Array (float16 bits); offset: first element written.
+ */
+export type PreprocessArgs = [src: Uint8Array, geometry: Int32Array, affine: Float32Array, out: Float32Array | Uint16Array, offset: number];
+
+export interface NativeCudaStream {
+  preprocess(...args: PreprocessArgs): Promise<void>;
+  destroy(): void;
+  readonly deviceBytes: number;
+  readonly pinnedBytes: number;
+}
+
+export interface NativeBinding {
+  capabilities(): NativeCapabilities;
+  preprocessSync(...args: PreprocessArgs): void;
+  preprocess(...args: PreprocessArgs): Promise<void>;
+  /** Only in the CUDA build. */
+  CudaStream?: new (device?: number) => NativeCudaStream;
+  cudaMemoryInfo?(device?: number): { free: number; total: number };
+}

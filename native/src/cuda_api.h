@@ -1,0 +1,51 @@
+// The CUDA half of the addon, as the binding sees it. Implemented in cuda/kernels.cu, which only the
+// cmake-js CUDA build compiles (it defines QUIVER_WITH_CUDA).
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "preprocess.h"
+
+namespace quiver {
+namespace cuda {
+
+struct DeviceProbe {
+  int deviceCount;
+  std::string error;  // empty when the runtime answered
+};
+
+struct MemoryInfo {
+  size_t freeBytes;
+  size_t totalBytes;
+};
+
+DeviceProbe Probe();
+MemoryInfo GetMemoryInfo(int device);
+
+// One per worker thread: its own stream, device buffers and pinned staging buffers, grown on demand
+// and freed on destruction. Work is ordered on the stream; only the stream is synchronized.
+class StreamContext {
+ public:
+  explicit StreamContext(int device);
+  ~StreamContext();
+  StreamContext(const StreamContext&) = delete;
+  StreamContext& operator=(const StreamContext&) = delete;
+
+  void Preprocess(const SourceImage& src, const CropRect& crop, const Placement& place, const Affine& affine, const Output& out);
+  size_t DeviceBytes() const { return deviceSrcBytes_ + deviceOutBytes_; }
+  size_t PinnedBytes() const { return pinnedSrcBytes_ + pinnedOutBytes_; }
+  int Device() const { return device_; }
+
+ private:
+  int device_;
+  void* stream_ = nullptr;
+  void* deviceSrc_ = nullptr;
+  void* deviceOut_ = nullptr;
+  void* pinnedSrc_ = nullptr;
+  void* pinnedOut_ = nullptr;
+  size_t deviceSrcBytes_ = 0, deviceOutBytes_ = 0, pinnedSrcBytes_ = 0, pinnedOutBytes_ = 0;
+};
+
+}  // namespace cuda
+}  // namespace quiver

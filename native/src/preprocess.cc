@@ -1,0 +1,271 @@
+// The fused CPU kernel. Resizing is separable: per output row, a vertical pass blends the source rows it
+// needs (uint8 -> float, contiguous, vectorized), then a horizontal pass gathers the taps of each output
+// pixel, normalizes and writes one plane per channel. Hot loops are compiled twice (x86-64-v3 with AVX2
+// and FMA, and baseline x86-64) and the loader picks one for the running CPU.
+#include "preprocess.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define QUIVER_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define QUIVER_MULTIVERSION
+#endif
+
+namespace quiver {
+namespace {
+
+// Taps of one axis: output i reads source positions index[k * size + i] with weight[k * size + i].
+struct AxisTable {
+  int taps = 0;
+  int size = 0;
+  std::vector<int32_t> index;
+  std::vector<float> weight;
+};
+
+struct Scratch {
+  AxisTable x, y;
+  std::vector<float> row;    // vertically blended source row, crop width x channels
+  std::vector<float> accum;  // one output row, for many-tap or float16 output
+};
+
+thread_local Scratch scratch;
+
+// Bilinear with half-pixel centres (OpenCV INTER_LINEAR) up to 2x shrink; area averaging beyond.
+void BuildAxis(AxisTable& table, int srcSize, int dstSize, int stride) {
+  const double scale = static_cast<double>(srcSize) / dstSize;
+  const bool area = scale > 2.0;
+  const int taps = area ? static_cast<int>(std::ceil(scale)) + 1 : 2;
+  table.taps = taps;
+  table.size = dstSize;
+  table.index.assign(static_cast<size_t>(taps) * dstSize, 0);
+  table.weight.assign(static_cast<size_t>(taps) * dstSize, 0.0f);
+  for (int i = 0; i < dstSize; i++) {
+    if (area) {
+      const double begin = i * scale;
+      const double end = std::min<double>((i + 1) * scale, srcSize);
+      int first = static_cast<int>(std::floor(begin));
+      int k = 0;
+      for (int j = first; j < end && k < taps; j++, k++) {
+        const double overlap = std::min<double>(end, j + 1) - std::max<double>(begin, j);
+        table.index[static_cast<size_t>(k) * dstSize + i] = j * stride;
+        table.weight[static_cast<size_t>(k) * dstSize + i] = static_cast<float>(overlap / scale);
+      }
+      for (; k < taps; k++) table.index[static_cast<size_t>(k) * dstSize + i] = first * stride;
+    } else {
+      double s = (i + 0.5) * scale - 0.5;
+      if (s < 0) s = 0;
+      int x0 = static_cast<int>(std::floor(s));
+      double f = s - x0;
+      if (x0 >= srcSize - 1) {
+        x0 = srcSize - 1;
+        f = 0;
+      }
+      const int x1 = std::min(x0 + 1, srcSize - 1);
+      table.index[i] = x0 * stride;
+      table.index[static_cast<size_t>(dstSize) + i] = x1 * stride;
+      table.weight[i] = static_cast<float>(1.0 - f);
+      table.weight[static_cast<size_t>(dstSize) + i] = static_cast<float>(f);
+    }
+  }
+}
+
+QUIVER_MULTIVERSION
+void BlendRows2(const uint8_t* __restrict r0, const uint8_t* __restrict r1, float w0, float w1, float* __restrict out, int n) {
+  for (int i = 0; i < n; i++) out[i] = static_cast<float>(r0[i]) * w0 + static_cast<float>(r1[i]) * w1;
+}
+
+QUIVER_MULTIVERSION
+void ConvertRow(const uint8_t* __restrict r, float* __restrict out, int n) {
+  for (int i = 0; i < n; i++) out[i] = static_cast<float>(r[i]);
+}
+
+QUIVER_MULTIVERSION
+void AccumulateRow(const uint8_t* __restrict r, float w, float* __restrict out, int n) {
+  for (int i = 0; i < n; i++) out[i] += static_cast<float>(r[i]) * w;
+}
+
+QUIVER_MULTIVERSION
+void ScaleRow(const uint8_t* __restrict r, float w, float* __restrict out, int n) {
+  for (int i = 0; i < n; i++) out[i] = static_cast<float>(r[i]) * w;
+}
+
+// Two taps per output pixel, normalized on the way out.
+QUIVER_MULTIVERSION
+void Horizontal2(const float* __restrict row, const int32_t* __restrict i0, const int32_t* __restrict i1,
+                 const float* __restrict w0, const float* __restrict w1, int channel, float a, float b,
+                 float* __restrict out, int n) {
+  const float* src = row + channel;
+  for (int x = 0; x < n; x++) out[x] = (src[i0[x]] * w0[x] + src[i1[x]] * w1[x]) * a + b;
+}
+
+QUIVER_MULTIVERSION
+void HorizontalTap(const float* __restrict row, const int32_t* __restrict index, const float* __restrict weight,
+                   int channel, float* __restrict accum, int n, bool first) {
+  const float* src = row + channel;
+  if (first) {
+    for (int x = 0; x < n; x++) accum[x] = src[index[x]] * weight[x];
+  } else {
+    for (int x = 0; x < n; x++) accum[x] += src[index[x]] * weight[x];
+  }
+}
+
+QUIVER_MULTIVERSION
+void AffineRow(const float* __restrict in, float a, float b, float* __restrict out, int n) {
+  for (int x = 0; x < n; x++) out[x] = in[x] * a + b;
+}
+
+QUIVER_MULTIVERSION
+void AffineInPlace(float* __restrict row, float a, float b, int n) {
+  for (int x = 0; x < n; x++) row[x] = row[x] * a + b;
+}
+
+QUIVER_MULTIVERSION
+void HalfRow(const float* __restrict in, uint16_t* __restrict out, int n) {
+  for (int x = 0; x < n; x++) out[x] = FloatToHalf(in[x]);
+}
+
+template <typename T>
+void FillValue(T* out, size_t n, T value) {
+  std::fill(out, out + n, value);
+}
+
+// Writes the padding around the content in one plane.
+template <typename T>
+void FillPadding(T* plane, const Placement& p, T value) {
+  const size_t tw = p.tensorWidth;
+  for (int y = 0; y < p.padTop; y++) FillValue(plane + y * tw, tw, value);
+  for (int y = p.padTop + p.contentHeight; y < p.tensorHeight; y++) FillValue(plane + y * tw, tw, value);
+  const int right = p.padLeft + p.contentWidth;
+  for (int y = p.padTop; y < p.padTop + p.contentHeight; y++) {
+    T* line = plane + y * tw;
+    FillValue(line, static_cast<size_t>(p.padLeft), value);
+    FillValue(line + right, static_cast<size_t>(p.tensorWidth - right), value);
+  }
+}
+
+}  // namespace
+
+uint16_t FloatToHalf(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  const uint32_t sign = (bits >> 16) & 0x8000u;
+  const uint32_t magnitude = bits & 0x7fffffffu;
+  if (magnitude >= 0x7f800000u) {  // inf or NaN
+    return static_cast<uint16_t>(sign | 0x7c00u | (magnitude > 0x7f800000u ? 0x200u : 0u));
+  }
+  if (magnitude >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflows to inf
+  if (magnitude < 0x38800000u) {  // subnormal half or zero
+    if (magnitude < 0x33000000u) return static_cast<uint16_t>(sign);
+    const uint32_t mantissa = (magnitude & 0x7fffffu) | 0x800000u;
+    const int shift = 113 - static_cast<int>(magnitude >> 23) + 13;
+    uint32_t half = mantissa >> shift;
+    const uint32_t rest = mantissa & ((1u << shift) - 1);
+    const uint32_t halfway = 1u << (shift - 1);
+    if (rest > halfway || (rest == halfway && (half & 1u))) half++;
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t half = ((magnitude - 0x38000000u) >> 13);
+  const uint32_t rest = magnitude & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) half++;  // round to nearest even
+  return static_cast<uint16_t>(sign | half);
+}
+
+bool CpuHasAvx2() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+void ValidateArguments(const SourceImage& src, const CropRect& crop, const Placement& p, const Output& out) {
+  auto fail = [](const std::string& message) { throw KernelError("ERR_QUIVER_NATIVE_ARGUMENT", message); };
+  if (src.channels != 1 && src.channels != 3 && src.channels != 4) fail("channels must be 1, 3 or 4");
+  if (src.width < 1 || src.height < 1 || src.width > kMaxSide || src.height > kMaxSide) fail("source size is out of range");
+  if (src.byteLength < static_cast<size_t>(src.width) * src.height * src.channels) fail("source buffer is smaller than width x height x channels");
+  if (crop.x < 0 || crop.y < 0 || crop.width < 1 || crop.height < 1 || crop.x + crop.width > src.width || crop.y + crop.height > src.height) {
+    fail("crop rectangle is not inside the source");
+  }
+  if (p.tensorWidth < 1 || p.tensorHeight < 1 || p.tensorWidth > kMaxSide || p.tensorHeight > kMaxSide) fail("tensor size is out of range");
+  if (p.contentWidth < 1 || p.contentHeight < 1 || p.padLeft < 0 || p.padTop < 0 ||
+      p.padLeft + p.contentWidth > p.tensorWidth || p.padTop + p.contentHeight > p.tensorHeight) {
+    fail("content does not fit inside the tensor");
+  }
+  const size_t needed = 3 * static_cast<size_t>(p.tensorWidth) * p.tensorHeight;
+  if (out.offset > out.elementCount || out.elementCount - out.offset < needed) fail("output buffer is too small for this image at this offset");
+}
+
+void PreprocessImage(const SourceImage& src, const CropRect& crop, const Placement& p, const Affine& affine, const Output& out) {
+  ValidateArguments(src, crop, p, out);
+  Scratch& s = scratch;
+  const int channels = src.channels;
+  const int rowLength = crop.width * channels;
+  BuildAxis(s.x, crop.width, p.contentWidth, channels);
+  BuildAxis(s.y, crop.height, p.contentHeight, 1);
+  if (s.row.size() < static_cast<size_t>(rowLength)) s.row.resize(rowLength);
+  if (s.accum.size() < static_cast<size_t>(p.contentWidth)) s.accum.resize(p.contentWidth);
+
+  const size_t plane = static_cast<size_t>(p.tensorWidth) * p.tensorHeight;
+  const bool padded = p.contentWidth != p.tensorWidth || p.contentHeight != p.tensorHeight;
+  float* outF32 = out.type == OutputType::Float32 ? static_cast<float*>(out.data) + out.offset : nullptr;
+  uint16_t* outF16 = out.type == OutputType::Float16 ? static_cast<uint16_t*>(out.data) + out.offset : nullptr;
+  if (padded) {
+    for (int c = 0; c < 3; c++) {
+      if (outF32) FillPadding(outF32 + c * plane, p, affine.pad[c]);
+      else FillPadding(outF16 + c * plane, p, FloatToHalf(affine.pad[c]));
+    }
+  }
+
+  const size_t stride = static_cast<size_t>(src.width) * channels;
+  const uint8_t* origin = src.data + static_cast<size_t>(crop.y) * stride + static_cast<size_t>(crop.x) * channels;
+  const int dw = p.contentWidth;
+  const int ytaps = s.y.taps;
+  const int xtaps = s.x.taps;
+  float* row = s.row.data();
+  float* accum = s.accum.data();
+
+  for (int y = 0; y < p.contentHeight; y++) {
+    // Vertical pass over the whole crop row.
+    const int32_t r0 = s.y.index[y];
+    const float w0 = s.y.weight[y];
+    if (ytaps == 2) {
+      const float w1 = s.y.weight[static_cast<size_t>(p.contentHeight) + y];
+      if (w1 == 0.0f) ConvertRow(origin + r0 * stride, row, rowLength);
+      else BlendRows2(origin + r0 * stride, origin + s.y.index[static_cast<size_t>(p.contentHeight) + y] * stride, w0, w1, row, rowLength);
+    } else {
+      ScaleRow(origin + r0 * stride, w0, row, rowLength);
+      for (int k = 1; k < ytaps; k++) {
+        const float w = s.y.weight[static_cast<size_t>(k) * p.contentHeight + y];
+        if (w != 0.0f) AccumulateRow(origin + s.y.index[static_cast<size_t>(k) * p.contentHeight + y] * stride, w, row, rowLength);
+      }
+    }
+    // Horizontal pass, one output plane at a time.
+    const size_t lineOffset = static_cast<size_t>(y + p.padTop) * p.tensorWidth + p.padLeft;
+    for (int c = 0; c < 3; c++) {
+      const int channel = channels == 1 ? 0 : (affine.bgr ? 2 - c : c);
+      const float a = affine.a[c];
+      const float b = affine.b[c];
+      if (xtaps == 2 && outF32) {
+        Horizontal2(row, s.x.index.data(), s.x.index.data() + dw, s.x.weight.data(), s.x.weight.data() + dw, channel, a, b,
+                    outF32 + c * plane + lineOffset, dw);
+        continue;
+      }
+      for (int k = 0; k < xtaps; k++) {
+        HorizontalTap(row, s.x.index.data() + static_cast<size_t>(k) * dw, s.x.weight.data() + static_cast<size_t>(k) * dw, channel, accum, dw, k == 0);
+      }
+      if (outF32) {
+        AffineRow(accum, a, b, outF32 + c * plane + lineOffset, dw);
+      } else {
+        AffineInPlace(accum, a, b, dw);
+        HalfRow(accum, outF16 + c * plane + lineOffset, dw);
+      }
+    }
+  }
+}
+
+}  // namespace quiver

@@ -1,0 +1,119 @@
+// The native kernels against the float64 reference on awkward sizes, every element written.
+import { loadNative, nativeCapabilities, packJob, preprocessNative, preprocessNativeSync, CropRect } from '../../src/preprocess/native';
+import type { NormalizeParams } from '../../src/preprocess/normalize';
+import type { ResizePlan } from '../../src/preprocess/resize-plan';
+import { randomPixels } from '../fixtures/images';
+import { halfToNumber, referencePreprocess } from '../fixtures/reference-resize';
+
+const params: NormalizeParams = { scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], bgr: false, padValue: 114 };
+
+function plainPlan(w: number, h: number): ResizePlan {
+  return { contentWidth: w, contentHeight: h, tensorWidth: w, tensorHeight: h, padLeft: 0, padTop: 0, scaleX: 1, scaleY: 1 };
+}
+
+function maxError(got: ArrayLike<number>, want: Float64Array): number {
+  let max = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    if (!(d <= max)) max = Number.isNaN(d) ? Infinity : d;
+  }
+  return max;
+}
+
+interface Case {
+  name: string;
+  width: number;
+  height: number;
+  channels: number;
+  plan: ResizePlan;
+  crop?: CropRect;
+  bgr?: boolean;
+}
+
+const cases: Case[] = [
+  { name: '1×1 → 1×1', width: 1, height: 1, channels: 3, plan: plainPlan(1, 1) },
+  { name: '1×1 → 7×5 (upscale a single pixel)', width: 1, height: 1, channels: 3, plan: plainPlan(7, 5) },
+  { name: '1×4097 → 1×64 (area, extreme aspect)', width: 1, height: 4097, channels: 3, plan: plainPlan(1, 64) },
+  { name: '4097×1 → 300×3 (area one way, up the other)', width: 4097, height: 1, channels: 3, plan: plainPlan(300, 3) },
+  { name: '3×5 → 11×13 (upscale)', width: 3, height: 5, channels: 3, plan: plainPlan(11, 13) },
+  { name: '97×61 → 64×40 (bilinear shrink < 2×)', width: 97, height: 61, channels: 3, plan: plainPlan(64, 40) },
+  { name: '640×480 → 100×75 (area 6.4×)', width: 640, height: 480, channels: 3, plan: plainPlan(100, 75) },
+  { name: '129×257 → 43×37 (area, odd factors)', width: 129, height: 257, channels: 4, plan: plainPlan(43, 37) },
+  { name: 'grey 33×17 → 20×20', width: 33, height: 17, channels: 1, plan: plainPlan(20, 20) },
+  { name: 'BGR 50×30 → 30×50', width: 50, height: 30, channels: 3, plan: plainPlan(30, 50), bgr: true },
+  {
+    name: 'letterbox 200×100 → 64×64 (content 64×32, centred)', width: 200, height: 100, channels: 3,
+    plan: { contentWidth: 64, contentHeight: 32, tensorWidth: 64, tensorHeight: 64, padLeft: 0, padTop: 16, scaleX: 0.32, scaleY: 0.32 },
+  },
+  {
+    name: 'crop then pad right (text line)', width: 120, height: 90, channels: 3, crop: { x: 13, y: 40, width: 77, height: 21 },
+    plan: { contentWidth: 176, contentHeight: 48, tensorWidth: 320, tensorHeight: 48, padLeft: 0, padTop: 0, scaleX: 1, scaleY: 1 },
+  },
+];
+
+const native = loadNative();
+
+describe('native preprocessing addon', () => {
+  test('is built by npm install and reports what it can do', () => {
+    expect(native.error).toBeUndefined();
+    const caps = nativeCapabilities()!;
+    expect(typeof caps.cpu.avx2).toBe('boolean');
+    expect(caps.cuda).toMatchObject({ compiled: expect.any(Boolean), deviceCount: expect.any(Number) });
+  });
+
+  test.each(cases)('$name matches the float64 reference (float32, every element written)', ({ width, height, channels, plan, crop, bgr }) => {
+    const src = randomPixels(width, height, channels, width * 7 + height);
+    const p = { ...params, bgr: !!bgr };
+    const out = new Float32Array(3 * plan.tensorWidth * plan.tensorHeight).fill(Number.NaN);
+    preprocessNativeSync({ src, width, height, channels, crop, plan, params: p, out });
+    const want = referencePreprocess(src, width, channels, crop ?? { x: 0, y: 0, width, height }, plan, p);
+    expect(maxError(out, want)).toBeLessThanOrEqual(1e-4);
+  });
+
+  test.each(cases.slice(4, 8))('$name in float16 is the reference rounded to half precision', ({ width, height, channels, plan }) => {
+    const src = randomPixels(width, height, channels, 3);
+    const out = new Uint16Array(3 * plan.tensorWidth * plan.tensorHeight).fill(0x7e00); // NaN
+    preprocessNativeSync({ src, width, height, channels, plan, params, out });
+    const want = referencePreprocess(src, width, channels, { x: 0, y: 0, width, height }, plan, params);
+    // Half precision keeps 11 significant bits: error ≤ half an ulp plus the float32 path's own.
+    let worst = 0;
+    out.forEach((h, i) => {
+      const excess = Math.abs(halfToNumber(h) - want[i]) - (Math.abs(want[i]) * 2 ** -11 + 1e-4);
+      worst = Number.isNaN(excess) ? Infinity : Math.max(worst, excess);
+    });
+    expect(worst).toBeLessThanOrEqual(0);
+  });
+
+  test('a batch fills one NCHW tensor, image by image, and the async path agrees', async () => {
+    const plan = plainPlan(16, 12);
+    const each = 3 * 16 * 12;
+    const out = new Float32Array(each * 3).fill(Number.NaN);
+    const sources = [1, 2, 3].map((seed) => randomPixels(40, 30, 3, seed));
+    await Promise.all(sources.map((src, n) => preprocessNative({ src, width: 40, height: 30, channels: 3, plan, params, out, offset: n * each })));
+    sources.forEach((src, n) => {
+      const want = referencePreprocess(src, 40, 3, { x: 0, y: 0, width: 40, height: 30 }, plan, params);
+      expect(maxError(out.subarray(n * each, (n + 1) * each), want)).toBeLessThanOrEqual(1e-4);
+    });
+  });
+
+  test('bad arguments are refused in TypeScript with errors that name them', () => {
+    const ok = { src: new Uint8Array(12), width: 2, height: 2, channels: 3, plan: plainPlan(2, 2), params, out: new Float32Array(12) };
+    expect(() => packJob({ ...ok, width: 0 })).toThrow(/Expected width to be a whole number from 1 to 32768 but received 0/);
+    expect(() => packJob({ ...ok, width: 60000, height: 60000 })).toThrow(/width/);
+    expect(() => packJob({ ...ok, src: new Uint8Array(5) })).toThrow(/src to hold 2×2×3 = 12 bytes/);
+    expect(() => packJob({ ...ok, channels: 2 })).toThrow(/channels to be 1, 3 or 4/);
+    expect(() => packJob({ ...ok, out: new Float32Array(5) })).toThrow(/out to hold 12 elements/);
+    expect(() => packJob({ ...ok, crop: { x: 1, y: 0, width: 2, height: 2 } })).toThrow(/crop.width/);
+    expect(() => packJob({ ...ok, params: { ...params, std: [1, 0, 1] } })).toThrow(/std\[1\] to be non-zero/);
+  });
+
+  test('the addon itself refuses inconsistent arguments with a coded error instead of crashing', () => {
+    const binding = native.binding!;
+    const geometry = Int32Array.of(60000, 60000, 3, 0, 0, 60000, 60000, 8, 8, 8, 8, 0, 0, 0);
+    const call = () => binding.preprocessSync(new Uint8Array(10), geometry, new Float32Array(9), new Float32Array(192), 0);
+    expect(call).toThrow(expect.objectContaining({ code: 'ERR_QUIVER_NATIVE_ARGUMENT' }));
+    expect(() => binding.preprocessSync(new Uint8Array(10), new Int32Array(3), new Float32Array(9), new Float32Array(1), 0)).toThrow(/geometry must hold 14 values/);
+    const small = Int32Array.of(2, 2, 3, 0, 0, 2, 2, 8, 8, 8, 8, 0, 0, 0);
+    expect(() => binding.preprocessSync(new Uint8Array(12), small, new Float32Array(9), new Float32Array(10), 0)).toThrow(/output buffer is too small/);
+  });
+});
