@@ -167,6 +167,7 @@ class CudaStream : public Napi::ObjectWrap<CudaStream> {
     return DefineClass(env, "CudaStream", {
       InstanceMethod<&CudaStream::Preprocess>("preprocess"),
       InstanceMethod<&CudaStream::Destroy>("destroy"),
+      InstanceMethod<&CudaStream::Benchmark>("benchmark"),
       InstanceAccessor<&CudaStream::DeviceBytes>("deviceBytes"),
       InstanceAccessor<&CudaStream::PinnedBytes>("pinnedBytes"),
     });
@@ -195,6 +196,23 @@ class CudaStream : public Napi::ObjectWrap<CudaStream> {
     });
     worker->Queue();
     return worker->Promise();
+  }
+
+  // benchmark(src, geometry, affine, out, offset, iterations): synchronous, for bench/gpu.sh only.
+  Napi::Value Benchmark(const Napi::CallbackInfo& info) {
+    auto context = Context(info.Env());
+    Job job = ReadJob(info, 0);
+    const int iterations = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Int32Value() : 100;
+    try {
+      auto t = context->Benchmark(job.src, job.crop, job.place, job.affine, job.out, iterations < 1 ? 1 : iterations);
+      Napi::Object result = Napi::Object::New(info.Env());
+      result.Set("kernelMs", t.kernelMs);
+      result.Set("copyMs", t.copyMs);
+      result.Set("bytesMoved", t.bytesMoved);
+      return result;
+    } catch (const KernelError& e) {
+      throw KernelFailure(info.Env(), e.code, e.what());
+    }
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo& info) {

@@ -15,6 +15,12 @@ struct DeviceProbe {
   std::string error;  // empty when the runtime answered
 };
 
+struct KernelTiming {
+  double kernelMs;     // mean time of one kernel run, device buffers resident
+  double copyMs;       // mean time of a device-to-device copy of the same bytes
+  double bytesMoved;   // bytes the kernel reads and writes
+};
+
 struct MemoryInfo {
   size_t freeBytes;
   size_t totalBytes;
@@ -33,6 +39,8 @@ class StreamContext {
   StreamContext& operator=(const StreamContext&) = delete;
 
   void Preprocess(const SourceImage& src, const CropRect& crop, const Placement& place, const Affine& affine, const Output& out);
+  // Times the kernel alone on the buffers of one staged job, against a device-to-device copy.
+  KernelTiming Benchmark(const SourceImage& src, const CropRect& crop, const Placement& place, const Affine& affine, const Output& out, int iterations);
   size_t DeviceBytes() const { return deviceSrcBytes_ + deviceOutBytes_; }
   size_t PinnedBytes() const { return pinnedSrcBytes_ + pinnedOutBytes_; }
   int Device() const { return device_; }

@@ -93,13 +93,21 @@ void ScaleRow(const uint8_t* __restrict r, float w, float* __restrict out, int n
   for (int i = 0; i < n; i++) out[i] = static_cast<float>(r[i]) * w;
 }
 
-// Two taps per output pixel, normalized on the way out.
+// Two taps, all three channels of a pixel at once: the taps' indices and weights are read once.
 QUIVER_MULTIVERSION
-void Horizontal2(const float* __restrict row, const int32_t* __restrict i0, const int32_t* __restrict i1,
-                 const float* __restrict w0, const float* __restrict w1, int channel, float a, float b,
-                 float* __restrict out, int n) {
-  const float* src = row + channel;
-  for (int x = 0; x < n; x++) out[x] = (src[i0[x]] * w0[x] + src[i1[x]] * w1[x]) * a + b;
+void Horizontal2Rgb(const float* __restrict row, const int32_t* __restrict i0, const int32_t* __restrict i1,
+                    const float* __restrict w0, const float* __restrict w1, const int* channel, const float* a, const float* b,
+                    float* __restrict o0, float* __restrict o1, float* __restrict o2, int n) {
+  const int c0 = channel[0], c1 = channel[1], c2 = channel[2];
+  const float a0 = a[0], a1 = a[1], a2 = a[2], b0 = b[0], b1 = b[1], b2 = b[2];
+  for (int x = 0; x < n; x++) {
+    const float* p = row + i0[x];
+    const float* q = row + i1[x];
+    const float u = w0[x], v = w1[x];
+    o0[x] = (p[c0] * u + q[c0] * v) * a0 + b0;
+    o1[x] = (p[c1] * u + q[c1] * v) * a1 + b1;
+    o2[x] = (p[c2] * u + q[c2] * v) * a2 + b2;
+  }
 }
 
 QUIVER_MULTIVERSION
@@ -246,15 +254,17 @@ void PreprocessImage(const SourceImage& src, const CropRect& crop, const Placeme
     }
     // Horizontal pass, one output plane at a time.
     const size_t lineOffset = static_cast<size_t>(y + p.padTop) * p.tensorWidth + p.padLeft;
+    if (xtaps == 2 && outF32) {
+      int channel[3];
+      for (int c = 0; c < 3; c++) channel[c] = channels == 1 ? 0 : (affine.bgr ? 2 - c : c);
+      Horizontal2Rgb(row, s.x.index.data(), s.x.index.data() + dw, s.x.weight.data(), s.x.weight.data() + dw, channel, affine.a, affine.b,
+                     outF32 + lineOffset, outF32 + plane + lineOffset, outF32 + 2 * plane + lineOffset, dw);
+      continue;
+    }
     for (int c = 0; c < 3; c++) {
       const int channel = channels == 1 ? 0 : (affine.bgr ? 2 - c : c);
       const float a = affine.a[c];
       const float b = affine.b[c];
-      if (xtaps == 2 && outF32) {
-        Horizontal2(row, s.x.index.data(), s.x.index.data() + dw, s.x.weight.data(), s.x.weight.data() + dw, channel, a, b,
-                    outF32 + c * plane + lineOffset, dw);
-        continue;
-      }
       for (int k = 0; k < xtaps; k++) {
         HorizontalTap(row, s.x.index.data() + static_cast<size_t>(k) * dw, s.x.weight.data() + static_cast<size_t>(k) * dw, channel, accum, dw, k == 0);
       }
