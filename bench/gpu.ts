@@ -1,5 +1,6 @@
 // bench/gpu.sh runs this: the CUDA kernels checked against the CPU kernels on the same inputs, then
 // timed — end to end (upload, kernel, download) and the kernel alone against a device-to-device copy.
+import { halfToNumber } from '../src/preprocess/float16';
 import { loadNative, packJob, preprocessNativeSync, preprocessOnStream, NativeJob } from '../src/preprocess/native';
 import type { NormalizeParams } from '../src/preprocess/normalize';
 import type { ResizePlan } from '../src/preprocess/resize-plan';
@@ -90,14 +91,6 @@ async function main(): Promise<void> {
   if (failures > 0) process.exit(1);
 }
 
-function halfToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 31) return mant ? Number.NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
 
 main().catch((err) => {
   console.error(err);
