@@ -33,6 +33,7 @@ const KINDS = {
   WorkerFailed: { type: 'WorkerException', status: 500 },
   Internal: { type: 'InternalServerException', status: 500 },
   InvalidConfig: { type: 'InvalidConfigException', status: 500 },
+  OutputExists: { type: 'OutputExistsException', status: 409 },
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorKindName = keyof typeof KINDS;
@@ -77,6 +78,7 @@ export class InferenceFailedError extends defineError('InferenceFailed') {}
 export class WorkerFailedError extends defineError('WorkerFailed') {}
 export class InternalError extends defineError('Internal') {}
 export class InvalidConfigError extends defineError('InvalidConfig') {}
+export class OutputExistsError extends defineError('OutputExists') {}
 
 const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> = {
   BadRequest: BadRequestError,
@@ -101,6 +103,7 @@ const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> 
   WorkerFailed: WorkerFailedError,
   Internal: InternalError,
   InvalidConfig: InvalidConfigError,
+  OutputExists: OutputExistsError,
 };
 
 /** An error as it crosses a thread boundary: plain data. */

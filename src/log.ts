@@ -1,21 +1,35 @@
-// One JSON line per event on stderr; quiet under tests unless QUIVER_LOG_LEVEL asks otherwise.
-const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
-type Level = keyof typeof LEVELS;
+// Structured logs through pino: one JSON object a line, or coloured lines for a terminal.
+// Request bodies, headers and query strings are never logged (they can carry data and signed URLs).
+import pino, { Logger } from 'pino';
+import pretty from 'pino-pretty';
+import type { LogFormat, LogLevel } from './config/schema';
 
-function threshold(): number {
-  const configured = process.env.QUIVER_LOG_LEVEL as Level | undefined;
-  if (configured && configured in LEVELS) return LEVELS[configured];
-  return process.env.JEST_WORKER_ID ? LEVELS.silent : LEVELS.info;
+export type { Logger } from 'pino';
+
+export function createLogger(level: LogLevel, format: LogFormat): Logger {
+  const options = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (format === 'pretty') return pino(options, pretty({ colorize: process.stdout.isTTY, sync: true, translateTime: 'SYS:HH:MM:ss.l' }));
+  return pino(options, pino.destination({ dest: 1, sync: true }));
 }
 
-function write(level: Exclude<Level, 'silent'>, msg: string, fields: Record<string, unknown> = {}): void {
-  if (LEVELS[level] < threshold()) return;
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
+function initialLevel(): LogLevel {
+  const configured = process.env.QUIVER_LOG_LEVEL as LogLevel | undefined;
+  if (configured) return configured;
+  return process.env.JEST_WORKER_ID ? 'silent' : 'info';
 }
+
+let current: Logger = createLogger(initialLevel(), 'json');
+
+export function configureLogging(level: LogLevel, format: LogFormat): void {
+  current = createLogger(level, format);
+}
+
+type Fields = Record<string, unknown>;
 
 export const log = {
-  debug: (msg: string, fields?: Record<string, unknown>) => write('debug', msg, fields),
-  info: (msg: string, fields?: Record<string, unknown>) => write('info', msg, fields),
-  warn: (msg: string, fields?: Record<string, unknown>) => write('warn', msg, fields),
-  error: (msg: string, fields?: Record<string, unknown>) => write('error', msg, fields),
+  debug: (msg: string, fields: Fields = {}) => current.debug(fields, msg),
+  info: (msg: string, fields: Fields = {}) => current.info(fields, msg),
+  warn: (msg: string, fields: Fields = {}) => current.warn(fields, msg),
+  error: (msg: string, fields: Fields = {}) => current.error(fields, msg),
+  child: (bindings: Fields): Logger => current.child(bindings),
 };

@@ -7,7 +7,8 @@ import { parseAddress } from './config/load';
 import type { QuiverConfig } from './config/schema';
 import { createMmsApps, createSageMakerApp } from './http/app';
 import { InvalidConfigError } from './errors';
-import { log } from './log';
+import { configureLogging, log } from './log';
+import { QuiverMetrics } from './metrics';
 import { loadNative } from './preprocess/native';
 import { ModelRegistry } from './models/registry';
 import { ModelScheduler, RegisterRequest } from './scheduler/scheduler';
@@ -73,22 +74,41 @@ export class QuiverServer {
       const { error } = loadNative();
       if (error) throw new InvalidConfigError(`preprocess_backend is "native" but the addon did not load: ${error}`);
     }
-    const pool = new WorkerPool(config.workers, {
-      intraOpThreads: config.intra_op_threads,
-      interOpThreads: config.inter_op_threads,
-      maxImagePixels: config.max_image_pixels,
-      preprocessBackend: config.preprocess_backend,
+    configureLogging(config.log_level, config.log_format);
+    // The metrics read the scheduler, which needs the metrics to count loads: bind them late.
+    let scheduler: ModelScheduler | undefined;
+    const metrics = new QuiverMetrics({
+      queueDepth: () => scheduler?.queueDepths() ?? new Map(),
+      memoryInUse: () => scheduler?.memoryInUse() ?? { host: 0, gpu: 0 },
+      modelsLoaded: () => scheduler?.placedModelCount() ?? 0,
     });
-    const scheduler = new ModelScheduler(new ModelRegistry(), pool, {
+    const pool = new WorkerPool(
+      config.workers,
+      {
+        intraOpThreads: config.intra_op_threads,
+        interOpThreads: config.inter_op_threads,
+        maxImagePixels: config.max_image_pixels,
+        preprocessBackend: config.preprocess_backend,
+      },
+      {
+        restarted: (worker) => {
+          metrics.workerRestarts.inc({ worker: String(worker) });
+          log.warn('worker thread replaced', { worker });
+        },
+        failed: (worker, error) => log.error('worker thread failed', { worker, error: error.message }),
+      },
+    );
+    scheduler = new ModelScheduler(new ModelRegistry(), pool, {
       modelStore: config.model_store,
       workDir: config.work_dir,
       maxArchiveBytes: config.max_archive_bytes,
       defaultWorkersPerModel: config.default_workers_per_model,
       jobQueueSize: config.job_queue_size,
+      metrics,
     });
     try {
       await QuiverServer.loadStartupModels(scheduler, config);
-      const options = { maxRequestSize: config.max_request_size, isHealthy: () => true };
+      const options = { maxRequestSize: config.max_request_size, isHealthy: () => true, metrics };
       let servers: { inference: http.Server; management?: http.Server };
       if (config.mode === 'sagemaker') {
         servers = { inference: await listen(createSageMakerApp(scheduler, options), config.inference_address) };

@@ -1,37 +1,51 @@
 #!/usr/bin/env node
-// `quiver serve [options]`: starts the server. SageMaker starts the container with the argument `serve`.
+// The `quiver` command: `serve` (SageMaker starts the container with that argument), `config --print`,
+// and `archive`.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, RawFlags } from '../config/load';
+import { CONFIG_FILE_ENV, CONFIG_FILE_FLAG, formatConfig, loadConfigWithSources, RawFlags } from '../config/load';
 import { CONFIG_SCHEMA } from '../config/schema';
-import { QuiverError } from '../errors';
+import { InvalidConfigError, QuiverError } from '../errors';
 import { log } from '../log';
 import { QuiverServer } from '../server';
+import { ArchiveFormat, createArchive } from './archive';
 
-function usage(): string {
+const VERSION = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+function serveUsage(): string {
   const lines = CONFIG_SCHEMA.map((e) => `  --${e.flag.padEnd(22)} ${e.env.padEnd(28)} ${e.doc}`);
-  return ['Usage: quiver serve [options]', '', 'Options (flag, environment variable, meaning):', ...lines, '  --help'].join('\n');
+  return [
+    'Usage: quiver serve [options]',
+    '',
+    `Options (flag, environment variable, meaning); also read from config.properties or --${CONFIG_FILE_FLAG} (${CONFIG_FILE_ENV}):`,
+    ...lines,
+  ].join('\n');
 }
 
-function parseFlags(args: string[]): RawFlags {
-  const options = Object.fromEntries(
-    CONFIG_SCHEMA.map((e) => [e.flag, { type: 'string' as const, multiple: e.type === 'list' }]),
-  );
+const ARCHIVE_USAGE = `Usage: quiver archive --model-name NAME [--model-path DIR] [--version 1.0] [--serialized-file model.onnx]
+                      [--handler handler.js] [--extra-files a,b] [--archive-format default|tgz|no-archive]
+                      [--export-path DIR] [--force]
+Packs DIR (model.onnx, model-config.json, handler, extra files) into NAME.mar (default), NAME.tar.gz (tgz)
+or a folder NAME (no-archive), with MAR-INF/MANIFEST.json as MMS reads it.`;
+
+function configFlags(args: string[], usage: string, extra: Record<string, { type: 'boolean' }> = {}): RawFlags {
+  const options = Object.fromEntries(CONFIG_SCHEMA.map((e) => [e.flag, { type: 'string' as const, multiple: e.type === 'list' }]));
   try {
-    const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: false });
+    const { values } = parseArgs({
+      args, options: { ...options, [CONFIG_FILE_FLAG]: { type: 'string' }, help: { type: 'boolean' }, ...extra }, strict: true, allowPositionals: false,
+    });
     return values as RawFlags;
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n\n${usage()}`);
+    throw new InvalidConfigError(`${(err as Error).message}\n\n${usage}`);
   }
 }
 
 async function serve(args: string[]): Promise<void> {
-  const flags = parseFlags(args);
-  if (flags.help) {
-    console.log(usage());
-    return;
-  }
+  const flags = configFlags(args, serveUsage());
+  if (flags.help) return void console.log(serveUsage());
   delete flags.help;
-  const server = await QuiverServer.start(loadConfig(flags));
+  const server = await QuiverServer.start(loadConfigWithSources(flags).config);
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
@@ -49,18 +63,67 @@ async function serve(args: string[]): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
+function config(args: string[]): void {
+  const usage = `Usage: quiver config --print [serve options]\n\n${serveUsage()}`;
+  const flags = configFlags(args, usage, { print: { type: 'boolean' } });
+  if (flags.help || !flags.print) return void console.log(usage);
+  delete flags.print;
+  console.log(formatConfig(loadConfigWithSources(flags)));
+}
+
+async function archive(args: string[]): Promise<void> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args,
+      options: {
+        'model-name': { type: 'string' }, 'model-path': { type: 'string' }, version: { type: 'string' },
+        'serialized-file': { type: 'string' }, handler: { type: 'string' }, 'extra-files': { type: 'string' },
+        'archive-format': { type: 'string' }, 'export-path': { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean' },
+      },
+      strict: true, allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw new InvalidConfigError(`${(err as Error).message}\n\n${ARCHIVE_USAGE}`);
+  }
+  if (values.help) return void console.log(ARCHIVE_USAGE);
+  if (typeof values['model-name'] !== 'string') throw new InvalidConfigError(`--model-name is required\n\n${ARCHIVE_USAGE}`);
+  const format = (values['archive-format'] ?? 'default') as string;
+  if (!['default', 'tgz', 'no-archive'].includes(format)) throw new InvalidConfigError(`--archive-format must be default, tgz or no-archive, got "${format}"`);
+  const target = await createArchive(
+    {
+      modelName: values['model-name'],
+      modelPath: (values['model-path'] as string | undefined) ?? '.',
+      version: (values.version as string | undefined) ?? '1.0',
+      serializedFile: values['serialized-file'] as string | undefined,
+      handler: values.handler as string | undefined,
+      extraFiles: ((values['extra-files'] as string | undefined) ?? '').split(',').map((f) => f.trim()).filter(Boolean),
+      format: format as ArchiveFormat,
+      exportPath: (values['export-path'] as string | undefined) ?? '.',
+      force: values.force === true,
+    },
+    VERSION,
+  );
+  console.log(target);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'config':
+      return config(rest);
+    case 'archive':
+      return archive(rest);
+    case '--version':
+      return void console.log(VERSION);
     case undefined:
     case 'help':
     case '--help':
-      console.log(usage());
-      return;
+      return void console.log(`quiver ${VERSION}: quiver serve | quiver config --print | quiver archive\n\n${serveUsage()}\n\n${ARCHIVE_USAGE}`);
     default:
-      throw new Error(`unknown command "${command}"\n\n${usage()}`);
+      throw new InvalidConfigError(`unknown command "${command}"; expected serve, config or archive`);
   }
 }
 

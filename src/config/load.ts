@@ -1,7 +1,9 @@
-// Turns flags and environment variables into a validated QuiverConfig, once, at start.
-// Precedence: flags over QUIVER_* environment variables over defaults.
+// Builds the validated QuiverConfig once, at start, and remembers where each value came from.
+// Precedence: flags > environment (QUIVER_*, then SageMaker's SAGEMAKER_*) > config file > defaults.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { InvalidConfigError } from '../errors';
-import { CONFIG_SCHEMA, ConfigEntry, QuiverConfig, ServeMode } from './schema';
+import { CONFIG_SCHEMA, ConfigEntry, ConfigKey, QuiverConfig, ServeMode } from './schema';
 
 export type RawFlags = Record<string, string | string[] | boolean | undefined>;
 
@@ -9,6 +11,18 @@ export interface ParsedAddress {
   host: string;
   port: number;
 }
+
+export interface LoadedConfig {
+  config: QuiverConfig;
+  /** Where each value came from: "default", "file config.properties:12", "env QUIVER_WORKERS", "flag --workers". */
+  sources: Record<ConfigKey, string>;
+  file?: string;
+}
+
+export const CONFIG_FILE_FLAG = 'config-file';
+export const CONFIG_FILE_ENV = 'QUIVER_CONFIG_FILE';
+/** Environment variables that are not configuration keys but are allowed to start with QUIVER_. */
+const NON_KEY_ENV = new Set([CONFIG_FILE_ENV]);
 
 export function parseAddress(value: string, key = 'address'): ParsedAddress {
   const match = /^(?:https?:\/\/)?(\[[^\]]+\]|[^:/]+):(\d{1,5})\/?$/.exec(value.trim());
@@ -18,16 +32,30 @@ export function parseAddress(value: string, key = 'address'): ParsedAddress {
   return { host: match[1].replace(/^\[|\]$/g, ''), port };
 }
 
+/** Java-style .properties: `key=value` or `key: value`, `#`/`!` comments, `\` continues a line. */
+export function parseProperties(text: string, file: string): Map<string, { value: string; line: number }> {
+  const entries = new Map<string, { value: string; line: number }>();
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const lineNumber = i + 1;
+    let line = lines[i].trim();
+    if (line === '' || line.startsWith('#') || line.startsWith('!')) continue;
+    while (line.endsWith('\\') && i + 1 < lines.length) line = line.slice(0, -1) + lines[++i].trim();
+    const match = /^([^=:\s]+)\s*[=:\s]\s*(.*)$/.exec(line);
+    if (!match) throw new InvalidConfigError(`${file}:${lineNumber}: expected key=value, got "${line}"`);
+    entries.set(match[1], { value: match[2], line: lineNumber });
+  }
+  return entries;
+}
+
 function parseValue(entry: ConfigEntry, raw: string | string[], source: string): QuiverConfig[keyof QuiverConfig] {
   const where = `${entry.key} (from ${source})`;
-  const text = Array.isArray(raw) ? raw.join(',') : raw;
+  const text = Array.isArray(raw) ? raw.join(',') : raw.trim();
   switch (entry.type) {
     case 'int': {
-      if (!/^\d+$/.test(text.trim())) throw new InvalidConfigError(`${where}: expected a whole number, got "${text}"`);
+      if (!/^\d+$/.test(text)) throw new InvalidConfigError(`${where}: expected a whole number, got "${text}"`);
       const n = Number(text);
-      if (entry.min !== undefined && n < entry.min) {
-        throw new InvalidConfigError(`${where}: must be at least ${entry.min}, got ${n}`);
-      }
+      if (entry.min !== undefined && n < entry.min) throw new InvalidConfigError(`${where}: must be at least ${entry.min}, got ${n}`);
       return n;
     }
     case 'list': {
@@ -36,9 +64,7 @@ function parseValue(entry: ConfigEntry, raw: string | string[], source: string):
     }
     case 'choice': {
       const choices = entry.choices ?? [];
-      if (!choices.includes(text)) {
-        throw new InvalidConfigError(`${where}: expected ${choices.map((c) => `"${c}"`).join(' or ')}, got "${text}"`);
-      }
+      if (!choices.includes(text)) throw new InvalidConfigError(`${where}: expected ${choices.map((c) => `"${c}"`).join(' or ')}, got "${text}"`);
       return text;
     }
     case 'address':
@@ -50,29 +76,81 @@ function parseValue(entry: ConfigEntry, raw: string | string[], source: string):
   }
 }
 
-function rawValue(entry: ConfigEntry, flags: RawFlags, env: NodeJS.ProcessEnv): [string | string[], string] | undefined {
-  const flag = flags[entry.flag];
-  if (typeof flag === 'string' || Array.isArray(flag)) return [flag, `--${entry.flag}`];
-  const fromEnv = env[entry.env];
-  if (fromEnv !== undefined) return [fromEnv, entry.env];
-  return undefined;
+function configFile(flags: RawFlags, env: NodeJS.ProcessEnv, cwd: string): string | undefined {
+  const given = flags[CONFIG_FILE_FLAG] ?? env[CONFIG_FILE_ENV];
+  if (typeof given === 'string' && given.length > 0) {
+    const file = path.resolve(cwd, given);
+    if (!fs.existsSync(file)) throw new InvalidConfigError(`config file ${given} does not exist`);
+    return file;
+  }
+  // As TorchServe does: a config.properties in the working folder is read when none is named.
+  const implicit = path.join(cwd, 'config.properties');
+  return fs.existsSync(implicit) ? implicit : undefined;
 }
 
-export function loadConfig(flags: RawFlags = {}, env: NodeJS.ProcessEnv = process.env): QuiverConfig {
-  const known = new Set(CONFIG_SCHEMA.map((e) => e.flag));
-  for (const name of Object.keys(flags)) {
-    if (!known.has(name)) throw new InvalidConfigError(`unknown option --${name}`);
-  }
-  const modeEntry = CONFIG_SCHEMA.find((e) => e.key === 'mode')!;
-  const modeRaw = rawValue(modeEntry, flags, env);
-  const mode = (modeRaw ? parseValue(modeEntry, ...modeRaw) : modeEntry.default(env)) as ServeMode;
+interface RawValue {
+  raw: string | string[];
+  source: string;
+}
 
-  const config: Partial<Record<keyof QuiverConfig, unknown>> = { mode };
-  for (const entry of CONFIG_SCHEMA) {
-    if (entry.key === 'mode') continue;
-    const raw = rawValue(entry, flags, env);
-    if (raw) config[entry.key] = parseValue(entry, ...raw);
-    else config[entry.key] = mode === 'sagemaker' && entry.sagemakerDefault ? entry.sagemakerDefault(env) : entry.default(env);
+export function loadConfigWithSources(flags: RawFlags = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedConfig {
+  const byFlag = new Map(CONFIG_SCHEMA.map((e) => [e.flag, e]));
+  for (const name of Object.keys(flags)) {
+    if (name !== CONFIG_FILE_FLAG && !byFlag.has(name)) throw new InvalidConfigError(`unknown option --${name}`);
   }
-  return config as QuiverConfig;
+  const byEnv = new Set(CONFIG_SCHEMA.map((e) => e.env));
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('QUIVER_') && !byEnv.has(name) && !NON_KEY_ENV.has(name)) {
+      throw new InvalidConfigError(`unknown environment variable ${name}`);
+    }
+  }
+  const file = configFile(flags, env, cwd);
+  const fromFile = file ? parseProperties(fs.readFileSync(file, 'utf8'), path.basename(file)) : new Map<string, { value: string; line: number }>();
+  const byKey = new Set<string>(CONFIG_SCHEMA.map((e) => e.key));
+  for (const [key, { line }] of fromFile) {
+    if (!byKey.has(key)) throw new InvalidConfigError(`${path.basename(file!)}:${line}: unknown key ${key}`);
+  }
+
+  const rawValue = (entry: ConfigEntry): RawValue | undefined => {
+    const flag = flags[entry.flag];
+    if (typeof flag === 'string' || Array.isArray(flag)) return { raw: flag, source: `flag --${entry.flag}` };
+    if (env[entry.env] !== undefined) return { raw: env[entry.env]!, source: `env ${entry.env}` };
+    const sagemaker = entry.sagemakerEnv?.(env);
+    if (sagemaker) return { raw: sagemaker.value, source: `env ${sagemaker.name}` };
+    const inFile = fromFile.get(entry.key);
+    if (inFile) return { raw: inFile.value, source: `file ${path.basename(file!)}:${inFile.line}` };
+    return undefined;
+  };
+
+  const config: Partial<Record<ConfigKey, unknown>> = {};
+  const sources: Partial<Record<ConfigKey, string>> = {};
+  const assign = (entry: ConfigEntry, mode: ServeMode | undefined) => {
+    const value = rawValue(entry);
+    if (value) {
+      config[entry.key] = parseValue(entry, value.raw, value.source);
+      sources[entry.key] = value.source;
+    } else {
+      config[entry.key] = mode === 'sagemaker' && entry.sagemakerDefault ? entry.sagemakerDefault(env) : entry.default(env);
+      sources[entry.key] = 'default';
+    }
+  };
+  // The mode decides other keys' defaults, so it comes first.
+  assign(CONFIG_SCHEMA.find((e) => e.key === 'mode')!, undefined);
+  for (const entry of CONFIG_SCHEMA) if (entry.key !== 'mode') assign(entry, config.mode as ServeMode);
+  return { config: config as QuiverConfig, sources: sources as Record<ConfigKey, string>, file };
+}
+
+export function loadConfig(flags: RawFlags = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): QuiverConfig {
+  return loadConfigWithSources(flags, env, cwd).config;
+}
+
+/** `quiver config --print`: every key, its effective value and where it came from. */
+export function formatConfig(loaded: LoadedConfig): string {
+  const width = Math.max(...CONFIG_SCHEMA.map((e) => e.key.length));
+  const lines = CONFIG_SCHEMA.map((e) => {
+    const value = loaded.config[e.key];
+    const text = Array.isArray(value) ? value.join(',') : String(value);
+    return `${e.key.padEnd(width)} = ${text}    # ${loaded.sources[e.key]}`;
+  });
+  return [`# config file: ${loaded.file ?? '(none)'}`, ...lines].join('\n');
 }

@@ -21,12 +21,16 @@ export interface QuiverConfig {
   max_archive_bytes: number;
   work_dir: string;
   preprocess_backend: PreprocessBackend;
+  log_level: LogLevel;
+  log_format: LogFormat;
 }
 
 export type ConfigKey = keyof QuiverConfig;
 type ValueType = 'string' | 'int' | 'list' | 'choice' | 'address';
 
 export type PreprocessBackend = 'auto' | 'native' | 'typescript';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+export type LogFormat = 'json' | 'pretty';
 
 export interface ConfigEntry {
   key: ConfigKey;
@@ -37,6 +41,8 @@ export interface ConfigEntry {
   /** Default in MMS mode; SageMaker mode may override it (see sagemakerDefault). */
   default: (env: NodeJS.ProcessEnv) => QuiverConfig[ConfigKey];
   sagemakerDefault?: (env: NodeJS.ProcessEnv) => QuiverConfig[ConfigKey];
+  /** A SageMaker environment variable that sets this key (below QUIVER_*, above the config file). */
+  sagemakerEnv?: (env: NodeJS.ProcessEnv) => { name: string; value: string } | undefined;
   min?: number;
   choices?: readonly string[];
 }
@@ -50,13 +56,18 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   {
     key: 'mode', type: 'choice', choices: ['mms', 'sagemaker'], flag: 'mode', env: 'QUIVER_MODE',
     doc: '`mms` (inference and management on two ports) or `sagemaker` (the multi-model container contract on one port). Defaults to `sagemaker` when SAGEMAKER_BIND_TO_PORT or SAGEMAKER_MULTI_MODEL is set.',
-    default: (env) => (env.SAGEMAKER_BIND_TO_PORT || env.SAGEMAKER_MULTI_MODEL ? 'sagemaker' : 'mms'),
+    default: () => 'mms',
+    sagemakerEnv: (env) =>
+      env.SAGEMAKER_BIND_TO_PORT ? { name: 'SAGEMAKER_BIND_TO_PORT', value: 'sagemaker' }
+      : env.SAGEMAKER_MULTI_MODEL ? { name: 'SAGEMAKER_MULTI_MODEL', value: 'sagemaker' }
+      : undefined,
   },
   {
     key: 'inference_address', type: 'address', flag: 'inference-address', env: 'QUIVER_INFERENCE_ADDRESS',
     doc: 'host:port of the inference API. In SageMaker mode 0.0.0.0 and port SAGEMAKER_BIND_TO_PORT (8080).',
     default: () => '127.0.0.1:8080',
     sagemakerDefault: (env) => `0.0.0.0:${sagemakerPort(env)}`,
+    sagemakerEnv: (env) => (env.SAGEMAKER_BIND_TO_PORT ? { name: 'SAGEMAKER_BIND_TO_PORT', value: `0.0.0.0:${env.SAGEMAKER_BIND_TO_PORT}` } : undefined),
   },
   {
     key: 'management_address', type: 'address', flag: 'management-address', env: 'QUIVER_MANAGEMENT_ADDRESS',
@@ -123,5 +134,15 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     key: 'preprocess_backend', type: 'choice', choices: ['auto', 'native', 'typescript'], flag: 'preprocess-backend', env: 'QUIVER_PREPROCESS_BACKEND',
     doc: 'Image preprocessing: `native` (the addon\'s kernels: CUDA when built with it and a GPU is present, else CPU), `typescript` (sharp resize and a TypeScript loop), or `auto` (native when the addon loads).',
     default: () => 'auto',
+  },
+  {
+    key: 'log_level', type: 'choice', choices: ['debug', 'info', 'warn', 'error', 'silent'], flag: 'log-level', env: 'QUIVER_LOG_LEVEL',
+    doc: 'Least severe log line written.',
+    default: () => 'info',
+  },
+  {
+    key: 'log_format', type: 'choice', choices: ['json', 'pretty'], flag: 'log-format', env: 'QUIVER_LOG_FORMAT',
+    doc: '`json`: one JSON object a line (pino). `pretty`: coloured lines for a terminal.',
+    default: () => 'json',
   },
 ];

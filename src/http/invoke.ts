@@ -1,22 +1,16 @@
 // Runs one inference request through the scheduler and writes the answer; shared by every API
 // family's predict/invoke route.
-import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { BadRequestError } from '../errors';
 import type { ModelScheduler } from '../scheduler/scheduler';
+import { locals } from './access-log';
 
 const CUSTOM_ATTRIBUTES = 'x-amzn-sagemaker-custom-attributes';
 const MAX_CUSTOM_ATTRIBUTES = 1024;
 
-export function requestId(req: Request, res: Response): string {
-  const given = req.get('x-request-id');
-  const id = given && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
-  res.set('X-Request-Id', id);
-  return id;
-}
-
 export async function invokeModel(scheduler: ModelScheduler, name: string, version: string | undefined, req: Request, res: Response): Promise<void> {
-  const id = requestId(req, res);
+  const context = locals(res);
+  if (scheduler.registry.has(name)) context.model = name;
   const customAttributes = req.get(CUSTOM_ATTRIBUTES);
   if (customAttributes !== undefined && customAttributes.length > MAX_CUSTOM_ATTRIBUTES) {
     throw new BadRequestError(`X-Amzn-SageMaker-Custom-Attributes is longer than ${MAX_CUSTOM_ATTRIBUTES} characters`);
@@ -27,10 +21,11 @@ export async function invokeModel(scheduler: ModelScheduler, name: string, versi
     body,
     contentType: req.get('content-type') ?? '',
     customAttributes,
-    requestId: id,
+    requestId: context.requestId,
     enqueuedAt: Date.now(),
   });
   const t = result.timings;
+  context.timings = t;
   res
     .status(200)
     .set('Server-Timing', `queue;dur=${t.queueMs.toFixed(2)}, preprocess;dur=${t.preprocessMs.toFixed(2)}, inference;dur=${t.inferenceMs.toFixed(2)}, postprocess;dur=${t.postprocessMs.toFixed(2)}`)

@@ -7,7 +7,9 @@ import { ModelPackage, ModelSourceOptions, openModelPackage } from '../models/mo
 import { validateModelName } from '../models/model-name';
 import { ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
 import type { TensorInfo } from '../preprocess/tensor-types';
-import type { InferRequest, InferResult, ModelSpec } from '../workers/messages';
+import { log } from '../log';
+import type { QuiverMetrics } from '../metrics';
+import type { InferRequest, InferResult, LoadResult, ModelSpec } from '../workers/messages';
 import { WorkerPool, transferableBody } from '../workers/pool';
 import { chooseRemovals, pickWorker, placeModel, WorkerLoad } from './placement';
 
@@ -26,6 +28,7 @@ export interface RegisterRequest {
 export interface SchedulerOptions extends ModelSourceOptions {
   defaultWorkersPerModel: number;
   jobQueueSize: number;
+  metrics?: QuiverMetrics;
 }
 
 interface HostInfo {
@@ -187,10 +190,20 @@ export class ModelScheduler {
 
   private async addHosts(placement: Placement, count: number, predictedBytes: number): Promise<void> {
     const chosen = placeModel(this.workerLoads(), count, new Set(placement.hosts.keys()));
+    const metrics = this.options.metrics;
     for (const id of chosen) {
       const load = this.loadChain.then(() => this.pool.slot(id).run({ kind: 'load', model: placement.spec }));
       this.loadChain = load.catch(() => undefined);
-      const result = await load;
+      let result: LoadResult;
+      try {
+        result = await load;
+      } catch (err) {
+        metrics?.modelLoads.inc({ model: placement.spec.name, outcome: 'failure' });
+        throw err;
+      }
+      metrics?.modelLoads.inc({ model: placement.spec.name, outcome: 'success' });
+      metrics?.modelLoadDuration.observe({ model: placement.spec.name }, result.loadMs / 1e3);
+      log.info('model loaded on worker', { model: placement.spec.name, worker: id, loadMs: Math.round(result.loadMs), memoryBytes: result.rssDeltaBytes });
       placement.inputs = result.inputs;
       placement.outputs = result.outputs;
       // RSS growth is noisy for tiny models; never report less than the weights themselves.
@@ -321,6 +334,28 @@ export class ModelScheduler {
       outputs: placement?.outputs ?? [],
       workers,
     };
+  }
+
+  /** Requests queued or running per model, for the queue-depth gauge. */
+  queueDepths(): Map<string, number> {
+    return new Map([...this.placements].map(([name, p]) => [name, p.inFlight]));
+  }
+
+  /** Measured bytes of every placed copy, and device memory held for preprocessing. */
+  memoryInUse(): { host: number; gpu: number } {
+    let host = 0;
+    const gpuByWorker = new Map<number, number>();
+    for (const p of this.placements.values()) {
+      for (const [id, h] of p.hosts) {
+        host += h.memoryBytes;
+        gpuByWorker.set(id, h.deviceBytes);
+      }
+    }
+    return { host, gpu: [...gpuByWorker.values()].reduce((a, b) => a + b, 0) };
+  }
+
+  placedModelCount(): number {
+    return this.placements.size;
   }
 
   async close(): Promise<void> {

@@ -10,12 +10,20 @@ const WORKER_FILE = path.join(__dirname, 'worker.js');
 
 type ResultOf<T extends WorkerTask> = T extends InferTask ? InferResult : T extends LoadTask ? LoadResult : T extends UnloadTask ? UnloadResult : never;
 
+export interface WorkerEvents {
+  /** A thread was started in place of one that exited. */
+  restarted?(slot: number): void;
+  /** A thread failed outside any task. */
+  failed?(slot: number, error: Error): void;
+}
+
 export class WorkerSlot {
   inFlight = 0;
   readonly startedAt = new Date();
   private readonly piscina: Piscina<WorkerTask, WorkerResult>;
+  private threadsStarted = 0;
 
-  constructor(readonly id: number, init: WorkerInit) {
+  constructor(readonly id: number, init: WorkerInit, events: WorkerEvents = {}) {
     this.piscina = new Piscina({
       filename: WORKER_FILE,
       name: 'default',
@@ -25,6 +33,11 @@ export class WorkerSlot {
       concurrentTasksPerWorker: 1,
       workerData: init,
     });
+    this.piscina.on('workerCreate', () => {
+      if (++this.threadsStarted > 1) events.restarted?.(id);
+    });
+    // piscina reports a thread's failure outside a task as an 'error' event; unheard, it would end the process.
+    this.piscina.on('error', (err: Error) => events.failed?.(id, err));
   }
 
   get threadId(): number | undefined {
@@ -58,8 +71,8 @@ export class WorkerSlot {
 export class WorkerPool {
   readonly slots: WorkerSlot[];
 
-  constructor(size: number, init: WorkerInit) {
-    this.slots = Array.from({ length: size }, (_, id) => new WorkerSlot(id, init));
+  constructor(size: number, init: WorkerInit, events: WorkerEvents = {}) {
+    this.slots = Array.from({ length: size }, (_, id) => new WorkerSlot(id, init, events));
   }
 
   slot(id: number): WorkerSlot {

@@ -1,4 +1,7 @@
-import { loadConfig, parseAddress } from '../../src/config/load';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { formatConfig, loadConfig, loadConfigWithSources, parseAddress, parseProperties } from '../../src/config/load';
 import { InvalidConfigError } from '../../src/errors';
 
 describe('loadConfig', () => {
@@ -28,7 +31,7 @@ describe('loadConfig', () => {
   });
 
   test.each([
-    [{ workers: 'two' }, /workers \(from --workers\): expected a whole number/],
+    [{ workers: 'two' }, /workers \(from flag --workers\): expected a whole number/],
     [{ workers: '0' }, /workers .*at least 1/],
     [{ mode: 'triton' }, /mode .*"mms" or "sagemaker"/],
     [{ 'inference-address': 'localhost' }, /inference_address .*host:port/],
@@ -43,5 +46,54 @@ describe('loadConfig', () => {
     expect(parseAddress('[::1]:81')).toEqual({ host: '::1', port: 81 });
     expect(parseAddress('http://127.0.0.1:8081')).toEqual({ host: '127.0.0.1', port: 8081 });
     expect(() => parseAddress('127.0.0.1:70000')).toThrow(/out of range/);
+  });
+});
+
+describe('config.properties', () => {
+  function folderWith(text: string): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-config-'));
+    fs.writeFileSync(path.join(dir, 'config.properties'), text);
+    return dir;
+  }
+
+  test('parses properties: comments, both separators, continued lines', () => {
+    const entries = parseProperties('# comment\n! also\ninference_address=127.0.0.1:9000\njob_queue_size: 7\nload_models=a.mar,\\\n  b.mar\n', 'c');
+    expect(entries.get('inference_address')).toEqual({ value: '127.0.0.1:9000', line: 3 });
+    expect(entries.get('job_queue_size')?.value).toBe('7');
+    expect(entries.get('load_models')?.value).toBe('a.mar,b.mar');
+  });
+
+  test('MMS key names in the file; environment over file; flags over both; each value says where it came from', () => {
+    const dir = folderWith('inference_address=127.0.0.1:9000\nmanagement_address=127.0.0.1:9001\njob_queue_size=7\nworkers=3\ndefault_workers_per_model=2\n');
+    const loaded = loadConfigWithSources({ workers: '4' }, { QUIVER_JOB_QUEUE_SIZE: '9' }, dir);
+    expect(loaded.config).toMatchObject({ inference_address: '127.0.0.1:9000', job_queue_size: 9, workers: 4, default_workers_per_model: 2 });
+    expect(loaded.sources).toMatchObject({
+      inference_address: 'file config.properties:1', job_queue_size: 'env QUIVER_JOB_QUEUE_SIZE', workers: 'flag --workers', max_request_size: 'default',
+    });
+    const printed = formatConfig(loaded);
+    expect(printed).toMatch(/^workers\s+= 4\s+# flag --workers$/m);
+    expect(printed).toMatch(/^job_queue_size\s+= 9\s+# env QUIVER_JOB_QUEUE_SIZE$/m);
+  });
+
+  test("SageMaker's port wins over the file", () => {
+    const dir = folderWith('inference_address=127.0.0.1:9000\n');
+    const loaded = loadConfigWithSources({}, { SAGEMAKER_BIND_TO_PORT: '8085' }, dir);
+    expect(loaded.config.inference_address).toBe('0.0.0.0:8085');
+    expect(loaded.sources.inference_address).toBe('env SAGEMAKER_BIND_TO_PORT');
+  });
+
+  test.each([
+    ['an unknown key', 'netty_threads=4\n', /config.properties:1: unknown key netty_threads/],
+    ['a wrong type', 'workers=\n', /workers \(from file config.properties:1\): expected a whole number/],
+    ['an impossible value', 'job_queue_size=0\n', /job_queue_size .*must be at least 1/],
+    ['a bad address', 'management_address=nowhere\n', /management_address .*host:port/],
+    ['a line without a value', 'oops\n', /config.properties:1: expected key=value/],
+  ])('refuses %s with one line naming the key', (_what, text, message) => {
+    expect(() => loadConfigWithSources({}, {}, folderWith(text))).toThrow(message);
+  });
+
+  test('refuses unknown QUIVER_ environment variables and a missing named file', () => {
+    expect(() => loadConfigWithSources({}, { QUIVER_WORKRS: '2' }, os.tmpdir())).toThrow(/unknown environment variable QUIVER_WORKRS/);
+    expect(() => loadConfigWithSources({ 'config-file': '/nope/config.properties' }, {}, os.tmpdir())).toThrow(/does not exist/);
   });
 });

@@ -81,7 +81,7 @@ describe('quiver serve', () => {
   test('a bad option stops it with one clear line', async () => {
     const bad = run(['serve', '--workers', 'many'], {});
     expect(await bad.exited).toBe(2);
-    expect(bad.output()).toMatch(/quiver: InvalidConfigException: workers \(from --workers\): expected a whole number, got "many"/);
+    expect(bad.output()).toMatch(/quiver: InvalidConfigException: workers \(from flag --workers\): expected a whole number, got "many"/);
     const unknown = run(['serve', '--no-such-flag', 'x'], {});
     expect(await unknown.exited).toBe(2);
     expect(unknown.output()).toMatch(/Unknown option '--no-such-flag'/);
