@@ -1,5 +1,6 @@
 // `quiver serve` as its own process: SageMaker's conventions, bad flags, and shutdown on SIGTERM.
 import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { addModel, writeModelFolder } from '../fixtures/onnx-models';
@@ -70,12 +71,45 @@ describe('quiver serve', () => {
     );
     try {
       await waitForPing(`http://127.0.0.1:${inference}`, server.exited);
-      expect(await json(await postJson(`http://127.0.0.1:${inference}/predictions/plus`, { x: [[1]] }))).toEqual({ y: [[2]] });
+      const traced = await postJson(`http://127.0.0.1:${inference}/predictions/plus`, { x: [[1]], secret: 'do-not-log-me' }, { 'X-Request-Id': 'trace-42' });
+      expect(traced.status).toBe(400);
+      expect(traced.headers.get('x-request-id')).toBe('trace-42');
+      const answered = await postJson(`http://127.0.0.1:${inference}/predictions/plus`, { x: [[1]] });
+      expect(await json(answered)).toEqual({ y: [[2]] });
+      const generatedId = answered.headers.get('x-request-id')!;
+      expect(generatedId).toMatch(/^[0-9a-f-]{36}$/);
       expect((await json(await fetch(`http://127.0.0.1:${management}/models`))).models).toEqual([{ modelName: 'plus', modelUrl: 'adder' }]);
+      // One JSON access-log line per request, with its id, model, status and the time split; never the body.
+      const lines = server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      const traceLine = lines.find((l) => l.reqId === 'trace-42');
+      expect(traceLine).toMatchObject({ msg: 'request', api: 'inference', method: 'POST', path: '/predictions/plus', model: 'plus', status: 400 });
+      const okLine = lines.find((l) => l.reqId === generatedId);
+      expect(okLine).toMatchObject({ status: 200, model: 'plus' });
+      for (const key of ['durationMs', 'queueMs', 'preprocessMs', 'inferenceMs', 'postprocessMs']) expect(typeof okLine[key]).toBe('number');
+      expect(server.output()).not.toContain('do-not-log-me');
     } finally {
       server.child.kill('SIGTERM');
     }
     expect(await server.exited).toBe(0);
+  });
+
+  test('config --print shows every key, its value and where it came from', async () => {
+    const dir = tempDir('cfg');
+    fs.writeFileSync(path.join(dir, 'config.properties'), 'job_queue_size=42\n');
+    const printed = run(['config', '--print', '--config-file', path.join(dir, 'config.properties'), '--workers', '3'], { QUIVER_MAX_REQUEST_SIZE: '1000' });
+    expect(await printed.exited).toBe(0);
+    expect(printed.output()).toMatch(/^job_queue_size\s+= 42\s+# file config.properties:1$/m);
+    expect(printed.output()).toMatch(/^workers\s+= 3\s+# flag --workers$/m);
+    expect(printed.output()).toMatch(/^max_request_size\s+= 1000\s+# env QUIVER_MAX_REQUEST_SIZE$/m);
+    expect(printed.output()).toMatch(/^inference_address\s+= 127.0.0.1:8080\s+# default$/m);
+  });
+
+  test('a bad config file key stops start-up with one line naming it', async () => {
+    const dir = tempDir('cfg');
+    fs.writeFileSync(path.join(dir, 'config.properties'), 'number_of_netty_threads=4\n');
+    const bad = run(['serve', '--config-file', path.join(dir, 'config.properties')], {});
+    expect(await bad.exited).toBe(2);
+    expect(bad.output().trim()).toBe('quiver: InvalidConfigException: config.properties:1: unknown key number_of_netty_threads');
   });
 
   test('a bad option stops it with one clear line', async () => {
