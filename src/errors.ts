@@ -6,6 +6,8 @@ export type ApiFamily = 'mms' | 'sagemaker';
 interface ErrorKind {
   readonly type: string;
   readonly status: number;
+  /** Seconds a client should wait before trying again (the Retry-After header). */
+  readonly retryAfterS?: number;
   // SageMaker asks for 507 when a model does not fit, so that it unloads others and retries.
   readonly sagemakerStatus?: number;
 }
@@ -25,9 +27,11 @@ const KINDS = {
   ModelAlreadyExists: { type: 'ConflictStatusException', status: 409 },
   PayloadTooLarge: { type: 'RequestEntityTooLargeException', status: 413 },
   UnsupportedMediaType: { type: 'UnsupportedMediaTypeException', status: 415 },
-  QueueFull: { type: 'ServiceUnavailableException', status: 503 },
-  NoWorkerAvailable: { type: 'ServiceUnavailableException', status: 503 },
-  InsufficientMemory: { type: 'InsufficientMemoryException', status: 503, sagemakerStatus: 507 },
+  QueueFull: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 1 },
+  NoWorkerAvailable: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 1 },
+  ServerDraining: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 5 },
+  InsufficientMemory: { type: 'InsufficientMemoryException', status: 503, sagemakerStatus: 507, retryAfterS: 1 },
+  InferenceTimeout: { type: 'InferenceTimeoutException', status: 504 },
   ModelLoadFailed: { type: 'ModelLoadException', status: 500 },
   InferenceFailed: { type: 'InferenceException', status: 500 },
   WorkerFailed: { type: 'WorkerException', status: 500 },
@@ -72,7 +76,9 @@ export class PayloadTooLargeError extends defineError('PayloadTooLarge') {}
 export class UnsupportedMediaTypeError extends defineError('UnsupportedMediaType') {}
 export class QueueFullError extends defineError('QueueFull') {}
 export class NoWorkerAvailableError extends defineError('NoWorkerAvailable') {}
+export class ServerDrainingError extends defineError('ServerDraining') {}
 export class InsufficientMemoryError extends defineError('InsufficientMemory') {}
+export class InferenceTimeoutError extends defineError('InferenceTimeout') {}
 export class ModelLoadFailedError extends defineError('ModelLoadFailed') {}
 export class InferenceFailedError extends defineError('InferenceFailed') {}
 export class WorkerFailedError extends defineError('WorkerFailed') {}
@@ -97,7 +103,9 @@ const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> 
   UnsupportedMediaType: UnsupportedMediaTypeError,
   QueueFull: QueueFullError,
   NoWorkerAvailable: NoWorkerAvailableError,
+  ServerDraining: ServerDrainingError,
   InsufficientMemory: InsufficientMemoryError,
+  InferenceTimeout: InferenceTimeoutError,
   ModelLoadFailed: ModelLoadFailedError,
   InferenceFailed: InferenceFailedError,
   WorkerFailed: WorkerFailedError,
@@ -126,6 +134,10 @@ export function fromWireError(wire: WireError): QuiverError {
 export function httpStatusOf(err: QuiverError, api: ApiFamily): number {
   const kind: ErrorKind = KINDS[err.kind];
   return api === 'sagemaker' && kind.sagemakerStatus !== undefined ? kind.sagemakerStatus : kind.status;
+}
+
+export function retryAfterOf(err: QuiverError): number | undefined {
+  return (KINDS[err.kind] as ErrorKind).retryAfterS;
 }
 
 export interface ErrorBody {

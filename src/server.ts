@@ -6,12 +6,14 @@ import type { Express } from 'express';
 import { parseAddress } from './config/load';
 import type { QuiverConfig } from './config/schema';
 import { createMmsApps, createSageMakerApp } from './http/app';
-import { InvalidConfigError } from './errors';
+import { InvalidConfigError, QuiverError } from './errors';
 import { configureLogging, log } from './log';
 import { QuiverMetrics } from './metrics';
 import { loadNative } from './preprocess/native';
 import { ModelRegistry } from './models/registry';
+import { readSnapshot, snapshotFile, writeSnapshot } from './models/snapshot';
 import { ModelScheduler, RegisterRequest } from './scheduler/scheduler';
+import type { ServerLifecycle } from './http/app';
 import { WorkerPool } from './workers/pool';
 
 export interface StartupModel {
@@ -55,11 +57,17 @@ function listen(app: Express, address: string): Promise<http.Server> {
   });
 }
 
+/** Closes at once: connections still open (a client stuck sending) are cut. */
 function closeServer(server: http.Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
-    server.closeIdleConnections();
+    server.closeAllConnections();
   });
+}
+
+export interface StartOptions {
+  /** Register the models of the last snapshot first (after the supervisor restarted a crashed server). */
+  restoreSnapshot?: boolean;
 }
 
 export class QuiverServer {
@@ -67,9 +75,10 @@ export class QuiverServer {
     readonly config: QuiverConfig,
     readonly scheduler: ModelScheduler,
     private readonly servers: { inference: http.Server; management?: http.Server },
+    private readonly lifecycle: ServerLifecycle,
   ) {}
 
-  static async start(config: QuiverConfig): Promise<QuiverServer> {
+  static async start(config: QuiverConfig, startOptions: StartOptions = {}): Promise<QuiverServer> {
     if (config.preprocess_backend === 'native') {
       const { error } = loadNative();
       if (error) throw new InvalidConfigError(`preprocess_backend is "native" but the addon did not load: ${error}`);
@@ -89,11 +98,13 @@ export class QuiverServer {
         interOpThreads: config.inter_op_threads,
         maxImagePixels: config.max_image_pixels,
         preprocessBackend: config.preprocess_backend,
+        heapLimitMb: config.worker_heap_mb,
       },
       {
         restarted: (worker) => {
           metrics.workerRestarts.inc({ worker: String(worker) });
           log.warn('worker thread replaced', { worker });
+          scheduler?.reloadWorker(worker);
         },
         failed: (worker, error) => log.error('worker thread failed', { worker, error: error.message }),
       },
@@ -104,11 +115,22 @@ export class QuiverServer {
       maxArchiveBytes: config.max_archive_bytes,
       defaultWorkersPerModel: config.default_workers_per_model,
       jobQueueSize: config.job_queue_size,
+      maxQueuedRequests: config.max_queued_requests,
+      defaultResponseTimeoutS: config.default_response_timeout,
       metrics,
+      onChange: () => {
+        try {
+          writeSnapshot(snapshotFile(config.work_dir), scheduler!.snapshotModels());
+        } catch (err) {
+          log.error('snapshot could not be written', { error: (err as Error).message });
+        }
+      },
     });
     try {
+      if (startOptions.restoreSnapshot) await QuiverServer.restoreSnapshot(scheduler, config);
       await QuiverServer.loadStartupModels(scheduler, config);
-      const options = { maxRequestSize: config.max_request_size, isHealthy: () => true, metrics };
+      const lifecycle: ServerLifecycle = { draining: false, inFlight: 0 };
+      const options = { maxRequestSize: config.max_request_size, isHealthy: () => !lifecycle.draining, metrics, lifecycle };
       let servers: { inference: http.Server; management?: http.Server };
       if (config.mode === 'sagemaker') {
         servers = { inference: await listen(createSageMakerApp(scheduler, options), config.inference_address) };
@@ -122,7 +144,7 @@ export class QuiverServer {
           throw err;
         }
       }
-      const server = new QuiverServer(config, scheduler, servers);
+      const server = new QuiverServer(config, scheduler, servers, lifecycle);
       log.info('quiver is serving', { mode: config.mode, ...server.urls(), workers: config.workers, models: scheduler.registry.size() });
       return server;
     } catch (err) {
@@ -133,14 +155,32 @@ export class QuiverServer {
 
   private static async loadStartupModels(scheduler: ModelScheduler, config: QuiverConfig): Promise<void> {
     for (const model of await startupModels(config.load_models, config.model_store)) {
+      if (model.name && scheduler.registry.has(model.name)) continue;
       const request: RegisterRequest = { ...model, synchronous: true, loadedAtStartup: true };
       try {
         const record = await scheduler.register(request);
         log.info('model loaded', { model: record.name, url: model.url });
       } catch (err) {
+        // Restored from the snapshot already.
+        if (err instanceof QuiverError && err.kind === 'ModelAlreadyExists') continue;
         log.error('model failed to load at start', { url: model.url, error: (err as Error).message });
       }
     }
+  }
+
+  private static async restoreSnapshot(scheduler: ModelScheduler, config: QuiverConfig): Promise<void> {
+    const models = readSnapshot(snapshotFile(config.work_dir));
+    for (const m of models) {
+      try {
+        await scheduler.register({
+          name: m.name, url: m.url, initialWorkers: m.workers, batchSize: m.batchSize,
+          maxBatchDelayMs: m.maxBatchDelayMs, responseTimeoutS: m.responseTimeoutS, synchronous: true,
+        });
+      } catch (err) {
+        log.error('model from the snapshot failed to load', { model: m.name, error: (err as Error).message });
+      }
+    }
+    log.info('snapshot restored', { models: scheduler.registry.size(), of: models.length });
   }
 
   private static url(server: http.Server): string {
@@ -156,8 +196,32 @@ export class QuiverServer {
     };
   }
 
+  private httpServers(): http.Server[] {
+    return [this.servers.inference, this.servers.management].filter((s): s is http.Server => !!s);
+  }
+
+  /**
+   * Graceful shutdown: stop accepting connections, answer new requests on open connections with 503
+   * (and /ping with 503), wait for everything in flight up to `timeoutMs`, then close and unload.
+   * Resolves true when nothing was left in flight.
+   */
+  async shutdown(timeoutMs: number): Promise<boolean> {
+    this.lifecycle.draining = true;
+    const closed = this.httpServers().map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    const deadline = Date.now() + timeoutMs;
+    while ((this.lifecycle.inFlight > 0 || this.scheduler.pendingRequests() > 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const drained = this.lifecycle.inFlight === 0 && this.scheduler.pendingRequests() === 0;
+    if (!drained) log.warn('shutdown timed out with requests in flight', { inFlight: this.lifecycle.inFlight });
+    for (const server of this.httpServers()) server.closeAllConnections();
+    await Promise.all(closed);
+    await this.scheduler.close();
+    return drained;
+  }
+
   async close(): Promise<void> {
-    await Promise.all([this.servers.inference, this.servers.management].filter((s): s is http.Server => !!s).map(closeServer));
+    await Promise.all(this.httpServers().map(closeServer));
     await this.scheduler.close();
   }
 }

@@ -7,9 +7,10 @@ import { parseArgs } from 'node:util';
 import { CONFIG_FILE_ENV, CONFIG_FILE_FLAG, formatConfig, loadConfigWithSources, RawFlags } from '../config/load';
 import { CONFIG_SCHEMA } from '../config/schema';
 import { InvalidConfigError, QuiverError } from '../errors';
-import { log } from '../log';
+import { configureLogging, log } from '../log';
 import { QuiverServer } from '../server';
 import { ArchiveFormat, createArchive } from './archive';
+import { CONFIG_EXIT_CODE, SUPERVISED_ENV, supervise } from './supervisor';
 
 const VERSION = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -42,17 +43,29 @@ function configFlags(args: string[], usage: string, extra: Record<string, { type
 }
 
 async function serve(args: string[]): Promise<void> {
-  const flags = configFlags(args, serveUsage());
+  const flags = configFlags(args, serveUsage(), { 'no-supervisor': { type: 'boolean' } });
   if (flags.help) return void console.log(serveUsage());
+  const noSupervisor = flags['no-supervisor'] === true;
   delete flags.help;
-  const server = await QuiverServer.start(loadConfigWithSources(flags).config);
+  delete flags['no-supervisor'];
+  const { config } = loadConfigWithSources(flags);
+  const supervised = process.env[SUPERVISED_ENV];
+  if (!supervised && !noSupervisor) {
+    // The parent only watches: the configuration is checked here so a bad one fails once, not in a loop.
+    configureLogging(config.log_level, config.log_format);
+    process.exit(await supervise({ script: __filename, args: ['serve', ...args], shutdownTimeoutMs: config.shutdown_timeout * 1000 }));
+  }
+  const server = await QuiverServer.start(config, { restoreSnapshot: supervised === 'restart' });
   let closing = false;
-  const shutdown = (signal: string) => {
+  const shutdown = (reason: string) => {
     if (closing) return;
     closing = true;
-    log.info('shutting down', { signal });
-    server.close().then(
-      () => process.exit(0),
+    log.info('shutting down: draining requests in flight', { reason, timeoutS: config.shutdown_timeout });
+    server.shutdown(config.shutdown_timeout * 1000).then(
+      (drained) => {
+        log.info('shut down', { drained });
+        process.exit(0);
+      },
       (err) => {
         log.error('shutdown failed', { error: String(err) });
         process.exit(1);
@@ -61,6 +74,8 @@ async function serve(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // A supervised server whose supervisor is gone shuts down instead of living on as an orphan.
+  process.on('disconnect', () => shutdown('supervisor exited'));
 }
 
 function config(args: string[]): void {
@@ -130,5 +145,5 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((err: unknown) => {
   const message = err instanceof QuiverError ? `${err.type}: ${err.message}` : (err as Error).message;
   console.error(`quiver: ${message}`);
-  process.exit(2);
+  process.exit(CONFIG_EXIT_CODE);
 });

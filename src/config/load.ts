@@ -22,7 +22,7 @@ export interface LoadedConfig {
 export const CONFIG_FILE_FLAG = 'config-file';
 export const CONFIG_FILE_ENV = 'QUIVER_CONFIG_FILE';
 /** Environment variables that are not configuration keys but are allowed to start with QUIVER_. */
-const NON_KEY_ENV = new Set([CONFIG_FILE_ENV]);
+const NON_KEY_ENV = new Set([CONFIG_FILE_ENV, 'QUIVER_SUPERVISED']);
 
 export function parseAddress(value: string, key = 'address'): ParsedAddress {
   const match = /^(?:https?:\/\/)?(\[[^\]]+\]|[^:/]+):(\d{1,5})\/?$/.exec(value.trim());

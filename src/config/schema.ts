@@ -23,6 +23,10 @@ export interface QuiverConfig {
   preprocess_backend: PreprocessBackend;
   log_level: LogLevel;
   log_format: LogFormat;
+  max_queued_requests: number;
+  default_response_timeout: number;
+  worker_heap_mb: number;
+  shutdown_timeout: number;
 }
 
 export type ConfigKey = keyof QuiverConfig;
@@ -109,6 +113,26 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     key: 'job_queue_size', type: 'int', flag: 'job-queue-size', env: 'QUIVER_JOB_QUEUE_SIZE',
     doc: 'Requests a model may have queued or running before new ones get 503.',
     default: () => 100, min: 1,
+  },
+  {
+    key: 'max_queued_requests', type: 'int', flag: 'max-queued-requests', env: 'QUIVER_MAX_QUEUED_REQUESTS',
+    doc: 'Requests all models together may have queued or running before new ones get 503.',
+    default: () => 1000, min: 1,
+  },
+  {
+    key: 'default_response_timeout', type: 'int', flag: 'default-response-timeout', env: 'QUIVER_DEFAULT_RESPONSE_TIMEOUT',
+    doc: 'Seconds a request may wait and run before it gets 504, when the model does not set response_timeout.',
+    default: () => 120, min: 1,
+  },
+  {
+    key: 'worker_heap_mb', type: 'int', flag: 'worker-heap-mb', env: 'QUIVER_WORKER_HEAP_MB',
+    doc: 'Heap limit of each worker thread in MiB (a worker that passes it is replaced); 0 keeps Node\'s default.',
+    default: () => 0, min: 0,
+  },
+  {
+    key: 'shutdown_timeout', type: 'int', flag: 'shutdown-timeout', env: 'QUIVER_SHUTDOWN_TIMEOUT',
+    doc: 'Seconds a SIGTERM/SIGINT shutdown waits for requests in flight before it exits anyway.',
+    default: () => 30, min: 0,
   },
   {
     key: 'max_request_size', type: 'int', flag: 'max-request-size', env: 'QUIVER_MAX_REQUEST_SIZE',

@@ -1,7 +1,7 @@
 // Builds the express applications for a serving mode: MMS (inference and management apps) or
 // SageMaker (one app with the multi-model contract plus MMS predictions).
-import express, { Express, Router } from 'express';
-import type { ApiFamily } from '../errors';
+import express, { Express, RequestHandler, Router } from 'express';
+import { ApiFamily, ServerDrainingError } from '../errors';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import type { QuiverMetrics } from '../metrics';
 import { accessLog } from './access-log';
@@ -11,18 +11,40 @@ import { mmsInferenceRouter } from './mms-inference';
 import { mmsManagementRouter } from './mms-management';
 import { sagemakerRouter } from './sagemaker';
 
+/** Shared by the apps of one server: whether it is shutting down, and requests being answered. */
+export interface ServerLifecycle {
+  draining: boolean;
+  inFlight: number;
+}
+
 export interface AppOptions {
   maxRequestSize: number;
   isHealthy: () => boolean;
   metrics: QuiverMetrics;
+  lifecycle?: ServerLifecycle;
 }
 
-function application(api: ApiFamily, label: string, metrics: QuiverMetrics, ...routers: Router[]): Express {
+/** Counts requests in flight; while draining, answers all but /ping with 503 and closes the connection. */
+function drainGate(lifecycle: ServerLifecycle | undefined): RequestHandler {
+  return (req, res, next) => {
+    if (!lifecycle) return next();
+    lifecycle.inFlight++;
+    res.on('close', () => lifecycle.inFlight--);
+    if (lifecycle.draining && req.path !== '/ping') {
+      res.set('Connection', 'close');
+      return next(new ServerDrainingError('the server is shutting down'));
+    }
+    next();
+  };
+}
+
+function application(api: ApiFamily, label: string, options: AppOptions, ...routers: Router[]): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
-  app.use(accessLog(label, metrics));
+  app.use(accessLog(label, options.metrics));
+  app.use(drainGate(options.lifecycle));
   for (const router of routers) app.use(router);
   app.use(notFound);
   app.use(errorHandler(api));
@@ -31,11 +53,11 @@ function application(api: ApiFamily, label: string, metrics: QuiverMetrics, ...r
 
 export function createMmsApps(scheduler: ModelScheduler, options: AppOptions): { inference: Express; management: Express } {
   return {
-    inference: application('mms', 'inference', options.metrics, mmsInferenceRouter(scheduler, options)),
-    management: application('mms', 'management', options.metrics, mmsManagementRouter(scheduler), metricsRouter(options.metrics)),
+    inference: application('mms', 'inference', options, mmsInferenceRouter(scheduler, options)),
+    management: application('mms', 'management', options, mmsManagementRouter(scheduler), metricsRouter(options.metrics)),
   };
 }
 
 export function createSageMakerApp(scheduler: ModelScheduler, options: AppOptions): Express {
-  return application('sagemaker', 'sagemaker', options.metrics, sagemakerRouter(scheduler, options), mmsInferenceRouter(scheduler, options), metricsRouter(options.metrics));
+  return application('sagemaker', 'sagemaker', options, sagemakerRouter(scheduler, options), mmsInferenceRouter(scheduler, options), metricsRouter(options.metrics));
 }

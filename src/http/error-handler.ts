@@ -2,7 +2,7 @@
 // error catalogue gives for this API family.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import {
-  ApiFamily, BadRequestError, InternalError, PayloadTooLargeError, QuiverError, RouteNotFoundError, errorBody, httpStatusOf,
+  ApiFamily, BadRequestError, InternalError, PayloadTooLargeError, QuiverError, RouteNotFoundError, errorBody, httpStatusOf, retryAfterOf,
 } from '../errors';
 import { log } from '../log';
 
@@ -37,6 +37,8 @@ export function errorHandler(api: ApiFamily): ErrorRequestHandler {
   return (err, _req, res, next) => {
     if (res.headersSent) return next(err);
     const error = classify(err);
+    const retryAfter = retryAfterOf(error);
+    if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
     res.status(httpStatusOf(error, api)).json(errorBody(error, api));
   };
 }

@@ -58,7 +58,8 @@ export const modelConfigSchema = z
     handler: z.string().min(1).optional(),
     batchSize: positiveInt.default(1),
     maxBatchDelayMs: z.number().int().min(0).default(100),
-    responseTimeoutS: positiveInt.default(120),
+    /** Seconds; the server's default_response_timeout when absent. */
+    responseTimeoutS: positiveInt.optional(),
   })
   .strict();
 

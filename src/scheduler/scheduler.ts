@@ -1,11 +1,12 @@
 // Applies the placement policy: registers models (resolve, reserve, place on workers), scales and
 // unregisters them, and routes each request to a worker that hosts its model.
 import {
-  BadRequestError, ModelNotFoundError, NoWorkerAvailableError, QueueFullError, QuiverError,
+  BadRequestError, InferenceTimeoutError, ModelNotFoundError, NoWorkerAvailableError, QueueFullError, QuiverError,
 } from '../errors';
 import { ModelPackage, ModelSourceOptions, openModelPackage } from '../models/model-source';
 import { validateModelName } from '../models/model-name';
 import { ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
+import type { SnapshotModel } from '../models/snapshot';
 import type { TensorInfo } from '../preprocess/tensor-types';
 import { log } from '../log';
 import type { QuiverMetrics } from '../metrics';
@@ -27,8 +28,14 @@ export interface RegisterRequest {
 
 export interface SchedulerOptions extends ModelSourceOptions {
   defaultWorkersPerModel: number;
+  /** Requests one model may have queued or running. */
   jobQueueSize: number;
+  /** Requests all models together may have queued or running. */
+  maxQueuedRequests?: number;
+  defaultResponseTimeoutS?: number;
   metrics?: QuiverMetrics;
+  /** Called after the set of registered models or their settings changed (to write the snapshot). */
+  onChange?: () => void;
 }
 
 interface HostInfo {
@@ -88,6 +95,8 @@ export class ModelScheduler {
   // Loads run one at a time so each one's memory growth can be attributed to it.
   private loadChain: Promise<unknown> = Promise.resolve();
   private keySeq = 0;
+  /** Requests of all models queued or running. */
+  private pending = 0;
 
   constructor(
     readonly registry: ModelRegistry,
@@ -107,7 +116,7 @@ export class ModelScheduler {
       maxWorkers: Math.min(workers, this.workerCount),
       batchSize: request.batchSize ?? pkg.config.batchSize,
       maxBatchDelayMs: request.maxBatchDelayMs ?? pkg.config.maxBatchDelayMs,
-      responseTimeoutS: request.responseTimeoutS ?? pkg.config.responseTimeoutS,
+      responseTimeoutS: request.responseTimeoutS ?? pkg.config.responseTimeoutS ?? this.options.defaultResponseTimeoutS ?? 120,
     };
   }
 
@@ -138,7 +147,13 @@ export class ModelScheduler {
         return record.settings;
       })
       .catch(forget);
-    const loaded = prepared.then((settings) => this.placeNew(record, record.pkg!, settings.minWorkers)).catch(forget);
+    const loaded = prepared
+      .then((settings) => this.placeNew(record, record.pkg!, settings.minWorkers))
+      .then((placed) => {
+        this.options.onChange?.();
+        return placed;
+      })
+      .catch(forget);
     this.loading.set(record.name, loaded);
     loaded
       .finally(() => {
@@ -243,6 +258,7 @@ export class ModelScheduler {
     if (!placement || this.registry.find(name)) return;
     this.placements.delete(name);
     record.state = 'unloading';
+    this.options.onChange?.();
     await this.removeHosts(placement, [...placement.hosts.keys()]);
   }
 
@@ -261,6 +277,22 @@ export class ModelScheduler {
       const hosts = this.workerLoads().filter((w) => placement.hosts.has(w.id));
       await this.removeHosts(placement, chooseRemovals(hosts, current - target));
     }
+    this.options.onChange?.();
+  }
+
+  /** The registered, loaded models as a snapshot records them. */
+  snapshotModels(): SnapshotModel[] {
+    return this.registry
+      .all()
+      .filter((r) => r.state === 'ready' && r.settings)
+      .map((r) => ({
+        name: r.name,
+        url: r.url,
+        workers: r.settings!.minWorkers,
+        batchSize: r.settings!.batchSize,
+        maxBatchDelayMs: r.settings!.maxBatchDelayMs,
+        responseTimeoutS: r.settings!.responseTimeoutS,
+      }));
   }
 
   /** SageMaker's /invocations: load the target from the model store on first use, once. */
@@ -284,16 +316,44 @@ export class ModelScheduler {
     if (placement.inFlight >= this.options.jobQueueSize) {
       throw new QueueFullError(`model "${name}" has ${placement.inFlight} requests queued or running, the limit (job_queue_size)`);
     }
+    const globalLimit = this.options.maxQueuedRequests ?? Infinity;
+    if (this.pending >= globalLimit) {
+      throw new QueueFullError(`the server has ${this.pending} requests queued or running, the limit (max_queued_requests)`);
+    }
     const hosts = [...placement.hosts.keys()].map((id) => ({ id, inFlight: this.pool.slot(id).inFlight }));
     const id = pickWorker(hosts, placement.cursor++)!;
     const { body, transfer } = transferableBody(request.body);
+    const timeoutS = this.registry.find(name)?.settings?.responseTimeoutS ?? this.options.defaultResponseTimeoutS ?? 120;
+    const deadline = AbortSignal.timeout(timeoutS * 1000);
     placement.inFlight++;
+    this.pending++;
     try {
-      const result = await this.pool.slot(id).run({ kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer);
+      const result = await this.pool.slot(id).run({ kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer, deadline);
       placement.lastPreprocessPath = result.preprocessPath;
       return result;
+    } catch (err) {
+      if (err instanceof QuiverError && err.kind === 'InferenceTimeout') {
+        throw new InferenceTimeoutError(`model "${name}" did not answer within ${timeoutS} s (response_timeout); the request was dropped`);
+      }
+      throw err;
     } finally {
       placement.inFlight--;
+      this.pending--;
+    }
+  }
+
+  /** Requests of all models queued or running now. */
+  pendingRequests(): number {
+    return this.pending;
+  }
+
+  /** A worker thread was replaced: load its models on the new thread now rather than on first use. */
+  reloadWorker(id: number): void {
+    for (const placement of this.placements.values()) {
+      if (!placement.hosts.has(id)) continue;
+      const load = this.loadChain.then(() => this.pool.slot(id).run({ kind: 'load', model: placement.spec }));
+      this.loadChain = load.catch(() => undefined);
+      load.catch((err: Error) => log.error('model reload after worker restart failed', { model: placement.spec.name, worker: id, error: err.message }));
     }
   }
 

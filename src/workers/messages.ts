@@ -10,6 +10,8 @@ export interface WorkerInit {
   interOpThreads: number;
   maxImagePixels: number;
   preprocessBackend: PreprocessBackend;
+  /** V8 old-generation limit of each worker thread in MiB; 0 keeps Node's default. */
+  heapLimitMb: number;
 }
 
 /** All a worker needs to load a model by itself, also after it was replaced. */

@@ -3,7 +3,7 @@
 // its own FIFO queue. piscina still gives us the thread lifecycle, replacement on exit and transfers.
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
-import { WorkerFailedError, fromWireError } from '../errors';
+import { InferenceTimeoutError, WorkerFailedError, fromWireError } from '../errors';
 import type { InferResult, InferTask, LoadResult, LoadTask, UnloadResult, UnloadTask, WorkerInit, WorkerResult, WorkerTask } from './messages';
 
 const WORKER_FILE = path.join(__dirname, 'worker.js');
@@ -32,6 +32,7 @@ export class WorkerSlot {
       idleTimeout: Number.MAX_SAFE_INTEGER,
       concurrentTasksPerWorker: 1,
       workerData: init,
+      ...(init.heapLimitMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: init.heapLimitMb } } : {}),
     });
     this.piscina.on('workerCreate', () => {
       if (++this.threadsStarted > 1) events.restarted?.(id);
@@ -48,12 +49,17 @@ export class WorkerSlot {
     return this.piscina.queueSize;
   }
 
-  async run<T extends WorkerTask>(task: T, transferList: ArrayBuffer[] = []): Promise<ResultOf<T>> {
+  /**
+   * Runs a task on this worker's thread. When `signal` aborts, a queued task is dropped and a running
+   * one ends with its thread (piscina starts a new one), so a stuck task never blocks the next.
+   */
+  async run<T extends WorkerTask>(task: T, transferList: ArrayBuffer[] = [], signal?: AbortSignal): Promise<ResultOf<T>> {
     this.inFlight++;
     let result: WorkerResult;
     try {
-      result = await this.piscina.run(task, { transferList });
+      result = await this.piscina.run(task, { transferList, signal });
     } catch (err) {
+      if (signal?.aborted) throw new InferenceTimeoutError(String(signal.reason ?? 'the task was aborted'));
       // The thread itself failed (it exited or ran out of heap); piscina starts a new one.
       throw new WorkerFailedError(`worker ${this.id} failed while running a ${task.kind} task: ${(err as Error).message}`);
     } finally {

@@ -14,7 +14,7 @@ function request(x: number[][]) {
 
 function setup(workers = 3, jobQueueSize = 100) {
   const store = tempDir('store');
-  const pool = new WorkerPool(workers, { intraOpThreads: 1, interOpThreads: 1, maxImagePixels: 1e7, preprocessBackend: 'auto' });
+  const pool = new WorkerPool(workers, { intraOpThreads: 1, interOpThreads: 1, maxImagePixels: 1e7, preprocessBackend: 'auto', heapLimitMb: 0 });
   const scheduler = new ModelScheduler(new ModelRegistry(), pool, {
     modelStore: store, workDir: tempDir('work'), maxArchiveBytes: 1e8, defaultWorkersPerModel: 1, jobQueueSize,
   });

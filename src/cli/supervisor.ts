@@ -1,0 +1,66 @@
+// Runs the server in a child process and starts it again when it dies. Worker threads share the
+// process, so a native crash in one takes the whole server; the restarted server registers the models
+// of the last snapshot again, and the endpoint comes back by itself with the same models.
+import { ChildProcess, spawn } from 'node:child_process';
+import { log } from '../log';
+
+/** Set in the child's environment: `first` on the first start, `restart` after a crash. */
+export const SUPERVISED_ENV = 'QUIVER_SUPERVISED';
+/** Exit code of a server that refused its configuration: restarting it would not help. */
+export const CONFIG_EXIT_CODE = 2;
+
+export interface SuperviseOptions {
+  script: string;
+  args: string[];
+  shutdownTimeoutMs: number;
+  firstDelayMs?: number;
+  maxDelayMs?: number;
+  /** A child that lived this long resets the back-off. */
+  stableAfterMs?: number;
+}
+
+/** Delay before the n-th consecutive restart (1-based): doubling, capped. */
+export function restartDelay(consecutive: number, firstMs: number, maxMs: number): number {
+  return Math.min(maxMs, firstMs * 2 ** Math.max(0, consecutive - 1));
+}
+
+export function supervise(o: SuperviseOptions): Promise<number> {
+  const first = o.firstDelayMs ?? 250;
+  const max = o.maxDelayMs ?? 10_000;
+  const stableAfter = o.stableAfterMs ?? 30_000;
+  let stopping = false;
+  let consecutive = 0;
+  let child: ChildProcess | undefined;
+
+  return new Promise((resolve) => {
+    const start = (kind: 'first' | 'restart') => {
+      const startedAt = Date.now();
+      child = spawn(process.execPath, [o.script, ...o.args], {
+        stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+        env: { ...process.env, [SUPERVISED_ENV]: kind },
+      });
+      log.info('server process started', { childPid: child.pid, kind });
+      child.on('exit', (code, signal) => {
+        if (stopping || code === 0 || code === CONFIG_EXIT_CODE) {
+          resolve(code ?? 0);
+          return;
+        }
+        consecutive = Date.now() - startedAt > stableAfter ? 1 : consecutive + 1;
+        const delay = restartDelay(consecutive, first, max);
+        log.error('server process died; restarting it', { code, signal, restartInMs: delay, consecutive });
+        setTimeout(() => (stopping ? resolve(0) : start('restart')), delay);
+      });
+    };
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      log.info('stopping the server process', { signal });
+      if (!child || child.exitCode !== null || child.signalCode !== null) return resolve(0);
+      child.kill(signal);
+      setTimeout(() => child?.kill('SIGKILL'), o.shutdownTimeoutMs + 5000).unref();
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    start('first');
+  });
+}
