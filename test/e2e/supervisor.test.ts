@@ -1,0 +1,73 @@
+// `quiver serve` runs the server under a supervisor: kill the server process and the endpoint comes
+// back by itself with the same models; SIGTERM drains and exits 0.
+import { ChildProcess, spawn } from 'node:child_process';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { restartDelay } from '../../src/cli/supervisor';
+import { addModel, writeModelFolder } from '../fixtures/onnx-models';
+import { json, postJson, tempDir } from '../fixtures/server';
+
+const CLI = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, tries = 300): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test('restart back-off doubles and is capped', () => {
+  expect([1, 2, 3, 4, 10].map((n) => restartDelay(n, 250, 3000))).toEqual([250, 500, 1000, 2000, 3000]);
+});
+
+test('a killed server process comes back with the models it had', async () => {
+  const store = tempDir('store');
+  writeModelFolder(path.join(store, 'adder'), addModel([5]));
+  const [inference, management] = [await freePort(), await freePort()];
+  let output = '';
+  const supervisor: ChildProcess = spawn(
+    process.execPath,
+    [CLI, 'serve', '--model-store', store, '--work-dir', tempDir('work'), '--workers', '1',
+      '--inference-address', `127.0.0.1:${inference}`, '--management-address', `127.0.0.1:${management}`],
+    { env: { PATH: process.env.PATH, QUIVER_LOG_LEVEL: 'info' } },
+  );
+  supervisor.stdout!.on('data', (d) => (output += d));
+  supervisor.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => supervisor.on('exit', resolve));
+  const api = `http://127.0.0.1:${inference}`;
+  const admin = `http://127.0.0.1:${management}`;
+  const serverPids = () =>
+    output.split('\n').filter((l) => l.includes('"msg":"quiver is serving"')).map((l) => JSON.parse(l).pid as number);
+  try {
+    await waitFor(async () => ((await fetch(`${api}/ping`)).status === 200 ? true : undefined), 'the first start');
+    expect((await fetch(`${admin}/models?url=adder&model_name=plus5`, { method: 'POST' })).status).toBe(200);
+    expect((await fetch(`${admin}/models?url=adder&model_name=plus5b`, { method: 'POST' })).status).toBe(200);
+    expect((await fetch(`${admin}/models/plus5b`, { method: 'DELETE' })).status).toBe(200);
+    expect(await json(await postJson(`${api}/predictions/plus5`, { x: [[1]] }))).toEqual({ y: [[6]] });
+
+    const [first] = serverPids();
+    expect(first).not.toBe(supervisor.pid);
+    process.kill(first, 'SIGKILL');
+    const second = await waitFor(async () => serverPids()[1], 'the restarted server');
+    expect(second).not.toBe(first);
+    await waitFor(async () => ((await fetch(`${api}/ping`)).status === 200 ? true : undefined), 'the restart');
+    const listed = await json(await fetch(`${admin}/models`));
+    expect(listed.models).toEqual([{ modelName: 'plus5', modelUrl: 'adder' }]);
+    expect(await json(await postJson(`${api}/predictions/plus5`, { x: [[2]] }))).toEqual({ y: [[7]] });
+    expect(output).toContain('server process died; restarting it');
+  } finally {
+    supervisor.kill('SIGTERM');
+  }
+  expect(await exited).toBe(0);
+});
