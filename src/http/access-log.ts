@@ -40,7 +40,6 @@ export function accessLog(api: string, metrics?: QuiverMetrics): RequestHandler 
         metrics?.stageDuration.observe({ model, stage: 'preprocess' }, timings.preprocessMs / 1e3);
         metrics?.stageDuration.observe({ model, stage: 'inference' }, timings.inferenceMs / 1e3);
         metrics?.stageDuration.observe({ model, stage: 'postprocess' }, timings.postprocessMs / 1e3);
-        metrics?.batchSize.observe({ model }, 1);
       }
       log.info('request', {
         reqId: id, api, method: req.method, path: req.path, model: model || undefined, status,

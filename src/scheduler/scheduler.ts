@@ -12,6 +12,8 @@ import { log } from '../log';
 import type { QuiverMetrics } from '../metrics';
 import type { InferRequest, InferResult, LoadResult, ModelSpec } from '../workers/messages';
 import { WorkerPool, transferableBody } from '../workers/pool';
+import { ModelBatcher } from './batcher';
+import { canBatch } from './batching';
 import { chooseRemovals, pickWorker, placeModel, WorkerLoad } from './placement';
 
 export interface RegisterRequest {
@@ -48,6 +50,8 @@ interface HostInfo {
 
 interface Placement {
   spec: ModelSpec;
+  /** Present when the model batches (batch_size > 1 and a free batch dimension). */
+  batcher?: ModelBatcher;
   hosts: Map<number, HostInfo>;
   inputs: TensorInfo[];
   outputs: TensorInfo[];
@@ -187,9 +191,33 @@ export class ModelScheduler {
       await this.removeHosts(placement, [...placement.hosts.keys()]);
       throw new ModelNotFoundError(`model "${record.name}" was unregistered while it loaded`);
     }
+    this.configureBatching(record, placement);
     this.placements.set(record.name, placement);
     record.state = 'ready';
     return record;
+  }
+
+  private configureBatching(record: ModelRecord, placement: Placement): void {
+    const settings = record.settings!;
+    if (settings.batchSize <= 1) return;
+    if (placement.inputs.length > 0 && !canBatch(placement.inputs.map((i) => i.shape))) {
+      log.info('model has a fixed batch dimension: batching is off', { model: record.name });
+      record.settings = { ...settings, batchSize: 1 };
+      return;
+    }
+    const metrics = this.options.metrics;
+    placement.batcher = new ModelBatcher(record.name, settings.batchSize, settings.maxBatchDelayMs, {
+      hosts: () => [...placement.hosts.keys()].sort((a, b) => this.pool.slot(a).inFlight - this.pool.slot(b).inFlight),
+      dispatch: (host, requests, signal) => {
+        const moved = requests.map((r) => ({ r, ...transferableBody(r.body) }));
+        return this.pool.slot(host).run(
+          { kind: 'inferBatch', model: placement.spec, requests: moved.map(({ r, body }) => ({ ...r, body })) },
+          moved.flatMap((m) => m.transfer),
+          signal,
+        );
+      },
+      observeBatch: (size) => metrics?.batchSize.observe({ model: record.name }, size),
+    });
   }
 
   private workerLoads(): WorkerLoad[] {
@@ -259,6 +287,8 @@ export class ModelScheduler {
     this.placements.delete(name);
     record.state = 'unloading';
     this.options.onChange?.();
+    // Requests already queued for a batch are answered before the model goes.
+    await placement.batcher?.drain();
     await this.removeHosts(placement, [...placement.hosts.keys()]);
   }
 
@@ -320,15 +350,21 @@ export class ModelScheduler {
     if (this.pending >= globalLimit) {
       throw new QueueFullError(`the server has ${this.pending} requests queued or running, the limit (max_queued_requests)`);
     }
-    const hosts = [...placement.hosts.keys()].map((id) => ({ id, inFlight: this.pool.slot(id).inFlight }));
-    const id = pickWorker(hosts, placement.cursor++)!;
-    const { body, transfer } = transferableBody(request.body);
     const timeoutS = this.registry.find(name)?.settings?.responseTimeoutS ?? this.options.defaultResponseTimeoutS ?? 120;
-    const deadline = AbortSignal.timeout(timeoutS * 1000);
     placement.inFlight++;
     this.pending++;
     try {
-      const result = await this.pool.slot(id).run({ kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer, deadline);
+      let result: InferResult;
+      if (placement.batcher) {
+        result = await placement.batcher.submit(request, timeoutS * 1000);
+      } else {
+        const hosts = [...placement.hosts.keys()].map((id) => ({ id, inFlight: this.pool.slot(id).inFlight }));
+        const id = pickWorker(hosts, placement.cursor++)!;
+        const { body, transfer } = transferableBody(request.body);
+        const deadline = AbortSignal.timeout(timeoutS * 1000);
+        result = await this.pool.slot(id).run({ kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer, deadline);
+        this.options.metrics?.batchSize.observe({ model: name }, 1);
+      }
       placement.lastPreprocessPath = result.preprocessPath;
       return result;
     } catch (err) {

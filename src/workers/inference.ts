@@ -2,14 +2,14 @@
 // onnxruntime run, output tensors → the answer (tensors, top-k classes or the handler's).
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { InferenceFailedError, InvalidInputError, UnsupportedMediaTypeError } from '../errors';
+import { InferenceFailedError, InvalidInputError, UnsupportedMediaTypeError, toWireError } from '../errors';
 import { ImageKernels, ImageMeta, preprocessImage } from '../preprocess/image';
 import { TensorRequestFormat, parseTensorRequest } from '../preprocess/tensor-request';
-import { TensorData, TensorElementType, TensorInfo } from '../preprocess/tensor-types';
+import { TensorData, TensorElementType, TensorInfo, allocateTensorArray } from '../preprocess/tensor-types';
 import { classify } from '../postprocess/classify';
 import { tensorResponse } from '../postprocess/tensor-response';
 import type { HandlerContext } from './handler-api';
-import type { InferRequest, InferResult } from './messages';
+import type { FailedResult, InferRequest, InferResult } from './messages';
 import type { LoadedModel } from './session-cache';
 
 export interface InferenceOptions {
@@ -31,7 +31,7 @@ interface Prepared {
   path: InferResult['preprocessPath'];
 }
 
-async function prepareInputs(model: LoadedModel, request: InferRequest, ctx: HandlerContext, options: InferenceOptions): Promise<Prepared> {
+async function prepareInputs(model: LoadedModel, request: InferRequest, ctx: HandlerContext, options: InferenceOptions, reuseScratch: boolean): Promise<Prepared> {
   if (model.handler?.preprocess) {
     let feeds: Record<string, TensorData>;
     try {
@@ -48,8 +48,9 @@ async function prepareInputs(model: LoadedModel, request: InferRequest, ctx: Han
     const inputName = imageConfig.input ?? model.inputs[0]?.name;
     const input = model.inputs.find((i) => i.name === inputName);
     if (!input) throw new InferenceFailedError(`model config names image input "${inputName}", which the model does not have`);
-    const tensor = await preprocessImage(request.body, imageConfig, input, { maxPixels: options.maxImagePixels }, model.scratch, options.kernels);
-    model.scratch = tensor.data;
+    // A batch keeps every request's tensor until the run, so only a lone request reuses the buffer.
+    const tensor = await preprocessImage(request.body, imageConfig, input, { maxPixels: options.maxImagePixels }, reuseScratch ? model.scratch : undefined, options.kernels);
+    if (reuseScratch) model.scratch = tensor.data;
     const path = options.kernels ? (`image:${options.kernels.backend}` as const) : 'image:typescript';
     return { feeds: { [input.name]: { type: 'float32', dims: tensor.dims, data: tensor.data } }, format: 'simple', image: tensor.meta, path };
   }
@@ -90,7 +91,14 @@ function answer(model: LoadedModel, outputs: Record<string, TensorData>, prepare
   return tensorResponse(outputs, prepared.format, model.spec, prepared.id);
 }
 
-export async function runInference(model: LoadedModel, request: InferRequest, options: InferenceOptions): Promise<InferResult> {
+interface PreparedRequest {
+  ctx: HandlerContext;
+  prepared: Prepared;
+  started: number;
+  preprocessMs: number;
+}
+
+async function prepare(model: LoadedModel, request: InferRequest, options: InferenceOptions, reuseScratch: boolean): Promise<PreparedRequest> {
   const started = Date.now();
   const t0 = performance.now();
   const ctx: HandlerContext = {
@@ -102,25 +110,124 @@ export async function runInference(model: LoadedModel, request: InferRequest, op
     contentType: request.contentType,
     customAttributes: request.customAttributes,
   };
-  const prepared = await prepareInputs(model, request, ctx, options);
+  const prepared = await prepareInputs(model, request, ctx, options, reuseScratch);
   ctx.image = prepared.image;
-  const t1 = performance.now();
-  let raw: ort.InferenceSession.ReturnType;
+  return { ctx, prepared, started, preprocessMs: performance.now() - t0 };
+}
+
+async function run(model: LoadedModel, feeds: Record<string, TensorData>): Promise<Record<string, TensorData>> {
   try {
-    raw = await model.session.run(toOrtFeeds(prepared.feeds, model.inputs));
+    return fromOrt(await model.session.run(toOrtFeeds(feeds, model.inputs)));
   } catch (err) {
     // onnxruntime checks shapes the model declares symbolically; its complaint is about the input.
     throw new InvalidInputError(`model "${model.spec.name}" rejected the input: ${(err as Error).message}`);
   }
-  const t2 = performance.now();
-  const body = JSON.stringify(await answer(model, fromOrt(raw), prepared, ctx));
-  const t3 = performance.now();
+}
+
+async function finish(
+  model: LoadedModel, request: InferRequest, p: PreparedRequest, outputs: Record<string, TensorData>, inferenceMs: number, batchSize: number,
+): Promise<InferResult> {
+  const t0 = performance.now();
+  const body = JSON.stringify(await answer(model, outputs, p.prepared, p.ctx));
   return {
     ok: true,
     kind: 'infer',
     contentType: 'application/json',
     body,
-    preprocessPath: prepared.path,
-    timings: { queueMs: Math.max(0, started - request.enqueuedAt), preprocessMs: t1 - t0, inferenceMs: t2 - t1, postprocessMs: t3 - t2 },
+    preprocessPath: p.prepared.path,
+    batchSize,
+    timings: { queueMs: Math.max(0, p.started - request.enqueuedAt), preprocessMs: p.preprocessMs, inferenceMs, postprocessMs: performance.now() - t0 },
   };
+}
+
+export async function runInference(model: LoadedModel, request: InferRequest, options: InferenceOptions): Promise<InferResult> {
+  const p = await prepare(model, request, options, true);
+  const t = performance.now();
+  const outputs = await run(model, p.prepared.feeds);
+  return finish(model, request, p, outputs, performance.now() - t, 1);
+}
+
+/** Stacks the requests' inputs along dimension 0 when every input agrees in type and other dimensions. */
+export function stackFeeds(all: Record<string, TensorData>[]): { feeds: Record<string, TensorData>; rows: number[] } | undefined {
+  const names = Object.keys(all[0]).sort();
+  const rows = all.map((f) => f[names[0]]?.dims[0] ?? 0);
+  const feeds: Record<string, TensorData> = {};
+  for (const name of names) {
+    const first = all[0][name];
+    if (first.dims.length === 0) return undefined;
+    const rowShape = first.dims.slice(1);
+    for (const [i, f] of all.entries()) {
+      const t = f[name];
+      if (!t || t.type !== first.type || t.dims.length !== first.dims.length || t.dims[0] !== rows[i]) return undefined;
+      if (t.dims.slice(1).some((d, k) => d !== rowShape[k])) return undefined;
+      if (Object.keys(f).length !== names.length) return undefined;
+    }
+    const total = rows.reduce((a, b) => a + b, 0);
+    const data = allocateTensorArray(first.type, all.reduce((n, f) => n + f[name].data.length, 0));
+    let offset = 0;
+    for (const f of all) {
+      (data as Float32Array).set(f[name].data as Float32Array, offset);
+      offset += f[name].data.length;
+    }
+    feeds[name] = { type: first.type, dims: [total, ...rowShape], data };
+  }
+  return { feeds, rows };
+}
+
+/** Each request's rows of the batch's outputs; undefined when an output is not batched along dimension 0. */
+export function splitOutputs(outputs: Record<string, TensorData>, rows: number[]): Record<string, TensorData>[] | undefined {
+  const total = rows.reduce((a, b) => a + b, 0);
+  const parts: Record<string, TensorData>[] = rows.map(() => ({}));
+  for (const [name, t] of Object.entries(outputs)) {
+    if (t.dims[0] !== total) return undefined;
+    const rowSize = total > 0 ? t.data.length / total : 0;
+    let row = 0;
+    rows.forEach((n, i) => {
+      parts[i][name] = { type: t.type, dims: [n, ...t.dims.slice(1)], data: t.data.subarray(row * rowSize, (row + n) * rowSize) as TensorData['data'] };
+      row += n;
+    });
+  }
+  return parts;
+}
+
+/**
+ * A batch of requests for one model: each is prepared on its own (a bad one fails alone), the rest run
+ * as one onnxruntime run when their inputs stack, and each caller gets its own rows of the outputs.
+ */
+export async function runBatch(model: LoadedModel, requests: InferRequest[], options: InferenceOptions): Promise<(InferResult | FailedResult)[]> {
+  const results: (InferResult | FailedResult)[] = new Array(requests.length);
+  const ready: { index: number; p: PreparedRequest }[] = [];
+  for (const [index, request] of requests.entries()) {
+    try {
+      ready.push({ index, p: await prepare(model, request, options, false) });
+    } catch (err) {
+      results[index] = { ok: false, error: toWireError(err, 'InferenceFailed') };
+    }
+  }
+  const stacked = ready.length > 1 ? stackFeeds(ready.map((r) => r.p.prepared.feeds)) : undefined;
+  if (stacked) {
+    const t = performance.now();
+    try {
+      const parts = splitOutputs(await run(model, stacked.feeds), stacked.rows);
+      const inferenceMs = performance.now() - t;
+      if (parts) {
+        for (const [k, { index, p }] of ready.entries()) {
+          results[index] = await finish(model, requests[index], p, parts[k], inferenceMs, ready.length).catch((err) => ({ ok: false as const, error: toWireError(err, 'InferenceFailed') }));
+        }
+        return results;
+      }
+    } catch {
+      // Run them one by one below, so that one bad input fails alone.
+    }
+  }
+  for (const { index, p } of ready) {
+    try {
+      const t = performance.now();
+      const outputs = await run(model, p.prepared.feeds);
+      results[index] = await finish(model, requests[index], p, outputs, performance.now() - t, 1);
+    } catch (err) {
+      results[index] = { ok: false, error: toWireError(err, 'InferenceFailed') };
+    }
+  }
+  return results;
 }

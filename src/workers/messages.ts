@@ -51,7 +51,14 @@ export interface InferTask {
   request: InferRequest;
 }
 
-export type WorkerTask = LoadTask | UnloadTask | InferTask;
+/** Several requests for one model, run together when their inputs stack. */
+export interface InferBatchTask {
+  kind: 'inferBatch';
+  model: ModelSpec;
+  requests: InferRequest[];
+}
+
+export type WorkerTask = LoadTask | UnloadTask | InferTask | InferBatchTask;
 
 export interface LoadResult {
   ok: true;
@@ -90,6 +97,8 @@ export interface InferResult {
   timings: StageTimings;
   /** Which preprocessing path turned the body into tensors. */
   preprocessPath: PreprocessPath;
+  /** Requests in the onnxruntime run that answered this one. */
+  batchSize: number;
 }
 
 export interface FailedResult {
@@ -97,4 +106,11 @@ export interface FailedResult {
   error: WireError;
 }
 
-export type WorkerResult = LoadResult | UnloadResult | InferResult | FailedResult;
+export interface InferBatchResult {
+  ok: true;
+  kind: 'inferBatch';
+  /** One per request, in order; a request that failed alone carries its error. */
+  results: (InferResult | FailedResult)[];
+}
+
+export type WorkerResult = LoadResult | UnloadResult | InferResult | InferBatchResult | FailedResult;

@@ -4,11 +4,17 @@
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { InferenceTimeoutError, WorkerFailedError, fromWireError } from '../errors';
-import type { InferResult, InferTask, LoadResult, LoadTask, UnloadResult, UnloadTask, WorkerInit, WorkerResult, WorkerTask } from './messages';
+import type {
+  InferBatchResult, InferBatchTask, InferResult, InferTask, LoadResult, LoadTask, UnloadResult, UnloadTask, WorkerInit, WorkerResult, WorkerTask,
+} from './messages';
 
 const WORKER_FILE = path.join(__dirname, 'worker.js');
 
-type ResultOf<T extends WorkerTask> = T extends InferTask ? InferResult : T extends LoadTask ? LoadResult : T extends UnloadTask ? UnloadResult : never;
+type ResultOf<T extends WorkerTask> = T extends InferTask ? InferResult
+  : T extends InferBatchTask ? InferBatchResult
+  : T extends LoadTask ? LoadResult
+  : T extends UnloadTask ? UnloadResult
+  : never;
 
 export interface WorkerEvents {
   /** A thread was started in place of one that exited. */

@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { workerData } from 'piscina';
 import { toWireError } from '../errors';
 import { selectImageKernels } from '../preprocess/kernels';
-import { runInference } from './inference';
+import { runBatch, runInference } from './inference';
 import type { LoadResult, WorkerInit, WorkerResult, WorkerTask } from './messages';
 import { SessionCache } from './session-cache';
 
@@ -42,8 +42,12 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerResult
         return { ok: true, kind: 'unload', released: await sessions.release(task.key) };
       case 'infer':
         return await runInference(await sessions.ensure(task.model), task.request, { maxImagePixels: init.maxImagePixels, kernels: imageKernels.kernels });
+      case 'inferBatch': {
+        const results = await runBatch(await sessions.ensure(task.model), task.requests, { maxImagePixels: init.maxImagePixels, kernels: imageKernels.kernels });
+        return { ok: true, kind: 'inferBatch', results };
+      }
     }
   } catch (err) {
-    return { ok: false, error: toWireError(err, task.kind === 'infer' ? 'InferenceFailed' : 'ModelLoadFailed') };
+    return { ok: false, error: toWireError(err, task.kind === 'infer' || task.kind === 'inferBatch' ? 'InferenceFailed' : 'ModelLoadFailed') };
   }
 }

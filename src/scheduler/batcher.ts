@@ -1,0 +1,120 @@
+// A model's dynamic batcher: queues its requests and hands them to an idle host as one task,
+// following decideBatch; each caller gets its own answer (or error) back.
+import { InferenceTimeoutError, fromWireError } from '../errors';
+import type { InferBatchResult, InferRequest, InferResult } from '../workers/messages';
+import { decideBatch } from './batching';
+
+interface Pending {
+  request: InferRequest;
+  enqueuedAt: number;
+  deadline: number;
+  resolve(result: InferResult): void;
+  reject(err: Error): void;
+}
+
+export interface BatcherHost {
+  /** The model's hosts now, least busy first. */
+  hosts(): number[];
+  dispatch(host: number, requests: InferRequest[], signal: AbortSignal): Promise<InferBatchResult>;
+  observeBatch(size: number): void;
+}
+
+export class ModelBatcher {
+  private readonly queue: Pending[] = [];
+  private readonly busy = new Set<number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly model: string,
+    private batchSize: number,
+    private maxBatchDelayMs: number,
+    private readonly host: BatcherHost,
+  ) {}
+
+  configure(batchSize: number, maxBatchDelayMs: number): void {
+    this.batchSize = batchSize;
+    this.maxBatchDelayMs = maxBatchDelayMs;
+    this.pump();
+  }
+
+  submit(request: InferRequest, timeoutMs: number): Promise<InferResult> {
+    return new Promise((resolve, reject) => {
+      const now = Date.now();
+      this.queue.push({ request, enqueuedAt: now, deadline: now + timeoutMs, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private expire(now: number): void {
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      if (this.queue[i].deadline <= now) {
+        const [late] = this.queue.splice(i, 1);
+        late.reject(new InferenceTimeoutError(`model "${this.model}" did not answer within its response_timeout; the request was dropped`));
+      }
+    }
+  }
+
+  private pump(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const now = Date.now();
+    this.expire(now);
+    for (;;) {
+      const idle = this.host.hosts().filter((h) => !this.busy.has(h));
+      const decision = decideBatch({
+        queued: this.queue.length,
+        oldestWaitMs: this.queue.length ? now - this.queue[0].enqueuedAt : 0,
+        batchSize: this.batchSize,
+        maxBatchDelayMs: this.maxBatchDelayMs,
+        idleHosts: idle.length,
+      });
+      if (decision.action === 'wait') {
+        this.timer = setTimeout(() => this.pump(), decision.ms);
+        return;
+      }
+      if (decision.action === 'idle') {
+        // Requests left waiting on busy hosts still expire on time.
+        if (this.queue.length) this.timer = setTimeout(() => this.pump(), Math.max(1, this.queue[0].deadline - now));
+        return;
+      }
+      this.send(idle[0], this.queue.splice(0, decision.count));
+    }
+  }
+
+  private send(host: number, batch: Pending[]): void {
+    this.busy.add(host);
+    this.host.observeBatch(batch.length);
+    const signal = AbortSignal.timeout(Math.max(1, Math.min(...batch.map((p) => p.deadline)) - Date.now()));
+    this.host
+      .dispatch(host, batch.map((p) => p.request), signal)
+      .then(
+        (result) => {
+          result.results.forEach((r, i) => (r.ok ? batch[i].resolve(r) : batch[i].reject(fromWireError(r.error))));
+        },
+        (err: Error) => {
+          const error = err instanceof InferenceTimeoutError
+            ? new InferenceTimeoutError(`model "${this.model}" did not answer within its response_timeout; the request was dropped`)
+            : err;
+          for (const p of batch) p.reject(error);
+        },
+      )
+      .finally(() => {
+        this.busy.delete(host);
+        this.pump();
+      });
+  }
+
+  /** Requests waiting for a batch. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Sends what is queued without waiting for fuller batches, and resolves when nothing is left in flight. */
+  async drain(): Promise<void> {
+    this.maxBatchDelayMs = 0;
+    this.pump();
+    while (this.queue.length > 0 || this.busy.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

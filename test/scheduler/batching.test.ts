@@ -1,0 +1,49 @@
+import { canBatch, decideBatch } from '../../src/scheduler/batching';
+import { splitOutputs, stackFeeds } from '../../src/workers/inference';
+
+const base = { queued: 0, oldestWaitMs: 0, batchSize: 8, maxBatchDelayMs: 10, idleHosts: 1 };
+
+describe('decideBatch', () => {
+  test('a full batch goes at once', () => {
+    expect(decideBatch({ ...base, queued: 8 })).toEqual({ action: 'dispatch', count: 8 });
+    expect(decideBatch({ ...base, queued: 20 })).toEqual({ action: 'dispatch', count: 8 });
+  });
+
+  test('a partial batch waits out max_batch_delay from its oldest request, then goes', () => {
+    expect(decideBatch({ ...base, queued: 3, oldestWaitMs: 4 })).toEqual({ action: 'wait', ms: 6 });
+    expect(decideBatch({ ...base, queued: 3, oldestWaitMs: 10 })).toEqual({ action: 'dispatch', count: 3 });
+    expect(decideBatch({ ...base, queued: 1, maxBatchDelayMs: 0 })).toEqual({ action: 'dispatch', count: 1 });
+  });
+
+  test('nothing goes while every host is busy, or when nothing is queued', () => {
+    expect(decideBatch({ ...base, queued: 8, idleHosts: 0 })).toEqual({ action: 'idle' });
+    expect(decideBatch({ ...base, queued: 0 })).toEqual({ action: 'idle' });
+  });
+
+  test('only models with a free batch dimension batch', () => {
+    expect(canBatch([['N', 3], ['batch', 2]])).toBe(true);
+    expect(canBatch([[-1, 3]])).toBe(true);
+    expect(canBatch([[1, 3]])).toBe(false);
+    expect(canBatch([['N', 3], [1, 2]])).toBe(false);
+    expect(canBatch([])).toBe(false);
+  });
+});
+
+describe('stacking and splitting', () => {
+  const feed = (rows: number[][]) => ({ x: { type: 'float32' as const, dims: [rows.length, rows[0].length], data: new Float32Array(rows.flat()) } });
+
+  test('stacks along dimension 0 and gives each request its own rows back', () => {
+    const stacked = stackFeeds([feed([[1, 2]]), feed([[3, 4], [5, 6]]), feed([[7, 8]])])!;
+    expect(stacked.rows).toEqual([1, 2, 1]);
+    expect(stacked.feeds.x.dims).toEqual([4, 2]);
+    expect(Array.from(stacked.feeds.x.data as Float32Array)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const parts = splitOutputs({ y: { type: 'float32', dims: [4, 2], data: new Float32Array([10, 20, 30, 40, 50, 60, 70, 80]) } }, stacked.rows)!;
+    expect(parts.map((p) => Array.from(p.y.data as Float32Array))).toEqual([[10, 20], [30, 40, 50, 60], [70, 80]]);
+    expect(parts[1].y.dims).toEqual([2, 2]);
+  });
+
+  test('refuses to stack inputs that differ beyond dimension 0, and outputs that are not batched', () => {
+    expect(stackFeeds([feed([[1, 2]]), feed([[1, 2, 3]])])).toBeUndefined();
+    expect(splitOutputs({ y: { type: 'float32', dims: [1], data: new Float32Array([1]) } }, [1, 1])).toBeUndefined();
+  });
+});
