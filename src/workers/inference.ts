@@ -197,13 +197,12 @@ export function splitOutputs(outputs: Record<string, TensorData>, rows: number[]
 export async function runBatch(model: LoadedModel, requests: InferRequest[], options: InferenceOptions): Promise<(InferResult | FailedResult)[]> {
   const results: (InferResult | FailedResult)[] = new Array(requests.length);
   const ready: { index: number; p: PreparedRequest }[] = [];
-  for (const [index, request] of requests.entries()) {
-    try {
-      ready.push({ index, p: await prepare(model, request, options, false) });
-    } catch (err) {
-      results[index] = { ok: false, error: toWireError(err, 'InferenceFailed') };
-    }
-  }
+  // Prepared side by side: image decoding runs on libuv's threads while this thread does the rest.
+  const prepared = await Promise.allSettled(requests.map((request) => prepare(model, request, options, false)));
+  prepared.forEach((outcome, index) => {
+    if (outcome.status === 'fulfilled') ready.push({ index, p: outcome.value });
+    else results[index] = { ok: false, error: toWireError(outcome.reason, 'InferenceFailed') };
+  });
   const stacked = ready.length > 1 ? stackFeeds(ready.map((r) => r.p.prepared.feeds)) : undefined;
   if (stacked) {
     const t = performance.now();

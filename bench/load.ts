@@ -1,0 +1,19 @@
+// Runs bench/load-client.js in a child process and returns what it measured.
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import type { LoadJob, LoadResult } from './load-client';
+
+export type { LoadJob, LoadResult };
+
+export function runLoad(job: LoadJob): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [path.join(__dirname, 'load-client.js'), JSON.stringify(job)], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`load client failed: ${stderr || err.message}`));
+      resolve(JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult);
+    });
+  });
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
+}
