@@ -13,8 +13,8 @@ import { mlpModel } from './models';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,8,32,64').split(',').map(Number);
 const WORKERS = Math.max(1, os.availableParallelism());
-const BATCH = 16;
-const DELAY_MS = 5;
+const BATCH = Number(process.env.BENCH_BATCH ?? 32);
+const DELAY_MS = Number(process.env.BENCH_DELAY_MS ?? 5);
 const WIDTH = 512;
 
 async function textLine(i: number): Promise<Buffer> {

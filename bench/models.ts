@@ -38,3 +38,22 @@ export function mlpModel(width: number, layers: number, seed = 1, outputOffset =
     }),
   ).finish();
 }
+
+/** y = x + 1, x [N, 1]: a model whose handler can inject faults. */
+export function addOneModel(): Uint8Array {
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const info = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: 1 }] } } } });
+  return onnx.ModelProto.encode(
+    onnx.ModelProto.create({
+      irVersion: 7,
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'add-one',
+        node: [{ opType: 'Add', input: ['x', 'one'], output: ['y'] }],
+        initializer: [{ name: 'one', dims: [1], dataType: FLOAT, floatData: [1] }],
+        input: [info('x')],
+        output: [info('y')],
+      },
+    }),
+  ).finish();
+}

@@ -5,6 +5,7 @@ import type { OutputInfo, Sharp } from 'sharp';
 import { ImageTooLargeError, InvalidImageError } from '../errors';
 import type { ImageInputConfig } from '../models/model-config';
 import { normalizeInto } from './normalize';
+import { readImageHeader } from './image-header';
 import type { NativeJob } from './native';
 import { FixedDims, ResizePlan, planResize } from './resize-plan';
 import type { TensorInfo } from './tensor-types';
@@ -40,7 +41,18 @@ interface ImageHeader {
   space: string;
 }
 
+function checkPixels(width: number, height: number, limits: ImageLimits): void {
+  if (width * height > limits.maxPixels) {
+    throw new ImageTooLargeError(`image is ${width}×${height} = ${width * height} pixels, over the limit of ${limits.maxPixels}`);
+  }
+}
+
 async function readHeader(body: Uint8Array, limits: ImageLimits): Promise<ImageHeader> {
+  const quick = readImageHeader(body);
+  if (quick) {
+    checkPixels(quick.width, quick.height, limits);
+    return quick;
+  }
   const meta = await sharp(body, { limitInputPixels: false })
     .metadata()
     .catch((err: Error) => {
@@ -49,9 +61,7 @@ async function readHeader(body: Uint8Array, limits: ImageLimits): Promise<ImageH
   if (!meta.format || !SUPPORTED_FORMATS.has(meta.format) || !meta.width || !meta.height) {
     throw new InvalidImageError(`request body is not a supported image (format: ${meta.format ?? 'unknown'})`);
   }
-  if (meta.width * meta.height > limits.maxPixels) {
-    throw new ImageTooLargeError(`image is ${meta.width}×${meta.height} = ${meta.width * meta.height} pixels, over the limit of ${limits.maxPixels}`);
-  }
+  checkPixels(meta.width, meta.height, limits);
   return { width: meta.width, height: meta.height, channels: meta.channels ?? 3, space: meta.space ?? 'srgb' };
 }
 
@@ -88,14 +98,14 @@ export async function preprocessImage(
   reuse?: Float32Array,
   kernels?: ImageKernels,
 ): Promise<ImageTensor> {
-  const { width, height, channels: sourceChannels, space } = await readHeader(body, limits);
+  const { width, height, space } = await readHeader(body, limits);
   const plan = planResize(width, height, cfg, fixedImageDims(input));
   const length = 3 * plan.tensorWidth * plan.tensorHeight;
   const data = reuse && reuse.length === length ? reuse : new Float32Array(length);
   const params = { scale: cfg.scale, mean: cfg.mean, std: cfg.std, bgr: cfg.channelOrder === 'bgr', padValue: cfg.padValue };
   let image = sharp(body, { limitInputPixels: limits.maxPixels, failOn: 'error' });
-  // The kernels take 1, 3 or 4 channels of sRGB or grey.
-  if (sourceChannels === 2) image = image.removeAlpha();
+  // The kernels take grey or sRGB; alpha (also from a palette's transparency) is dropped.
+  image = image.removeAlpha();
   if (space !== 'srgb' && space !== 'b-w') image = image.toColourspace('srgb');
   if (kernels) {
     const factor = shrinkOnLoadFactor(width, height, plan);
@@ -103,7 +113,7 @@ export async function preprocessImage(
     const decoded = await decode(image);
     await kernels.run({ src: decoded.data, width: decoded.info.width, height: decoded.info.height, channels: decoded.info.channels, plan, params, out: data });
   } else {
-    const decoded = await decode(image.removeAlpha().toColourspace('srgb').resize(plan.contentWidth, plan.contentHeight, { fit: 'fill', kernel: 'linear' }));
+    const decoded = await decode(image.toColourspace('srgb').resize(plan.contentWidth, plan.contentHeight, { fit: 'fill', kernel: 'linear' }));
     normalizeInto(decoded.data, decoded.info.channels, data, plan, params);
   }
   return { data, dims: [1, 3, plan.tensorHeight, plan.tensorWidth], meta: { ...plan, originalWidth: width, originalHeight: height } };

@@ -69,6 +69,7 @@ export class ModelBatcher {
         batchSize: this.batchSize,
         maxBatchDelayMs: this.maxBatchDelayMs,
         idleHosts: idle.length,
+        running: this.busy.size,
       });
       if (decision.action === 'wait') {
         this.timer = setTimeout(() => this.pump(), decision.ms);

@@ -8,6 +8,8 @@ export interface BatchQueueState {
   maxBatchDelayMs: number;
   /** Hosts of the model with no batch of it in flight. */
   idleHosts: number;
+  /** Batches of the model running now. */
+  running: number;
 }
 
 export type BatchDecision =
@@ -16,15 +18,15 @@ export type BatchDecision =
   | { action: 'idle' };
 
 /**
- * A full batch goes at once; a partial one goes when its oldest request has waited max_batch_delay
- * (MMS's rule). Nothing goes while every host is busy: requests keep queueing, so the next batch
- * is fuller, and the host that frees first takes it.
+ * A full batch goes at once. A partial one goes at once when nothing of the model is running (waiting
+ * would only add latency to an idle model), else when its oldest request has waited max_batch_delay
+ * (MMS's rule). Nothing goes while every host is busy: requests keep queueing, so the next batch is
+ * fuller, and the host that frees first takes it.
  */
 export function decideBatch(s: BatchQueueState): BatchDecision {
-  if (s.queued === 0) return { action: 'idle' };
-  if (s.idleHosts === 0) return { action: 'idle' };
+  if (s.queued === 0 || s.idleHosts === 0) return { action: 'idle' };
   if (s.queued >= s.batchSize) return { action: 'dispatch', count: s.batchSize };
-  if (s.oldestWaitMs >= s.maxBatchDelayMs) return { action: 'dispatch', count: s.queued };
+  if (s.running === 0 || s.oldestWaitMs >= s.maxBatchDelayMs) return { action: 'dispatch', count: s.queued };
   return { action: 'wait', ms: s.maxBatchDelayMs - s.oldestWaitMs };
 }
 

@@ -78,3 +78,29 @@ describe('preprocessImage with the native kernels', () => {
     expect(shrinkOnLoadFactor(100, 100, plan(50, 50))).toBe(2);
   });
 });
+
+describe('readImageHeader', () => {
+  test('reads PNG and JPEG sizes and layouts without decoding', async () => {
+    const { readImageHeader } = await import('../../src/preprocess/image-header');
+    expect(readImageHeader(await png(randomPixels(7, 5), 7, 5))).toEqual({ format: 'png', width: 7, height: 5, channels: 3, space: 'srgb' });
+    expect(readImageHeader(await png(randomPixels(3, 2, 4), 3, 2, 4))).toMatchObject({ width: 3, height: 2, channels: 4 });
+    expect(readImageHeader(await solidJpeg(33, 17))).toEqual({ format: 'jpeg', width: 33, height: 17, channels: 3, space: 'srgb' });
+    expect(readImageHeader(liarPng(60000, 60000))).toMatchObject({ width: 60000, height: 60000 });
+    expect(readImageHeader(Buffer.from('GIF89a....'))).toBeUndefined();
+    expect(readImageHeader(Buffer.from([0xff, 0xd8, 0xff]))).toBeUndefined();
+  });
+
+  test('grey PNGs with alpha and palette PNGs still preprocess', async () => {
+    const sharpLib = (await import('sharp')).default;
+    const cfg = imageInputSchema.parse({ resize: 'stretch', width: 4, height: 4 });
+    const greyAlpha = await sharpLib(Buffer.alloc(16 * 2, 200), { raw: { width: 4, height: 4, channels: 2 } }).png().toBuffer();
+    const palette = await sharpLib(randomPixels(4, 4, 4), { raw: { width: 4, height: 4, channels: 4 } }).png({ palette: true }).toBuffer();
+    const kernels = selectImageKernels('native').kernels;
+    for (const image of [greyAlpha, palette]) {
+      for (const k of [undefined, kernels]) {
+        const t = await preprocessImage(image, cfg, input(4, 4), LIMITS, undefined, k);
+        expect(t.data.every(Number.isFinite)).toBe(true);
+      }
+    }
+  });
+});

@@ -1,7 +1,7 @@
 import { canBatch, decideBatch } from '../../src/scheduler/batching';
 import { splitOutputs, stackFeeds } from '../../src/workers/inference';
 
-const base = { queued: 0, oldestWaitMs: 0, batchSize: 8, maxBatchDelayMs: 10, idleHosts: 1 };
+const base = { queued: 0, oldestWaitMs: 0, batchSize: 8, maxBatchDelayMs: 10, idleHosts: 1, running: 1 };
 
 describe('decideBatch', () => {
   test('a full batch goes at once', () => {
@@ -13,6 +13,10 @@ describe('decideBatch', () => {
     expect(decideBatch({ ...base, queued: 3, oldestWaitMs: 4 })).toEqual({ action: 'wait', ms: 6 });
     expect(decideBatch({ ...base, queued: 3, oldestWaitMs: 10 })).toEqual({ action: 'dispatch', count: 3 });
     expect(decideBatch({ ...base, queued: 1, maxBatchDelayMs: 0 })).toEqual({ action: 'dispatch', count: 1 });
+  });
+
+  test('a partial batch goes at once when nothing of the model is running', () => {
+    expect(decideBatch({ ...base, queued: 2, running: 0, idleHosts: 2 })).toEqual({ action: 'dispatch', count: 2 });
   });
 
   test('nothing goes while every host is busy, or when nothing is queued', () => {
