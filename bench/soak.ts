@@ -98,21 +98,31 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     [CLI, 'serve', '--model-store', store, '--work-dir', path.join(root, 'work'), '--models', 'ALL', '--workers', '2',
       '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${adminPort}`,
       '--max-request-size', String(MAX_REQUEST_SIZE), '--job-queue-size', '200'],
-    { env: { PATH: process.env.PATH, QUIVER_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { env: { PATH: process.env.PATH, QUIVER_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  server.stdout!.on('data', (d) => (output += d));
-  server.stderr!.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => server.on('exit', resolve));
-  const childPid = (): number | undefined => {
-    const pids = [...output.matchAll(/"msg":"server process started".*?"childPid":(\d+)/g)].map((m) => Number(m[1]));
-    return pids[pids.length - 1];
+  let partial = '';
+  const childPids: number[] = [];
+  const keep = (d: Buffer) => {
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.includes('"msg":"request"')) continue;
+      output += `${line}\n`;
+      if (line.includes('"msg":"server process started"')) childPids.push(JSON.parse(line).childPid as number);
+    }
   };
+  server.stdout!.on('data', keep);
+  server.stderr!.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => server.on('exit', resolve));
+  const childPid = (): number | undefined => childPids[childPids.length - 1];
 
   try {
-    for (let i = 0; i < 600; i++) {
-      if (await fetch(`${base}/ping`).then((r) => r.status === 200, () => false)) break;
-      await new Promise((r) => setTimeout(r, 50));
+    let up = false;
+    for (let i = 0; i < 1200 && !up; i++) {
+      up = await fetch(`${base}/ping`).then((r) => r.status === 200, () => false);
+      if (!up) await new Promise((r) => setTimeout(r, 50));
     }
+    if (!up) throw new Error(`the server did not start:\n${output}`);
     const valid: Spec[] = [
       { kind: 'det', model: 'ocr-det', contentType: 'image/jpeg', body: await page(['Soak test page one', 'second line'], 640, 480), status: 200 },
       { kind: 'det', model: 'ocr-det', contentType: 'image/jpeg', body: await page(['Another page'], 480, 360), status: 200 },
