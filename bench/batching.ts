@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   const metrics = await (await fetch(`${management}/metrics`)).text();
   await server.close();
 
-  console.log(`workers: ${WORKERS}; batch_size ${BATCH}, max_batch_delay ${DELAY_MS} ms; ${SECONDS} s per point; load from a separate process (autocannon)`);
+  console.log(`workers: ${WORKERS}; batch_size ${BATCH}, max_batch_delay ${DELAY_MS} ms; ${SECONDS} s per point; load from a separate process (bench/load-client.ts)`);
   console.log('answers: batched and unbatched answers agree for both models\n');
   console.log('| model | concurrency | batching | req/s | p50 ms | p99 ms | errors |');
   console.log('|---|---:|---|---:|---:|---:|---:|');

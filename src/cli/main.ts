@@ -131,14 +131,21 @@ async function main(argv: string[]): Promise<void> {
       return config(rest);
     case 'archive':
       return archive(rest);
+    case 'bench': {
+      // The benchmark ships with the source tree and needs its development install (npm install).
+      const stress = path.join(__dirname, '..', '..', 'bench', 'stress.js');
+      if (!fs.existsSync(stress)) throw new InvalidConfigError('quiver bench needs the source tree and its development install (npm install)');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return (require(stress) as { main(args: string[]): Promise<void> }).main(rest);
+    }
     case '--version':
       return void console.log(VERSION);
     case undefined:
     case 'help':
     case '--help':
-      return void console.log(`quiver ${VERSION}: quiver serve | quiver config --print | quiver archive\n\n${serveUsage()}\n\n${ARCHIVE_USAGE}`);
+      return void console.log(`quiver ${VERSION}: quiver serve | quiver config --print | quiver archive | quiver bench\n\n${serveUsage()}\n\n${ARCHIVE_USAGE}`);
     default:
-      throw new InvalidConfigError(`unknown command "${command}"; expected serve, config or archive`);
+      throw new InvalidConfigError(`unknown command "${command}"; expected serve, config, archive or bench`);
   }
 }
 

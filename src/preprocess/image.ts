@@ -65,6 +65,12 @@ async function readHeader(body: Uint8Array, limits: ImageLimits): Promise<ImageH
   return { width: meta.width, height: meta.height, channels: meta.channels ?? 3, space: meta.space ?? 'srgb' };
 }
 
+function dropAlpha(greyAlpha: Buffer): Uint8Array {
+  const grey = new Uint8Array(greyAlpha.length / 2);
+  for (let i = 0; i < grey.length; i++) grey[i] = greyAlpha[2 * i];
+  return grey;
+}
+
 /** Where decoded pixels become the tensor: the native kernels, or sharp's resize plus a TypeScript loop. */
 export interface ImageKernels {
   backend: 'native-cuda' | 'native-cpu';
@@ -104,16 +110,18 @@ export async function preprocessImage(
   const data = reuse && reuse.length === length ? reuse : new Float32Array(length);
   const params = { scale: cfg.scale, mean: cfg.mean, std: cfg.std, bgr: cfg.channelOrder === 'bgr', padValue: cfg.padValue };
   let image = sharp(body, { limitInputPixels: limits.maxPixels, failOn: 'error' });
-  // The kernels take grey or sRGB; alpha (also from a palette's transparency) is dropped.
-  image = image.removeAlpha();
   if (space !== 'srgb' && space !== 'b-w') image = image.toColourspace('srgb');
   if (kernels) {
     const factor = shrinkOnLoadFactor(width, height, plan);
     if (factor > 1) image = image.resize(Math.floor(width / factor), Math.floor(height / factor), { fit: 'fill', kernel: 'linear' });
+    // The kernels ignore a 4th (alpha) channel; grey with alpha is rare, and cheaper to drop here than
+    // with another libvips operation on every picture.
     const decoded = await decode(image);
-    await kernels.run({ src: decoded.data, width: decoded.info.width, height: decoded.info.height, channels: decoded.info.channels, plan, params, out: data });
+    const { width: w, height: h } = decoded.info;
+    const [src, channels] = decoded.info.channels === 2 ? [dropAlpha(decoded.data), 1] : [decoded.data, decoded.info.channels];
+    await kernels.run({ src, width: w, height: h, channels, plan, params, out: data });
   } else {
-    const decoded = await decode(image.toColourspace('srgb').resize(plan.contentWidth, plan.contentHeight, { fit: 'fill', kernel: 'linear' }));
+    const decoded = await decode(image.removeAlpha().toColourspace('srgb').resize(plan.contentWidth, plan.contentHeight, { fit: 'fill', kernel: 'linear' }));
     normalizeInto(decoded.data, decoded.info.channels, data, plan, params);
   }
   return { data, dims: [1, 3, plan.tensorHeight, plan.tensorWidth], meta: { ...plan, originalWidth: width, originalHeight: height } };
