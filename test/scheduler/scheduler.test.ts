@@ -98,6 +98,22 @@ describe('ModelScheduler', () => {
     expect(JSON.parse((await ctx.scheduler.infer('a', undefined, request([[1]]))).body)).toEqual({ y: [[2]] });
   });
 
+  test('requests are served first come, first served: none waits behind later ones', async () => {
+    ctx = setup(1);
+    writeModelFolder(path.join(ctx.store, 'a'), addModel([1]));
+    await ctx.scheduler.register({ url: 'a' });
+    const waits: number[] = [];
+    const end = Date.now() + 1000;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (Date.now() < end) waits.push((await ctx.scheduler.infer('a', undefined, request([[1]]))).timings.queueMs);
+      }),
+    );
+    // With four closed loops a request waits for at most the three before it, a few milliseconds.
+    expect(waits.length).toBeGreaterThan(50);
+    expect(Math.max(...waits)).toBeLessThan(150);
+  });
+
   test('a full queue answers 503 at once', async () => {
     ctx = setup(1, 2);
     writeModelFolder(path.join(ctx.store, 'a'), addModel([1]));
