@@ -21,7 +21,7 @@ export function renderChart(results: Measurement[], targetName: string): string 
   const [lo, hi] = [Math.log10(Math.min(...lat)) - 0.1, Math.log10(Math.max(...lat)) + 0.1];
   const px = (i: number) => 70 + (concurrencies.length > 1 ? (i * 360) / (concurrencies.length - 1) : 180);
   const py = (ms: number) => 360 - ((Math.log10(Math.max(0.1, ms)) - lo) / (hi - lo || 1)) * 300;
-  text(70, 30, 'p50 latency (ms, log scale) against concurrency, one model at a time', 'font-weight="bold"');
+  text(70, 30, 'p50 latency (ms, log scale), one model at a time', 'font-weight="bold"');
   parts.push(`<line x1="70" y1="360" x2="430" y2="360" stroke="#333"/><line x1="70" y1="60" x2="70" y2="360" stroke="#333"/>`);
   concurrencies.forEach((c, i) => text(px(i) - 4, 378, String(c)));
   for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) {
@@ -45,7 +45,7 @@ export function renderChart(results: Measurement[], targetName: string): string 
   const targets = [targetName, 'in-process'];
   const totals = targets.map((t) => all.filter((r) => r.target === t).reduce((a, r) => a + r.throughput, 0));
   const max = Math.max(...totals, 1);
-  text(520, 30, 'throughput (req/s), all models at once', 'font-weight="bold"');
+  text(540, 30, 'throughput (req/s), all models at once', 'font-weight="bold"');
   parts.push(`<line x1="520" y1="360" x2="940" y2="360" stroke="#333"/>`);
   targets.forEach((t, i) => {
     let y = 360;

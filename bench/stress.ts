@@ -122,23 +122,50 @@ class InProcessBaseline {
     return this.once(w);
   }
 
-  /** `lanes` sequential loops for `seconds`, each picking models by `weights`; per-model latencies. */
-  async run(pick: Workload[], lanes: number, seconds: number): Promise<Map<ModelKey, number[]>> {
+  /**
+   * `clients` closed loops for `seconds`, sharing `lanes` inference lanes (as Quiver's clients share its
+   * worker threads), each picking the next model from `pick`; latency includes waiting for a lane.
+   */
+  async run(pick: Workload[], lanes: number, seconds: number, clients = lanes): Promise<Map<ModelKey, number[]>> {
     const latencies = new Map<ModelKey, number[]>(pick.map((w) => [w.key, []]));
     const end = Date.now() + seconds * 1000;
     let turn = 0;
+    let free = lanes;
+    const waiting: (() => void)[] = [];
+    const acquire = () => (free > 0 ? (free--, Promise.resolve()) : new Promise<void>((resolve) => waiting.push(resolve)));
+    const release = () => {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    };
     await Promise.all(
-      Array.from({ length: lanes }, async () => {
+      Array.from({ length: clients }, async () => {
         while (Date.now() < end) {
           const w = pick[turn++ % pick.length];
           const t = process.hrtime.bigint();
-          await this.once(w);
+          await acquire();
+          try {
+            await this.once(w);
+          } finally {
+            release();
+          }
           latencies.get(w.key)!.push(Number(process.hrtime.bigint() - t) / 1e6);
         }
       }),
     );
     return latencies;
   }
+}
+
+const ROUNDS = 3;
+
+/** Field by field median of measurements of one scenario. */
+function medianOf(ms: Measurement[]): Measurement {
+  const med = (f: (m: Measurement) => number) => [...ms.map(f)].sort((a, b) => a - b)[Math.floor(ms.length / 2)];
+  return {
+    ...ms[0], throughput: med((m) => m.throughput), p50: med((m) => m.p50), p90: med((m) => m.p90), p99: med((m) => m.p99),
+    errors: ms.reduce((a, m) => a + m.errors, 0),
+  };
 }
 
 function summarize(target: string, scenario: string, model: ModelKey, concurrency: number, seconds: number, lat: number[]): Measurement {
@@ -228,12 +255,22 @@ export async function main(argv: string[]): Promise<void> {
         await runLoad(job(w, c, 1));
         let peak = 0;
         const sampler = setInterval(() => (peak = Math.max(peak, rssOf(server?.pid) ?? 0)), 100);
-        const r = await runLoad(job(w, c, seconds));
+        // Target and baseline take turns in short rounds, so that the shared machine's drifts hit both;
+        // each figure is the median over the rounds.
+        const rounds: { target: Measurement; base: Measurement }[] = [];
+        for (let k = 0; k < ROUNDS; k++) {
+          const r = await runLoad(job(w, c, seconds / ROUNDS));
+          // Quiver places each model on one worker (workers-per-model 1): the baseline gets one lane,
+          // shared by the same number of clients.
+          const lat = await baseline.run([w], 1, seconds / ROUNDS, c);
+          rounds.push({
+            target: fromLoad(targetName, 'one model', w.key, c, r),
+            base: summarize('in-process', 'one model', w.key, c, seconds / ROUNDS, lat.get(w.key)!),
+          });
+        }
         clearInterval(sampler);
-        results.push(fromLoad(targetName, 'one model', w.key, c, r, peak || undefined));
-        // Quiver places each model on one worker (workers-per-model 1): the baseline gets one lane too.
-        const lat = await baseline.run([w], Math.min(c, 1), seconds);
-        results.push(summarize('in-process', 'one model', w.key, c, seconds, lat.get(w.key)!));
+        results.push({ ...medianOf(rounds.map((x) => x.target)), rssMb: peak || undefined });
+        results.push(medianOf(rounds.map((x) => x.base)));
       }
     }
 
@@ -250,7 +287,7 @@ export async function main(argv: string[]): Promise<void> {
     together.forEach((r, i) => {
       for (let k = 0; k < Math.max(1, Math.round(r.requests / smallest)); k++) mix.push(chosen[i]);
     });
-    const lat = await baseline.run(mix, workers, seconds);
+    const lat = await baseline.run(mix, workers, seconds, c * chosen.length);
     for (const w of chosen) results.push(summarize('in-process', 'all at once', w.key, c, seconds, lat.get(w.key)!));
 
     if (metricsUrl) {
