@@ -7,12 +7,12 @@ import { ModelPackage, ModelSourceOptions, openModelPackage } from '../models/mo
 import { validateModelName } from '../models/model-name';
 import { ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
 import type { SnapshotModel } from '../models/snapshot';
-import type { TensorInfo } from '../preprocess/tensor-types';
 import { log } from '../log';
 import type { QuiverMetrics } from '../metrics';
 import type { InferRequest, InferResult, LoadResult, ModelSpec } from '../workers/messages';
 import { WorkerPool, transferableBody } from '../workers/pool';
 import { ModelBatcher } from './batcher';
+import { HostInfo, ModelDescription, Placement, describeModel } from './model-description';
 import { canBatch } from './batching';
 import { chooseRemovals, pickWorker, placeModel, WorkerLoad } from './placement';
 
@@ -38,59 +38,6 @@ export interface SchedulerOptions extends ModelSourceOptions {
   metrics?: QuiverMetrics;
   /** Called after the set of registered models or their settings changed (to write the snapshot). */
   onChange?: () => void;
-}
-
-interface HostInfo {
-  memoryBytes: number;
-  loadMs: number;
-  loadedAt: Date;
-  preprocessing: string;
-  deviceBytes: number;
-}
-
-interface Placement {
-  spec: ModelSpec;
-  /** Present when the model batches (batch_size > 1 and a free batch dimension). */
-  batcher?: ModelBatcher;
-  hosts: Map<number, HostInfo>;
-  inputs: TensorInfo[];
-  outputs: TensorInfo[];
-  inFlight: number;
-  cursor: number;
-  lastPreprocessPath?: InferResult['preprocessPath'];
-}
-
-export interface WorkerDescription {
-  id: string;
-  startTime: string;
-  status: 'READY';
-  gpu: boolean;
-  memoryUsage: number;
-  loadTimeMs: number;
-  preprocessing: string;
-}
-
-export interface ModelDescription {
-  modelName: string;
-  modelVersion: string;
-  modelUrl: string;
-  engine: 'onnxruntime';
-  runtime: 'node';
-  status: string;
-  minWorkers: number;
-  maxWorkers: number;
-  batchSize: number;
-  maxBatchDelay: number;
-  responseTimeout: number;
-  loadedAtStartup: boolean;
-  modelBytes: number;
-  memoryBytes: number;
-  inFlight: number;
-  preprocessing: string;
-  lastPreprocessPath?: string;
-  inputs: TensorInfo[];
-  outputs: TensorInfo[];
-  workers: WorkerDescription[];
 }
 
 export class ModelScheduler {
@@ -394,42 +341,7 @@ export class ModelScheduler {
   }
 
   describe(name: string): ModelDescription {
-    const record = this.registry.get(name);
-    const placement = this.placements.get(name);
-    const settings = record.settings;
-    const workers = placement
-      ? [...placement.hosts].map(([id, host]) => ({
-          id: String(id),
-          startTime: host.loadedAt.toISOString(),
-          status: 'READY' as const,
-          gpu: host.preprocessing === 'native-cuda',
-          memoryUsage: host.memoryBytes,
-          loadTimeMs: Math.round(host.loadMs * 10) / 10,
-          preprocessing: host.preprocessing,
-        }))
-      : [];
-    return {
-      modelName: record.name,
-      modelVersion: record.pkg?.version ?? '',
-      modelUrl: record.url,
-      engine: 'onnxruntime',
-      runtime: 'node',
-      status: record.state.toUpperCase(),
-      minWorkers: settings?.minWorkers ?? 0,
-      maxWorkers: settings?.maxWorkers ?? 0,
-      batchSize: settings?.batchSize ?? 1,
-      maxBatchDelay: settings?.maxBatchDelayMs ?? 0,
-      responseTimeout: settings?.responseTimeoutS ?? 0,
-      loadedAtStartup: record.loadedAtStartup,
-      modelBytes: record.pkg?.modelBytes ?? 0,
-      memoryBytes: workers.reduce((sum, w) => sum + w.memoryUsage, 0),
-      inFlight: placement?.inFlight ?? 0,
-      preprocessing: !record.pkg?.config.image ? 'none' : workers[0]?.preprocessing ?? 'unplaced',
-      lastPreprocessPath: placement?.lastPreprocessPath,
-      inputs: placement?.inputs ?? [],
-      outputs: placement?.outputs ?? [],
-      workers,
-    };
+    return describeModel(this.registry.get(name), this.placements.get(name));
   }
 
   /** Requests queued or running per model, for the queue-depth gauge. */

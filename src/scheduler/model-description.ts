@@ -1,0 +1,97 @@
+// What GET /models/{name} says about a model: MMS's describe fields plus where it is placed, what it
+// costs, and how its requests are preprocessed. A pure function of the registry record and placement.
+import type { ModelRecord } from '../models/registry';
+import type { TensorInfo } from '../preprocess/tensor-types';
+import type { InferResult, ModelSpec } from '../workers/messages';
+import type { ModelBatcher } from './batcher';
+
+export interface HostInfo {
+  memoryBytes: number;
+  loadMs: number;
+  loadedAt: Date;
+  preprocessing: string;
+  deviceBytes: number;
+}
+
+export interface Placement {
+  spec: ModelSpec;
+  /** Present when the model batches (batch_size > 1 and a free batch dimension). */
+  batcher?: ModelBatcher;
+  hosts: Map<number, HostInfo>;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  inFlight: number;
+  cursor: number;
+  lastPreprocessPath?: InferResult['preprocessPath'];
+}
+
+export interface WorkerDescription {
+  id: string;
+  startTime: string;
+  status: 'READY';
+  gpu: boolean;
+  memoryUsage: number;
+  loadTimeMs: number;
+  preprocessing: string;
+}
+
+export interface ModelDescription {
+  modelName: string;
+  modelVersion: string;
+  modelUrl: string;
+  engine: 'onnxruntime';
+  runtime: 'node';
+  status: string;
+  minWorkers: number;
+  maxWorkers: number;
+  batchSize: number;
+  maxBatchDelay: number;
+  responseTimeout: number;
+  loadedAtStartup: boolean;
+  modelBytes: number;
+  memoryBytes: number;
+  inFlight: number;
+  preprocessing: string;
+  lastPreprocessPath?: string;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  workers: WorkerDescription[];
+}
+
+export function describeModel(record: ModelRecord, placement: Placement | undefined): ModelDescription {
+  const settings = record.settings;
+  const workers = placement
+    ? [...placement.hosts].map(([id, host]) => ({
+        id: String(id),
+        startTime: host.loadedAt.toISOString(),
+        status: 'READY' as const,
+        gpu: host.preprocessing === 'native-cuda',
+        memoryUsage: host.memoryBytes,
+        loadTimeMs: Math.round(host.loadMs * 10) / 10,
+        preprocessing: host.preprocessing,
+      }))
+    : [];
+  return {
+    modelName: record.name,
+    modelVersion: record.pkg?.version ?? '',
+    modelUrl: record.url,
+    engine: 'onnxruntime',
+    runtime: 'node',
+    status: record.state.toUpperCase(),
+    minWorkers: settings?.minWorkers ?? 0,
+    maxWorkers: settings?.maxWorkers ?? 0,
+    batchSize: settings?.batchSize ?? 1,
+    maxBatchDelay: settings?.maxBatchDelayMs ?? 0,
+    responseTimeout: settings?.responseTimeoutS ?? 0,
+    loadedAtStartup: record.loadedAtStartup,
+    modelBytes: record.pkg?.modelBytes ?? 0,
+    memoryBytes: workers.reduce((sum, w) => sum + w.memoryUsage, 0),
+    inFlight: placement?.inFlight ?? 0,
+    preprocessing: !record.pkg?.config.image ? 'none' : workers[0]?.preprocessing ?? 'unplaced',
+    lastPreprocessPath: placement?.lastPreprocessPath,
+    inputs: placement?.inputs ?? [],
+    outputs: placement?.outputs ?? [],
+    workers,
+  };
+}
+
