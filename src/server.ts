@@ -117,6 +117,8 @@ export class QuiverServer {
       jobQueueSize: config.job_queue_size,
       maxQueuedRequests: config.max_queued_requests,
       defaultResponseTimeoutS: config.default_response_timeout,
+      memoryBudgetBytes: config.memory_budget,
+      evictionPolicy: config.eviction_policy,
       metrics,
       onChange: () => {
         try {

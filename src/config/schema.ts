@@ -1,5 +1,6 @@
 // The one source of truth for configuration: every key, its type, default, flag, environment variable
 // and meaning. Keys use MMS's names where they mean the same thing.
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -27,6 +28,8 @@ export interface QuiverConfig {
   default_response_timeout: number;
   worker_heap_mb: number;
   shutdown_timeout: number;
+  memory_budget: number;
+  eviction_policy: 'gdsf' | 'lru';
 }
 
 export type ConfigKey = keyof QuiverConfig;
@@ -55,6 +58,18 @@ export interface ConfigEntry {
 export const BUILTIN_MODEL_STORE = path.resolve(__dirname, '..', '..', '..', 'models');
 
 const sagemakerPort = (env: NodeJS.ProcessEnv): string => env.SAGEMAKER_BIND_TO_PORT ?? '8080';
+
+/** 70% of what this process may use: the cgroup's memory.max when one is set, else physical memory. */
+export function defaultMemoryBudget(): number {
+  let limit = os.totalmem();
+  try {
+    const cgroup = fs.readFileSync('/sys/fs/cgroup/memory.max', 'utf8').trim();
+    if (/^\d+$/.test(cgroup)) limit = Math.min(limit, Number(cgroup));
+  } catch {
+    // No cgroup v2 limit readable: physical memory it is.
+  }
+  return Math.floor(limit * 0.7);
+}
 
 export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   {
@@ -133,6 +148,16 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     key: 'shutdown_timeout', type: 'int', flag: 'shutdown-timeout', env: 'QUIVER_SHUTDOWN_TIMEOUT',
     doc: 'Seconds a SIGTERM/SIGINT shutdown waits for requests in flight before it exits anyway.',
     default: () => 30, min: 0,
+  },
+  {
+    key: 'memory_budget', type: 'int', flag: 'memory-budget', env: 'QUIVER_MEMORY_BUDGET',
+    doc: 'Bytes the loaded models may take together (measured per load); past it the least valuable idle models are unloaded. Default: 70% of the memory this process may use (cgroup limit or physical memory); 0: no budget.',
+    default: () => defaultMemoryBudget(), min: 0,
+  },
+  {
+    key: 'eviction_policy', type: 'choice', choices: ['gdsf', 'lru'], flag: 'eviction-policy', env: 'QUIVER_EVICTION_POLICY',
+    doc: 'Which idle models go first when the budget is reached: `gdsf` (GreedyDual-Size-Frequency: rarely used, large, quick to reload) or `lru`.',
+    default: () => 'gdsf',
   },
   {
     key: 'max_request_size', type: 'int', flag: 'max-request-size', env: 'QUIVER_MAX_REQUEST_SIZE',

@@ -55,6 +55,10 @@ export function mmsManagementRouter(scheduler: ModelScheduler): Router {
     });
   });
 
+  router.get('/status', (_req, res) => {
+    res.json(scheduler.status());
+  });
+
   router.get('/models/:name', (req, res) => {
     res.json(scheduler.describe(req.params.name));
   });

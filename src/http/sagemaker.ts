@@ -41,6 +41,10 @@ export function sagemakerRouter(scheduler: ModelScheduler, options: SageMakerRou
     });
   });
 
+  router.get('/status', (_req, res) => {
+    res.json(scheduler.status());
+  });
+
   router.get('/models/:name', (req, res) => {
     res.json(scheduler.describe(req.params.name));
   });

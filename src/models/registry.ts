@@ -3,7 +3,8 @@
 import { BadRequestError, ModelAlreadyExistsError, ModelNotFoundError } from '../errors';
 import type { ModelPackage } from './model-source';
 
-export type ModelState = 'loading' | 'ready' | 'unloading';
+/** evicted: registered, but unloaded to make room; its next request loads it again. */
+export type ModelState = 'loading' | 'ready' | 'unloading' | 'evicted';
 
 export interface ModelSettings {
   minWorkers: number;

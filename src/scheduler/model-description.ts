@@ -23,6 +23,11 @@ export interface Placement {
   inFlight: number;
   cursor: number;
   lastPreprocessPath?: InferResult['preprocessPath'];
+  /** Requests answered since it was loaded, and when the last one came (for eviction). */
+  hits: number;
+  lastUsed: number;
+  /** What the load was predicted to cost, before it was measured. */
+  predictedBytes: number;
 }
 
 export interface WorkerDescription {
@@ -50,6 +55,10 @@ export interface ModelDescription {
   loadedAtStartup: boolean;
   modelBytes: number;
   memoryBytes: number;
+  /** The prediction made before the load (from the file size, or an earlier measurement). */
+  predictedBytes: number;
+  lastUsed?: string;
+  hits: number;
   inFlight: number;
   preprocessing: string;
   lastPreprocessPath?: string;
@@ -86,6 +95,9 @@ export function describeModel(record: ModelRecord, placement: Placement | undefi
     loadedAtStartup: record.loadedAtStartup,
     modelBytes: record.pkg?.modelBytes ?? 0,
     memoryBytes: workers.reduce((sum, w) => sum + w.memoryUsage, 0),
+    predictedBytes: placement?.predictedBytes ?? 0,
+    lastUsed: placement && placement.lastUsed > 0 ? new Date(placement.lastUsed).toISOString() : undefined,
+    hits: placement?.hits ?? 0,
     inFlight: placement?.inFlight ?? 0,
     preprocessing: !record.pkg?.config.image ? 'none' : workers[0]?.preprocessing ?? 'unplaced',
     lastPreprocessPath: placement?.lastPreprocessPath,

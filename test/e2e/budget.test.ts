@@ -1,0 +1,75 @@
+// The memory budget: loads past it evict idle models, evicted models come back on their next request,
+// and a model that cannot fit gets 507 from the SageMaker API and 503 from MMS.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { scaleModel, writeModelFolder } from '../fixtures/onnx-models';
+import { json, postJson, startServer, TestServer } from '../fixtures/server';
+
+const N = 1024; // 4 MiB of weights per model
+const MiB = 2 ** 20;
+
+function answerOf(body: { y: number[][] }): number {
+  return body.y[0][0];
+}
+
+describe('memory budget', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startServer({ workers: '1', 'memory-budget': String(40 * MiB), 'eviction-policy': 'gdsf' });
+    for (let k = 1; k <= 6; k++) writeModelFolder(path.join(s.store, `m${k}`), scaleModel(N, k));
+  });
+  afterAll(async () => s.close());
+
+  const predict = (k: number) => postJson(`${s.inference}/predictions/m${k}`, { x: [Array.from({ length: N }, (_, i) => (i === 0 ? 1 : 0))] });
+
+  test('registering more than fits evicts idle models; every model still answers, reloaded on demand', async () => {
+    for (let k = 1; k <= 6; k++) {
+      const r = await fetch(`${s.management}/models?url=m${k}`, { method: 'POST' });
+      expect(r.status).toBe(200);
+    }
+    const status = await json(await fetch(`${s.management}/status`));
+    expect(status.budget).toMatchObject({ bytes: 40 * MiB, policy: 'gdsf' });
+    expect(status.budget.usedBytes).toBeLessThanOrEqual(40 * MiB);
+    expect(status.models).toHaveLength(6);
+    expect(status.models.filter((m: { status: string }) => m.status === 'EVICTED').length).toBeGreaterThan(0);
+
+    for (const k of [1, 2, 3, 4, 5, 6, 1, 6, 3]) {
+      const r = await predict(k);
+      expect(r.status).toBe(200);
+      expect(answerOf(await json(r))).toBe(k);
+      const after = await json(await fetch(`${s.management}/status`));
+      expect(after.budget.usedBytes).toBeLessThanOrEqual(40 * MiB);
+    }
+    const metrics = await (await fetch(`${s.management}/metrics`)).text();
+    const evictions = metrics.split('\n').filter((l) => l.startsWith('quiver_model_evictions_total{')).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+    expect(evictions).toBeGreaterThan(0);
+  });
+
+  test('describe shows the prediction and the measured cost', async () => {
+    const d = await json(await fetch(`${s.management}/models/m6`));
+    expect(d.predictedBytes).toBeGreaterThan(4 * MiB);
+    if (d.status === 'READY') expect(d.memoryBytes).toBeGreaterThanOrEqual(4 * MiB);
+  });
+});
+
+describe('a model that cannot fit', () => {
+  test('gets 507 on the SageMaker API (so SageMaker unloads others and retries) and 503 on MMS', async () => {
+    for (const mode of ['sagemaker', 'mms'] as const) {
+      const s = await startServer({ mode, workers: '1', 'memory-budget': String(2 * MiB) });
+      try {
+        writeModelFolder(path.join(s.store, 'big'), scaleModel(N, 1));
+        const r = mode === 'sagemaker'
+          ? await postJson(`${s.inference}/models`, { model_name: 'big', url: path.join(s.store, 'big') })
+          : await fetch(`${s.management}/models?url=big`, { method: 'POST' });
+        expect(r.status).toBe(mode === 'sagemaker' ? 507 : 503);
+        expect(await json(r)).toMatchObject({ type: 'InsufficientMemoryException', message: expect.stringMatching(/budget/) });
+        // Nothing half-loaded stays behind.
+        const listed = await json(await fetch(`${mode === 'sagemaker' ? s.inference : s.management}/models`));
+        expect(listed.models).toEqual([]);
+        expect(fs.existsSync(s.store)).toBe(true);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+});
