@@ -26,6 +26,8 @@ export async function invokeModel(scheduler: ModelScheduler, name: string, versi
   });
   const t = result.timings;
   context.timings = t;
+  // Like SageMaker's ModelLoadingWaitTime: tells the client this answer waited for its model to load.
+  if (result.coldStart) res.set('X-Quiver-Cold-Start', 'true');
   res
     .status(200)
     .set('Server-Timing', `queue;dur=${t.queueMs.toFixed(2)}, preprocess;dur=${t.preprocessMs.toFixed(2)}, inference;dur=${t.inferenceMs.toFixed(2)}, postprocess;dur=${t.postprocessMs.toFixed(2)}`)

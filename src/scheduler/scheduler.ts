@@ -57,6 +57,9 @@ export interface ServerStatus {
  */
 const PREDICTED_BYTES_PER_FILE_BYTE = 2.5;
 
+/** How long a load waits for busy models to become idle and evictable before it is refused. */
+const ROOM_WAIT_MS = 10_000;
+
 export class ModelScheduler {
   private readonly placements = new Map<string, Placement>();
   private readonly loading = new Map<string, Promise<ModelRecord>>();
@@ -70,6 +73,10 @@ export class ModelScheduler {
   private readonly eviction: EvictionState = { inflation: 0 };
   /** Measured bytes of one copy, by model file: the prediction for its next load. */
   private readonly measuredCopyBytes = new Map<string, number>();
+  /** Measured bytes per byte of ONNX file, by model file: what predicts an unseen model. */
+  private readonly bytesPerFileByte = new Map<string, number>();
+  /** Requests per model since it was registered (GDSF's frequency). */
+  private readonly hitsByModel = new Map<string, number>();
 
   constructor(
     readonly registry: ModelRegistry,
@@ -144,36 +151,60 @@ export class ModelScheduler {
     return run;
   }
 
-  /** One copy's cost before it is measured: the file size times what loads here have cost per file byte. */
+  /**
+   * One copy's cost before it is measured: the file size times what loads here have cost per file byte
+   * (the median over the models measured so far; PREDICTED_BYTES_PER_FILE_BYTE before the first).
+   */
   predictCopyBytes(pkg: ModelPackage): number {
-    return this.measuredCopyBytes.get(pkg.modelPath) ?? Math.round(pkg.modelBytes * PREDICTED_BYTES_PER_FILE_BYTE);
+    const measured = this.measuredCopyBytes.get(pkg.modelPath);
+    if (measured !== undefined) return measured;
+    const ratios = [...this.bytesPerFileByte.values()].sort((a, b) => a - b);
+    const ratio = ratios.length ? ratios[Math.floor(ratios.length / 2)] : PREDICTED_BYTES_PER_FILE_BYTE;
+    return Math.round(pkg.modelBytes * Math.max(1, ratio));
   }
 
-  /** Unloads idle models, least valuable first, until `needBytes` more fit the budget; 507/503 when they cannot. */
-  private async makeRoom(needBytes: number, forModel: string): Promise<void> {
-    const budget = this.options.memoryBudgetBytes ?? 0;
-    if (budget <= 0) return;
-    const overBy = this.memoryInUse().host + needBytes - budget;
-    if (overBy <= 0) return;
-    const residents: ResidentModel[] = [...this.placements]
+  private residents(forModel: string): ResidentModel[] {
+    return [...this.placements]
       .filter(([name]) => name !== forModel)
       .map(([name, p]) => ({
         name,
         bytes: [...p.hosts.values()].reduce((a, h) => a + h.memoryBytes, 0),
         loadMs: Math.max(0, ...[...p.hosts.values()].map((h) => h.loadMs)),
-        hits: p.hits,
+        // Frequency survives evictions, so a popular model that was pushed out is valued on its return.
+        hits: this.hitsByModel.get(name) ?? 0,
         lastUsed: p.lastUsed,
         busy: p.inFlight > 0 || this.loading.has(name),
       }));
-    const choice = chooseEvictions(residents, overBy, this.options.evictionPolicy ?? 'gdsf', this.eviction);
-    if (!choice) {
-      const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
-      throw new InsufficientMemoryError(
-        `model "${forModel}" needs about ${mb(needBytes)} but ${mb(budget - this.memoryInUse().host)} of the ${mb(budget)} budget is free and the models that could make room are in use`,
-      );
+  }
+
+  /**
+   * Unloads idle models, least valuable first, until `needBytes` more fit the budget. Models that are
+   * busy now are waited for (their requests end); when even all of them could not make room, or they
+   * stay busy past ROOM_WAIT_MS, the load is refused with 507 (SageMaker) / 503 (MMS).
+   */
+  private async makeRoom(needBytes: number, forModel: string): Promise<void> {
+    const budget = this.options.memoryBudgetBytes ?? 0;
+    if (budget <= 0) return;
+    const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+    const deadline = Date.now() + ROOM_WAIT_MS;
+    for (;;) {
+      const overBy = this.memoryInUse().host + needBytes - budget;
+      if (overBy <= 0) return;
+      const residents = this.residents(forModel);
+      const choice = chooseEvictions(residents, overBy, this.options.evictionPolicy ?? 'gdsf', this.eviction);
+      if (choice) {
+        this.eviction.inflation = choice.inflation;
+        for (const name of choice.evict) await this.evict(name);
+        continue;
+      }
+      const couldFree = residents.reduce((a, m) => a + m.bytes, 0);
+      if (couldFree < overBy || Date.now() > deadline) {
+        throw new InsufficientMemoryError(
+          `model "${forModel}" needs about ${mb(needBytes)} but ${mb(Math.max(0, budget - this.memoryInUse().host))} of the ${mb(budget)} budget is free and the models that could make room are in use`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    this.eviction.inflation = choice.inflation;
-    for (const name of choice.evict) await this.evict(name);
   }
 
   private async evict(name: string): Promise<void> {
@@ -230,7 +261,9 @@ export class ModelScheduler {
     }
     if (placement.hosts.size > 0) {
       const copies = [...placement.hosts.values()];
-      this.measuredCopyBytes.set(pkg.modelPath, Math.round(copies.reduce((a, h) => a + h.memoryBytes, 0) / copies.length));
+      const perCopy = Math.round(copies.reduce((a, h) => a + h.memoryBytes, 0) / copies.length);
+      this.measuredCopyBytes.set(pkg.modelPath, perCopy);
+      if (pkg.modelBytes > 0) this.bytesPerFileByte.set(pkg.modelPath, perCopy / pkg.modelBytes);
     }
     if (this.registry.find(record.name) !== record) {
       // Unregistered while it was loading.
@@ -335,6 +368,7 @@ export class ModelScheduler {
     this.placements.delete(name);
     record.state = 'unloading';
     this.options.onChange?.();
+    this.hitsByModel.delete(name);
     // Requests already queued for a batch are answered before the model goes.
     await placement.batcher?.drain();
     await this.removeHosts(placement, [...placement.hosts.keys()]);
@@ -387,9 +421,13 @@ export class ModelScheduler {
     }
   }
 
-  async infer(name: string, version: string | undefined, request: InferRequest): Promise<InferResult> {
-    this.registry.get(name);
-    const placement = await this.readyPlacement(name);
+  async infer(name: string, version: string | undefined, request: InferRequest): Promise<InferResult & { coldStart: boolean }> {
+    const record = this.registry.get(name);
+    // A request that finds its model loading or evicted waits for the load: a cold start.
+    const coldStart = this.loading.has(name) || record.state === 'evicted';
+    let placement = await this.readyPlacement(name);
+    // Evicted between its load and this request's turn: load it again rather than fail.
+    for (let tries = 0; this.placements.get(name) !== placement && tries < 3; tries++) placement = await this.readyPlacement(name);
     if (version !== undefined && version !== placement.spec.version) {
       throw new ModelNotFoundError(`model "${name}" has no version "${version}" (registered: ${placement.spec.version})`);
     }
@@ -405,6 +443,7 @@ export class ModelScheduler {
     placement.inFlight++;
     placement.hits++;
     placement.lastUsed = Date.now();
+    this.hitsByModel.set(name, (this.hitsByModel.get(name) ?? 0) + 1);
     this.pending++;
     try {
       let result: InferResult;
@@ -419,7 +458,7 @@ export class ModelScheduler {
         this.options.metrics?.batchSize.observe({ model: name }, 1);
       }
       placement.lastPreprocessPath = result.preprocessPath;
-      return result;
+      return { ...result, coldStart };
     } catch (err) {
       if (err instanceof QuiverError && err.kind === 'InferenceTimeout') {
         throw new InferenceTimeoutError(`model "${name}" did not answer within ${timeoutS} s (response_timeout); the request was dropped`);

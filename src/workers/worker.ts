@@ -18,6 +18,7 @@ const imageKernels = selectImageKernels(init.preprocessBackend);
 process.on('exit', () => imageKernels.close());
 
 async function load(task: Extract<WorkerTask, { kind: 'load' }>): Promise<LoadResult> {
+  await sessions.warmUp();
   const rssBefore = process.memoryUsage.rss();
   const started = performance.now();
   const model = await sessions.ensure(task.model);

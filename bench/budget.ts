@@ -1,0 +1,202 @@
+// npm run bench:budget [-- --requests N --models M] — many models of different sizes, a memory budget
+// that holds about a fifth of them, and a Zipf-distributed stream of requests at concurrency 16 through
+// HTTP, once with LRU and once with GreedyDual-Size-Frequency. Every answer names its model and is checked.
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { onnx } from 'onnx-proto';
+import { percentile } from './load';
+
+const CLI = path.join(__dirname, '..', 'src', 'cli', 'main.js');
+const MiB = 2 ** 20;
+
+/** y = x · (k × I): n² float weights; the answer's first element is k, which names the model. */
+function scaleModel(n: number, k: number): Uint8Array {
+  const weights = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) weights[i * n + i] = k;
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const info = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: n }] } } } });
+  return onnx.ModelProto.encode(onnx.ModelProto.create({
+    irVersion: 7, opsetImport: [{ domain: '', version: 13 }],
+    graph: { name: 'scale', node: [{ opType: 'MatMul', input: ['x', 'W'], output: ['y'] }], initializer: [{ name: 'W', dims: [n, n], dataType: FLOAT, rawData: new Uint8Array(weights.buffer) }], input: [info('x')], output: [info('y')] },
+  })).finish();
+}
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  };
+}
+
+/** A Zipf(1) stream over `models`, popularity rank shuffled so that size and popularity are unrelated. */
+function zipfStream(models: number, length: number, seed: number): number[] {
+  const random = rng(seed);
+  const rank = Array.from({ length: models }, (_, i) => i).sort(() => random() - 0.5);
+  const weights = rank.map((_, r) => 1 / (r + 1));
+  const total = weights.reduce((a, b) => a + b, 0);
+  return Array.from({ length }, () => {
+    let u = random() * total;
+    for (let r = 0; r < models; r++) {
+      u -= weights[r];
+      if (u <= 0) return rank[r];
+    }
+    return rank[models - 1];
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function rssOf(pid: number | undefined): number {
+  try {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+interface RunResult {
+  policy: string;
+  hitRatio: number;
+  loads: number;
+  evictions: number;
+  hitP50: number;
+  hitP99: number;
+  missP50: number;
+  missP99: number;
+  peakRss: number;
+  idleRss: number;
+  wrong: number;
+  failed: number;
+  seconds: number;
+}
+
+async function run(policy: 'lru' | 'gdsf', store: string, sizes: number[], stream: number[], budget: number, concurrency: number): Promise<RunResult> {
+  const [port, admin] = [await freePort(), await freePort()];
+  const server: ChildProcess = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--model-store', store, '--workers', '2', '--log-level', 'warn',
+    '--memory-budget', String(budget), '--eviction-policy', policy, '--job-queue-size', '1000', '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-budget-')),
+    '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--max-request-size', String(64 * MiB)], { stdio: 'inherit' });
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    for (let i = 0; i < 600 && !(await fetch(`${base}/ping`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
+    const idleRss = rssOf(server.pid);
+    // Each registration loads its model, evicting others past the budget; the stream then reloads on demand.
+    for (let k = 0; k < sizes.length; k++) {
+      const r = await fetch(`http://127.0.0.1:${admin}/models?url=m${k}&initial_workers=1`, { method: 'POST' });
+      if (r.status !== 200) throw new Error(`register m${k}: ${r.status} ${await r.text()}`);
+    }
+    let peakRss = 0;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(server.pid))), 50);
+    const hits: number[] = [];
+    const misses: number[] = [];
+    let wrong = 0;
+    let failed = 0;
+    let next = 0;
+    const started = Date.now();
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= stream.length) return;
+        const k = stream[i];
+        const x = new Array(sizes[k]).fill(0);
+        x[0] = 1;
+        const t = process.hrtime.bigint();
+        try {
+          const r = await fetch(`${base}/predictions/m${k}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ x: [x] }) });
+          const ms = Number(process.hrtime.bigint() - t) / 1e6;
+          if (r.status !== 200) {
+            failed++;
+            const text = await r.text();
+            if (failed <= 3) console.log(`failed: m${k} ${r.status} ${text.slice(0, 160)}`);
+            continue;
+          }
+          const body = (await r.json()) as { y: number[][] };
+          if (body.y[0][0] !== k + 1) wrong++;
+          (r.headers.get('x-quiver-cold-start') ? misses : hits).push(ms);
+        } catch {
+          failed++;
+        }
+      }
+    }));
+    clearInterval(sampler);
+    const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+    const sum = (name: string) => metrics.split('\n').filter((l) => l.startsWith(`${name}{`)).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+    hits.sort((a, b) => a - b);
+    misses.sort((a, b) => a - b);
+    return {
+      policy, hitRatio: hits.length / Math.max(1, hits.length + misses.length), loads: sum('quiver_model_loads_total'), evictions: sum('quiver_model_evictions_total'),
+      hitP50: percentile(hits, 50), hitP99: percentile(hits, 99), missP50: percentile(misses, 50), missP99: percentile(misses, 99),
+      peakRss, idleRss, wrong, failed, seconds: (Date.now() - started) / 1000,
+    };
+  } finally {
+    server.kill('SIGTERM');
+  }
+}
+
+async function costPerFileByte(store: string, k: number): Promise<number> {
+  const [port, admin] = [await freePort(), await freePort()];
+  const server = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--model-store', store, '--workers', '1', '--log-level', 'warn', '--memory-budget', '0',
+    '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-budget-')), '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`], { stdio: 'inherit' });
+  try {
+    for (let i = 0; i < 600 && !(await fetch(`http://127.0.0.1:${port}/ping`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
+    await fetch(`http://127.0.0.1:${admin}/models?url=m${k}`, { method: 'POST' });
+    const d = (await (await fetch(`http://127.0.0.1:${admin}/models/m${k}`)).json()) as { memoryBytes: number; modelBytes: number };
+    return d.memoryBytes / d.modelBytes;
+  } finally {
+    server.kill('SIGTERM');
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { requests: { type: 'string', default: '10000' }, models: { type: 'string', default: '30' }, concurrency: { type: 'string', default: '16' } } });
+  const count = Number(values.models);
+  const requests = Number(values.requests);
+  const store = fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-budget-store-'));
+  // Sizes from 5 to 60 MB of weights, spread evenly, model k answers k + 1.
+  const sizes = Array.from({ length: count }, (_, k) => Math.round(Math.sqrt(((5 + (55 * k) / Math.max(1, count - 1)) * 1e6) / 4)));
+  let totalBytes = 0;
+  for (let k = 0; k < count; k++) {
+    fs.mkdirSync(path.join(store, `m${k}`));
+    const bytes = scaleModel(sizes[k], k + 1);
+    totalBytes += bytes.length;
+    fs.writeFileSync(path.join(store, `m${k}`, 'model.onnx'), bytes);
+  }
+  // About a fifth of the models' measured cost: one load of the largest, without a budget, says what a
+  // session costs per byte of file here (onnxruntime pre-packs MatMul weights, so more than the file).
+  const ratio = await costPerFileByte(store, count - 1);
+  const budget = Math.round((totalBytes * ratio) / 5);
+  const stream = zipfStream(count, requests, 7);
+  const results: RunResult[] = [];
+  for (const policy of ['lru', 'gdsf'] as const) results.push(await run(policy, store, sizes, stream, budget, Number(values.concurrency)));
+  fs.rmSync(store, { recursive: true, force: true });
+
+  const mb = (b: number) => (b / MiB).toFixed(0);
+  console.log(`${count} models, ${mb(totalBytes)} MiB of weights (5–60 MB each), measured session cost ${ratio.toFixed(2)}× the file; budget ${mb(budget)} MiB; ${requests} requests, Zipf(1) popularity independent of size, concurrency ${values.concurrency}; 2 workers\n`);
+  console.log('| policy | hit ratio | loads | evictions | hit p50/p99 ms | miss p50/p99 ms | peak RSS MiB | idle RSS MiB | wrong | failed | seconds |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    console.log(`| ${r.policy} | ${r.hitRatio.toFixed(3)} | ${r.loads} | ${r.evictions} | ${r.hitP50.toFixed(1)} / ${r.hitP99.toFixed(1)} | ${r.missP50.toFixed(1)} / ${r.missP99.toFixed(1)} | ${mb(r.peakRss)} | ${mb(r.idleRss)} | ${r.wrong} | ${r.failed} | ${r.seconds.toFixed(1)} |`);
+  }
+  const [lru, gdsf] = results;
+  const over = Math.max(...results.map((r) => r.peakRss - budget - r.idleRss));
+  console.log(`\npeak RSS over (budget + idle server RSS): ${mb(over)} MiB`);
+  console.log(`RESULT budget hit_ratio=${gdsf.hitRatio.toFixed(3)} lru_hit_ratio=${lru.hitRatio.toFixed(3)} wrong=${lru.wrong + gdsf.wrong} failed=${lru.failed + gdsf.failed} peak_rss_over_budget=${Math.max(0, over)}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
