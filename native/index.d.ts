@@ -25,6 +25,8 @@ export interface NativeCudaStream {
 
 export interface NativeBinding {
   capabilities(): NativeCapabilities;
+  /** glibc's malloc_trim(0): returns freed heap pages to the OS; false where there is nothing to do. */
+  releaseFreeMemory(): boolean;
   preprocessSync(...args: PreprocessArgs): void;
   preprocess(...args: PreprocessArgs): Promise<void>;
   /** Only in the CUDA build. */

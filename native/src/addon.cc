@@ -9,6 +9,10 @@
 #include <vector>
 
 #include "preprocess.h"
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #ifdef QUIVER_WITH_CUDA
 #include "cuda_api.h"
 #endif
@@ -246,6 +250,16 @@ Napi::Value CudaMemoryInfo(const Napi::CallbackInfo& info) {
 }
 #endif
 
+// Hands freed heap pages back to the OS (glibc keeps them otherwise), so that resident memory tells
+// what is really held: the memory budget measures model costs by it.
+Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object cpu = Napi::Object::New(env);
@@ -268,6 +282,7 @@ Napi::Value Capabilities(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("capabilities", Napi::Function::New(env, Capabilities));
+  exports.Set("releaseFreeMemory", Napi::Function::New(env, ReleaseFreeMemory));
   exports.Set("preprocessSync", Napi::Function::New(env, PreprocessSync));
   exports.Set("preprocess", Napi::Function::New(env, Preprocess));
 #ifdef QUIVER_WITH_CUDA

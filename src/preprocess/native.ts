@@ -138,3 +138,8 @@ export function preprocessOnStream(stream: NativeCudaStream, job: NativeJob): Pr
   const { geometry, affine, offset } = packJob(job);
   return stream.preprocess(job.src, geometry, affine, job.out, offset);
 }
+
+/** Returns freed heap pages to the OS where the addon can (glibc), so resident memory measures what is held. */
+export function releaseFreeMemory(): boolean {
+  return loadNative().binding?.releaseFreeMemory() ?? false;
+}

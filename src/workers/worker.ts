@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import { workerData } from 'piscina';
 import { toWireError } from '../errors';
 import { selectImageKernels } from '../preprocess/kernels';
+import { releaseFreeMemory } from '../preprocess/native';
 import { runBatch, runInference } from './inference';
 import type { LoadResult, WorkerInit, WorkerResult, WorkerTask } from './messages';
 import { SessionCache } from './session-cache';
@@ -19,16 +20,20 @@ process.on('exit', () => imageKernels.close());
 
 async function load(task: Extract<WorkerTask, { kind: 'load' }>): Promise<LoadResult> {
   await sessions.warmUp();
+  // Freed pages go back first and after, so the difference is what the session holds, not the load's peak.
+  releaseFreeMemory();
   const rssBefore = process.memoryUsage.rss();
   const started = performance.now();
   const model = await sessions.ensure(task.model);
+  const loadMs = performance.now() - started;
+  releaseFreeMemory();
   return {
     ok: true,
     kind: 'load',
     inputs: model.inputs,
     outputs: model.outputs,
     rssDeltaBytes: Math.max(0, process.memoryUsage.rss() - rssBefore),
-    loadMs: performance.now() - started,
+    loadMs,
     preprocessing: imageKernels.description,
     deviceBytes: imageKernels.deviceBytes(),
   };
@@ -39,8 +44,11 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerResult
     switch (task.kind) {
       case 'load':
         return await load(task);
-      case 'unload':
-        return { ok: true, kind: 'unload', released: await sessions.release(task.key) };
+      case 'unload': {
+        const released = await sessions.release(task.key);
+        releaseFreeMemory();
+        return { ok: true, kind: 'unload', released };
+      }
       case 'infer':
         return await runInference(await sessions.ensure(task.model), task.request, { maxImagePixels: init.maxImagePixels, kernels: imageKernels.kernels });
       case 'inferBatch': {

@@ -15,7 +15,7 @@ function answerOf(body: { y: number[][] }): number {
 describe('memory budget', () => {
   let s: TestServer;
   beforeAll(async () => {
-    s = await startServer({ workers: '1', 'memory-budget': String(40 * MiB), 'eviction-policy': 'gdsf' });
+    s = await startServer({ workers: '1', 'memory-budget': String(14 * MiB), 'eviction-policy': 'gdsf' });
     for (let k = 1; k <= 6; k++) writeModelFolder(path.join(s.store, `m${k}`), scaleModel(N, k));
   });
   afterAll(async () => s.close());
@@ -28,8 +28,8 @@ describe('memory budget', () => {
       expect(r.status).toBe(200);
     }
     const status = await json(await fetch(`${s.management}/status`));
-    expect(status.budget).toMatchObject({ bytes: 40 * MiB, policy: 'gdsf' });
-    expect(status.budget.usedBytes).toBeLessThanOrEqual(40 * MiB);
+    expect(status.budget).toMatchObject({ bytes: 14 * MiB, policy: 'gdsf' });
+    expect(status.budget.usedBytes).toBeLessThanOrEqual(14 * MiB);
     expect(status.models).toHaveLength(6);
     expect(status.models.filter((m: { status: string }) => m.status === 'EVICTED').length).toBeGreaterThan(0);
 
@@ -38,7 +38,7 @@ describe('memory budget', () => {
       expect(r.status).toBe(200);
       expect(answerOf(await json(r))).toBe(k);
       const after = await json(await fetch(`${s.management}/status`));
-      expect(after.budget.usedBytes).toBeLessThanOrEqual(40 * MiB);
+      expect(after.budget.usedBytes).toBeLessThanOrEqual(14 * MiB);
     }
     const metrics = await (await fetch(`${s.management}/metrics`)).text();
     const evictions = metrics.split('\n').filter((l) => l.startsWith('quiver_model_evictions_total{')).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
