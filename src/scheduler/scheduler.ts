@@ -182,7 +182,7 @@ export class ModelScheduler {
    * busy now are waited for (their requests end); when even all of them could not make room, or they
    * stay busy past ROOM_WAIT_MS, the load is refused with 507 (SageMaker) / 503 (MMS).
    */
-  private async makeRoom(needBytes: number, forModel: string): Promise<void> {
+  private async makeRoom(needBytes: number, forModel: string, waitForBusy = true): Promise<void> {
     const budget = this.options.memoryBudgetBytes ?? 0;
     if (budget <= 0) return;
     const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
@@ -198,7 +198,7 @@ export class ModelScheduler {
         continue;
       }
       const couldFree = residents.reduce((a, m) => a + m.bytes, 0);
-      if (couldFree < overBy || Date.now() > deadline) {
+      if (couldFree < overBy || Date.now() > deadline || !waitForBusy) {
         throw new InsufficientMemoryError(
           `model "${forModel}" needs about ${mb(needBytes)} but ${mb(Math.max(0, budget - this.memoryInUse().host))} of the ${mb(budget)} budget is free and the models that could make room are in use`,
         );
@@ -237,7 +237,10 @@ export class ModelScheduler {
   private placeNew(record: ModelRecord, pkg: ModelPackage, workers: number): Promise<ModelRecord> {
     return this.admit(async () => {
       await this.makeRoom(this.predictCopyBytes(pkg) * workers, record.name);
-      return this.placeAdmitted(record, pkg, workers);
+      const placed = await this.placeAdmitted(record, pkg, workers);
+      // The measured cost can exceed the prediction: make room again for the difference.
+      await this.makeRoom(0, record.name, false).catch((err: Error) => log.warn('over the memory budget after a load', { model: record.name, error: err.message }));
+      return placed;
     });
   }
 
