@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { onnx } from 'onnx-proto';
 import { percentile } from './load';
+import { rng } from './models';
 
 const CLI = path.join(__dirname, '..', 'src', 'cli', 'main.js');
 const MiB = 2 ** 20;
@@ -23,16 +24,6 @@ function scaleModel(n: number, k: number): Uint8Array {
     irVersion: 7, opsetImport: [{ domain: '', version: 13 }],
     graph: { name: 'scale', node: [{ opType: 'MatMul', input: ['x', 'W'], output: ['y'] }], initializer: [{ name: 'W', dims: [n, n], dataType: FLOAT, rawData: new Uint8Array(weights.buffer) }], input: [info('x')], output: [info('y')] },
   })).finish();
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
 }
 
 /** A Zipf(1) stream over `models`, popularity rank shuffled so that size and popularity are unrelated. */

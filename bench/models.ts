@@ -2,19 +2,21 @@
 // batching turns matrix-vector work into matrix-matrix work.
 import { onnx } from 'onnx-proto';
 
-function random(seed: number): () => number {
+/** A seeded xorshift generator in [0, 1). */
+export function rng(seed: number): () => number {
   let s = seed >>> 0 || 1;
   return () => {
     s ^= s << 13;
     s ^= s >>> 17;
     s ^= s << 5;
-    return ((s >>> 0) / 2 ** 32 - 0.5) * 0.1;
+    return (s >>> 0) / 2 ** 32;
   };
 }
 
 /** x [N, width] → `layers` × (MatMul, Add, Relu) → y [N, width]; the bias of the last layer names the model. */
 export function mlpModel(width: number, layers: number, seed = 1, outputOffset = 0): Uint8Array {
-  const next = random(seed);
+  const uniform = rng(seed);
+  const next = () => (uniform() - 0.5) * 0.1;
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const nodes: onnx.INodeProto[] = [];
   const initializers: onnx.ITensorProto[] = [];

@@ -2,6 +2,7 @@
 import { Router } from 'express';
 import { BadRequestError } from '../errors';
 import type { ModelScheduler } from '../scheduler/scheduler';
+import { modelStatusRouter } from './model-status';
 import { managementApiDescription } from './openapi';
 import { boolParam, intParam, stringParam } from './params';
 
@@ -55,13 +56,7 @@ export function mmsManagementRouter(scheduler: ModelScheduler): Router {
     });
   });
 
-  router.get('/status', (_req, res) => {
-    res.json(scheduler.status());
-  });
-
-  router.get('/models/:name', (req, res) => {
-    res.json(scheduler.describe(req.params.name));
-  });
+  router.use(modelStatusRouter(scheduler));
 
   router.delete('/models/:name', async (req, res) => {
     await scheduler.unregister(req.params.name);

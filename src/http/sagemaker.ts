@@ -6,6 +6,7 @@ import { BadRequestError } from '../errors';
 import { validateRelativePath } from '../models/model-name';
 import { formatIssues } from '../models/model-config';
 import type { ModelScheduler } from '../scheduler/scheduler';
+import { modelStatusRouter } from './model-status';
 import { invokeModel } from './invoke';
 import { intParam, stringParam } from './params';
 import { pingHandler } from './mms-inference';
@@ -41,13 +42,7 @@ export function sagemakerRouter(scheduler: ModelScheduler, options: SageMakerRou
     });
   });
 
-  router.get('/status', (_req, res) => {
-    res.json(scheduler.status());
-  });
-
-  router.get('/models/:name', (req, res) => {
-    res.json(scheduler.describe(req.params.name));
-  });
+  router.use(modelStatusRouter(scheduler));
 
   router.delete('/models/:name', async (req, res) => {
     await scheduler.unregister(req.params.name);
