@@ -22,6 +22,7 @@ const KINDS = {
   UnsafePath: { type: 'UnsafePathException', status: 400 },
   ModelNotFound: { type: 'ModelNotFoundException', status: 404 },
   ArtifactNotFound: { type: 'ArtifactNotFoundException', status: 404 },
+  ArtifactAccessDenied: { type: 'ArtifactAccessDeniedException', status: 403 },
   RouteNotFound: { type: 'ResourceNotFoundException', status: 404 },
   MethodNotAllowed: { type: 'MethodNotAllowedException', status: 405 },
   ModelAlreadyExists: { type: 'ConflictStatusException', status: 409 },
@@ -32,6 +33,9 @@ const KINDS = {
   ServerDraining: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 5 },
   InsufficientMemory: { type: 'InsufficientMemoryException', status: 503, sagemakerStatus: 507, retryAfterS: 1 },
   InferenceTimeout: { type: 'InferenceTimeoutException', status: 504 },
+  // The artifact store failed us (connection lost, truncated or corrupt download): a bad gateway.
+  ArtifactDownloadFailed: { type: 'ArtifactDownloadException', status: 502 },
+  DownloadCacheFull: { type: 'InsufficientStorageException', status: 507 },
   ModelLoadFailed: { type: 'ModelLoadException', status: 500 },
   InferenceFailed: { type: 'InferenceException', status: 500 },
   WorkerFailed: { type: 'WorkerException', status: 500 },
@@ -69,6 +73,9 @@ export class InvalidModelArchiveError extends defineError('InvalidModelArchive')
 export class UnsafePathError extends defineError('UnsafePath') {}
 export class ModelNotFoundError extends defineError('ModelNotFound') {}
 export class ArtifactNotFoundError extends defineError('ArtifactNotFound') {}
+export class ArtifactAccessDeniedError extends defineError('ArtifactAccessDenied') {}
+export class ArtifactDownloadFailedError extends defineError('ArtifactDownloadFailed') {}
+export class DownloadCacheFullError extends defineError('DownloadCacheFull') {}
 export class RouteNotFoundError extends defineError('RouteNotFound') {}
 export class MethodNotAllowedError extends defineError('MethodNotAllowed') {}
 export class ModelAlreadyExistsError extends defineError('ModelAlreadyExists') {}
@@ -96,6 +103,9 @@ const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> 
   UnsafePath: UnsafePathError,
   ModelNotFound: ModelNotFoundError,
   ArtifactNotFound: ArtifactNotFoundError,
+  ArtifactAccessDenied: ArtifactAccessDeniedError,
+  ArtifactDownloadFailed: ArtifactDownloadFailedError,
+  DownloadCacheFull: DownloadCacheFullError,
   RouteNotFound: RouteNotFoundError,
   MethodNotAllowed: MethodNotAllowedError,
   ModelAlreadyExists: ModelAlreadyExistsError,

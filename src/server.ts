@@ -1,6 +1,7 @@
 // Wires a validated configuration into a running server: worker pool → scheduler → HTTP apps.
 import * as fsp from 'node:fs/promises';
 import * as http from 'node:http';
+import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { parseAddress } from './config/load';
@@ -10,7 +11,10 @@ import { InvalidConfigError, QuiverError } from './errors';
 import { configureLogging, log } from './log';
 import { QuiverMetrics } from './metrics';
 import { loadNative } from './preprocess/native';
+import { DownloadCache } from './models/download-cache';
 import { ModelRegistry } from './models/registry';
+import { RemoteArtifactSource } from './models/remote-source';
+import { S3ArtifactStore } from './models/s3-store';
 import { readSnapshot, snapshotFile, writeSnapshot } from './models/snapshot';
 import { ModelScheduler, RegisterRequest } from './scheduler/scheduler';
 import type { ServerLifecycle } from './http/app';
@@ -113,6 +117,11 @@ export class QuiverServer {
       modelStore: config.model_store,
       workDir: config.work_dir,
       maxArchiveBytes: config.max_archive_bytes,
+      remote: new RemoteArtifactSource(
+        new S3ArtifactStore({ endpoint: config.s3_endpoint, maxObjects: 10_000 }),
+        new DownloadCache(path.join(config.work_dir, 'downloads'), config.download_cache_bytes),
+        config.max_archive_bytes,
+      ),
       defaultWorkersPerModel: config.default_workers_per_model,
       jobQueueSize: config.job_queue_size,
       maxQueuedRequests: config.max_queued_requests,

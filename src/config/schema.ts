@@ -30,6 +30,8 @@ export interface QuiverConfig {
   shutdown_timeout: number;
   memory_budget: number;
   eviction_policy: 'gdsf' | 'lru';
+  s3_endpoint: string;
+  download_cache_bytes: number;
 }
 
 export type ConfigKey = keyof QuiverConfig;
@@ -176,8 +178,18 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   },
   {
     key: 'work_dir', type: 'string', flag: 'work-dir', env: 'QUIVER_WORK_DIR',
-    doc: 'Where archives are unpacked.',
+    doc: 'Where archives are unpacked, downloads are cached (downloads/) and the registry snapshot is kept.',
     default: () => path.join(os.tmpdir(), 'quiver'),
+  },
+  {
+    key: 's3_endpoint', type: 'string', flag: 's3-endpoint', env: 'QUIVER_S3_ENDPOINT',
+    doc: 'Endpoint of an S3-compatible store for s3:// model URLs (path-style). Empty: AWS S3 (or AWS_ENDPOINT_URL_S3). Credentials and region come from the AWS SDK\'s standard chain.',
+    default: () => '',
+  },
+  {
+    key: 'download_cache_bytes', type: 'int', flag: 'download-cache-bytes', env: 'QUIVER_DOWNLOAD_CACHE_BYTES',
+    doc: 'Disk the cache of downloaded model artifacts (under work_dir/downloads) may use; idle entries go least recently used first.',
+    default: () => 10 * 1024 ** 3, min: 1,
   },
   {
     key: 'preprocess_backend', type: 'choice', choices: ['auto', 'native', 'typescript'], flag: 'preprocess-backend', env: 'QUIVER_PREPROCESS_BACKEND',

@@ -1,5 +1,6 @@
-// Resolves a model URL (a folder, or a .tar.gz/.mar archive inside the model store) into a
-// ModelPackage: where the ONNX file is, its config, handler and version. Nothing outside the store is read.
+// Resolves a model URL (a folder, or a .tar.gz/.mar archive inside the model store, or an s3:// URL
+// fetched through the download cache) into a ModelPackage: where the ONNX file is, its config, handler
+// and version. Nothing outside the store (or the cache) is read.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -8,6 +9,8 @@ import { ArtifactNotFoundError, BadRequestError, InvalidModelArchiveError, Unsaf
 import { extractArchive } from './archive';
 import { ModelConfig, formatIssues, parseModelConfig } from './model-config';
 import { resolveInside } from './model-name';
+import type { RemoteArtifactSource } from './remote-source';
+import { isS3Url } from './s3-store';
 
 export interface ModelPackage {
   /** Name the package gives itself (manifest modelName, else the file or folder name). */
@@ -20,12 +23,16 @@ export interface ModelPackage {
   config: ModelConfig;
   labels?: string[];
   handlerPath?: string;
+  /** Set for a downloaded artifact: its download-cache entry, pinned until the model goes. */
+  cacheKey?: string;
 }
 
 export interface ModelSourceOptions {
   modelStore: string;
   workDir: string;
   maxArchiveBytes: number;
+  /** Fetches s3:// URLs; without it they are refused. */
+  remote?: RemoteArtifactSource;
 }
 
 const manifestSchema = z
@@ -150,11 +157,22 @@ async function unpackOnce(file: string, opts: ModelSourceOptions, size: number, 
   return dest;
 }
 
+async function openRemotePackage(url: string, remote: RemoteArtifactSource): Promise<ModelPackage> {
+  const folder = await remote.open(url);
+  try {
+    return { ...(await readModelPackage(folder.dir, url, folder.defaultName)), cacheKey: folder.cacheKey };
+  } catch (err) {
+    remote.release(folder.cacheKey);
+    throw err;
+  }
+}
+
 /** Resolves `url` (relative to the model store, or absolute inside it) into a ModelPackage. */
 export async function openModelPackage(url: string, opts: ModelSourceOptions): Promise<ModelPackage> {
   if (typeof url !== 'string' || url.length === 0) throw new BadRequestError('a model url is required');
+  if (isS3Url(url) && opts.remote) return openRemotePackage(url, opts.remote);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    throw new BadRequestError(`model url ${JSON.stringify(url)}: only paths inside the model store are supported`);
+    throw new BadRequestError(`model url ${JSON.stringify(url)}: only s3:// URLs and paths inside the model store are supported`);
   }
   if (url.includes('\0')) throw new UnsafePathError('model url contains a NUL byte');
   const target = resolveInside(opts.modelStore, url, 'model url');

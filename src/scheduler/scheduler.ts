@@ -7,6 +7,7 @@ import { ModelPackage, ModelSourceOptions, openModelPackage } from '../models/mo
 import { validateModelName } from '../models/model-name';
 import { ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
 import type { SnapshotModel } from '../models/snapshot';
+import type { CacheStatus } from '../models/download-cache';
 import { log } from '../log';
 import type { QuiverMetrics } from '../metrics';
 import type { InferRequest, InferResult, LoadResult, ModelSpec } from '../workers/messages';
@@ -46,6 +47,7 @@ export interface SchedulerOptions extends ModelSourceOptions {
 
 export interface ServerStatus {
   budget: { bytes: number; usedBytes: number; policy: EvictionPolicyName };
+  downloadCache?: CacheStatus;
   models: { modelName: string; status: string; memoryBytes: number; predictedBytes: number; workers: number[]; hits: number; lastUsed?: string }[];
 }
 
@@ -113,11 +115,20 @@ export class ModelScheduler {
       opening = openModelPackage(request.url, this.options);
     } else {
       const pkg = await openModelPackage(request.url, this.options);
-      record = this.registry.reserve(validateModelName(pkg.name), request.url, request.loadedAtStartup);
+      try {
+        record = this.registry.reserve(validateModelName(pkg.name), request.url, request.loadedAtStartup);
+      } catch (err) {
+        this.releaseArtifact(pkg);
+        throw err;
+      }
       opening = Promise.resolve(pkg);
     }
+    let forgotten = false;
+    // Reached twice when the artifact itself failed (both chains below end here).
     const forget = (err: unknown): never => {
       if (this.registry.find(record.name) === record) this.registry.remove(record.name);
+      if (record.pkg && !forgotten) this.releaseArtifact(record.pkg);
+      forgotten = true;
       throw err;
     };
     const prepared = opening
@@ -375,6 +386,12 @@ export class ModelScheduler {
     // Requests already queued for a batch are answered before the model goes.
     await placement.batcher?.drain();
     await this.removeHosts(placement, [...placement.hosts.keys()]);
+    if (record.pkg) this.releaseArtifact(record.pkg);
+  }
+
+  /** Unpins a downloaded artifact's cache entry once no model uses it. */
+  private releaseArtifact(pkg: ModelPackage): void {
+    if (pkg.cacheKey !== undefined) this.options.remote?.release(pkg.cacheKey);
   }
 
   /** MMS scale: keep `minWorkers` copies (at most the pool's size). */
@@ -496,6 +513,7 @@ export class ModelScheduler {
         usedBytes: this.memoryInUse().host,
         policy: this.options.evictionPolicy ?? 'gdsf',
       },
+      downloadCache: this.options.remote?.cache.status(),
       models: this.registry.all().map((r) => {
         const d = describeModel(r, this.placements.get(r.name));
         return {

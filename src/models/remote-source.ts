@@ -1,0 +1,109 @@
+// Turns an s3:// URL into a model folder on local disk through the download cache: an archive
+// (.tar.gz, .mar, ...) is unpacked, a bare .onnx gets a folder, a prefix is copied object by object.
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { BadRequestError, InvalidModelArchiveError } from '../errors';
+import { extractArchive } from './archive';
+import { DownloadCache } from './download-cache';
+import { resolveInside } from './model-name';
+import { RemoteArtifact, RemoteObject, S3ArtifactStore, parseS3Url } from './s3-store';
+
+export interface RemoteFolder {
+  dir: string;
+  /** Pass to `release` when the model that uses the folder goes. */
+  cacheKey: string;
+  defaultName: string;
+}
+
+const ARCHIVE_SUFFIX = /(\.tar\.gz|\.tgz|\.tar|\.mar|\.zip)$/i;
+const PARALLEL_OBJECTS = 4;
+
+function versionOf(url: string, artifact: RemoteArtifact): string {
+  const hash = createHash('sha256').update(url);
+  const objects = artifact.kind === 'object' ? [artifact.object] : artifact.objects;
+  for (const o of objects) hash.update(`\0${o.key}\0${o.bytes}\0${o.etag}`);
+  return hash.digest('hex').slice(0, 32);
+}
+
+function lastSegment(key: string): string {
+  const parts = key.split('/').filter((p) => p.length > 0);
+  return parts[parts.length - 1] ?? 'model';
+}
+
+export class RemoteArtifactSource {
+  constructor(
+    private readonly store: S3ArtifactStore,
+    readonly cache: DownloadCache,
+    private readonly maxArchiveBytes: number,
+  ) {}
+
+  async open(url: string): Promise<RemoteFolder> {
+    const { bucket } = parseS3Url(url);
+    const artifact = await this.store.describe(url);
+    const objects = artifact.kind === 'object' ? [artifact.object] : artifact.objects;
+    const bytes = objects.reduce((sum, o) => sum + o.bytes, 0);
+    if (bytes > this.maxArchiveBytes) {
+      throw new InvalidModelArchiveError(`${url} is ${bytes} bytes, over max_archive_bytes (${this.maxArchiveBytes})`);
+    }
+    const cacheKey = versionOf(url, artifact);
+    const dir = await this.cache.acquire(cacheKey, bytes, url, (into) =>
+      artifact.kind === 'object' ? this.fetchObject(url, bucket, artifact.object, into) : this.fetchPrefix(url, bucket, artifact.prefix, artifact.objects, into),
+    );
+    const name = artifact.kind === 'object' ? lastSegment(artifact.object.key) : lastSegment(artifact.prefix);
+    return { dir, cacheKey, defaultName: name.replace(ARCHIVE_SUFFIX, '').replace(/\.onnx$/i, '') };
+  }
+
+  release(cacheKey: string): void {
+    this.cache.release(cacheKey);
+  }
+
+  private async fetchObject(url: string, bucket: string, object: RemoteObject, into: string): Promise<void> {
+    const file = lastSegment(object.key);
+    if (/\.onnx$/i.test(file)) {
+      await fsp.mkdir(into, { recursive: true });
+      await this.store.download(url, bucket, object, path.join(into, file));
+      return;
+    }
+    const archive = `${into}-archive`;
+    try {
+      await this.store.download(url, bucket, object, archive);
+      await extractArchive(archive, into, { maxBytes: this.maxArchiveBytes });
+    } finally {
+      await fsp.rm(archive, { force: true });
+    }
+  }
+
+  private async fetchPrefix(
+    url: string,
+    bucket: string,
+    prefix: string,
+    objects: readonly RemoteObject[],
+    into: string,
+  ): Promise<void> {
+    await fsp.mkdir(into, { recursive: true });
+    const targets = objects.map((o) => {
+      const relative = o.key.slice(prefix.length);
+      if (relative.split('/').some((p) => p === '..' || p === '.') || relative.startsWith('/')) {
+        throw new BadRequestError(`${url} holds an object whose key leaves the prefix: ${JSON.stringify(o.key)}`);
+      }
+      return { object: o, file: resolveInside(into, relative, 'S3 object key') };
+    });
+    let next = 0;
+    let failure: unknown;
+    const worker = async () => {
+      while (next < targets.length && failure === undefined) {
+        const { object, file } = targets[next++];
+        try {
+          await fsp.mkdir(path.dirname(file), { recursive: true });
+          await this.store.download(url, bucket, object, file);
+        } catch (err) {
+          failure ??= err;
+        }
+      }
+    };
+    // Every download stops before the failure is reported, so nothing writes into a folder being removed.
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_OBJECTS, targets.length) }, worker));
+    if (failure !== undefined) throw failure;
+  }
+}
