@@ -26,6 +26,16 @@ function scaleModel(n: number, k: number): Uint8Array {
   })).finish();
 }
 
+/** y = x + 0, x: [N, n]: n floats of weights. */
+function zeroAddModel(n: number): Uint8Array {
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const info = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: n }] } } } });
+  return onnx.ModelProto.encode(onnx.ModelProto.create({
+    irVersion: 7, opsetImport: [{ domain: '', version: 13 }],
+    graph: { name: 'zero', node: [{ opType: 'Add', input: ['x', 'b'], output: ['y'] }], initializer: [{ name: 'b', dims: [n], dataType: FLOAT, rawData: new Uint8Array(new Float32Array(n).buffer) }], input: [info('x')], output: [info('y')] },
+  })).finish();
+}
+
 /** A Zipf(1) stream over `models`, popularity rank shuffled so that size and popularity are unrelated. */
 function zipfStream(models: number, length: number, seed: number): number[] {
   const random = rng(seed);
@@ -70,9 +80,53 @@ interface RunResult {
   missP99: number;
   peakRss: number;
   idleRss: number;
+  /** Peak RSS with one tiny model under the same load: the server's fixed overhead. */
+  overheadRss: number;
   wrong: number;
   failed: number;
   seconds: number;
+}
+
+interface Outcome {
+  ms: number;
+  coldStart: boolean;
+  ok: boolean;
+  answer?: number;
+}
+
+/** Sends `stream` (model indexes) at `concurrency`, a row of width `widthOf(k)` each; RSS is sampled meanwhile. */
+async function drive(base: string, pid: number | undefined, stream: number[], concurrency: number, nameOf: (k: number) => string, widthOf: (k: number) => number) {
+  let peakRss = 0;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(pid))), 50);
+  const outcomes: { k: number; outcome: Outcome }[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= stream.length) return;
+      const k = stream[i];
+      const x = new Array(widthOf(k)).fill(0);
+      x[0] = 1;
+      const t = process.hrtime.bigint();
+      try {
+        const r = await fetch(`${base}/predictions/${nameOf(k)}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ x: [x] }) });
+        const ms = Number(process.hrtime.bigint() - t) / 1e6;
+        if (r.status !== 200) {
+          const text = await r.text();
+          if (outcomes.filter((o) => !o.outcome.ok).length < 3) console.log(`failed: ${nameOf(k)} ${r.status} ${text.slice(0, 160)}`);
+          outcomes.push({ k, outcome: { ms, coldStart: false, ok: false } });
+          continue;
+        }
+        const body = (await r.json()) as { y: number[][] };
+        outcomes.push({ k, outcome: { ms, coldStart: r.headers.get('x-quiver-cold-start') !== null, ok: true, answer: body.y[0][0] } });
+      } catch {
+        outcomes.push({ k, outcome: { ms: 0, coldStart: false, ok: false } });
+      }
+    }
+  }));
+  clearInterval(sampler);
+  peakRss = Math.max(peakRss, rssOf(pid));
+  return { outcomes, peakRss };
 }
 
 async function run(policy: 'lru' | 'gdsf', store: string, sizes: number[], stream: number[], budget: number, concurrency: number): Promise<RunResult> {
@@ -81,56 +135,41 @@ async function run(policy: 'lru' | 'gdsf', store: string, sizes: number[], strea
     '--memory-budget', String(budget), '--eviction-policy', policy, '--job-queue-size', '1000', '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-budget-')),
     '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--max-request-size', String(64 * MiB)], { stdio: 'inherit' });
   const base = `http://127.0.0.1:${port}`;
+  const manage = (method: string, query: string) => fetch(`http://127.0.0.1:${admin}/models${query}`, { method });
   try {
     for (let i = 0; i < 600 && !(await fetch(`${base}/ping`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
+    // The server warms onnxruntime up on every worker before it answers /ping.
     const idleRss = rssOf(server.pid);
+    // The server's fixed overhead under this load: the same request bodies, at the same concurrency, to
+    // one tiny model on each worker (HTTP, JSON, V8 heaps, worker queues), with no model memory to speak of.
+    const widest = Math.max(...sizes);
+    const registered = await manage('POST', `?url=overhead&initial_workers=2`);
+    if (registered.status !== 200) throw new Error(`register overhead: ${registered.status} ${await registered.text()}`);
+    const burst = await drive(base, server.pid, Array.from({ length: Math.min(2000, stream.length) }, () => 0), concurrency, () => 'overhead', () => widest);
+    if (burst.outcomes.some((o) => !o.outcome.ok)) throw new Error('the overhead burst had failures');
+    await manage('DELETE', '/overhead');
+    const overheadRss = burst.peakRss;
+
     // Each registration loads its model, evicting others past the budget; the stream then reloads on demand.
     for (let k = 0; k < sizes.length; k++) {
-      const r = await fetch(`http://127.0.0.1:${admin}/models?url=m${k}&initial_workers=1`, { method: 'POST' });
+      const r = await manage('POST', `?url=m${k}&initial_workers=1`);
       if (r.status !== 200) throw new Error(`register m${k}: ${r.status} ${await r.text()}`);
     }
-    let peakRss = 0;
-    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(server.pid))), 50);
-    const hits: number[] = [];
-    const misses: number[] = [];
-    let wrong = 0;
-    let failed = 0;
-    let next = 0;
     const started = Date.now();
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= stream.length) return;
-        const k = stream[i];
-        const x = new Array(sizes[k]).fill(0);
-        x[0] = 1;
-        const t = process.hrtime.bigint();
-        try {
-          const r = await fetch(`${base}/predictions/m${k}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ x: [x] }) });
-          const ms = Number(process.hrtime.bigint() - t) / 1e6;
-          if (r.status !== 200) {
-            failed++;
-            const text = await r.text();
-            if (failed <= 3) console.log(`failed: m${k} ${r.status} ${text.slice(0, 160)}`);
-            continue;
-          }
-          const body = (await r.json()) as { y: number[][] };
-          if (body.y[0][0] !== k + 1) wrong++;
-          (r.headers.get('x-quiver-cold-start') ? misses : hits).push(ms);
-        } catch {
-          failed++;
-        }
-      }
-    }));
-    clearInterval(sampler);
+    const { outcomes, peakRss } = await drive(base, server.pid, stream, concurrency, (k) => `m${k}`, (k) => sizes[k]);
+    const seconds = (Date.now() - started) / 1000;
+    const ok = outcomes.filter((o) => o.outcome.ok);
+    const hits = ok.filter((o) => !o.outcome.coldStart).map((o) => o.outcome.ms).sort((a, b) => a - b);
+    const misses = ok.filter((o) => o.outcome.coldStart).map((o) => o.outcome.ms).sort((a, b) => a - b);
     const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
-    const sum = (name: string) => metrics.split('\n').filter((l) => l.startsWith(`${name}{`)).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
-    hits.sort((a, b) => a - b);
-    misses.sort((a, b) => a - b);
+    const sum = (name: string) => metrics.split('\n').filter((l) => l.startsWith(`${name}{`) && !l.includes('model="overhead"')).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
     return {
-      policy, hitRatio: hits.length / Math.max(1, hits.length + misses.length), loads: sum('quiver_model_loads_total'), evictions: sum('quiver_model_evictions_total'),
+      policy, hitRatio: hits.length / Math.max(1, ok.length), loads: sum('quiver_model_loads_total'), evictions: sum('quiver_model_evictions_total'),
       hitP50: percentile(hits, 50), hitP99: percentile(hits, 99), missP50: percentile(misses, 50), missP99: percentile(misses, 99),
-      peakRss, idleRss, wrong, failed, seconds: (Date.now() - started) / 1000,
+      peakRss, idleRss, overheadRss,
+      wrong: ok.filter((o) => o.outcome.answer !== o.k + 1).length,
+      failed: outcomes.length - ok.length + (stream.length - outcomes.length),
+      seconds,
     };
   } finally {
     server.kill('SIGTERM');
@@ -165,13 +204,16 @@ async function main(): Promise<void> {
     totalBytes += bytes.length;
     fs.writeFileSync(path.join(store, `m${k}`, 'model.onnx'), bytes);
   }
+  // y = x + 0 at the widest input: drives the same request bodies without model memory.
+  fs.mkdirSync(path.join(store, 'overhead'));
+  fs.writeFileSync(path.join(store, 'overhead', 'model.onnx'), zeroAddModel(Math.max(...sizes)));
   // About a fifth of the models' measured cost: one load of the largest, without a budget, says what a
   // session costs per byte of file here (onnxruntime pre-packs MatMul weights, so more than the file).
   const ratio = await costPerFileByte(store, count - 1);
-  // Measured costs vary (1–2× the file between models here), so the budget is never below twice the
-  // largest model's: every model can be loaded alone.
+  // Never below what the largest model needs while it loads (its session plus, for a moment, the parsed
+  // file: 2.1× its file measured here), so that every model can be loaded alone within the budget.
   const largest = fs.statSync(path.join(store, `m${count - 1}`, 'model.onnx')).size;
-  const budget = Math.round(Math.max((totalBytes * ratio) / 5, 2 * largest * ratio));
+  const budget = Math.round(Math.max((totalBytes * ratio) / 5, (ratio + 1.2) * largest));
   const stream = zipfStream(count, requests, 7);
   const results: RunResult[] = [];
   for (const policy of ['lru', 'gdsf'] as const) results.push(await run(policy, store, sizes, stream, budget, Number(values.concurrency)));
@@ -179,14 +221,16 @@ async function main(): Promise<void> {
 
   const mb = (b: number) => (b / MiB).toFixed(0);
   console.log(`${count} models, ${mb(totalBytes)} MiB of weights (5–60 MB each), measured session cost ${ratio.toFixed(2)}× the file; budget ${mb(budget)} MiB; ${requests} requests, Zipf(1) popularity independent of size, concurrency ${values.concurrency}; 2 workers\n`);
-  console.log('| policy | hit ratio | loads | evictions | hit p50/p99 ms | miss p50/p99 ms | peak RSS MiB | idle RSS MiB | wrong | failed | seconds |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| policy | hit ratio | loads | evictions | hit p50/p99 ms | miss p50/p99 ms | peak RSS MiB | idle RSS MiB | overhead RSS MiB | wrong | failed | seconds |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
-    console.log(`| ${r.policy} | ${r.hitRatio.toFixed(3)} | ${r.loads} | ${r.evictions} | ${r.hitP50.toFixed(1)} / ${r.hitP99.toFixed(1)} | ${r.missP50.toFixed(1)} / ${r.missP99.toFixed(1)} | ${mb(r.peakRss)} | ${mb(r.idleRss)} | ${r.wrong} | ${r.failed} | ${r.seconds.toFixed(1)} |`);
+    console.log(`| ${r.policy} | ${r.hitRatio.toFixed(3)} | ${r.loads} | ${r.evictions} | ${r.hitP50.toFixed(1)} / ${r.hitP99.toFixed(1)} | ${r.missP50.toFixed(1)} / ${r.missP99.toFixed(1)} | ${mb(r.peakRss)} | ${mb(r.idleRss)} | ${mb(r.overheadRss)} | ${r.wrong} | ${r.failed} | ${r.seconds.toFixed(1)} |`);
   }
   const [lru, gdsf] = results;
-  const over = Math.max(...results.map((r) => r.peakRss - budget - r.idleRss));
-  console.log(`\npeak RSS over (budget + idle server RSS): ${mb(over)} MiB`);
+  // Fixed overhead: the peak RSS of the same server under the same load with one tiny model.
+  const over = Math.max(...results.map((r) => r.peakRss - budget - r.overheadRss));
+  console.log(`\nserver fixed overhead (peak RSS, tiny model, same load): ${results.map((r) => `${r.policy} ${mb(r.overheadRss)} MiB`).join(', ')} (idle: ${mb(results[0].idleRss)} MiB)`);
+  console.log(`peak RSS over (budget + fixed overhead): ${mb(over)} MiB`);
   console.log(`RESULT budget hit_ratio=${gdsf.hitRatio.toFixed(3)} lru_hit_ratio=${lru.hitRatio.toFixed(3)} wrong=${lru.wrong + gdsf.wrong} failed=${lru.failed + gdsf.failed} peak_rss_over_budget=${Math.max(0, over)}`);
 }
 

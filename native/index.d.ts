@@ -27,6 +27,8 @@ export interface NativeBinding {
   capabilities(): NativeCapabilities;
   /** glibc's malloc_trim(0): returns freed heap pages to the OS; false where there is nothing to do. */
   releaseFreeMemory(): boolean;
+  /** glibc's mallopt: fixed mmap and trim thresholds of `thresholdBytes`; false where not glibc. */
+  configureAllocator(thresholdBytes: number): boolean;
   preprocessSync(...args: PreprocessArgs): void;
   preprocess(...args: PreprocessArgs): Promise<void>;
   /** Only in the CUDA build. */

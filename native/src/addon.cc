@@ -260,6 +260,21 @@ Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// Fixes glibc's mmap and trim thresholds (which otherwise grow after the first large free, up to 32 and
+// 64 MB): large blocks are then mapped and unmapped on their own, and the top of every arena is trimmed,
+// so freed model memory leaves the process instead of staying at the top of a worker thread's arena.
+Napi::Value ConfigureAllocator(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "configureAllocator(thresholdBytes)");
+  const int threshold = info[0].As<Napi::Number>().Int32Value();
+#if defined(__GLIBC__)
+  const bool ok = mallopt(M_MMAP_THRESHOLD, threshold) == 1 && mallopt(M_TRIM_THRESHOLD, threshold) == 1;
+  return Napi::Boolean::New(info.Env(), ok);
+#else
+  (void)threshold;
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object cpu = Napi::Object::New(env);
@@ -283,6 +298,7 @@ Napi::Value Capabilities(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("capabilities", Napi::Function::New(env, Capabilities));
   exports.Set("releaseFreeMemory", Napi::Function::New(env, ReleaseFreeMemory));
+  exports.Set("configureAllocator", Napi::Function::New(env, ConfigureAllocator));
   exports.Set("preprocessSync", Napi::Function::New(env, PreprocessSync));
   exports.Set("preprocess", Napi::Function::New(env, Preprocess));
 #ifdef QUIVER_WITH_CUDA

@@ -7,6 +7,8 @@ import type { ModelBatcher } from './batcher';
 
 export interface HostInfo {
   memoryBytes: number;
+  /** The load's peak above where it started (it holds the parsed file for a moment); undefined if unknown. */
+  loadPeakBytes?: number;
   loadMs: number;
   loadedAt: Date;
   preprocessing: string;
@@ -36,6 +38,7 @@ export interface WorkerDescription {
   status: 'READY';
   gpu: boolean;
   memoryUsage: number;
+  loadPeakBytes?: number;
   loadTimeMs: number;
   preprocessing: string;
 }
@@ -67,7 +70,8 @@ export interface ModelDescription {
   workers: WorkerDescription[];
 }
 
-export function describeModel(record: ModelRecord, placement: Placement | undefined): ModelDescription {
+/** `predictedBytes`: what the next load would be predicted to cost, shown while the model is not placed. */
+export function describeModel(record: ModelRecord, placement: Placement | undefined, predictedBytes = 0): ModelDescription {
   const settings = record.settings;
   const workers = placement
     ? [...placement.hosts].map(([id, host]) => ({
@@ -76,6 +80,7 @@ export function describeModel(record: ModelRecord, placement: Placement | undefi
         status: 'READY' as const,
         gpu: host.preprocessing === 'native-cuda',
         memoryUsage: host.memoryBytes,
+        loadPeakBytes: host.loadPeakBytes,
         loadTimeMs: Math.round(host.loadMs * 10) / 10,
         preprocessing: host.preprocessing,
       }))
@@ -95,7 +100,7 @@ export function describeModel(record: ModelRecord, placement: Placement | undefi
     loadedAtStartup: record.loadedAtStartup,
     modelBytes: record.pkg?.modelBytes ?? 0,
     memoryBytes: workers.reduce((sum, w) => sum + w.memoryUsage, 0),
-    predictedBytes: placement?.predictedBytes ?? 0,
+    predictedBytes: placement?.predictedBytes ?? predictedBytes,
     lastUsed: placement && placement.lastUsed > 0 ? new Date(placement.lastUsed).toISOString() : undefined,
     hits: placement?.hits ?? 0,
     inFlight: placement?.inFlight ?? 0,

@@ -17,6 +17,7 @@ import { HostInfo, ModelDescription, Placement, describeModel } from './model-de
 import { canBatch } from './batching';
 import { chooseEvictions, EvictionPolicyName, EvictionState, ResidentModel } from './eviction';
 import { chooseRemovals, pickWorker, placeModel, WorkerLoad } from './placement';
+import { LoadCostModel } from './cost-model';
 
 export interface RegisterRequest {
   url: string;
@@ -51,13 +52,6 @@ export interface ServerStatus {
   models: { modelName: string; status: string; memoryBytes: number; predictedBytes: number; workers: number[]; hits: number; lastUsed?: string }[];
 }
 
-/**
- * Before a model's first load: its session's memory per byte of ONNX file. Measured here (RSS growth of
- * the load, on a worker that already held a model): PP-OCR detector 15.6 MB for a 4.7 MB file (3.3×),
- * recogniser 22.3 MB for 10.8 MB (2.1×). The first model on a worker also carries the worker's one-time
- * onnxruntime set-up (the 0.6 MB classifier measured 28 MB that way).
- */
-const PREDICTED_BYTES_PER_FILE_BYTE = 2.5;
 
 /** How long a load waits for busy models to become idle and evictable before it is refused. */
 const ROOM_WAIT_MS = 10_000;
@@ -73,10 +67,9 @@ export class ModelScheduler {
   // Admissions (make room, then load) run one at a time, so two loads never count the same free bytes.
   private admission: Promise<unknown> = Promise.resolve();
   private readonly eviction: EvictionState = { inflation: 0 };
-  /** Measured bytes of one copy, by model file: the prediction for its next load. */
-  private readonly measuredCopyBytes = new Map<string, number>();
-  /** Measured bytes per byte of ONNX file, by model file: what predicts an unseen model. */
-  private readonly bytesPerFileByte = new Map<string, number>();
+  private readonly costs = new LoadCostModel();
+  /** Requests per model that wait for its placement (a load in progress). */
+  private readonly waiting = new Map<string, number>();
   /** Requests per model since it was registered (GDSF's frequency). */
   private readonly hitsByModel = new Map<string, number>();
 
@@ -162,16 +155,8 @@ export class ModelScheduler {
     return run;
   }
 
-  /**
-   * One copy's cost before it is measured: the file size times what loads here have cost per file byte
-   * (the median over the models measured so far; PREDICTED_BYTES_PER_FILE_BYTE before the first).
-   */
   predictCopyBytes(pkg: ModelPackage): number {
-    const measured = this.measuredCopyBytes.get(pkg.modelPath);
-    if (measured !== undefined) return measured;
-    const ratios = [...this.bytesPerFileByte.values()].sort((a, b) => a - b);
-    const ratio = ratios.length ? ratios[Math.floor(ratios.length / 2)] : PREDICTED_BYTES_PER_FILE_BYTE;
-    return Math.round(pkg.modelBytes * Math.max(1, ratio));
+    return this.costs.predictCopy(pkg.modelPath, pkg.modelBytes);
   }
 
   private residents(forModel: string): ResidentModel[] {
@@ -184,7 +169,7 @@ export class ModelScheduler {
         // Frequency survives evictions, so a popular model that was pushed out is valued on its return.
         hits: this.hitsByModel.get(name) ?? 0,
         lastUsed: p.lastUsed,
-        busy: p.inFlight > 0 || this.loading.has(name),
+        busy: p.inFlight > 0 || this.loading.has(name) || this.waiting.has(name),
       }));
   }
 
@@ -192,14 +177,18 @@ export class ModelScheduler {
    * Unloads idle models, least valuable first, until `needBytes` more fit the budget. Models that are
    * busy now are waited for (their requests end); when even all of them could not make room, or they
    * stay busy past ROOM_WAIT_MS, the load is refused with 507 (SageMaker) / 503 (MMS).
+   * `softBytes` more are made room for too where possible: what a load holds for a moment above what
+   * it keeps (loads run one at a time, so one such reserve at most). A model that fits only without
+   * it still loads.
    */
-  private async makeRoom(needBytes: number, forModel: string, waitForBusy = true): Promise<void> {
+  private async makeRoom(needBytes: number, forModel: string, waitForBusy = true, softBytes = 0): Promise<void> {
     const budget = this.options.memoryBudgetBytes ?? 0;
     if (budget <= 0) return;
     const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
     const deadline = Date.now() + ROOM_WAIT_MS;
+    let reserve = softBytes;
     for (;;) {
-      const overBy = this.memoryInUse().host + needBytes - budget;
+      const overBy = this.memoryInUse().host + needBytes + reserve - budget;
       if (overBy <= 0) return;
       const residents = this.residents(forModel);
       const choice = chooseEvictions(residents, overBy, this.options.evictionPolicy ?? 'gdsf', this.eviction);
@@ -209,7 +198,13 @@ export class ModelScheduler {
         continue;
       }
       const couldFree = residents.reduce((a, m) => a + m.bytes, 0);
-      if (couldFree < overBy || Date.now() > deadline || !waitForBusy) {
+      const giveUp = Date.now() > deadline || !waitForBusy;
+      if (reserve > 0 && (couldFree < overBy || giveUp)) {
+        // The reserve gives way first: the part that could never fit, or all of it rather than a refusal.
+        reserve = giveUp ? 0 : Math.max(0, reserve - (overBy - couldFree));
+        continue;
+      }
+      if (couldFree < overBy || giveUp) {
         throw new InsufficientMemoryError(
           `model "${forModel}" needs about ${mb(needBytes)} but ${mb(Math.max(0, budget - this.memoryInUse().host))} of the ${mb(budget)} budget is free and the models that could make room are in use`,
         );
@@ -247,7 +242,7 @@ export class ModelScheduler {
 
   private placeNew(record: ModelRecord, pkg: ModelPackage, workers: number): Promise<ModelRecord> {
     return this.admit(async () => {
-      await this.makeRoom(this.predictCopyBytes(pkg) * workers, record.name);
+      await this.makeRoom(this.predictCopyBytes(pkg) * workers, record.name, true, this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes));
       const placed = await this.placeAdmitted(record, pkg, workers);
       // The measured cost can exceed the prediction: make room again for the difference.
       await this.makeRoom(0, record.name, false).catch((err: Error) => log.warn('over the memory budget after a load', { model: record.name, error: err.message }));
@@ -276,8 +271,8 @@ export class ModelScheduler {
     if (placement.hosts.size > 0) {
       const copies = [...placement.hosts.values()];
       const perCopy = Math.round(copies.reduce((a, h) => a + h.memoryBytes, 0) / copies.length);
-      this.measuredCopyBytes.set(pkg.modelPath, perCopy);
-      if (pkg.modelBytes > 0) this.bytesPerFileByte.set(pkg.modelPath, perCopy / pkg.modelBytes);
+      const peaks = copies.flatMap((h) => (h.loadPeakBytes === undefined ? [] : [h.loadPeakBytes]));
+      this.costs.record(pkg.modelPath, pkg.modelBytes, { copyBytes: perCopy, peakBytes: peaks.length ? Math.max(...peaks) : undefined });
     }
     if (this.registry.find(record.name) !== record) {
       // Unregistered while it was loading.
@@ -345,6 +340,7 @@ export class ModelScheduler {
       // RSS growth is noisy for tiny models; never report less than the weights themselves.
       placement.hosts.set(id, {
         memoryBytes: Math.max(result.rssDeltaBytes, predictedBytes),
+        loadPeakBytes: result.peakDeltaBytes,
         loadMs: result.loadMs,
         loadedAt: new Date(),
         preprocessing: result.preprocessing,
@@ -405,7 +401,7 @@ export class ModelScheduler {
     const current = placement.hosts.size;
     if (target > current) {
       await this.admit(async () => {
-        await this.makeRoom(this.predictCopyBytes(record.pkg!) * (target - current), name);
+        await this.makeRoom(this.predictCopyBytes(record.pkg!) * (target - current), name, true, this.costs.predictLoadExtra(record.pkg!.modelPath, record.pkg!.modelBytes));
         await this.addHosts(placement, target - current, record.pkg!.modelBytes);
       });
     } else if (target < current) {
@@ -445,9 +441,18 @@ export class ModelScheduler {
     const record = this.registry.get(name);
     // A request that finds its model loading or evicted waits for the load: a cold start.
     const coldStart = this.loading.has(name) || record.state === 'evicted';
-    let placement = await this.readyPlacement(name);
-    // Evicted between its load and this request's turn: load it again rather than fail.
-    for (let tries = 0; this.placements.get(name) !== placement && tries < 3; tries++) placement = await this.readyPlacement(name);
+    // A model with requests waiting for its load is busy: another load must not evict it before they run.
+    this.waiting.set(name, (this.waiting.get(name) ?? 0) + 1);
+    let placement: Placement;
+    try {
+      placement = await this.readyPlacement(name);
+      // Evicted between its load and this request's turn: load it again rather than fail.
+      for (let tries = 0; this.placements.get(name) !== placement && tries < 3; tries++) placement = await this.readyPlacement(name);
+    } finally {
+      const left = this.waiting.get(name)! - 1;
+      if (left > 0) this.waiting.set(name, left);
+      else this.waiting.delete(name);
+    }
     if (version !== undefined && version !== placement.spec.version) {
       throw new ModelNotFoundError(`model "${name}" has no version "${version}" (registered: ${placement.spec.version})`);
     }
@@ -515,7 +520,7 @@ export class ModelScheduler {
       },
       downloadCache: this.options.remote?.cache.status(),
       models: this.registry.all().map((r) => {
-        const d = describeModel(r, this.placements.get(r.name));
+        const d = describeModel(r, this.placements.get(r.name), r.pkg ? this.predictCopyBytes(r.pkg) : 0);
         return {
           modelName: d.modelName, status: d.status, memoryBytes: d.memoryBytes, predictedBytes: d.predictedBytes,
           workers: d.workers.map((w) => Number(w.id)), hits: d.hits, lastUsed: d.lastUsed,
@@ -525,7 +530,8 @@ export class ModelScheduler {
   }
 
   describe(name: string): ModelDescription {
-    return describeModel(this.registry.get(name), this.placements.get(name));
+    const record = this.registry.get(name);
+    return describeModel(record, this.placements.get(name), record.pkg ? this.predictCopyBytes(record.pkg) : 0);
   }
 
   /** Requests queued or running per model, for the queue-depth gauge. */

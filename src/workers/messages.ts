@@ -45,6 +45,11 @@ export interface UnloadTask {
   key: string;
 }
 
+/** Sets onnxruntime up on the thread, so that the server's fixed cost is paid before any model loads. */
+export interface WarmUpTask {
+  kind: 'warmUp';
+}
+
 export interface InferTask {
   kind: 'infer';
   model: ModelSpec;
@@ -58,7 +63,7 @@ export interface InferBatchTask {
   requests: InferRequest[];
 }
 
-export type WorkerTask = LoadTask | UnloadTask | InferTask | InferBatchTask;
+export type WorkerTask = LoadTask | UnloadTask | WarmUpTask | InferTask | InferBatchTask;
 
 export interface LoadResult {
   ok: true;
@@ -67,6 +72,8 @@ export interface LoadResult {
   outputs: TensorInfo[];
   /** Growth of the process's resident memory while the session was created (loads are serialized). */
   rssDeltaBytes: number;
+  /** Highest resident memory during the load above where it started; undefined where it cannot be read. */
+  peakDeltaBytes?: number;
   loadMs: number;
   /** Which path image requests take on this worker (native-cuda, native-cpu, sharp+typescript). */
   preprocessing: string;
@@ -78,6 +85,11 @@ export interface UnloadResult {
   ok: true;
   kind: 'unload';
   released: boolean;
+}
+
+export interface WarmUpResult {
+  ok: true;
+  kind: 'warmUp';
 }
 
 export interface StageTimings {
@@ -113,4 +125,4 @@ export interface InferBatchResult {
   results: (InferResult | FailedResult)[];
 }
 
-export type WorkerResult = LoadResult | UnloadResult | InferResult | InferBatchResult | FailedResult;
+export type WorkerResult = LoadResult | UnloadResult | WarmUpResult | InferResult | InferBatchResult | FailedResult;

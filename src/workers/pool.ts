@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { InferenceTimeoutError, WorkerFailedError, fromWireError } from '../errors';
 import type {
-  InferBatchResult, InferBatchTask, InferResult, InferTask, LoadResult, LoadTask, UnloadResult, UnloadTask, WorkerInit, WorkerResult, WorkerTask,
+  InferBatchResult, InferBatchTask, InferResult, InferTask, LoadResult, LoadTask, UnloadResult, UnloadTask, WarmUpResult, WarmUpTask, WorkerInit,
+  WorkerResult, WorkerTask,
 } from './messages';
 
 const WORKER_FILE = path.join(__dirname, 'worker.js');
@@ -14,6 +15,7 @@ type ResultOf<T extends WorkerTask> = T extends InferTask ? InferResult
   : T extends InferBatchTask ? InferBatchResult
   : T extends LoadTask ? LoadResult
   : T extends UnloadTask ? UnloadResult
+  : T extends WarmUpTask ? WarmUpResult
   : never;
 
 export interface WorkerEvents {
@@ -135,6 +137,11 @@ export class WorkerPool {
     const slot = this.slots[id];
     if (!slot) throw new WorkerFailedError(`there is no worker ${id}`);
     return slot;
+  }
+
+  /** Sets onnxruntime up on every thread now, so that its fixed cost is in the server's idle memory. */
+  async warmUp(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.run({ kind: 'warmUp' })));
   }
 
   async close(): Promise<void> {

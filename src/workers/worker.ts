@@ -5,6 +5,7 @@ import { workerData } from 'piscina';
 import { toWireError } from '../errors';
 import { selectImageKernels } from '../preprocess/kernels';
 import { releaseFreeMemory } from '../preprocess/native';
+import { peakResidentBytes, residentBytes, resetPeakResident } from './process-memory';
 import { runBatch, runInference } from './inference';
 import type { LoadResult, WorkerInit, WorkerResult, WorkerTask } from './messages';
 import { SessionCache } from './session-cache';
@@ -22,17 +23,20 @@ async function load(task: Extract<WorkerTask, { kind: 'load' }>): Promise<LoadRe
   await sessions.warmUp();
   // Freed pages go back first and after, so the difference is what the session holds, not the load's peak.
   releaseFreeMemory();
-  const rssBefore = process.memoryUsage.rss();
+  const rssBefore = residentBytes();
+  const peakKnown = resetPeakResident();
   const started = performance.now();
   const model = await sessions.ensure(task.model);
   const loadMs = performance.now() - started;
+  const peak = peakKnown ? peakResidentBytes() : undefined;
   releaseFreeMemory();
   return {
     ok: true,
     kind: 'load',
     inputs: model.inputs,
     outputs: model.outputs,
-    rssDeltaBytes: Math.max(0, process.memoryUsage.rss() - rssBefore),
+    rssDeltaBytes: Math.max(0, residentBytes() - rssBefore),
+    peakDeltaBytes: peak === undefined ? undefined : Math.max(0, peak - rssBefore),
     loadMs,
     preprocessing: imageKernels.description,
     deviceBytes: imageKernels.deviceBytes(),
@@ -44,6 +48,10 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerResult
     switch (task.kind) {
       case 'load':
         return await load(task);
+      case 'warmUp':
+        await sessions.warmUp();
+        releaseFreeMemory();
+        return { ok: true, kind: 'warmUp' };
       case 'unload': {
         const released = await sessions.release(task.key);
         releaseFreeMemory();

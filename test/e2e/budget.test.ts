@@ -45,6 +45,17 @@ describe('memory budget', () => {
     expect(evictions).toBeGreaterThan(0);
   });
 
+  test('a load\'s peak is measured: it holds the parsed file for a moment above what it keeps', async () => {
+    const r = await predict(2);
+    expect(r.status).toBe(200);
+    const d = await json(await fetch(`${s.management}/models/m2`));
+    expect(d.status).toBe('READY');
+    const [worker] = d.workers;
+    // 4 MiB of weights: kept once, and about twice while onnxruntime builds the session from the file.
+    expect(worker.memoryUsage).toBeGreaterThanOrEqual(4 * MiB);
+    expect(worker.loadPeakBytes).toBeGreaterThan(worker.memoryUsage + 2 * MiB);
+  });
+
   test('describe shows the prediction and the measured cost', async () => {
     const d = await json(await fetch(`${s.management}/models/m6`));
     expect(d.predictedBytes).toBeGreaterThan(4 * MiB);
