@@ -15,7 +15,9 @@ const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,8,32,64').split(',').ma
 const WORKERS = Math.max(1, os.availableParallelism());
 const BATCH = Number(process.env.BENCH_BATCH ?? 32);
 const DELAY_MS = Number(process.env.BENCH_DELAY_MS ?? 5);
-const WIDTH = 512;
+// Wide enough that a run is bound by reading the weights (50 MB): the case dynamic batching is for.
+const WIDTH = Number(process.env.BENCH_MLP_WIDTH ?? 2048);
+const LAYERS = 3;
 
 async function textLine(i: number): Promise<Buffer> {
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="192" height="48"><rect width="100%" height="100%" fill="white"/><text x="6" y="34" font-family="DejaVu Sans, sans-serif" font-size="26" fill="black">Line ${i} ok</text></svg>`;
@@ -45,7 +47,7 @@ async function main(): Promise<void> {
   const store = path.join(root, 'store');
   fs.cpSync(path.join(BUILTIN_MODEL_STORE, 'ocr-cls'), path.join(store, 'cls'), { recursive: true });
   fs.mkdirSync(path.join(store, 'mlp'), { recursive: true });
-  fs.writeFileSync(path.join(store, 'mlp', 'model.onnx'), mlpModel(WIDTH, 4));
+  fs.writeFileSync(path.join(store, 'mlp', 'model.onnx'), mlpModel(WIDTH, LAYERS));
 
   const server = await QuiverServer.start(
     loadConfig(

@@ -2,7 +2,7 @@
 // closed loops, each on one keep-alive socket writing prebuilt HTTP/1.1 requests (little CPU per
 // request, as autocannon does), each request timed with a monotonic clock (sub-millisecond
 // percentiles, which the 1 ms buckets of common tools cannot give for small models).
-// Reads one JSON job from argv[2], prints one JSON result line.
+// Reads one JSON job from stdin, prints one JSON result line.
 import * as net from 'node:net';
 
 export interface LoadJob {
@@ -137,8 +137,14 @@ export async function load(job: LoadJob): Promise<LoadResult> {
   };
 }
 
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 if (require.main === module) {
-  load(JSON.parse(process.argv[2]) as LoadJob).then(
+  readStdin().then((text) => load(JSON.parse(text) as LoadJob)).then(
     (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
     (err) => {
       console.error(err);

@@ -7,10 +7,12 @@ export type { LoadJob, LoadResult };
 
 export function runLoad(job: LoadJob): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [path.join(__dirname, 'load-client.js'), JSON.stringify(job)], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    // The job goes through stdin: request bodies can pass the limit on argument size.
+    const child = execFile(process.execPath, [path.join(__dirname, 'load-client.js')], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`load client failed: ${stderr || err.message}`));
       resolve(JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult);
     });
+    child.stdin!.end(JSON.stringify(job));
   });
 }
 

@@ -1,13 +1,19 @@
 // The fused CPU kernel. Resizing is separable: per output row, a vertical pass blends the source rows it
 // needs (uint8 -> float, contiguous, vectorized), then a horizontal pass gathers the taps of each output
 // pixel, normalizes and writes one plane per channel. Hot loops are compiled twice (x86-64-v3 with AVX2
-// and FMA, and baseline x86-64) and the loader picks one for the running CPU.
+// and FMA, and baseline x86-64) and the loader picks one for the running CPU. On AVX2, bilinear RGB(A)
+// goes through planar rows and a permute-window horizontal pass instead (see HorizontalWindowed).
 #include "preprocess.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define QUIVER_HAVE_AVX2_PATH 1
+#endif
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define QUIVER_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -26,9 +32,19 @@ struct AxisTable {
   std::vector<float> weight;
 };
 
+// Two-tap horizontal resampling, 8 outputs at a time: each block reads a 16-pixel window of a planar
+// row from `base` and picks its taps with permutes (offsets 0..15 in perm0/perm1). base -1: the block's
+// taps do not fit one window (or it would read past the row), so it is done one pixel at a time.
+struct WindowTable {
+  std::vector<int32_t> base;
+  std::vector<int32_t> perm0, perm1;
+};
+
 struct Scratch {
   AxisTable x, y;
+  WindowTable window;
   std::vector<float> row;    // vertically blended source row, crop width x channels
+  std::vector<float> planes; // the same row as three planes (crop width each), for the windowed path
   std::vector<float> accum;  // one output row, for many-tap or float16 output
 };
 
@@ -108,6 +124,93 @@ void Horizontal2Rgb(const float* __restrict row, const int32_t* __restrict i0, c
     o1[x] = (p[c1] * u + q[c1] * v) * a1 + b1;
     o2[x] = (p[c2] * u + q[c2] * v) * a2 + b2;
   }
+}
+
+// Vertical blend of two source rows straight into planes, channel by channel.
+template <int Channels>
+QUIVER_MULTIVERSION
+void BlendRowsPlanar(const uint8_t* __restrict r0, const uint8_t* __restrict r1, float w0, float w1,
+                     float* __restrict p0, float* __restrict p1, float* __restrict p2, int width) {
+  for (int i = 0; i < width; i++) {
+    p0[i] = static_cast<float>(r0[i * Channels]) * w0 + static_cast<float>(r1[i * Channels]) * w1;
+    p1[i] = static_cast<float>(r0[i * Channels + 1]) * w0 + static_cast<float>(r1[i * Channels + 1]) * w1;
+    p2[i] = static_cast<float>(r0[i * Channels + 2]) * w0 + static_cast<float>(r1[i * Channels + 2]) * w1;
+  }
+}
+
+void BuildWindows(WindowTable& table, const AxisTable& x, int channels, int srcWidth) {
+  const int n = x.size;
+  const int blocks = n / 8;
+  table.base.assign(blocks, -1);
+  table.perm0.assign(static_cast<size_t>(blocks) * 8, 0);
+  table.perm1.assign(static_cast<size_t>(blocks) * 8, 0);
+  for (int b = 0; b < blocks; b++) {
+    int lo = x.index[8 * b] / channels;
+    bool fits = lo + 16 <= srcWidth;
+    for (int j = 0; j < 8 && fits; j++) {
+      const int i0 = x.index[8 * b + j] / channels - lo;
+      const int i1 = x.index[static_cast<size_t>(n) + 8 * b + j] / channels - lo;
+      fits = i0 >= 0 && i0 < 16 && i1 >= 0 && i1 < 16;
+      table.perm0[8 * b + j] = i0;
+      table.perm1[8 * b + j] = i1;
+    }
+    if (fits) table.base[b] = lo;
+  }
+}
+
+#ifdef QUIVER_HAVE_AVX2_PATH
+__attribute__((target("avx2,fma")))
+inline __m256 PickFromWindow(__m256 lo, __m256 hi, __m256i perm) {
+  // permutevar8x32 uses the low 3 bits; bit 3 (moved to the sign bit) chooses the upper half.
+  const __m256 fromLo = _mm256_permutevar8x32_ps(lo, perm);
+  const __m256 fromHi = _mm256_permutevar8x32_ps(hi, perm);
+  return _mm256_blendv_ps(fromLo, fromHi, _mm256_castsi256_ps(_mm256_slli_epi32(perm, 28)));
+}
+
+// One output row of all three planes: out_c = (src_c[i0] * w0 + src_c[i1] * w1) * a_c + b_c.
+__attribute__((target("avx2,fma")))
+void HorizontalWindowed(const float* const planes[3], const WindowTable& table, const AxisTable& x, const float* a, const float* b,
+                        float* const out[3]) {
+  const int n = x.size;
+  const int blocks = n / 8;
+  const float* w0 = x.weight.data();
+  const float* w1 = x.weight.data() + n;
+  for (int blk = 0; blk < blocks; blk++) {
+    const int base = table.base[blk];
+    const int x0 = 8 * blk;
+    if (base < 0) continue;
+    const __m256i perm0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(table.perm0.data() + x0));
+    const __m256i perm1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(table.perm1.data() + x0));
+    const __m256 u = _mm256_loadu_ps(w0 + x0);
+    const __m256 v = _mm256_loadu_ps(w1 + x0);
+    for (int c = 0; c < 3; c++) {
+      const __m256 lo = _mm256_loadu_ps(planes[c] + base);
+      const __m256 hi = _mm256_loadu_ps(planes[c] + base + 8);
+      const __m256 blended = _mm256_fmadd_ps(PickFromWindow(lo, hi, perm1), v, _mm256_mul_ps(PickFromWindow(lo, hi, perm0), u));
+      _mm256_storeu_ps(out[c] + x0, _mm256_fmadd_ps(blended, _mm256_set1_ps(a[c]), _mm256_set1_ps(b[c])));
+    }
+  }
+}
+#endif
+
+// The pixels the windowed pass leaves: blocks whose taps spread too far, and the tail past the last block.
+void HorizontalLeftovers(const float* const planes[3], const WindowTable& table, const AxisTable& x, int channels, const float* a,
+                         const float* b, float* const out[3]) {
+  const int n = x.size;
+  const float* w0 = x.weight.data();
+  const float* w1 = x.weight.data() + n;
+  auto one = [&](int i) {
+    const int i0 = x.index[i] / channels;
+    const int i1 = x.index[static_cast<size_t>(n) + i] / channels;
+    for (int c = 0; c < 3; c++) out[c][i] = (planes[c][i0] * w0[i] + planes[c][i1] * w1[i]) * a[c] + b[c];
+  };
+  const int blocks = n / 8;
+  for (int blk = 0; blk < blocks; blk++) {
+    if (table.base[blk] < 0) {
+      for (int i = 8 * blk; i < 8 * blk + 8; i++) one(i);
+    }
+  }
+  for (int i = 8 * blocks; i < n; i++) one(i);
 }
 
 QUIVER_MULTIVERSION
@@ -236,6 +339,34 @@ void PreprocessImage(const SourceImage& src, const CropRect& crop, const Placeme
   const int xtaps = s.x.taps;
   float* row = s.row.data();
   float* accum = s.accum.data();
+
+#ifdef QUIVER_HAVE_AVX2_PATH
+  // Planar rows and windowed permutes: the common case (RGB/RGBA, bilinear both ways, float32) on AVX2.
+  static const bool avx2 = CpuHasAvx2();
+  if (avx2 && xtaps == 2 && ytaps == 2 && channels >= 3 && outF32) {
+    BuildWindows(s.window, s.x, channels, crop.width);
+    const size_t width = static_cast<size_t>(crop.width);
+    if (s.planes.size() < 3 * width) s.planes.resize(3 * width);
+    const float* planes[3] = {s.planes.data(), s.planes.data() + width, s.planes.data() + 2 * width};
+    float* sourcePlanes[3] = {s.planes.data(), s.planes.data() + width, s.planes.data() + 2 * width};
+    // Output plane c reads source channel channel[c].
+    const float* ordered[3];
+    for (int c = 0; c < 3; c++) ordered[c] = planes[affine.bgr ? 2 - c : c];
+    for (int y = 0; y < p.contentHeight; y++) {
+      const uint8_t* r0 = origin + s.y.index[y] * stride;
+      const uint8_t* r1 = origin + s.y.index[static_cast<size_t>(p.contentHeight) + y] * stride;
+      const float w0 = s.y.weight[y];
+      const float w1 = s.y.weight[static_cast<size_t>(p.contentHeight) + y];
+      if (channels == 3) BlendRowsPlanar<3>(r0, r1, w0, w1, sourcePlanes[0], sourcePlanes[1], sourcePlanes[2], crop.width);
+      else BlendRowsPlanar<4>(r0, r1, w0, w1, sourcePlanes[0], sourcePlanes[1], sourcePlanes[2], crop.width);
+      const size_t lineOffset = static_cast<size_t>(y + p.padTop) * p.tensorWidth + p.padLeft;
+      float* const outRows[3] = {outF32 + lineOffset, outF32 + plane + lineOffset, outF32 + 2 * plane + lineOffset};
+      HorizontalWindowed(ordered, s.window, s.x, affine.a, affine.b, outRows);
+      HorizontalLeftovers(ordered, s.window, s.x, channels, affine.a, affine.b, outRows);
+    }
+    return;
+  }
+#endif
 
   for (int y = 0; y < p.contentHeight; y++) {
     // Vertical pass over the whole crop row.

@@ -202,6 +202,7 @@ export class ModelScheduler {
       if (reserve > 0 && (couldFree < overBy || giveUp)) {
         // The reserve gives way first: the part that could never fit, or all of it rather than a refusal.
         reserve = giveUp ? 0 : Math.max(0, reserve - (overBy - couldFree));
+        log.info('load goes ahead without room for all of its peak', { model: forModel, reserveBytes: reserve, shortBytes: overBy, busyModelsWaitedFor: giveUp });
         continue;
       }
       if (couldFree < overBy || giveUp) {

@@ -39,6 +39,11 @@ const cases: Case[] = [
   { name: '97×61 → 64×40 (bilinear shrink < 2×)', width: 97, height: 61, channels: 3, plan: plainPlan(64, 40) },
   { name: '640×480 → 100×75 (area 6.4×)', width: 640, height: 480, channels: 3, plan: plainPlan(100, 75) },
   { name: '129×257 → 43×37 (area, odd factors)', width: 129, height: 257, channels: 4, plan: plainPlan(43, 37) },
+  // The AVX2 path: planar rows, 8 outputs a block from a 16-pixel window, scalar blocks where taps spread wider.
+  { name: '1280×960 → 640×640 (exactly 2× one way)', width: 1280, height: 960, channels: 3, plan: plainPlan(640, 640) },
+  { name: 'RGBA 301×203 → 161×119 (bilinear)', width: 301, height: 203, channels: 4, plan: plainPlan(161, 119) },
+  { name: '1001×9 → 999×7 (almost 1:1)', width: 1001, height: 9, channels: 3, plan: plainPlan(999, 7) },
+  { name: '17×40 → 9×33 (window would pass the row end)', width: 17, height: 40, channels: 3, plan: plainPlan(9, 33) },
   { name: 'grey 33×17 → 20×20', width: 33, height: 17, channels: 1, plan: plainPlan(20, 20) },
   { name: 'BGR 50×30 → 30×50', width: 50, height: 30, channels: 3, plan: plainPlan(30, 50), bgr: true },
   {
