@@ -140,12 +140,12 @@ async function run(policy: 'lru' | 'gdsf', store: string, sizes: number[], strea
     for (let i = 0; i < 600 && !(await fetch(`${base}/ping`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
     // The server warms onnxruntime up on every worker before it answers /ping.
     const idleRss = rssOf(server.pid);
-    // The server's fixed overhead under this load: the same request bodies, at the same concurrency, to
+    // The server's fixed overhead under this load: as many requests, the same bodies, at the same concurrency, to
     // one tiny model on each worker (HTTP, JSON, V8 heaps, worker queues), with no model memory to speak of.
     const widest = Math.max(...sizes);
     const registered = await manage('POST', `?url=overhead&initial_workers=2`);
     if (registered.status !== 200) throw new Error(`register overhead: ${registered.status} ${await registered.text()}`);
-    const burst = await drive(base, server.pid, Array.from({ length: Math.min(2000, stream.length) }, () => 0), concurrency, () => 'overhead', () => widest);
+    const burst = await drive(base, server.pid, Array.from({ length: stream.length }, () => 0), concurrency, () => 'overhead', () => widest);
     if (burst.outcomes.some((o) => !o.outcome.ok)) throw new Error('the overhead burst had failures');
     await manage('DELETE', '/overhead');
     const overheadRss = burst.peakRss;

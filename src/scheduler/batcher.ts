@@ -3,6 +3,7 @@
 import { InferenceTimeoutError, fromWireError } from '../errors';
 import type { InferBatchResult, InferRequest, InferResult } from '../workers/messages';
 import { decideBatch } from './batching';
+import { deadlineSignal } from '../workers/pool';
 
 interface Pending {
   request: InferRequest;
@@ -87,9 +88,9 @@ export class ModelBatcher {
   private send(host: number, batch: Pending[]): void {
     this.busy.add(host);
     this.host.observeBatch(batch.length);
-    const signal = AbortSignal.timeout(Math.max(1, Math.min(...batch.map((p) => p.deadline)) - Date.now()));
+    const deadline = deadlineSignal(Math.max(1, Math.min(...batch.map((p) => p.deadline)) - Date.now()));
     this.host
-      .dispatch(host, batch.map((p) => p.request), signal)
+      .dispatch(host, batch.map((p) => p.request), deadline.signal)
       .then(
         (result) => {
           result.results.forEach((r, i) => (r.ok ? batch[i].resolve(r) : batch[i].reject(fromWireError(r.error))));
@@ -102,6 +103,7 @@ export class ModelBatcher {
         },
       )
       .finally(() => {
+        deadline.clear();
         this.busy.delete(host);
         this.pump();
       });

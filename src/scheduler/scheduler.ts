@@ -1,7 +1,7 @@
 // Applies the placement policy: registers models (resolve, reserve, place on workers), scales and
 // unregisters them, and routes each request to a worker that hosts its model.
 import {
-  BadRequestError, InferenceTimeoutError, InsufficientMemoryError, ModelNotFoundError, NoWorkerAvailableError, QueueFullError, QuiverError,
+  BadRequestError, InferenceTimeoutError, ModelNotFoundError, NoWorkerAvailableError, QueueFullError, QuiverError,
 } from '../errors';
 import { ModelPackage, ModelSourceOptions, openModelPackage } from '../models/model-source';
 import { validateModelName } from '../models/model-name';
@@ -11,11 +11,12 @@ import type { CacheStatus } from '../models/download-cache';
 import { log } from '../log';
 import type { QuiverMetrics } from '../metrics';
 import type { InferRequest, InferResult, LoadResult, ModelSpec } from '../workers/messages';
-import { WorkerPool, transferableBody } from '../workers/pool';
+import { WorkerPool, deadlineSignal, transferableBody } from '../workers/pool';
 import { ModelBatcher } from './batcher';
 import { HostInfo, ModelDescription, Placement, describeModel } from './model-description';
 import { canBatch } from './batching';
-import { chooseEvictions, EvictionPolicyName, EvictionState, ResidentModel } from './eviction';
+import type { EvictionPolicyName, ResidentModel } from './eviction';
+import { MemoryBudget } from './memory-budget';
 import { chooseRemovals, pickWorker, placeModel, WorkerLoad } from './placement';
 import { LoadCostModel } from './cost-model';
 
@@ -53,8 +54,6 @@ export interface ServerStatus {
 }
 
 
-/** How long a load waits for busy models to become idle and evictable before it is refused. */
-const ROOM_WAIT_MS = 10_000;
 
 export class ModelScheduler {
   private readonly placements = new Map<string, Placement>();
@@ -66,8 +65,8 @@ export class ModelScheduler {
   private pending = 0;
   // Admissions (make room, then load) run one at a time, so two loads never count the same free bytes.
   private admission: Promise<unknown> = Promise.resolve();
-  private readonly eviction: EvictionState = { inflation: 0 };
   private readonly costs = new LoadCostModel();
+  private readonly budget: MemoryBudget;
   /** Requests per model that wait for its placement (a load in progress). */
   private readonly waiting = new Map<string, number>();
   /** Requests per model since it was registered (GDSF's frequency). */
@@ -77,7 +76,12 @@ export class ModelScheduler {
     readonly registry: ModelRegistry,
     private readonly pool: WorkerPool,
     private readonly options: SchedulerOptions,
-  ) {}
+  ) {
+    this.budget = new MemoryBudget(
+      { bytes: options.memoryBudgetBytes ?? 0, policy: options.evictionPolicy ?? 'gdsf' },
+      { usedBytes: () => this.memoryInUse().host, residents: (except) => this.residents(except), evict: (name) => this.evict(name) },
+    );
+  }
 
   get workerCount(): number {
     return this.pool.slots.length;
@@ -173,47 +177,6 @@ export class ModelScheduler {
       }));
   }
 
-  /**
-   * Unloads idle models, least valuable first, until `needBytes` more fit the budget. Models that are
-   * busy now are waited for (their requests end); when even all of them could not make room, or they
-   * stay busy past ROOM_WAIT_MS, the load is refused with 507 (SageMaker) / 503 (MMS).
-   * `softBytes` more are made room for too where possible: what a load holds for a moment above what
-   * it keeps (loads run one at a time, so one such reserve at most). A model that fits only without
-   * it still loads.
-   */
-  private async makeRoom(needBytes: number, forModel: string, waitForBusy = true, softBytes = 0): Promise<void> {
-    const budget = this.options.memoryBudgetBytes ?? 0;
-    if (budget <= 0) return;
-    const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
-    const deadline = Date.now() + ROOM_WAIT_MS;
-    let reserve = softBytes;
-    for (;;) {
-      const overBy = this.memoryInUse().host + needBytes + reserve - budget;
-      if (overBy <= 0) return;
-      const residents = this.residents(forModel);
-      const choice = chooseEvictions(residents, overBy, this.options.evictionPolicy ?? 'gdsf', this.eviction);
-      if (choice) {
-        this.eviction.inflation = choice.inflation;
-        for (const name of choice.evict) await this.evict(name);
-        continue;
-      }
-      const couldFree = residents.reduce((a, m) => a + m.bytes, 0);
-      const giveUp = Date.now() > deadline || !waitForBusy;
-      if (reserve > 0 && (couldFree < overBy || giveUp)) {
-        // The reserve gives way first: the part that could never fit, or all of it rather than a refusal.
-        reserve = giveUp ? 0 : Math.max(0, reserve - (overBy - couldFree));
-        log.info('load goes ahead without room for all of its peak', { model: forModel, reserveBytes: reserve, shortBytes: overBy, busyModelsWaitedFor: giveUp });
-        continue;
-      }
-      if (couldFree < overBy || giveUp) {
-        throw new InsufficientMemoryError(
-          `model "${forModel}" needs about ${mb(needBytes)} but ${mb(Math.max(0, budget - this.memoryInUse().host))} of the ${mb(budget)} budget is free and the models that could make room are in use`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-
   private async evict(name: string): Promise<void> {
     const placement = this.placements.get(name);
     if (!placement) return;
@@ -243,10 +206,12 @@ export class ModelScheduler {
 
   private placeNew(record: ModelRecord, pkg: ModelPackage, workers: number): Promise<ModelRecord> {
     return this.admit(async () => {
-      await this.makeRoom(this.predictCopyBytes(pkg) * workers, record.name, true, this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes));
+      await this.budget.makeRoom(record.name, { keepBytes: this.predictCopyBytes(pkg) * workers, peakBytes: this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes) });
       const placed = await this.placeAdmitted(record, pkg, workers);
       // The measured cost can exceed the prediction: make room again for the difference.
-      await this.makeRoom(0, record.name, false).catch((err: Error) => log.warn('over the memory budget after a load', { model: record.name, error: err.message }));
+      await this.budget
+        .makeRoom(record.name, { keepBytes: 0, waitForBusy: false })
+        .catch((err: Error) => log.warn('over the memory budget after a load', { model: record.name, error: err.message }));
       return placed;
     });
   }
@@ -402,7 +367,8 @@ export class ModelScheduler {
     const current = placement.hosts.size;
     if (target > current) {
       await this.admit(async () => {
-        await this.makeRoom(this.predictCopyBytes(record.pkg!) * (target - current), name, true, this.costs.predictLoadExtra(record.pkg!.modelPath, record.pkg!.modelBytes));
+        const pkg = record.pkg!;
+        await this.budget.makeRoom(name, { keepBytes: this.predictCopyBytes(pkg) * (target - current), peakBytes: this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes) });
         await this.addHosts(placement, target - current, record.pkg!.modelBytes);
       });
     } else if (target < current) {
@@ -479,8 +445,12 @@ export class ModelScheduler {
         const hosts = [...placement.hosts.keys()].map((id) => ({ id, inFlight: this.pool.slot(id).inFlight }));
         const id = pickWorker(hosts, placement.cursor++)!;
         const { body, transfer } = transferableBody(request.body);
-        const deadline = AbortSignal.timeout(timeoutS * 1000);
-        result = await this.pool.slot(id).run({ kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer, deadline);
+        const deadline = deadlineSignal(timeoutS * 1000);
+        try {
+          result = await this.pool.slot(id).run({ kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer, deadline.signal);
+        } finally {
+          deadline.clear();
+        }
         this.options.metrics?.batchSize.observe({ model: name }, 1);
       }
       placement.lastPreprocessPath = result.preprocessPath;
@@ -515,9 +485,9 @@ export class ModelScheduler {
   status(): ServerStatus {
     return {
       budget: {
-        bytes: this.options.memoryBudgetBytes ?? 0,
+        bytes: this.budget.bytes,
         usedBytes: this.memoryInUse().host,
-        policy: this.options.evictionPolicy ?? 'gdsf',
+        policy: this.budget.policy,
       },
       downloadCache: this.options.remote?.cache.status(),
       models: this.registry.all().map((r) => {

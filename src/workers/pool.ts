@@ -78,11 +78,12 @@ export class WorkerSlot {
   async run<T extends WorkerTask>(task: T, transferList: ArrayBuffer[] = [], signal?: AbortSignal): Promise<ResultOf<T>> {
     this.inFlight++;
     let outcome: { result?: WorkerResult; error?: unknown };
+    let drop: (() => void) | undefined;
     try {
       outcome = await new Promise((settle) => {
         const entry: Waiting = { task, transferList, signal, settle };
         if (signal) {
-          const drop = () => {
+          drop = () => {
             const at = this.waiting.indexOf(entry);
             if (at >= 0) {
               this.waiting.splice(at, 1);
@@ -97,6 +98,9 @@ export class WorkerSlot {
       });
     } finally {
       this.inFlight--;
+      // The listener holds the task and its result: left on a signal that outlives the task, it kept
+      // every answer of the last response_timeout seconds in memory.
+      if (drop) signal!.removeEventListener('abort', drop);
     }
     if (outcome.error !== undefined || !outcome.result) {
       if (signal?.aborted) throw new InferenceTimeoutError(String(signal.reason ?? 'the task was aborted'));
@@ -147,6 +151,17 @@ export class WorkerPool {
   async close(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.close()));
   }
+}
+
+/**
+ * A signal that aborts after `ms`, and `clear` to drop its timer once the work is done (a pending
+ * AbortSignal.timeout keeps what listens to it alive until it fires).
+ */
+export function deadlineSignal(ms: number): { signal: AbortSignal; clear(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`timed out after ${ms} ms`)), ms);
+  timer.unref();
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
 /** The body's memory can move to the worker only when the Buffer owns all of it (not a pooled slice). */

@@ -84,3 +84,28 @@ describe('a model that cannot fit', () => {
     }
   });
 });
+
+describe('SageMaker multi-model endpoint with more models than the budget holds', () => {
+  test('every model, invoked in turn through /invocations, answers correctly; the budget holds', async () => {
+    const s = await startServer({ mode: 'sagemaker', workers: '2', 'memory-budget': String(14 * MiB) });
+    try {
+      const models = 8; // 4 MiB of weights each: about three fit
+      for (let k = 1; k <= models; k++) writeModelFolder(path.join(s.store, `m${k}`), scaleModel(N, k));
+      const x = [Array.from({ length: N }, (_, i) => (i === 0 ? 1 : 0))];
+      for (const round of [1, 2]) {
+        for (let k = 1; k <= models; k++) {
+          const r = await postJson(`${s.inference}/invocations`, { x }, { 'X-Amzn-SageMaker-Target-Model': `m${k}` });
+          expect({ round, k, status: r.status }).toEqual({ round, k, status: 200 });
+          expect(answerOf(await json(r))).toBe(k);
+          const status = await json(await fetch(`${s.inference}/status`));
+          expect(status.budget.usedBytes).toBeLessThanOrEqual(14 * MiB);
+        }
+      }
+      const status = await json(await fetch(`${s.inference}/status`));
+      expect(status.models).toHaveLength(models);
+      expect(status.models.filter((m: { status: string }) => m.status === 'EVICTED').length).toBeGreaterThanOrEqual(models - 3);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelRegistry } from '../../src/models/registry';
 import { ModelScheduler } from '../../src/scheduler/scheduler';
-import { WorkerPool } from '../../src/workers/pool';
+import { WorkerPool, deadlineSignal } from '../../src/workers/pool';
+import { getEventListeners } from 'node:events';
 import { InvalidModelArchiveError, ModelNotFoundError, NoWorkerAvailableError, QueueFullError } from '../../src/errors';
 import { addModel, writeModelFolder } from '../fixtures/onnx-models';
 import { tempDir } from '../fixtures/server';
@@ -112,6 +113,21 @@ describe('ModelScheduler', () => {
     // With four closed loops a request waits for at most the three before it, a few milliseconds.
     expect(waits.length).toBeGreaterThan(50);
     expect(Math.max(...waits)).toBeLessThan(150);
+  });
+
+  test('a finished task leaves nothing listening on its signal (answers are not kept until the timeout)', async () => {
+    ctx = setup(1);
+    writeModelFolder(path.join(ctx.store, 'a'), addModel([1]));
+    await ctx.scheduler.register({ url: 'a' });
+    const spec = ctx.scheduler.describe('a');
+    expect(spec.status).toBe('READY');
+    const deadline = deadlineSignal(60_000);
+    const slot = ctx.pool.slot(0);
+    // The same worker path the scheduler uses, with a signal that outlives the task.
+    await ctx.scheduler.infer('a', undefined, request([[1]]));
+    await slot.run({ kind: 'unload', key: 'none' }, [], deadline.signal);
+    expect(getEventListeners(deadline.signal, 'abort')).toHaveLength(0);
+    deadline.clear();
   });
 
   test('a full queue answers 503 at once', async () => {
