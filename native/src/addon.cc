@@ -3,6 +3,8 @@
 // errors with a code, never by crashing.
 #include <napi.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -250,10 +252,22 @@ Napi::Value CudaMemoryInfo(const Napi::CallbackInfo& info) {
 }
 #endif
 
+#if defined(__GLIBC__)
+// The trim threshold configureAllocator set (glibc's default until it is called).
+std::atomic<int> allocatorThreshold{128 * 1024};
+#endif
+
 // Hands freed heap pages back to the OS (glibc keeps them otherwise), so that resident memory tells
 // what is really held: the memory budget measures model costs by it.
 Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info) {
 #if defined(__GLIBC__)
+  // malloc_trim hands back free pages inside every arena but trims the top of the main arena only; the
+  // top of this thread's arena (where a worker's sessions live) is trimmed by a free() that reaches it
+  // while the trim threshold is low.
+  mallopt(M_TRIM_THRESHOLD, 0);
+  void* probe = malloc(256 * 1024);
+  free(probe);
+  mallopt(M_TRIM_THRESHOLD, allocatorThreshold);
   return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
 #else
   return Napi::Boolean::New(info.Env(), false);
@@ -267,6 +281,7 @@ Napi::Value ConfigureAllocator(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "configureAllocator(thresholdBytes)");
   const int threshold = info[0].As<Napi::Number>().Int32Value();
 #if defined(__GLIBC__)
+  allocatorThreshold = threshold;
   const bool ok = mallopt(M_MMAP_THRESHOLD, threshold) == 1 && mallopt(M_TRIM_THRESHOLD, threshold) == 1;
   return Napi::Boolean::New(info.Env(), ok);
 #else
