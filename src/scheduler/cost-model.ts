@@ -18,14 +18,15 @@ export class LoadCostModel {
   private readonly copyBytes = new Map<string, number>();
   private readonly perFileByte = new Map<string, number>();
   private readonly extraBytes = new Map<string, number>();
+  private readonly firstRunBytes = new Map<string, number>();
 
   /**
-   * One copy's cost: measured when this file was loaded before, else its size times the median cost
+   * One copy's cost: measured when this file was loaded (and run) before, else its size times the median cost
    * per file byte of the models measured so far (PREDICTED_BYTES_PER_FILE_BYTE before the first).
    */
   predictCopy(modelPath: string, fileBytes: number): number {
     const measured = this.copyBytes.get(modelPath);
-    if (measured !== undefined) return measured;
+    if (measured !== undefined) return measured + (this.firstRunBytes.get(modelPath) ?? 0);
     const ratios = [...this.perFileByte.values()].sort((a, b) => a - b);
     const ratio = ratios.length ? ratios[Math.floor(ratios.length / 2)] : PREDICTED_BYTES_PER_FILE_BYTE;
     return Math.round(fileBytes * Math.max(1, ratio));
@@ -38,6 +39,11 @@ export class LoadCostModel {
    */
   predictLoadExtra(modelPath: string, fileBytes: number): number {
     return this.extraBytes.get(modelPath) ?? fileBytes;
+  }
+
+  /** What a copy's first run kept above its load (onnxruntime's arena), added to its next prediction. */
+  recordFirstRun(modelPath: string, bytes: number): void {
+    this.firstRunBytes.set(modelPath, bytes);
   }
 
   record(modelPath: string, fileBytes: number, load: MeasuredLoad): void {

@@ -262,16 +262,26 @@ export class ModelScheduler {
     const metrics = this.options.metrics;
     placement.batcher = new ModelBatcher(record.name, settings.batchSize, settings.maxBatchDelayMs, {
       hosts: () => [...placement.hosts.keys()].sort((a, b) => this.pool.slot(a).inFlight - this.pool.slot(b).inFlight),
-      dispatch: (host, requests, signal) => {
+      dispatch: async (host, requests, signal) => {
         const moved = requests.map((r) => ({ r, ...transferableBody(r.body) }));
-        return this.pool.slot(host).run(
+        const result = await this.pool.slot(host).run(
           { kind: 'inferBatch', model: placement.spec, requests: moved.map(({ r, body }) => ({ ...r, body })) },
           moved.flatMap((m) => m.transfer),
           signal,
         );
+        this.addFirstRunBytes(placement, host, result.firstRunBytes);
+        return result;
       },
       observeBatch: (size) => metrics?.batchSize.observe({ model: record.name }, size),
     });
+  }
+
+  /** What a copy's first run kept counts toward its cost, and toward the next load's prediction. */
+  private addFirstRunBytes(placement: Placement, id: number, bytes: number | undefined): void {
+    const host = placement.hosts.get(id);
+    if (!bytes || !host) return;
+    host.memoryBytes += bytes;
+    this.costs.recordFirstRun(placement.spec.modelPath, bytes);
   }
 
   private workerLoads(): WorkerLoad[] {
@@ -451,6 +461,7 @@ export class ModelScheduler {
         } finally {
           deadline.clear();
         }
+        this.addFirstRunBytes(placement, id, result.firstRunBytes);
         this.options.metrics?.batchSize.observe({ model: name }, 1);
       }
       placement.lastPreprocessPath = result.preprocessPath;

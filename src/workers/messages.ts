@@ -111,6 +111,8 @@ export interface InferResult {
   preprocessPath: PreprocessPath;
   /** Requests in the onnxruntime run that answered this one. */
   batchSize: number;
+  /** On a session's first run only: the memory that run kept (its arena's first chunks). */
+  firstRunBytes?: number;
 }
 
 export interface FailedResult {
@@ -123,6 +125,8 @@ export interface InferBatchResult {
   kind: 'inferBatch';
   /** One per request, in order; a request that failed alone carries its error. */
   results: (InferResult | FailedResult)[];
+  /** On a session's first run only: the memory that run kept. */
+  firstRunBytes?: number;
 }
 
 export type WorkerResult = LoadResult | UnloadResult | WarmUpResult | InferResult | InferBatchResult | FailedResult;

@@ -14,6 +14,8 @@ export interface LoadedModel {
   handler?: ModelHandler;
   /** Reused input buffer for image models: a worker runs one task at a time. */
   scratch?: Float32Array;
+  /** Set once the session has run: its first run's memory has been measured. */
+  ranOnce?: boolean;
 }
 
 export interface SessionSettings {

@@ -7,8 +7,8 @@ import { selectImageKernels } from '../preprocess/kernels';
 import { releaseFreeMemory } from '../preprocess/native';
 import { peakResidentBytes, residentBytes, resetPeakResident } from './process-memory';
 import { runBatch, runInference } from './inference';
-import type { LoadResult, WorkerInit, WorkerResult, WorkerTask } from './messages';
-import { SessionCache } from './session-cache';
+import type { InferBatchResult, InferResult, LoadResult, WorkerInit, WorkerResult, WorkerTask } from './messages';
+import { LoadedModel, SessionCache } from './session-cache';
 
 const init = workerData as WorkerInit;
 // Each worker is one lane of parallelism; libvips threads would oversubscribe the cores.
@@ -43,6 +43,17 @@ async function load(task: Extract<WorkerTask, { kind: 'load' }>): Promise<LoadRe
   };
 }
 
+/** A session's first run keeps memory (onnxruntime's arena grows to what the run needed): measured once. */
+async function measuredFirstRun<T extends InferResult | InferBatchResult>(model: LoadedModel, run: () => Promise<T>): Promise<T> {
+  if (model.ranOnce) return run();
+  releaseFreeMemory();
+  const before = residentBytes();
+  const result = await run();
+  model.ranOnce = true;
+  releaseFreeMemory();
+  return { ...result, firstRunBytes: Math.max(0, residentBytes() - before) };
+}
+
 export default async function handleTask(task: WorkerTask): Promise<WorkerResult> {
   try {
     switch (task.kind) {
@@ -57,11 +68,14 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerResult
         releaseFreeMemory();
         return { ok: true, kind: 'unload', released };
       }
-      case 'infer':
-        return await runInference(await sessions.ensure(task.model), task.request, { maxImagePixels: init.maxImagePixels, kernels: imageKernels.kernels });
+      case 'infer': {
+        const model = await sessions.ensure(task.model);
+        return await measuredFirstRun(model, () => runInference(model, task.request, { maxImagePixels: init.maxImagePixels, kernels: imageKernels.kernels }));
+      }
       case 'inferBatch': {
-        const results = await runBatch(await sessions.ensure(task.model), task.requests, { maxImagePixels: init.maxImagePixels, kernels: imageKernels.kernels });
-        return { ok: true, kind: 'inferBatch', results };
+        const model = await sessions.ensure(task.model);
+        const results = () => runBatch(model, task.requests, { maxImagePixels: init.maxImagePixels, kernels: imageKernels.kernels });
+        return await measuredFirstRun(model, async () => ({ ok: true as const, kind: 'inferBatch' as const, results: await results() }));
       }
     }
   } catch (err) {

@@ -30,3 +30,12 @@ describe('LoadCostModel', () => {
     expect(costs.predictLoadExtra('a.onnx', 1000)).toBe(0);
   });
 });
+
+test('what a copy kept at its first run is added to the next prediction of that file', () => {
+  const costs = new LoadCostModel();
+  costs.record('a.onnx', 1000, { copyBytes: 1200 });
+  costs.recordFirstRun('a.onnx', 300);
+  expect(costs.predictCopy('a.onnx', 1000)).toBe(1500);
+  costs.record('a.onnx', 1000, { copyBytes: 1100 });
+  expect(costs.predictCopy('a.onnx', 1000)).toBe(1400);
+});
