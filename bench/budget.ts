@@ -228,10 +228,14 @@ async function main(): Promise<void> {
   }
   const [lru, gdsf] = results;
   // Fixed overhead: the peak RSS of the same server under the same load with one tiny model.
-  const over = Math.max(...results.map((r) => r.peakRss - budget - r.overheadRss));
+  const overOf = (r: RunResult) => r.peakRss - budget - r.overheadRss;
   console.log(`\nserver fixed overhead (peak RSS, tiny model, same load): ${results.map((r) => `${r.policy} ${mb(r.overheadRss)} MiB`).join(', ')} (idle: ${mb(results[0].idleRss)} MiB)`);
-  console.log(`peak RSS over (budget + fixed overhead): ${mb(over)} MiB`);
-  console.log(`RESULT budget hit_ratio=${gdsf.hitRatio.toFixed(3)} lru_hit_ratio=${lru.hitRatio.toFixed(3)} wrong=${lru.wrong + gdsf.wrong} failed=${lru.failed + gdsf.failed} peak_rss_over_budget=${Math.max(0, over)}`);
+  console.log(`peak RSS over (budget + fixed overhead): ${results.map((r) => `${r.policy} ${mb(overOf(r))} MiB`).join(', ')}`);
+  // The worse of the two passes.
+  const over = Math.max(...results.map(overOf));
+  console.log(
+    `RESULT budget hit_ratio=${gdsf.hitRatio.toFixed(3)} lru_hit_ratio=${lru.hitRatio.toFixed(3)} wrong=${lru.wrong + gdsf.wrong} failed=${lru.failed + gdsf.failed} peak_rss_over_budget=${Math.max(0, over)}`,
+  );
 }
 
 main().catch((err) => {
