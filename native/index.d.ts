@@ -25,10 +25,8 @@ export interface NativeCudaStream {
 
 export interface NativeBinding {
   capabilities(): NativeCapabilities;
-  /** glibc's malloc_trim(0): returns freed heap pages to the OS; false where there is nothing to do. */
+  /** glibc: trims this thread's arena top, then malloc_trim(0) returns freed pages of every arena. */
   releaseFreeMemory(): boolean;
-  /** glibc's mallopt: fixed mmap and trim thresholds of `thresholdBytes`; false where not glibc. */
-  configureAllocator(thresholdBytes: number): boolean;
   preprocessSync(...args: PreprocessArgs): void;
   preprocess(...args: PreprocessArgs): Promise<void>;
   /** Only in the CUDA build. */

@@ -10,7 +10,7 @@ import { createMmsApps, createSageMakerApp } from './http/app';
 import { InvalidConfigError, QuiverError } from './errors';
 import { configureLogging, log } from './log';
 import { QuiverMetrics } from './metrics';
-import { configureAllocator, loadNative } from './preprocess/native';
+import { loadNative } from './preprocess/native';
 import { DownloadCache } from './models/download-cache';
 import { ModelRegistry } from './models/registry';
 import { RemoteArtifactSource } from './models/remote-source';
@@ -88,7 +88,6 @@ export class QuiverServer {
       if (error) throw new InvalidConfigError(`preprocess_backend is "native" but the addon did not load: ${error}`);
     }
     configureLogging(config.log_level, config.log_format);
-    configureAllocator();
     // The metrics read the scheduler, which needs the metrics to count loads: bind them late.
     let scheduler: ModelScheduler | undefined;
     const metrics = new QuiverMetrics({

@@ -3,7 +3,6 @@
 // errors with a code, never by crashing.
 #include <napi.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -252,40 +251,21 @@ Napi::Value CudaMemoryInfo(const Napi::CallbackInfo& info) {
 }
 #endif
 
-#if defined(__GLIBC__)
-// The trim threshold configureAllocator set (glibc's default until it is called).
-std::atomic<int> allocatorThreshold{128 * 1024};
-#endif
-
 // Hands freed heap pages back to the OS (glibc keeps them otherwise), so that resident memory tells
 // what is really held: the memory budget measures model costs by it.
 Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info) {
 #if defined(__GLIBC__)
   // malloc_trim hands back free pages inside every arena but trims the top of the main arena only; the
-  // top of this thread's arena (where a worker's sessions live) is trimmed by a free() that reaches it
-  // while the trim threshold is low.
+  // top of this thread's arena (where a worker's sessions live) is trimmed by a free() that merges into
+  // it while the trim threshold is low. The probe is below any mmap threshold, so it comes from the arena.
+  // Setting the threshold also stops glibc from raising it (and the mmap threshold) after large frees,
+  // which would keep freed model memory in the arenas; 128 KiB is glibc's starting value for both.
   mallopt(M_TRIM_THRESHOLD, 0);
-  void* probe = malloc(256 * 1024);
+  void* probe = malloc(96 * 1024);
   free(probe);
-  mallopt(M_TRIM_THRESHOLD, allocatorThreshold);
+  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
   return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
 #else
-  return Napi::Boolean::New(info.Env(), false);
-#endif
-}
-
-// Fixes glibc's mmap and trim thresholds (which otherwise grow after the first large free, up to 32 and
-// 64 MB): large blocks are then mapped and unmapped on their own, and the top of every arena is trimmed,
-// so freed model memory leaves the process instead of staying at the top of a worker thread's arena.
-Napi::Value ConfigureAllocator(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "configureAllocator(thresholdBytes)");
-  const int threshold = info[0].As<Napi::Number>().Int32Value();
-#if defined(__GLIBC__)
-  allocatorThreshold = threshold;
-  const bool ok = mallopt(M_MMAP_THRESHOLD, threshold) == 1 && mallopt(M_TRIM_THRESHOLD, threshold) == 1;
-  return Napi::Boolean::New(info.Env(), ok);
-#else
-  (void)threshold;
   return Napi::Boolean::New(info.Env(), false);
 #endif
 }
@@ -313,7 +293,6 @@ Napi::Value Capabilities(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("capabilities", Napi::Function::New(env, Capabilities));
   exports.Set("releaseFreeMemory", Napi::Function::New(env, ReleaseFreeMemory));
-  exports.Set("configureAllocator", Napi::Function::New(env, ConfigureAllocator));
   exports.Set("preprocessSync", Napi::Function::New(env, PreprocessSync));
   exports.Set("preprocess", Napi::Function::New(env, Preprocess));
 #ifdef QUIVER_WITH_CUDA

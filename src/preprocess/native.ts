@@ -139,16 +139,6 @@ export function preprocessOnStream(stream: NativeCudaStream, job: NativeJob): Pr
   return stream.preprocess(job.src, geometry, affine, job.out, offset);
 }
 
-/**
- * Blocks of 8 MB and more (model weights, big tensors) are mapped on their own and arenas are trimmed
- * above 8 MB free, process-wide, so that unloading a model gives its memory back (glibc only).
- */
-export const ALLOCATOR_THRESHOLD_BYTES = 8 * 1024 * 1024;
-
-export function configureAllocator(): boolean {
-  return loadNative().binding?.configureAllocator(ALLOCATOR_THRESHOLD_BYTES) ?? false;
-}
-
 /** Returns freed heap pages to the OS where the addon can (glibc), so resident memory measures what is held. */
 export function releaseFreeMemory(): boolean {
   return loadNative().binding?.releaseFreeMemory() ?? false;
