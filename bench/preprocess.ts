@@ -65,7 +65,13 @@ async function main(): Promise<void> {
   // (a) raw pixels → tensor
   const rawBaseline = await median(ROUNDS, async () => normalizeInto(await sharpResize(first.raw), 3, tensor, plan, params));
   const rawNative = await median(ROUNDS, () => preprocessNativeSync({ src: first.raw, width: SRC_W, height: SRC_H, channels: 3, plan, params, out: tensor }));
-  rows.push(['(a) raw RGB 1280×960 → 640² CHW f32', rawBaseline, rawNative]);
+  rows.push([`(a) raw RGB 1280×960 → 640² CHW f32 (${caps.cpu.kernels})`, rawBaseline, rawNative]);
+  // The same on each slower CPU path this machine has, for machines without the best one.
+  const slowerPaths = (['avx2', 'baseline'] as const).filter((k) => k !== caps.cpu.kernels && (k === 'baseline' || caps.cpu.avx2));
+  const pathTimes: [string, number][] = [];
+  for (const cpuKernels of slowerPaths) {
+    pathTimes.push([cpuKernels, await median(ROUNDS, () => preprocessNativeSync({ src: first.raw, width: SRC_W, height: SRC_H, channels: 3, plan, params, out: tensor, cpuKernels }))]);
+  }
 
   // (b) JPEG bytes → tensor, through the server's own image path
   const jpegBaseline = await median(ROUNDS, () => preprocessImage(first.jpeg, imageConfig, input, { maxPixels: 1e8 }, tensor));
@@ -89,12 +95,13 @@ async function main(): Promise<void> {
   const kernelRate = moved / (rawNative / 1e3);
   const memcpyRate = moved / (memcpy / 1e3);
 
-  console.log(`native addon: ${caps.file} (avx2: ${caps.cpu.avx2}, cuda compiled: ${caps.cuda.compiled}, devices: ${caps.cuda.deviceCount}); image path: ${kernels.description}`);
+  console.log(`native addon: ${caps.file} (cpu kernels: ${caps.cpu.kernels}, cuda compiled: ${caps.cuda.compiled}, devices: ${caps.cuda.deviceCount}); image path: ${kernels.description}`);
   console.log(`median of ${ROUNDS} rounds (batch: ${Math.ceil(ROUNDS / 4)})\n`);
   console.log('| case | sharp + TypeScript (ms) | native (ms) | speedup |');
   console.log('|---|---:|---:|---:|');
   for (const [name, base, nat] of rows) console.log(`| ${name} | ${base.toFixed(3)} | ${nat.toFixed(3)} | ${(base / nat).toFixed(2)}× |`);
   console.log(`\nraw path moves ${(moved / 1e6).toFixed(1)} MB: ${(kernelRate / 1e9).toFixed(2)} GB/s; memcpy of the same bytes: ${(memcpyRate / 1e9).toFixed(2)} GB/s (${memcpy.toFixed(3)} ms)`);
+  for (const [name, ms] of pathTimes) console.log(`raw path on the ${name} kernels: ${ms.toFixed(3)} ms, ${(moved / (ms / 1e3) / 1e9).toFixed(2)} GB/s, memcpy ratio ${(memcpy / ms).toFixed(2)}`);
   console.log(
     `RESULT preprocess raw_speedup=${(rawBaseline / rawNative).toFixed(2)} jpeg_speedup=${(jpegBaseline / jpegNative).toFixed(2)} batch_speedup=${(batchBaseline / batchNative).toFixed(2)} raw_memcpy_ratio=${(kernelRate / memcpyRate).toFixed(2)}`,
   );

@@ -1,14 +1,18 @@
 // Declarations of every export of the quiver_native addon (built from native/src by binding.gyp,
 // or by cmake-js with CUDA). Arguments are validated by src/preprocess/native.ts before they cross.
 
+export type CpuKernels = 'avx512vbmi' | 'avx2' | 'baseline';
+
 export interface NativeCapabilities {
-  cpu: { avx2: boolean };
+  /** kernels: the best vector path of the CPU kernel on this CPU. */
+  cpu: { avx2: boolean; kernels: CpuKernels };
   cuda: { compiled: boolean; deviceCount: number; error?: string };
 }
 
 /**
- * geometry (Int32Array, 14): width, height, channels, cropX, cropY, cropWidth, cropHeight,
- *   tensorWidth, tensorHeight, contentWidth, contentHeight, padLeft, padTop, bgr (0/1).
+ * geometry (Int32Array, 15): width, height, channels, cropX, cropY, cropWidth, cropHeight,
+ *   tensorWidth, tensorHeight, contentWidth, contentHeight, padLeft, padTop, bgr (0/1),
+ *   cpuKernels (the best CPU path the job may take: 0 baseline, 1 avx2, 2 avx512vbmi).
  * affine (Float32Array, 9): a[3], b[3], pad[3]; output = pixel * a[c] + b[c], padding = pad[c].
  * out: Float32Array (float32) or Uint16Array (float16 bits); offset: first element written.
  */

@@ -31,7 +31,7 @@ using quiver::SourceImage;
 // Geometry layout shared with src/preprocess/native.ts.
 enum Geometry {
   kWidth, kHeight, kChannels, kCropX, kCropY, kCropWidth, kCropHeight,
-  kTensorWidth, kTensorHeight, kContentWidth, kContentHeight, kPadLeft, kPadTop, kBgr, kGeometrySize
+  kTensorWidth, kTensorHeight, kContentWidth, kContentHeight, kPadLeft, kPadTop, kBgr, kCpuKernels, kGeometrySize
 };
 // Affine layout: a[3], b[3], pad[3].
 constexpr size_t kAffineSize = 9;
@@ -42,6 +42,7 @@ struct Job {
   Placement place;
   Affine affine;
   Output out;
+  quiver::CpuKernels cpuKernels;
 };
 
 Napi::Error ArgumentError(Napi::Env env, const std::string& message) {
@@ -75,7 +76,7 @@ Job ReadJob(const Napi::CallbackInfo& info, size_t first) {
   auto geometry = info[first + 1].As<Napi::Int32Array>();
   auto affine = info[first + 2].As<Napi::Float32Array>();
   auto out = info[first + 3].As<Napi::TypedArray>();
-  if (geometry.ElementLength() != kGeometrySize) throw ArgumentError(env, "geometry must hold 14 values");
+  if (geometry.ElementLength() != kGeometrySize) throw ArgumentError(env, "geometry must hold 15 values");
   if (affine.ElementLength() != kAffineSize) throw ArgumentError(env, "affine must hold 9 values");
   const double offset = info[first + 4].As<Napi::Number>().DoubleValue();
   if (!(offset >= 0) || offset > 9007199254740991.0) throw ArgumentError(env, "offset must be a whole number >= 0");
@@ -92,6 +93,8 @@ Job ReadJob(const Napi::CallbackInfo& info, size_t first) {
     job.affine.pad[c] = a[6 + c];
   }
   job.affine.bgr = g[kBgr] != 0;
+  if (g[kCpuKernels] < 0 || g[kCpuKernels] > static_cast<int32_t>(quiver::CpuKernels::Avx512Vbmi)) throw ArgumentError(env, "cpu kernels must be 0, 1 or 2");
+  job.cpuKernels = static_cast<quiver::CpuKernels>(g[kCpuKernels]);
   if (out.TypedArrayType() == napi_float32_array) {
     auto f = out.As<Napi::Float32Array>();
     job.out = {f.Data(), f.ElementLength(), static_cast<size_t>(offset), OutputType::Float32};
@@ -112,7 +115,7 @@ Job ReadJob(const Napi::CallbackInfo& info, size_t first) {
 Napi::Value PreprocessSync(const Napi::CallbackInfo& info) {
   Job job = ReadJob(info, 0);
   try {
-    quiver::PreprocessImage(job.src, job.crop, job.place, job.affine, job.out);
+    quiver::PreprocessImage(job.src, job.crop, job.place, job.affine, job.out, job.cpuKernels);
   } catch (const KernelError& e) {
     throw KernelFailure(info.Env(), e.code, e.what());
   } catch (const std::exception& e) {
@@ -159,7 +162,7 @@ class PreprocessWorker : public Napi::AsyncWorker {
 Napi::Value Preprocess(const Napi::CallbackInfo& info) {
   Job job = ReadJob(info, 0);
   auto* worker = new PreprocessWorker(info.Env(), info, 0, job, [](const Job& j) {
-    quiver::PreprocessImage(j.src, j.crop, j.place, j.affine, j.out);
+    quiver::PreprocessImage(j.src, j.crop, j.place, j.affine, j.out, j.cpuKernels);
   });
   worker->Queue();
   return worker->Promise();
@@ -274,6 +277,7 @@ Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object cpu = Napi::Object::New(env);
   cpu.Set("avx2", Napi::Boolean::New(env, quiver::CpuHasAvx2()));
+  cpu.Set("kernels", Napi::String::New(env, quiver::CpuKernelsName(quiver::ActiveCpuKernels())));
   Napi::Object cuda = Napi::Object::New(env);
 #ifdef QUIVER_WITH_CUDA
   auto probe = quiver::cuda::Probe();

@@ -1,8 +1,11 @@
 // The fused CPU kernel. Resizing is separable: per output row, a vertical pass blends the source rows it
 // needs (uint8 -> float, contiguous, vectorized), then a horizontal pass gathers the taps of each output
 // pixel, normalizes and writes one plane per channel. Hot loops are compiled twice (x86-64-v3 with AVX2
-// and FMA, and baseline x86-64) and the loader picks one for the running CPU. On AVX2, bilinear RGB(A)
-// goes through planar rows and a permute-window horizontal pass instead (see HorizontalWindowed).
+// and FMA, and baseline x86-64) and the loader picks one for the running CPU. On AVX2 (and faster on
+// AVX-512 VBMI), bilinear RGB(A) runs the other way round: each source row is resampled horizontally
+// once, straight from its bytes into three planes (HorizontalBytesAvx2/Vbmi), and each output row is a
+// two-row blend of those planes fused with the normalize (VerticalAffine). A downscale then blends
+// fewer values, and no pixel is deinterleaved twice.
 #include "preprocess.h"
 
 #include <algorithm>
@@ -32,20 +35,33 @@ struct AxisTable {
   std::vector<float> weight;
 };
 
-// Two-tap horizontal resampling, 8 outputs at a time: each block reads a 16-pixel window of a planar
-// row from `base` and picks its taps with permutes (offsets 0..15 in perm0/perm1). base -1: the block's
-// taps do not fit one window (or it would read past the row), so it is done one pixel at a time.
-struct WindowTable {
-  std::vector<int32_t> base;
-  std::vector<int32_t> perm0, perm1;
+// Two-tap horizontal resampling straight from interleaved bytes, 8 outputs a block. Each tap's byte is
+// picked from a window of the row, zero-extended to 32 bits, per channel by adding c to the pick.
+// AVX2 (lanes 2): each 128-bit lane has its own 32-byte window, read as a low and a high half with
+// pshufb; a low pick is 0x70 + t for window offset t, so from t = 16 its top bit is set (pshufb gives 0)
+// and the high pick, the same byte xor 0x80, reads the high half. AVX-512 VBMI (lanes 1): one 64-byte
+// window, one vpermt2b per tap and channel. A window never passes the row end (near it, it starts
+// earlier). Blocks whose taps do not fit are leftovers, done one output at a time.
+struct ByteWindowTable {
+  int lanes = 0;
+  std::vector<int32_t> blocks;     // the blocks whose taps fit their windows
+  std::vector<int32_t> base;       // per fitting block: `lanes` window offsets in the row
+  std::vector<uint8_t> picks;      // per fitting block: 32-byte picks, tap 0 (low, high) then tap 1
+  std::vector<int32_t> leftovers;  // outputs done one at a time
+};
+
+// One resampled source row: three planes of the content width, tagged with the row they came from.
+struct ResampledRow {
+  int sourceRow = -1;
+  std::vector<float> planes;
 };
 
 struct Scratch {
   AxisTable x, y;
-  WindowTable window;
-  std::vector<float> row;    // vertically blended source row, crop width x channels
-  std::vector<float> planes; // the same row as three planes (crop width each), for the windowed path
-  std::vector<float> accum;  // one output row, for many-tap or float16 output
+  ByteWindowTable windows;
+  ResampledRow resampled[2];  // the two source rows an output row blends, for the AVX2 path
+  std::vector<float> row;     // vertically blended source row, crop width x channels
+  std::vector<float> accum;   // one output row, for many-tap or float16 output
 };
 
 thread_local Scratch scratch;
@@ -126,91 +142,142 @@ void Horizontal2Rgb(const float* __restrict row, const int32_t* __restrict i0, c
   }
 }
 
-// Vertical blend of two source rows straight into planes, channel by channel.
-template <int Channels>
-QUIVER_MULTIVERSION
-void BlendRowsPlanar(const uint8_t* __restrict r0, const uint8_t* __restrict r1, float w0, float w1,
-                     float* __restrict p0, float* __restrict p1, float* __restrict p2, int width) {
-  for (int i = 0; i < width; i++) {
-    p0[i] = static_cast<float>(r0[i * Channels]) * w0 + static_cast<float>(r1[i * Channels]) * w1;
-    p1[i] = static_cast<float>(r0[i * Channels + 1]) * w0 + static_cast<float>(r1[i * Channels + 1]) * w1;
-    p2[i] = static_cast<float>(r0[i * Channels + 2]) * w0 + static_cast<float>(r1[i * Channels + 2]) * w1;
-  }
-}
-
-void BuildWindows(WindowTable& table, const AxisTable& x, int channels, int srcWidth) {
+void BuildByteWindows(ByteWindowTable& table, const AxisTable& x, int rowBytes, int lanes) {
   const int n = x.size;
   const int blocks = n / 8;
-  table.base.assign(blocks, -1);
-  table.perm0.assign(static_cast<size_t>(blocks) * 8, 0);
-  table.perm1.assign(static_cast<size_t>(blocks) * 8, 0);
+  const int windowBytes = lanes == 2 ? 32 : 64;
+  const int outputsPerWindow = 8 / lanes;
+  const int picksPerTap = lanes == 2 ? 64 : 32;
+  table.lanes = lanes;
+  table.blocks.clear();
+  table.base.clear();
+  table.picks.clear();
+  table.leftovers.clear();
+  uint8_t picks[2][64];
   for (int b = 0; b < blocks; b++) {
-    int lo = x.index[8 * b] / channels;
-    bool fits = lo + 16 <= srcWidth;
-    for (int j = 0; j < 8 && fits; j++) {
-      const int i0 = x.index[8 * b + j] / channels - lo;
-      const int i1 = x.index[static_cast<size_t>(n) + 8 * b + j] / channels - lo;
-      fits = i0 >= 0 && i0 < 16 && i1 >= 0 && i1 < 16;
-      table.perm0[8 * b + j] = i0;
-      table.perm1[8 * b + j] = i1;
+    bool fits = true;
+    int32_t bases[2] = {0, 0};
+    std::memset(picks, 0x80, sizeof picks);
+    for (int lane = 0; lane < lanes && fits; lane++) {
+      const int first = 8 * b + lane * outputsPerWindow;
+      // Taps never decrease along the row, so the first is the leftmost; at the row end the window
+      // moves left so that it stays inside the row.
+      const int base = std::min(x.index[first], rowBytes - windowBytes);
+      bases[lane] = base;
+      fits = base >= 0;
+      for (int j = 0; j < outputsPerWindow && fits; j++) {
+        for (int k = 0; k < 2 && fits; k++) {
+          const int t = x.index[static_cast<size_t>(k) * n + first + j] - base;
+          fits = t >= 0 && t + 2 < windowBytes;
+          if (lanes == 2) {
+            picks[k][16 * lane + 4 * j] = static_cast<uint8_t>(0x70 + t);
+            picks[k][32 + 16 * lane + 4 * j] = static_cast<uint8_t>((0x70 + t) ^ 0x80);
+          } else {
+            picks[k][4 * j] = static_cast<uint8_t>(t);
+          }
+        }
+      }
     }
-    if (fits) table.base[b] = lo;
+    if (!fits) {
+      for (int i = 8 * b; i < 8 * b + 8; i++) table.leftovers.push_back(i);
+      continue;
+    }
+    table.blocks.push_back(b);
+    table.base.insert(table.base.end(), bases, bases + lanes);
+    for (int k = 0; k < 2; k++) table.picks.insert(table.picks.end(), picks[k], picks[k] + picksPerTap);
   }
+  for (int i = 8 * blocks; i < n; i++) table.leftovers.push_back(i);
+}
+
+// What the vector passes read, unpacked once per image so that the loops hold plain pointers.
+struct BytePass {
+  const int32_t* blocks;
+  const int32_t* base;
+  const uint8_t* picks;
+  size_t count;
+  const float* w0;
+  const float* w1;
+  float* planes[3];
+};
+
+BytePass MakeBytePass(const ByteWindowTable& table, const AxisTable& x, float* const planes[3]) {
+  return {table.blocks.data(), table.base.data(), table.picks.data(), table.blocks.size(),
+          x.weight.data(), x.weight.data() + x.size, {planes[0], planes[1], planes[2]}};
 }
 
 #ifdef QUIVER_HAVE_AVX2_PATH
 __attribute__((target("avx2,fma")))
-inline __m256 PickFromWindow(__m256 lo, __m256 hi, __m256i perm) {
-  // permutevar8x32 uses the low 3 bits; bit 3 (moved to the sign bit) chooses the upper half.
-  const __m256 fromLo = _mm256_permutevar8x32_ps(lo, perm);
-  const __m256 fromHi = _mm256_permutevar8x32_ps(hi, perm);
-  return _mm256_blendv_ps(fromLo, fromHi, _mm256_castsi256_ps(_mm256_slli_epi32(perm, 28)));
+inline __m256i LoadLanes(const uint8_t* left, const uint8_t* right) {
+  return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(left))),
+                                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(right)), 1);
 }
 
-// One output row of all three planes: out_c = (src_c[i0] * w0 + src_c[i1] * w1) * a_c + b_c.
+// planes[c][i] = row[i0 + c] * w0 + row[i1 + c] * w1 for the blocks whose windows fit (lanes 2).
 __attribute__((target("avx2,fma")))
-void HorizontalWindowed(const float* const planes[3], const WindowTable& table, const AxisTable& x, const float* a, const float* b,
-                        float* const out[3]) {
-  const int n = x.size;
-  const int blocks = n / 8;
-  const float* w0 = x.weight.data();
-  const float* w1 = x.weight.data() + n;
-  for (int blk = 0; blk < blocks; blk++) {
-    const int base = table.base[blk];
-    const int x0 = 8 * blk;
-    if (base < 0) continue;
-    const __m256i perm0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(table.perm0.data() + x0));
-    const __m256i perm1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(table.perm1.data() + x0));
-    const __m256 u = _mm256_loadu_ps(w0 + x0);
-    const __m256 v = _mm256_loadu_ps(w1 + x0);
+void HorizontalBytesAvx2(const uint8_t* __restrict row, BytePass pass) {
+  for (size_t k = 0; k < pass.count; k++) {
+    const int blk = pass.blocks[k];
+    const uint8_t* left = row + pass.base[2 * k];
+    const uint8_t* right = row + pass.base[2 * k + 1];
+    const __m256i low = LoadLanes(left, right);
+    const __m256i high = LoadLanes(left + 16, right + 16);
+    const uint8_t* pick = pass.picks + 128 * k;
+    const __m256i low0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pick));
+    const __m256i high0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pick + 32));
+    const __m256i low1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pick + 64));
+    const __m256i high1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pick + 96));
+    const __m256 u = _mm256_loadu_ps(pass.w0 + 8 * blk);
+    const __m256 v = _mm256_loadu_ps(pass.w1 + 8 * blk);
+    float* const outs[3] = {pass.planes[0] + 8 * blk, pass.planes[1] + 8 * blk, pass.planes[2] + 8 * blk};
     for (int c = 0; c < 3; c++) {
-      const __m256 lo = _mm256_loadu_ps(planes[c] + base);
-      const __m256 hi = _mm256_loadu_ps(planes[c] + base + 8);
-      const __m256 blended = _mm256_fmadd_ps(PickFromWindow(lo, hi, perm1), v, _mm256_mul_ps(PickFromWindow(lo, hi, perm0), u));
-      _mm256_storeu_ps(out[c] + x0, _mm256_fmadd_ps(blended, _mm256_set1_ps(a[c]), _mm256_set1_ps(b[c])));
+      const __m256i add = _mm256_set1_epi8(static_cast<char>(c));
+      const __m256i tap0 = _mm256_or_si256(_mm256_shuffle_epi8(low, _mm256_add_epi8(low0, add)), _mm256_shuffle_epi8(high, _mm256_add_epi8(high0, add)));
+      const __m256i tap1 = _mm256_or_si256(_mm256_shuffle_epi8(low, _mm256_add_epi8(low1, add)), _mm256_shuffle_epi8(high, _mm256_add_epi8(high1, add)));
+      _mm256_storeu_ps(outs[c], _mm256_fmadd_ps(_mm256_cvtepi32_ps(tap1), v, _mm256_mul_ps(_mm256_cvtepi32_ps(tap0), u)));
+    }
+  }
+}
+
+// The same with AVX-512 VBMI (lanes 1): a 64-byte window and one byte permute per tap and channel.
+__attribute__((target("avx512vbmi,avx512vl,avx512bw,avx512f,avx2,fma")))
+void HorizontalBytesVbmi(const uint8_t* __restrict row, BytePass pass) {
+  const __mmask32 firstByteOfEach = 0x11111111u;
+  for (size_t k = 0; k < pass.count; k++) {
+    const int blk = pass.blocks[k];
+    const uint8_t* window = row + pass.base[k];
+    const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(window));
+    const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(window + 32));
+    const __m256i pick0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pass.picks + 64 * k));
+    const __m256i pick1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pass.picks + 64 * k + 32));
+    const __m256 u = _mm256_loadu_ps(pass.w0 + 8 * blk);
+    const __m256 v = _mm256_loadu_ps(pass.w1 + 8 * blk);
+    float* const outs[3] = {pass.planes[0] + 8 * blk, pass.planes[1] + 8 * blk, pass.planes[2] + 8 * blk};
+    for (int c = 0; c < 3; c++) {
+      const __m256i add = _mm256_set1_epi8(static_cast<char>(c));
+      const __m256i tap0 = _mm256_maskz_permutex2var_epi8(firstByteOfEach, low, _mm256_add_epi8(pick0, add), high);
+      const __m256i tap1 = _mm256_maskz_permutex2var_epi8(firstByteOfEach, low, _mm256_add_epi8(pick1, add), high);
+      _mm256_storeu_ps(outs[c], _mm256_fmadd_ps(_mm256_cvtepi32_ps(tap1), v, _mm256_mul_ps(_mm256_cvtepi32_ps(tap0), u)));
     }
   }
 }
 #endif
 
-// The pixels the windowed pass leaves: blocks whose taps spread too far, and the tail past the last block.
-void HorizontalLeftovers(const float* const planes[3], const WindowTable& table, const AxisTable& x, int channels, const float* a,
-                         const float* b, float* const out[3]) {
+// The outputs the vector passes leave: blocks whose taps spread too far, and the tail past the last block.
+void HorizontalBytesLeftovers(const uint8_t* row, const ByteWindowTable& table, const AxisTable& x, float* const planes[3]) {
   const int n = x.size;
   const float* w0 = x.weight.data();
   const float* w1 = x.weight.data() + n;
-  auto one = [&](int i) {
-    const int i0 = x.index[i] / channels;
-    const int i1 = x.index[static_cast<size_t>(n) + i] / channels;
-    for (int c = 0; c < 3; c++) out[c][i] = (planes[c][i0] * w0[i] + planes[c][i1] * w1[i]) * a[c] + b[c];
-  };
-  const int blocks = n / 8;
-  for (int blk = 0; blk < blocks; blk++) {
-    if (table.base[blk] < 0) {
-      for (int i = 8 * blk; i < 8 * blk + 8; i++) one(i);
-    }
+  for (const int32_t i : table.leftovers) {
+    const uint8_t* p = row + x.index[i];
+    const uint8_t* q = row + x.index[static_cast<size_t>(n) + i];
+    for (int c = 0; c < 3; c++) planes[c][i] = static_cast<float>(p[c]) * w0[i] + static_cast<float>(q[c]) * w1[i];
   }
-  for (int i = 8 * blocks; i < n; i++) one(i);
+}
+
+// out = h0 * w0a + h1 * w1a + b: the vertical blend of two resampled rows and the normalize in one pass.
+QUIVER_MULTIVERSION
+void VerticalAffine(const float* __restrict h0, const float* __restrict h1, float w0a, float w1a, float b, float* __restrict out, int n) {
+  for (int x = 0; x < n; x++) out[x] = h0[x] * w0a + (h1[x] * w1a + b);
 }
 
 QUIVER_MULTIVERSION
@@ -294,6 +361,26 @@ bool CpuHasAvx2() {
 #endif
 }
 
+CpuKernels ActiveCpuKernels(CpuKernels cap) {
+  CpuKernels best = CpuKernels::Baseline;
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (CpuHasAvx2()) best = CpuKernels::Avx2;
+  if (best == CpuKernels::Avx2 && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512f")) {
+    best = CpuKernels::Avx512Vbmi;
+  }
+#endif
+  return static_cast<int>(cap) < static_cast<int>(best) ? cap : best;
+}
+
+const char* CpuKernelsName(CpuKernels kernels) {
+  switch (kernels) {
+    case CpuKernels::Avx512Vbmi: return "avx512vbmi";
+    case CpuKernels::Avx2: return "avx2";
+    default: return "baseline";
+  }
+}
+
 void ValidateArguments(const SourceImage& src, const CropRect& crop, const Placement& p, const Output& out) {
   auto fail = [](const std::string& message) { throw KernelError("ERR_QUIVER_NATIVE_ARGUMENT", message); };
   if (src.channels != 1 && src.channels != 3 && src.channels != 4) fail("channels must be 1, 3 or 4");
@@ -311,7 +398,7 @@ void ValidateArguments(const SourceImage& src, const CropRect& crop, const Place
   if (out.offset > out.elementCount || out.elementCount - out.offset < needed) fail("output buffer is too small for this image at this offset");
 }
 
-void PreprocessImage(const SourceImage& src, const CropRect& crop, const Placement& p, const Affine& affine, const Output& out) {
+void PreprocessImage(const SourceImage& src, const CropRect& crop, const Placement& p, const Affine& affine, const Output& out, CpuKernels cap) {
   ValidateArguments(src, crop, p, out);
   Scratch& s = scratch;
   const int channels = src.channels;
@@ -341,28 +428,44 @@ void PreprocessImage(const SourceImage& src, const CropRect& crop, const Placeme
   float* accum = s.accum.data();
 
 #ifdef QUIVER_HAVE_AVX2_PATH
-  // Planar rows and windowed permutes: the common case (RGB/RGBA, bilinear both ways, float32) on AVX2.
-  static const bool avx2 = CpuHasAvx2();
-  if (avx2 && xtaps == 2 && ytaps == 2 && channels >= 3 && outF32) {
-    BuildWindows(s.window, s.x, channels, crop.width);
-    const size_t width = static_cast<size_t>(crop.width);
-    if (s.planes.size() < 3 * width) s.planes.resize(3 * width);
-    const float* planes[3] = {s.planes.data(), s.planes.data() + width, s.planes.data() + 2 * width};
-    float* sourcePlanes[3] = {s.planes.data(), s.planes.data() + width, s.planes.data() + 2 * width};
-    // Output plane c reads source channel channel[c].
-    const float* ordered[3];
-    for (int c = 0; c < 3; c++) ordered[c] = planes[affine.bgr ? 2 - c : c];
-    for (int y = 0; y < p.contentHeight; y++) {
-      const uint8_t* r0 = origin + s.y.index[y] * stride;
-      const uint8_t* r1 = origin + s.y.index[static_cast<size_t>(p.contentHeight) + y] * stride;
+  // Horizontal first, from bytes, once per source row; then blend rows: RGB/RGBA, bilinear, float32.
+  const CpuKernels kernels = ActiveCpuKernels(cap);
+  if (kernels != CpuKernels::Baseline && xtaps == 2 && ytaps == 2 && channels >= 3 && outF32) {
+    const bool vbmi = kernels == CpuKernels::Avx512Vbmi;
+    BuildByteWindows(s.windows, s.x, rowLength, vbmi ? 1 : 2);
+    for (ResampledRow& r : s.resampled) {
+      r.sourceRow = -1;
+      if (r.planes.size() < 3 * static_cast<size_t>(dw)) r.planes.resize(3 * static_cast<size_t>(dw));
+    }
+    // The row's planes, resampling it into the slot that does not hold `keep` if it is not there yet.
+    auto resampled = [&](int sourceRow, int keep) -> const float* {
+      for (ResampledRow& r : s.resampled) {
+        if (r.sourceRow == sourceRow) return r.planes.data();
+      }
+      ResampledRow& slot = s.resampled[0].sourceRow == keep ? s.resampled[1] : s.resampled[0];
+      float* const planes[3] = {slot.planes.data(), slot.planes.data() + dw, slot.planes.data() + 2 * static_cast<size_t>(dw)};
+      const uint8_t* line = origin + static_cast<size_t>(sourceRow) * stride;
+      const BytePass pass = MakeBytePass(s.windows, s.x, planes);
+      if (vbmi) HorizontalBytesVbmi(line, pass);
+      else HorizontalBytesAvx2(line, pass);
+      HorizontalBytesLeftovers(line, s.windows, s.x, planes);
+      slot.sourceRow = sourceRow;
+      return slot.planes.data();
+    };
+    const int ch = p.contentHeight;
+    for (int y = 0; y < ch; y++) {
+      const int r0 = s.y.index[y];
+      const int r1 = s.y.index[static_cast<size_t>(ch) + y];
       const float w0 = s.y.weight[y];
-      const float w1 = s.y.weight[static_cast<size_t>(p.contentHeight) + y];
-      if (channels == 3) BlendRowsPlanar<3>(r0, r1, w0, w1, sourcePlanes[0], sourcePlanes[1], sourcePlanes[2], crop.width);
-      else BlendRowsPlanar<4>(r0, r1, w0, w1, sourcePlanes[0], sourcePlanes[1], sourcePlanes[2], crop.width);
+      const float w1 = s.y.weight[static_cast<size_t>(ch) + y];
+      const float* h0 = resampled(r0, r1);
+      const float* h1 = w1 == 0.0f ? h0 : resampled(r1, r0);
       const size_t lineOffset = static_cast<size_t>(y + p.padTop) * p.tensorWidth + p.padLeft;
-      float* const outRows[3] = {outF32 + lineOffset, outF32 + plane + lineOffset, outF32 + 2 * plane + lineOffset};
-      HorizontalWindowed(ordered, s.window, s.x, affine.a, affine.b, outRows);
-      HorizontalLeftovers(ordered, s.window, s.x, channels, affine.a, affine.b, outRows);
+      for (int c = 0; c < 3; c++) {
+        // Output plane c reads source channel 2 - c for BGR.
+        const size_t from = static_cast<size_t>(affine.bgr ? 2 - c : c) * dw;
+        VerticalAffine(h0 + from, h1 + from, w0 * affine.a[c], w1 == 0.0f ? 0.0f : w1 * affine.a[c], affine.b[c], outF32 + c * plane + lineOffset, dw);
+      }
     }
     return;
   }

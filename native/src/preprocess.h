@@ -55,14 +55,23 @@ struct Output {
 // Largest side the kernels accept; larger requests are refused before anything is allocated.
 constexpr int kMaxSide = 1 << 15;
 
+// The vector paths of the kernel, in order; a job names the best it may take (tests compare them).
+enum class CpuKernels { Baseline = 0, Avx2 = 1, Avx512Vbmi = 2 };
+
+// The best path the running CPU has, at most `cap`.
+CpuKernels ActiveCpuKernels(CpuKernels cap = CpuKernels::Avx512Vbmi);
+const char* CpuKernelsName(CpuKernels kernels);
+
 // Checks every argument; throws KernelError naming the first problem.
 void ValidateArguments(const SourceImage& src, const CropRect& crop, const Placement& place, const Output& out);
 
 // Runs the fused kernel. Reuses per-thread scratch memory: no allocation once warmed up.
-void PreprocessImage(const SourceImage& src, const CropRect& crop, const Placement& place, const Affine& affine, const Output& out);
+void PreprocessImage(const SourceImage& src, const CropRect& crop, const Placement& place, const Affine& affine, const Output& out,
+                     CpuKernels cap = CpuKernels::Avx512Vbmi);
 
-// Whether the running CPU took the AVX2 paths.
+// Whether the running CPU has AVX2 and FMA.
 bool CpuHasAvx2();
+
 
 uint16_t FloatToHalf(float value);
 

@@ -40,6 +40,6 @@ export function selectImageKernels(preference: PreprocessBackend): KernelChoice 
   return {
     ...none,
     kernels: { backend: 'native-cpu', run: preprocessNativeSync },
-    description: caps.cpu.avx2 ? 'native-cpu (avx2)' : 'native-cpu',
+    description: `native-cpu (${caps.cpu.kernels})`,
   };
 }

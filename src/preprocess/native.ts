@@ -1,7 +1,9 @@
 // The TypeScript side of the native kernels: loads the addon (the CUDA build when present, else the
 // CPU build), validates every argument with errors that name it, and packs them into typed arrays.
 import * as path from 'node:path';
-import type { NativeBinding, NativeCapabilities, NativeCudaStream } from '../../native/index';
+import type { CpuKernels, NativeBinding, NativeCapabilities, NativeCudaStream } from '../../native/index';
+
+export type { CpuKernels };
 import type { NormalizeParams } from './normalize';
 import type { ResizePlan } from './resize-plan';
 
@@ -55,7 +57,11 @@ export interface NativeJob {
   out: Float32Array | Uint16Array;
   /** First element written: batch index × 3 × tensorHeight × tensorWidth. */
   offset?: number;
+  /** The best CPU vector path to take (tests and benchmarks compare them); the best the CPU has when absent. */
+  cpuKernels?: CpuKernels;
 }
+
+const CPU_KERNEL_LEVEL: Record<CpuKernels, number> = { baseline: 0, avx2: 1, avx512vbmi: 2 };
 
 function wholeNumber(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -67,6 +73,13 @@ function wholeNumber(value: unknown, name: string, min: number, max: number): nu
 function finite(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value)) throw new TypeError(`Expected ${name} to be a finite number but received ${String(value)}`);
   return value;
+}
+
+function cpuKernelLevel(kernels: CpuKernels | undefined): number {
+  if (kernels === undefined) return CPU_KERNEL_LEVEL.avx512vbmi;
+  const level = Object.hasOwn(CPU_KERNEL_LEVEL, kernels) ? CPU_KERNEL_LEVEL[kernels] : undefined;
+  if (level === undefined) throw new RangeError(`Expected cpuKernels to be avx512vbmi, avx2 or baseline but received ${String(kernels)}`);
+  return level;
 }
 
 /** Checks a job and packs it as the addon takes it. */
@@ -111,6 +124,7 @@ export function packJob(job: NativeJob): { geometry: Int32Array; affine: Float32
   const geometry = Int32Array.of(
     width, height, channels, crop.x, crop.y, crop.width, crop.height,
     p.tensorWidth, p.tensorHeight, p.contentWidth, p.contentHeight, p.padLeft, p.padTop, params.bgr ? 1 : 0,
+    cpuKernelLevel(job.cpuKernels),
   );
   return { geometry, affine, offset };
 }

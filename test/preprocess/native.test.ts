@@ -1,5 +1,5 @@
 // The native kernels against the float64 reference on awkward sizes, every element written.
-import { loadNative, nativeCapabilities, packJob, preprocessNative, preprocessNativeSync, CropRect } from '../../src/preprocess/native';
+import { loadNative, nativeCapabilities, packJob, preprocessNative, preprocessNativeSync, CpuKernels, CropRect } from '../../src/preprocess/native';
 import type { NormalizeParams } from '../../src/preprocess/normalize';
 import type { ResizePlan } from '../../src/preprocess/resize-plan';
 import { randomPixels } from '../fixtures/images';
@@ -39,11 +39,13 @@ const cases: Case[] = [
   { name: '97×61 → 64×40 (bilinear shrink < 2×)', width: 97, height: 61, channels: 3, plan: plainPlan(64, 40) },
   { name: '640×480 → 100×75 (area 6.4×)', width: 640, height: 480, channels: 3, plan: plainPlan(100, 75) },
   { name: '129×257 → 43×37 (area, odd factors)', width: 129, height: 257, channels: 4, plan: plainPlan(43, 37) },
-  // The AVX2 path: planar rows, 8 outputs a block from a 16-pixel window, scalar blocks where taps spread wider.
+  // The vector paths: byte windows per block of 8 outputs, moved left at the row end, leftovers one by one.
   { name: '1280×960 → 640×640 (exactly 2× one way)', width: 1280, height: 960, channels: 3, plan: plainPlan(640, 640) },
   { name: 'RGBA 301×203 → 161×119 (bilinear)', width: 301, height: 203, channels: 4, plan: plainPlan(161, 119) },
+  { name: 'RGBA 64×8 → 32×8 (taps reach past an AVX2 window)', width: 64, height: 8, channels: 4, plan: plainPlan(32, 8) },
   { name: '1001×9 → 999×7 (almost 1:1)', width: 1001, height: 9, channels: 3, plan: plainPlan(999, 7) },
-  { name: '17×40 → 9×33 (window would pass the row end)', width: 17, height: 40, channels: 3, plan: plainPlan(9, 33) },
+  { name: '17×40 → 9×33 (row narrower than a window)', width: 17, height: 40, channels: 3, plan: plainPlan(9, 33) },
+  { name: '23×6 → 45×11 (upscale, window moved left at the row end)', width: 23, height: 6, channels: 3, plan: plainPlan(45, 11) },
   { name: 'grey 33×17 → 20×20', width: 33, height: 17, channels: 1, plan: plainPlan(20, 20) },
   { name: 'BGR 50×30 → 30×50', width: 50, height: 30, channels: 3, plan: plainPlan(30, 50), bgr: true },
   {
@@ -57,22 +59,30 @@ const cases: Case[] = [
 ];
 
 const native = loadNative();
+const LEVELS: CpuKernels[] = ['baseline', 'avx2', 'avx512vbmi'];
+const best = nativeCapabilities()?.cpu.kernels ?? 'baseline';
+// Every CPU path this machine has, each checked on its own.
+const paths = LEVELS.slice(0, LEVELS.indexOf(best) + 1);
 
 describe('native preprocessing addon', () => {
   test('is built by npm install and reports what it can do', () => {
     expect(native.error).toBeUndefined();
     const caps = nativeCapabilities()!;
     expect(typeof caps.cpu.avx2).toBe('boolean');
+    expect(LEVELS).toContain(caps.cpu.kernels);
+    if (caps.cpu.avx2) expect(caps.cpu.kernels).not.toBe('baseline');
     expect(caps.cuda).toMatchObject({ compiled: expect.any(Boolean), deviceCount: expect.any(Number) });
   });
 
-  test.each(cases)('$name matches the float64 reference (float32, every element written)', ({ width, height, channels, plan, crop, bgr }) => {
-    const src = randomPixels(width, height, channels, width * 7 + height);
-    const p = { ...params, bgr: !!bgr };
-    const out = new Float32Array(3 * plan.tensorWidth * plan.tensorHeight).fill(Number.NaN);
-    preprocessNativeSync({ src, width, height, channels, crop, plan, params: p, out });
-    const want = referencePreprocess(src, width, channels, crop ?? { x: 0, y: 0, width, height }, plan, p);
-    expect(maxError(out, want)).toBeLessThanOrEqual(1e-4);
+  describe.each(paths)('on the %s path', (cpuKernels) => {
+    test.each(cases)('$name matches the float64 reference (float32, every element written)', ({ width, height, channels, plan, crop, bgr }) => {
+      const src = randomPixels(width, height, channels, width * 7 + height);
+      const p = { ...params, bgr: !!bgr };
+      const out = new Float32Array(3 * plan.tensorWidth * plan.tensorHeight).fill(Number.NaN);
+      preprocessNativeSync({ src, width, height, channels, crop, plan, params: p, out, cpuKernels });
+      const want = referencePreprocess(src, width, channels, crop ?? { x: 0, y: 0, width, height }, plan, p);
+      expect(maxError(out, want)).toBeLessThanOrEqual(1e-4);
+    });
   });
 
   test.each(cases.slice(4, 8))('$name in float16 is the reference rounded to half precision', ({ width, height, channels, plan }) => {
@@ -110,15 +120,18 @@ describe('native preprocessing addon', () => {
     expect(() => packJob({ ...ok, out: new Float32Array(5) })).toThrow(/out to hold 12 elements/);
     expect(() => packJob({ ...ok, crop: { x: 1, y: 0, width: 2, height: 2 } })).toThrow(/crop.width/);
     expect(() => packJob({ ...ok, params: { ...params, std: [1, 0, 1] } })).toThrow(/std\[1\] to be non-zero/);
+    expect(() => packJob({ ...ok, cpuKernels: 'sse9' as CpuKernels })).toThrow(/cpuKernels to be avx512vbmi, avx2 or baseline but received sse9/);
   });
 
   test('the addon itself refuses inconsistent arguments with a coded error instead of crashing', () => {
     const binding = native.binding!;
-    const geometry = Int32Array.of(60000, 60000, 3, 0, 0, 60000, 60000, 8, 8, 8, 8, 0, 0, 0);
+    const geometry = Int32Array.of(60000, 60000, 3, 0, 0, 60000, 60000, 8, 8, 8, 8, 0, 0, 0, 2);
     const call = () => binding.preprocessSync(new Uint8Array(10), geometry, new Float32Array(9), new Float32Array(192), 0);
     expect(call).toThrow(expect.objectContaining({ code: 'ERR_QUIVER_NATIVE_ARGUMENT' }));
-    expect(() => binding.preprocessSync(new Uint8Array(10), new Int32Array(3), new Float32Array(9), new Float32Array(1), 0)).toThrow(/geometry must hold 14 values/);
-    const small = Int32Array.of(2, 2, 3, 0, 0, 2, 2, 8, 8, 8, 8, 0, 0, 0);
+    expect(() => binding.preprocessSync(new Uint8Array(10), new Int32Array(3), new Float32Array(9), new Float32Array(1), 0)).toThrow(/geometry must hold 15 values/);
+    const small = Int32Array.of(2, 2, 3, 0, 0, 2, 2, 8, 8, 8, 8, 0, 0, 0, 2);
+    const unknownPath = Int32Array.of(2, 2, 3, 0, 0, 2, 2, 2, 2, 2, 2, 0, 0, 0, 3);
+    expect(() => binding.preprocessSync(new Uint8Array(12), unknownPath, new Float32Array(9), new Float32Array(12), 0)).toThrow(/cpu kernels must be 0, 1 or 2/);
     expect(() => binding.preprocessSync(new Uint8Array(12), small, new Float32Array(9), new Float32Array(10), 0)).toThrow(/output buffer is too small/);
   });
 });
