@@ -7,6 +7,7 @@ import { deadlineSignal } from '../workers/pool';
 
 interface Pending {
   request: InferRequest;
+  /** performance.now() clock, for sub-millisecond waits. */
   enqueuedAt: number;
   deadline: number;
   resolve(result: InferResult): void;
@@ -22,7 +23,8 @@ export interface BatcherHost {
 
 export class ModelBatcher {
   private readonly queue: Pending[] = [];
-  private readonly busy = new Set<number>();
+  /** Hosts running a batch of this model, and its size. */
+  private readonly busy = new Map<number, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -40,7 +42,7 @@ export class ModelBatcher {
 
   submit(request: InferRequest, timeoutMs: number): Promise<InferResult> {
     return new Promise((resolve, reject) => {
-      const now = Date.now();
+      const now = performance.now();
       this.queue.push({ request, enqueuedAt: now, deadline: now + timeoutMs, resolve, reject });
       this.pump();
     });
@@ -60,7 +62,7 @@ export class ModelBatcher {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const now = Date.now();
+    const now = performance.now();
     this.expire(now);
     for (;;) {
       const idle = this.host.hosts().filter((h) => !this.busy.has(h));
@@ -71,6 +73,7 @@ export class ModelBatcher {
         maxBatchDelayMs: this.maxBatchDelayMs,
         idleHosts: idle.length,
         running: this.busy.size,
+        inFlight: [...this.busy.values()].reduce((a, b) => a + b, 0),
       });
       if (decision.action === 'wait') {
         this.timer = setTimeout(() => this.pump(), decision.ms);
@@ -86,9 +89,9 @@ export class ModelBatcher {
   }
 
   private send(host: number, batch: Pending[]): void {
-    this.busy.add(host);
+    this.busy.set(host, batch.length);
     this.host.observeBatch(batch.length);
-    const deadline = deadlineSignal(Math.max(1, Math.min(...batch.map((p) => p.deadline)) - Date.now()));
+    const deadline = deadlineSignal(Math.max(1, Math.min(...batch.map((p) => p.deadline)) - performance.now()));
     this.host
       .dispatch(host, batch.map((p) => p.request), deadline.signal)
       .then(

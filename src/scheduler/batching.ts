@@ -8,8 +8,10 @@ export interface BatchQueueState {
   maxBatchDelayMs: number;
   /** Hosts of the model with no batch of it in flight. */
   idleHosts: number;
-  /** Batches of the model running now. */
+  /** Batches of the model running now (one per busy host). */
   running: number;
+  /** Requests in those batches. */
+  inFlight: number;
 }
 
 export type BatchDecision =
@@ -18,15 +20,26 @@ export type BatchDecision =
   | { action: 'idle' };
 
 /**
- * A full batch goes at once. A partial one goes at once when nothing of the model is running (waiting
- * would only add latency to an idle model), else when its oldest request has waited max_batch_delay
- * (MMS's rule). Nothing goes while every host is busy: requests keep queueing, so the next batch is
- * fuller, and the host that frees first takes it.
+ * A host's share of the work in sight: the queued and in-flight requests over the model's hosts. What
+ * runs elsewhere now says what arrives while this batch runs, so a host that waits past its share
+ * only idles while the others work; one that takes more than its share leaves another host idle.
+ */
+function share(s: BatchQueueState): number {
+  return Math.ceil((s.queued + s.inFlight) / (s.idleHosts + s.running));
+}
+
+/**
+ * A batch goes to an idle host as soon as it is full: batch_size requests, or the host's share when
+ * that is smaller (so nothing waits while the model is idle, and a burst spreads over the idle hosts).
+ * A smaller one goes when its oldest request has waited max_batch_delay (MMS's rule, the bound on every
+ * wait). Nothing goes while every host is busy: requests keep queueing, so the next batch is fuller,
+ * and the host that frees first takes it.
  */
 export function decideBatch(s: BatchQueueState): BatchDecision {
   if (s.queued === 0 || s.idleHosts === 0) return { action: 'idle' };
-  if (s.queued >= s.batchSize) return { action: 'dispatch', count: s.batchSize };
-  if (s.running === 0 || s.oldestWaitMs >= s.maxBatchDelayMs) return { action: 'dispatch', count: s.queued };
+  const full = Math.min(s.batchSize, share(s));
+  if (s.queued >= full) return { action: 'dispatch', count: full };
+  if (s.oldestWaitMs >= s.maxBatchDelayMs) return { action: 'dispatch', count: s.queued };
   return { action: 'wait', ms: s.maxBatchDelayMs - s.oldestWaitMs };
 }
 

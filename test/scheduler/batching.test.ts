@@ -1,22 +1,36 @@
 import { canBatch, decideBatch } from '../../src/scheduler/batching';
 import { splitOutputs, stackFeeds } from '../../src/workers/inference';
 
-const base = { queued: 0, oldestWaitMs: 0, batchSize: 8, maxBatchDelayMs: 10, idleHosts: 1, running: 1 };
+const base = { queued: 0, oldestWaitMs: 0, batchSize: 8, maxBatchDelayMs: 10, idleHosts: 1, running: 1, inFlight: 6 };
 
 describe('decideBatch', () => {
   test('a full batch goes at once', () => {
-    expect(decideBatch({ ...base, queued: 8 })).toEqual({ action: 'dispatch', count: 8 });
-    expect(decideBatch({ ...base, queued: 20 })).toEqual({ action: 'dispatch', count: 8 });
+    expect(decideBatch({ ...base, queued: 8, inFlight: 8 })).toEqual({ action: 'dispatch', count: 8 });
+    expect(decideBatch({ ...base, queued: 20, inFlight: 8 })).toEqual({ action: 'dispatch', count: 8 });
   });
 
-  test('a partial batch waits out max_batch_delay from its oldest request, then goes', () => {
+  test('a batch short of its host\'s share waits out max_batch_delay from its oldest request, then goes', () => {
     expect(decideBatch({ ...base, queued: 3, oldestWaitMs: 4 })).toEqual({ action: 'wait', ms: 6 });
     expect(decideBatch({ ...base, queued: 3, oldestWaitMs: 10 })).toEqual({ action: 'dispatch', count: 3 });
     expect(decideBatch({ ...base, queued: 1, maxBatchDelayMs: 0 })).toEqual({ action: 'dispatch', count: 1 });
   });
 
-  test('a partial batch goes at once when nothing of the model is running', () => {
-    expect(decideBatch({ ...base, queued: 2, running: 0, idleHosts: 2 })).toEqual({ action: 'dispatch', count: 2 });
+  test('a batch goes to an idle host once it holds that host\'s share of the queued and in-flight requests', () => {
+    // 6 run on the other host: this one takes 6 as soon as they are queued, and no more.
+    expect(decideBatch({ ...base, queued: 5, oldestWaitMs: 2 })).toEqual({ action: 'wait', ms: 8 });
+    expect(decideBatch({ ...base, queued: 6, oldestWaitMs: 2 })).toEqual({ action: 'dispatch', count: 6 });
+    expect(decideBatch({ ...base, queued: 7, oldestWaitMs: 2, batchSize: 32 })).toEqual({ action: 'dispatch', count: 7 });
+    expect(decideBatch({ ...base, queued: 10, oldestWaitMs: 2, batchSize: 32 })).toEqual({ action: 'dispatch', count: 8 });
+    // Three hosts, two of them idle, 8 in flight: 4 queued make a share of 4; 3 queued do not.
+    expect(decideBatch({ ...base, queued: 4, idleHosts: 2, running: 1, inFlight: 8 })).toEqual({ action: 'dispatch', count: 4 });
+    expect(decideBatch({ ...base, queued: 3, idleHosts: 2, running: 1, inFlight: 8 })).toEqual({ action: 'wait', ms: 10 });
+  });
+
+  test('nothing running: a burst goes at once, spread over the idle hosts', () => {
+    expect(decideBatch({ ...base, queued: 2, running: 0, inFlight: 0, idleHosts: 2 })).toEqual({ action: 'dispatch', count: 1 });
+    expect(decideBatch({ ...base, queued: 1, running: 0, inFlight: 0, idleHosts: 2 })).toEqual({ action: 'dispatch', count: 1 });
+    expect(decideBatch({ ...base, queued: 5, running: 0, inFlight: 0, idleHosts: 1 })).toEqual({ action: 'dispatch', count: 5 });
+    expect(decideBatch({ ...base, queued: 30, running: 0, inFlight: 0, idleHosts: 2 })).toEqual({ action: 'dispatch', count: 8 });
   });
 
   test('nothing goes while every host is busy, or when nothing is queued', () => {
