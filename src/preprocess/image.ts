@@ -1,5 +1,6 @@
-// Request image → model input tensor: check the header, decode with sharp (libvips, shrink-on-load),
-// then resize and normalize into CHW float32 with the native kernels (or sharp's resize and a TS loop).
+// Request image → model input tensor: check the header, decode (common PNGs directly, the rest with sharp:
+// libvips, shrink-on-load), then resize and normalize into CHW float32 with the native kernels (or
+// sharp's resize and a TS loop).
 import sharp from 'sharp';
 import type { OutputInfo, Sharp } from 'sharp';
 import { ImageTooLargeError, InvalidImageError } from '../errors';
@@ -7,6 +8,7 @@ import type { ImageInputConfig } from '../models/model-config';
 import { normalizeInto } from './normalize';
 import { readImageHeader } from './image-header';
 import type { NativeJob } from './native';
+import { decodePng } from './png';
 import { FixedDims, ResizePlan, planResize } from './resize-plan';
 import type { TensorInfo } from './tensor-types';
 
@@ -109,6 +111,11 @@ export async function preprocessImage(
   const length = 3 * plan.tensorWidth * plan.tensorHeight;
   const data = reuse && reuse.length === length ? reuse : new Float32Array(length);
   const params = { scale: cfg.scale, mean: cfg.mean, std: cfg.std, bgr: cfg.channelOrder === 'bgr', padValue: cfg.padValue };
+  const direct = kernels ? decodePng(body) : undefined;
+  if (kernels && direct) {
+    await kernels.run({ src: direct.data, width: direct.width, height: direct.height, channels: direct.channels, plan, params, out: data });
+    return { data, dims: [1, 3, plan.tensorHeight, plan.tensorWidth], meta: { ...plan, originalWidth: width, originalHeight: height } };
+  }
   let image = sharp(body, { limitInputPixels: limits.maxPixels, failOn: 'error' });
   if (space !== 'srgb' && space !== 'b-w') image = image.toColourspace('srgb');
   if (kernels) {
