@@ -35,18 +35,20 @@ struct AxisTable {
   std::vector<float> weight;
 };
 
-// Two-tap horizontal resampling straight from interleaved bytes, 8 outputs a block. Each tap's byte is
-// picked from a window of the row, zero-extended to 32 bits, per channel by adding c to the pick.
-// AVX2 (lanes 2): each 128-bit lane has its own 32-byte window, read as a low and a high half with
-// pshufb; a low pick is 0x70 + t for window offset t, so from t = 16 its top bit is set (pshufb gives 0)
-// and the high pick, the same byte xor 0x80, reads the high half. AVX-512 VBMI (lanes 1): one 64-byte
-// window, one vpermt2b per tap and channel. A window never passes the row end (near it, it starts
-// earlier). Blocks whose taps do not fit are leftovers, done one output at a time.
+// Two-tap horizontal resampling straight from interleaved bytes, 8 outputs a block. One byte shuffle
+// picks both taps of a channel for each output, tap 0 into byte 0 and tap 1 into byte 2 of its 32-bit
+// lane (the other bytes zero), so `& 0xff` and `>> 16` give the two taps as integers; the picks of
+// channel c are those of channel 0 plus c. AVX2 (lanes 2): each 128-bit lane has its own 32-byte
+// window, read as a low and a high half with pshufb; a low pick is 0x70 + t for window offset t, so
+// from t = 16 its top bit is set (pshufb gives 0) and the high pick, the same byte xor 0x80, reads the
+// high half. AVX-512 VBMI (lanes 1): one 64-byte window and one vpermt2b per channel. A window never
+// passes the row end (near it, it starts earlier). Blocks whose taps do not fit are leftovers, done
+// one output at a time.
 struct ByteWindowTable {
   int lanes = 0;
   std::vector<int32_t> blocks;     // the blocks whose taps fit their windows
   std::vector<int32_t> base;       // per fitting block: `lanes` window offsets in the row
-  std::vector<uint8_t> picks;      // per fitting block: 32-byte picks, tap 0 (low, high) then tap 1
+  std::vector<uint8_t> picks;      // per fitting block: 32-byte picks (AVX2: low half, then high half)
   std::vector<int32_t> leftovers;  // outputs done one at a time
 };
 
@@ -147,13 +149,13 @@ void BuildByteWindows(ByteWindowTable& table, const AxisTable& x, int rowBytes, 
   const int blocks = n / 8;
   const int windowBytes = lanes == 2 ? 32 : 64;
   const int outputsPerWindow = 8 / lanes;
-  const int picksPerTap = lanes == 2 ? 64 : 32;
+  const int pickBytes = lanes == 2 ? 64 : 32;
   table.lanes = lanes;
   table.blocks.clear();
   table.base.clear();
   table.picks.clear();
   table.leftovers.clear();
-  uint8_t picks[2][64];
+  uint8_t picks[64];
   for (int b = 0; b < blocks; b++) {
     bool fits = true;
     int32_t bases[2] = {0, 0};
@@ -169,11 +171,12 @@ void BuildByteWindows(ByteWindowTable& table, const AxisTable& x, int rowBytes, 
         for (int k = 0; k < 2 && fits; k++) {
           const int t = x.index[static_cast<size_t>(k) * n + first + j] - base;
           fits = t >= 0 && t + 2 < windowBytes;
+          const int at = 16 * lane + 4 * j + 2 * k;  // tap k of output j: byte 2k of its lane
           if (lanes == 2) {
-            picks[k][16 * lane + 4 * j] = static_cast<uint8_t>(0x70 + t);
-            picks[k][32 + 16 * lane + 4 * j] = static_cast<uint8_t>((0x70 + t) ^ 0x80);
+            picks[at] = static_cast<uint8_t>(0x70 + t);
+            picks[32 + at] = static_cast<uint8_t>((0x70 + t) ^ 0x80);
           } else {
-            picks[k][4 * j] = static_cast<uint8_t>(t);
+            picks[at] = static_cast<uint8_t>(t);
           }
         }
       }
@@ -184,7 +187,7 @@ void BuildByteWindows(ByteWindowTable& table, const AxisTable& x, int rowBytes, 
     }
     table.blocks.push_back(b);
     table.base.insert(table.base.end(), bases, bases + lanes);
-    for (int k = 0; k < 2; k++) table.picks.insert(table.picks.end(), picks[k], picks[k] + picksPerTap);
+    table.picks.insert(table.picks.end(), picks, picks + pickBytes);
   }
   for (int i = 8 * blocks; i < n; i++) table.leftovers.push_back(i);
 }
@@ -212,6 +215,14 @@ inline __m256i LoadLanes(const uint8_t* left, const uint8_t* right) {
                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(right)), 1);
 }
 
+// taps holds tap 0 in the low byte and tap 1 in the third byte of each 32-bit lane: out = tap0 * u + tap1 * v.
+__attribute__((target("avx2,fma")))
+inline void StoreBlend(__m256i taps, __m256 u, __m256 v, float* out) {
+  const __m256 tap0 = _mm256_cvtepi32_ps(_mm256_and_si256(taps, _mm256_set1_epi32(0xff)));
+  const __m256 tap1 = _mm256_cvtepi32_ps(_mm256_srli_epi32(taps, 16));
+  _mm256_storeu_ps(out, _mm256_fmadd_ps(tap1, v, _mm256_mul_ps(tap0, u)));
+}
+
 // planes[c][i] = row[i0 + c] * w0 + row[i1 + c] * w1 for the blocks whose windows fit (lanes 2).
 __attribute__((target("avx2,fma")))
 void HorizontalBytesAvx2(const uint8_t* __restrict row, BytePass pass) {
@@ -221,42 +232,35 @@ void HorizontalBytesAvx2(const uint8_t* __restrict row, BytePass pass) {
     const uint8_t* right = row + pass.base[2 * k + 1];
     const __m256i low = LoadLanes(left, right);
     const __m256i high = LoadLanes(left + 16, right + 16);
-    const uint8_t* pick = pass.picks + 128 * k;
-    const __m256i low0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pick));
-    const __m256i high0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pick + 32));
-    const __m256i low1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pick + 64));
-    const __m256i high1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pick + 96));
+    const __m256i pickLow = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pass.picks + 64 * k));
+    const __m256i pickHigh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pass.picks + 64 * k + 32));
     const __m256 u = _mm256_loadu_ps(pass.w0 + 8 * blk);
     const __m256 v = _mm256_loadu_ps(pass.w1 + 8 * blk);
     float* const outs[3] = {pass.planes[0] + 8 * blk, pass.planes[1] + 8 * blk, pass.planes[2] + 8 * blk};
     for (int c = 0; c < 3; c++) {
       const __m256i add = _mm256_set1_epi8(static_cast<char>(c));
-      const __m256i tap0 = _mm256_or_si256(_mm256_shuffle_epi8(low, _mm256_add_epi8(low0, add)), _mm256_shuffle_epi8(high, _mm256_add_epi8(high0, add)));
-      const __m256i tap1 = _mm256_or_si256(_mm256_shuffle_epi8(low, _mm256_add_epi8(low1, add)), _mm256_shuffle_epi8(high, _mm256_add_epi8(high1, add)));
-      _mm256_storeu_ps(outs[c], _mm256_fmadd_ps(_mm256_cvtepi32_ps(tap1), v, _mm256_mul_ps(_mm256_cvtepi32_ps(tap0), u)));
+      const __m256i taps = _mm256_or_si256(_mm256_shuffle_epi8(low, _mm256_add_epi8(pickLow, add)), _mm256_shuffle_epi8(high, _mm256_add_epi8(pickHigh, add)));
+      StoreBlend(taps, u, v, outs[c]);
     }
   }
 }
 
-// The same with AVX-512 VBMI (lanes 1): a 64-byte window and one byte permute per tap and channel.
+// The same with AVX-512 VBMI (lanes 1): a 64-byte window and one byte permute per channel.
 __attribute__((target("avx512vbmi,avx512vl,avx512bw,avx512f,avx2,fma")))
 void HorizontalBytesVbmi(const uint8_t* __restrict row, BytePass pass) {
-  const __mmask32 firstByteOfEach = 0x11111111u;
+  const __mmask32 tapBytes = 0x55555555u;  // bytes 0 and 2 of each 32-bit lane
   for (size_t k = 0; k < pass.count; k++) {
     const int blk = pass.blocks[k];
     const uint8_t* window = row + pass.base[k];
     const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(window));
     const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(window + 32));
-    const __m256i pick0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pass.picks + 64 * k));
-    const __m256i pick1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pass.picks + 64 * k + 32));
+    const __m256i pick = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pass.picks + 32 * k));
     const __m256 u = _mm256_loadu_ps(pass.w0 + 8 * blk);
     const __m256 v = _mm256_loadu_ps(pass.w1 + 8 * blk);
     float* const outs[3] = {pass.planes[0] + 8 * blk, pass.planes[1] + 8 * blk, pass.planes[2] + 8 * blk};
     for (int c = 0; c < 3; c++) {
-      const __m256i add = _mm256_set1_epi8(static_cast<char>(c));
-      const __m256i tap0 = _mm256_maskz_permutex2var_epi8(firstByteOfEach, low, _mm256_add_epi8(pick0, add), high);
-      const __m256i tap1 = _mm256_maskz_permutex2var_epi8(firstByteOfEach, low, _mm256_add_epi8(pick1, add), high);
-      _mm256_storeu_ps(outs[c], _mm256_fmadd_ps(_mm256_cvtepi32_ps(tap1), v, _mm256_mul_ps(_mm256_cvtepi32_ps(tap0), u)));
+      const __m256i taps = _mm256_maskz_permutex2var_epi8(tapBytes, low, _mm256_add_epi8(pick, _mm256_set1_epi8(static_cast<char>(c))), high);
+      StoreBlend(taps, u, v, outs[c]);
     }
   }
 }
