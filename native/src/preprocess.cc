@@ -432,9 +432,9 @@ void PreprocessImage(const SourceImage& src, const CropRect& crop, const Placeme
   float* accum = s.accum.data();
 
 #ifdef QUIVER_HAVE_AVX2_PATH
-  // Horizontal first, from bytes, once per source row; then blend rows: RGB/RGBA, bilinear, float32.
+  // Horizontal first, from bytes, once per source row; then blend rows: RGB/RGBA, bilinear.
   const CpuKernels kernels = ActiveCpuKernels(cap);
-  if (kernels != CpuKernels::Baseline && xtaps == 2 && ytaps == 2 && channels >= 3 && outF32) {
+  if (kernels != CpuKernels::Baseline && xtaps == 2 && ytaps == 2 && channels >= 3) {
     const bool vbmi = kernels == CpuKernels::Avx512Vbmi;
     BuildByteWindows(s.windows, s.x, rowLength, vbmi ? 1 : 2);
     for (ResampledRow& r : s.resampled) {
@@ -468,7 +468,10 @@ void PreprocessImage(const SourceImage& src, const CropRect& crop, const Placeme
       for (int c = 0; c < 3; c++) {
         // Output plane c reads source channel 2 - c for BGR.
         const size_t from = static_cast<size_t>(affine.bgr ? 2 - c : c) * dw;
-        VerticalAffine(h0 + from, h1 + from, w0 * affine.a[c], w1 == 0.0f ? 0.0f : w1 * affine.a[c], affine.b[c], outF32 + c * plane + lineOffset, dw);
+        // float16 goes through one float row, then the same rounding as the other paths.
+        float* line = outF32 ? outF32 + c * plane + lineOffset : accum;
+        VerticalAffine(h0 + from, h1 + from, w0 * affine.a[c], w1 == 0.0f ? 0.0f : w1 * affine.a[c], affine.b[c], line, dw);
+        if (!outF32) HalfRow(accum, outF16 + c * plane + lineOffset, dw);
       }
     }
     return;
