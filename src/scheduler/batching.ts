@@ -20,26 +20,21 @@ export type BatchDecision =
   | { action: 'idle' };
 
 /**
- * A host's share of the work in sight: the queued and in-flight requests over the model's hosts. What
- * runs elsewhere now says what arrives while this batch runs, so a host that waits past its share
- * only idles while the others work; one that takes more than its share leaves another host idle.
- */
-function share(s: BatchQueueState): number {
-  return Math.ceil((s.queued + s.inFlight) / (s.idleHosts + s.running));
-}
-
-/**
- * A batch goes to an idle host as soon as it is full: batch_size requests, or the host's share when
- * that is smaller (so nothing waits while the model is idle, and a burst spreads over the idle hosts).
- * A smaller one goes when its oldest request has waited max_batch_delay (MMS's rule, the bound on every
- * wait). Nothing goes while every host is busy: requests keep queueing, so the next batch is fuller,
- * and the host that frees first takes it.
+ * A batch goes to an idle host as soon as it holds that host's share of the work in sight: the queued
+ * and in-flight requests over the model's hosts (at least one request, at most batch_size). What runs
+ * elsewhere now says what arrives while this batch runs, so a host that waits past its share only
+ * idles while the others work. It takes its share rounded up, so that a burst on idle hosts spreads
+ * over them without leaving one request behind. A smaller batch goes when its oldest request has
+ * waited max_batch_delay (MMS's rule, the bound on every wait). Nothing goes while every host is busy:
+ * requests keep queueing, so the next batch is fuller, and the host that frees first takes it.
  */
 export function decideBatch(s: BatchQueueState): BatchDecision {
   if (s.queued === 0 || s.idleHosts === 0) return { action: 'idle' };
-  const full = Math.min(s.batchSize, share(s));
-  if (s.queued >= full) return { action: 'dispatch', count: full };
-  if (s.oldestWaitMs >= s.maxBatchDelayMs) return { action: 'dispatch', count: s.queued };
+  const inSight = s.queued + s.inFlight;
+  const hosts = s.idleHosts + s.running;
+  const enough = Math.min(s.batchSize, Math.max(1, Math.floor(inSight / hosts)));
+  const count = Math.min(s.batchSize, s.queued, Math.ceil(inSight / hosts));
+  if (s.queued >= enough || s.oldestWaitMs >= s.maxBatchDelayMs) return { action: 'dispatch', count };
   return { action: 'wait', ms: s.maxBatchDelayMs - s.oldestWaitMs };
 }
 

@@ -16,14 +16,17 @@ describe('decideBatch', () => {
   });
 
   test('a batch goes to an idle host once it holds that host\'s share of the queued and in-flight requests', () => {
-    // 6 run on the other host: this one takes 6 as soon as they are queued, and no more.
-    expect(decideBatch({ ...base, queued: 5, oldestWaitMs: 2 })).toEqual({ action: 'wait', ms: 8 });
+    // 6 run on the other host: 4 queued wait (10 in sight, a share of 5); 5 go, and so do 6.
+    expect(decideBatch({ ...base, queued: 4, oldestWaitMs: 2 })).toEqual({ action: 'wait', ms: 8 });
+    expect(decideBatch({ ...base, queued: 5, oldestWaitMs: 2 })).toEqual({ action: 'dispatch', count: 5 });
     expect(decideBatch({ ...base, queued: 6, oldestWaitMs: 2 })).toEqual({ action: 'dispatch', count: 6 });
+    // It takes its share rounded up, no more: the rest waits for the other host.
     expect(decideBatch({ ...base, queued: 7, oldestWaitMs: 2, batchSize: 32 })).toEqual({ action: 'dispatch', count: 7 });
     expect(decideBatch({ ...base, queued: 10, oldestWaitMs: 2, batchSize: 32 })).toEqual({ action: 'dispatch', count: 8 });
-    // Three hosts, two of them idle, 8 in flight: 4 queued make a share of 4; 3 queued do not.
+    // Three hosts, two of them idle, 8 in flight: 3 queued make a share (11 / 3); 2 do not.
     expect(decideBatch({ ...base, queued: 4, idleHosts: 2, running: 1, inFlight: 8 })).toEqual({ action: 'dispatch', count: 4 });
-    expect(decideBatch({ ...base, queued: 3, idleHosts: 2, running: 1, inFlight: 8 })).toEqual({ action: 'wait', ms: 10 });
+    expect(decideBatch({ ...base, queued: 3, idleHosts: 2, running: 1, inFlight: 8 })).toEqual({ action: 'dispatch', count: 3 });
+    expect(decideBatch({ ...base, queued: 2, idleHosts: 2, running: 1, inFlight: 8 })).toEqual({ action: 'wait', ms: 10 });
   });
 
   test('nothing running: a burst goes at once, spread over the idle hosts', () => {
@@ -31,6 +34,9 @@ describe('decideBatch', () => {
     expect(decideBatch({ ...base, queued: 1, running: 0, inFlight: 0, idleHosts: 2 })).toEqual({ action: 'dispatch', count: 1 });
     expect(decideBatch({ ...base, queued: 5, running: 0, inFlight: 0, idleHosts: 1 })).toEqual({ action: 'dispatch', count: 5 });
     expect(decideBatch({ ...base, queued: 30, running: 0, inFlight: 0, idleHosts: 2 })).toEqual({ action: 'dispatch', count: 8 });
+    // Three on two idle hosts: two go to the first, and the last one does not wait behind them.
+    expect(decideBatch({ ...base, queued: 3, running: 0, inFlight: 0, idleHosts: 2 })).toEqual({ action: 'dispatch', count: 2 });
+    expect(decideBatch({ ...base, queued: 1, running: 1, inFlight: 2, idleHosts: 1 })).toEqual({ action: 'dispatch', count: 1 });
   });
 
   test('nothing goes while every host is busy, or when nothing is queued', () => {
