@@ -42,8 +42,9 @@ struct AxisTable {
 // window, read as a low and a high half with pshufb; a low pick is 0x70 + t for window offset t, so
 // from t = 16 its top bit is set (pshufb gives 0) and the high pick, the same byte xor 0x80, reads the
 // high half. AVX-512 VBMI (lanes 1): one 64-byte window and one vpermt2b per channel. A window never
-// passes the row end (near it, it starts earlier). Blocks whose taps do not fit are leftovers, done
-// one output at a time.
+// passes the row end (near it, it starts earlier). Bilinear taps (at most 2x shrink) always fit their
+// windows; what is left for one output at a time is rows narrower than a window and the tail past the
+// last block (the fit check stays as a guard).
 struct ByteWindowTable {
   int lanes = 0;
   std::vector<int32_t> blocks;     // the blocks whose taps fit their windows
@@ -365,7 +366,8 @@ bool CpuHasAvx2() {
 #endif
 }
 
-CpuKernels ActiveCpuKernels(CpuKernels cap) {
+namespace {
+CpuKernels BestCpuKernels() {
   CpuKernels best = CpuKernels::Baseline;
 #if defined(__x86_64__) && defined(__GNUC__)
   if (CpuHasAvx2()) best = CpuKernels::Avx2;
@@ -374,6 +376,12 @@ CpuKernels ActiveCpuKernels(CpuKernels cap) {
     best = CpuKernels::Avx512Vbmi;
   }
 #endif
+  return best;
+}
+}  // namespace
+
+CpuKernels ActiveCpuKernels(CpuKernels cap) {
+  static const CpuKernels best = BestCpuKernels();  // once: __builtin_cpu_init is not for every call
   return static_cast<int>(cap) < static_cast<int>(best) ? cap : best;
 }
 

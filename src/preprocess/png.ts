@@ -17,6 +17,10 @@ const IHDR = 0x49484452;
 const PLTE = 0x504c5445;
 const IDAT = 0x49444154;
 const IEND = 0x49454e44;
+const ICCP = 0x69434350;
+const CICP = 0x63494350;
+// Far more than any encoder writes; a body of empty chunks should not cost a CRC each without end.
+const MAX_CHUNKS = 4096;
 // Samples per pixel of each colour type, as stored.
 const SAMPLES: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
@@ -107,9 +111,10 @@ export function decodePng(body: Uint8Array): DecodedPixels | undefined {
 
   let palette: Uint8Array | undefined;
   const idat: Uint8Array[] = [];
-  let offset = 8;
-  for (;;) {
-    if (offset + 12 > body.length) return undefined;
+  let idatEnded = false;
+  let chunks = 0;
+  for (let offset = 8; ; ) {
+    if (offset + 12 > body.length || ++chunks > MAX_CHUNKS) return undefined;
     const length = view.getUint32(offset);
     const type = view.getUint32(offset + 4);
     const end = offset + 12 + length;
@@ -119,12 +124,24 @@ export function decodePng(body: Uint8Array): DecodedPixels | undefined {
     if (critical && zlib.crc32(body.subarray(offset + 4, end - 4)) !== view.getUint32(end - 4)) return undefined;
     const data = body.subarray(offset + 8, end - 4);
     if (type === IEND) break;
-    if (type === PLTE) palette = data;
-    else if (type === IDAT) idat.push(data);
-    else if (critical && type !== IHDR) return undefined;
+    // Anything out of order, or a colour profile (which sharp applies), is sharp's to judge.
+    if (type === IHDR && offset !== 8) return undefined;
+    if (type === ICCP || type === CICP) return undefined;
+    if (type === IDAT) {
+      if (idatEnded) return undefined;
+      idat.push(data);
+    } else {
+      if (idat.length > 0) idatEnded = true;
+      if (type === PLTE) {
+        if (palette || idat.length > 0 || colourType === 0 || colourType === 4 || data.length % 3 !== 0 || data.length > 768) return undefined;
+        palette = data;
+      } else if (critical && type !== IHDR) {
+        return undefined;
+      }
+    }
     offset = end;
   }
-  if (idat.length === 0 || (colourType === 3 && (!palette || palette.length % 3 !== 0))) return undefined;
+  if (idat.length === 0 || (colourType === 3 && !palette)) return undefined;
 
   const stride = width * samples;
   const expected = height * (stride + 1);

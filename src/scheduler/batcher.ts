@@ -76,7 +76,9 @@ export class ModelBatcher {
         inFlight: [...this.busy.values()].reduce((a, b) => a + b, 0),
       });
       if (decision.action === 'wait') {
-        this.timer = setTimeout(() => this.pump(), decision.ms);
+        // Wake for the batch, or sooner for a request whose response_timeout ends first.
+        const firstDeadline = Math.min(...this.queue.map((p) => p.deadline));
+        this.timer = setTimeout(() => this.pump(), Math.max(0, Math.min(decision.ms, firstDeadline - now)));
         return;
       }
       if (decision.action === 'idle') {

@@ -24,8 +24,8 @@ export type BatchDecision =
  * and in-flight requests over the model's hosts (at least one request, at most batch_size). What runs
  * elsewhere now says what arrives while this batch runs, so a host that waits past its share only
  * idles while the others work. It takes its share rounded up, so that a burst on idle hosts spreads
- * over them without leaving one request behind. A smaller batch goes when its oldest request has
- * waited max_batch_delay (MMS's rule, the bound on every wait). Nothing goes while every host is busy:
+ * over them without leaving one request behind. A smaller batch (up to batch_size) goes when its oldest
+ * request has waited max_batch_delay (MMS's rule, the bound on every wait). Nothing goes while every host is busy:
  * requests keep queueing, so the next batch is fuller, and the host that frees first takes it.
  */
 export function decideBatch(s: BatchQueueState): BatchDecision {
@@ -34,7 +34,9 @@ export function decideBatch(s: BatchQueueState): BatchDecision {
   const hosts = s.idleHosts + s.running;
   const enough = Math.min(s.batchSize, Math.max(1, Math.floor(inSight / hosts)));
   const count = Math.min(s.batchSize, s.queued, Math.ceil(inSight / hosts));
-  if (s.queued >= enough || s.oldestWaitMs >= s.maxBatchDelayMs) return { action: 'dispatch', count };
+  // Waited long enough: whatever is queued goes, up to batch_size.
+  if (s.oldestWaitMs >= s.maxBatchDelayMs) return { action: 'dispatch', count: Math.min(s.batchSize, s.queued) };
+  if (s.queued >= enough) return { action: 'dispatch', count };
   return { action: 'wait', ms: s.maxBatchDelayMs - s.oldestWaitMs };
 }
 

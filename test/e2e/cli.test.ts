@@ -81,7 +81,8 @@ describe('quiver serve', () => {
       expect((await json(await fetch(`http://127.0.0.1:${management}/models`))).models).toEqual([{ modelName: 'plus', modelUrl: 'adder' }]);
       // One JSON access-log line per request, with its id, model, status and the time split; never the body.
       // The line is written when the response closes, which can be just after the client has read it.
-      const logLines = () => server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      // Whole lines only: the last piece may be a line still being written.
+      const logLines = () => server.output().split('\n').slice(0, -1).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
       for (let waited = 0; waited < 5000 && !logLines().some((l) => l.reqId === generatedId); waited += 20) await new Promise((r) => setTimeout(r, 20));
       const lines = logLines();
       const traceLine = lines.find((l) => l.reqId === 'trace-42');

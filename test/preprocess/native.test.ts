@@ -42,7 +42,7 @@ const cases: Case[] = [
   // The vector paths: byte windows per block of 8 outputs, moved left at the row end, leftovers one by one.
   { name: '1280×960 → 640×640 (exactly 2× one way)', width: 1280, height: 960, channels: 3, plan: plainPlan(640, 640) },
   { name: 'RGBA 301×203 → 161×119 (bilinear)', width: 301, height: 203, channels: 4, plan: plainPlan(161, 119) },
-  { name: 'RGBA 64×8 → 32×8 (taps reach past an AVX2 window)', width: 64, height: 8, channels: 4, plan: plainPlan(32, 8) },
+  { name: 'RGBA 64×8 → 32×8 (exactly 2×: the widest AVX2 windows)', width: 64, height: 8, channels: 4, plan: plainPlan(32, 8) },
   { name: '1001×9 → 999×7 (almost 1:1)', width: 1001, height: 9, channels: 3, plan: plainPlan(999, 7) },
   { name: '17×40 → 9×33 (row narrower than a window)', width: 17, height: 40, channels: 3, plan: plainPlan(9, 33) },
   { name: '23×6 → 45×11 (upscale, window moved left at the row end)', width: 23, height: 6, channels: 3, plan: plainPlan(45, 11) },
@@ -85,13 +85,14 @@ describe('native preprocessing addon', () => {
     });
   });
 
-  const halfCases = [...cases.slice(4, 8), cases.find((c) => c.name.startsWith('RGBA 301'))!];
+  const halfCases = [...cases.slice(4, 8), ...cases.filter((c) => /^(RGBA 301|BGR|letterbox|crop)/.test(c.name))];
   describe.each(paths)('on the %s path', (cpuKernels) => {
-    test.each(halfCases)('$name in float16 is the reference rounded to half precision', ({ width, height, channels, plan }) => {
+    test.each(halfCases)('$name in float16 is the reference rounded to half precision', ({ width, height, channels, plan, crop, bgr }) => {
       const src = randomPixels(width, height, channels, 3);
+      const p = { ...params, bgr: !!bgr };
       const out = new Uint16Array(3 * plan.tensorWidth * plan.tensorHeight).fill(0x7e00); // NaN
-      preprocessNativeSync({ src, width, height, channels, plan, params, out, cpuKernels });
-      const want = referencePreprocess(src, width, channels, { x: 0, y: 0, width, height }, plan, params);
+      preprocessNativeSync({ src, width, height, channels, crop, plan, params: p, out, cpuKernels });
+      const want = referencePreprocess(src, width, channels, crop ?? { x: 0, y: 0, width, height }, plan, p);
       // Half precision keeps 11 significant bits: error ≤ half an ulp plus the float32 path's own.
       let worst = 0;
       out.forEach((h, i) => {

@@ -25,6 +25,12 @@ function paeth(a: number, b: number, c: number): number {
 
 /** An 8-bit PNG whose row y uses filter filters[y % filters.length], written the way the spec says. */
 function encodePng(samples: Uint8Array, width: number, height: number, colourType: number, filters: number[], extra: Buffer[] = []): Buffer {
+  const { signature, ihdr, idat, iend } = pngChunks(samples, width, height, colourType, filters);
+  return Buffer.concat([signature, ihdr, ...extra, ...idat, iend]);
+}
+
+/** The chunks of such a PNG, for tests that put them in odd orders. */
+function pngChunks(samples: Uint8Array, width: number, height: number, colourType: number, filters: number[]) {
   const bpp = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[colourType]!;
   const stride = width * bpp;
   const raw = Buffer.alloc(height * (stride + 1));
@@ -48,9 +54,9 @@ function encodePng(samples: Uint8Array, width: number, height: number, colourTyp
   const compressed = deflateSync(raw);
   // Two IDAT chunks, as encoders that stream write them.
   const half = compressed.length >> 1;
-  return Buffer.concat([
-    signature, chunk('IHDR', ihdr), ...extra, chunk('IDAT', compressed.subarray(0, half)), chunk('IDAT', compressed.subarray(half)), chunk('IEND', Buffer.alloc(0)),
-  ]);
+  return {
+    signature, ihdr: chunk('IHDR', ihdr), idat: [chunk('IDAT', compressed.subarray(0, half)), chunk('IDAT', compressed.subarray(half))], iend: chunk('IEND', Buffer.alloc(0)),
+  };
 }
 
 /** What the kernels see of decoded pixels: RGB (grey replicated, alpha ignored). */
@@ -102,16 +108,35 @@ describe('direct PNG decoding', () => {
     expect(decodePng(await sharp(pixels, { raw: { width: 20, height: 10, channels: 3 } }).toColourspace('rgb16').png().toBuffer())).toBeUndefined();
     const side = Math.ceil(Math.sqrt(MAX_DIRECT_PNG_PIXELS)) + 1;
     expect(decodePng(encodePng(new Uint8Array(side * side), side, side, 0, [0]))).toBeUndefined();
-    // A flipped bit in the image data: the CRC no longer matches.
-    const corrupt = Buffer.from(good);
-    corrupt[good.indexOf('IDAT') + 10] ^= 1;
-    expect(decodePng(corrupt)).toBeUndefined();
+    // A flipped bit in a CRC (the data itself intact): libpng refuses the file, and so does this decoder.
+    const badCrc = Buffer.from(good);
+    const idatAt = good.indexOf('IDAT') - 4;
+    badCrc[idatAt + 8 + good.readUInt32BE(idatAt)] ^= 1;
+    expect(decodePng(badCrc)).toBeUndefined();
     expect(decodePng(good.subarray(0, good.length - 20))).toBeUndefined();
     // An unknown filter type, and a palette index past the palette's end.
     const rows = Buffer.alloc(3 * 2);
     expect(decodePng(encodePng(new Uint8Array(2 * 3), 2, 3, 0, [5 as number]))).toBeUndefined();
     expect(decodePng(encodePng(rows.fill(9), 2, 3, 3, [0], [chunk('PLTE', Buffer.alloc(3 * 4))]))).toBeUndefined();
     expect(decodePng(Buffer.from('not a png at all, not even close to one.......'))).toBeUndefined();
+    // Chunks out of order: IDATs split by another chunk, a palette after the data or in a grey picture.
+    const parts = pngChunks(pixels, 20, 10, 2, [1]);
+    const text = chunk('tEXt', Buffer.from('Comment\0hello'));
+    expect(decodePng(Buffer.concat([parts.signature, parts.ihdr, text, ...parts.idat, parts.iend]))).toBeDefined();
+    expect(decodePng(Buffer.concat([parts.signature, parts.ihdr, parts.idat[0], text, parts.idat[1], parts.iend]))).toBeUndefined();
+    const plte = chunk('PLTE', Buffer.alloc(9));
+    expect(decodePng(Buffer.concat([parts.signature, parts.ihdr, ...parts.idat, plte, parts.iend]))).toBeUndefined();
+    const grey = pngChunks(new Uint8Array(20 * 10), 20, 10, 0, [0]);
+    expect(decodePng(Buffer.concat([grey.signature, grey.ihdr, ...grey.idat, grey.iend]))).toBeDefined();
+    expect(decodePng(Buffer.concat([grey.signature, grey.ihdr, plte, ...grey.idat, grey.iend]))).toBeUndefined();
+    expect(decodePng(Buffer.concat([parts.signature, parts.ihdr, parts.ihdr, ...parts.idat, parts.iend]))).toBeUndefined();
+  });
+
+  test('leaves pictures with a colour profile to sharp, which converts them to sRGB', async () => {
+    const pixels = randomPixels(20, 10, 3, 9);
+    const tagged = await sharp(pixels, { raw: { width: 20, height: 10, channels: 3 } }).withIccProfile('p3').png().toBuffer();
+    expect(tagged.includes(Buffer.from('iCCP'))).toBe(true);
+    expect(decodePng(tagged)).toBeUndefined();
   });
 
   test('a text line goes through the direct decoder to the same tensor as through sharp', async () => {

@@ -73,7 +73,8 @@ describe('ModelBatcher', () => {
 
   test('a batch short of its share still goes once its oldest request has waited max_batch_delay', async () => {
     const { host, sent } = fakeHosts([0, 1]);
-    const batcher = new ModelBatcher('m', 32, 30, host);
+    // Long enough that a slow machine gets through the set-up below well within it.
+    const batcher = new ModelBatcher('m', 32, 400, host);
     const queuedAt = performance.now();
     for (let i = 0; i < 10; i++) void batcher.submit(request(`r${i}`), 60_000);
     await tick();
@@ -83,9 +84,28 @@ describe('ModelBatcher', () => {
     await tick();
     // As above: r7..r9 wait on host 1 for a share of 4 while host 0 runs 5; max_batch_delay ends the wait.
     expect(sent).toHaveLength(3);
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    await new Promise((resolve) => setTimeout(resolve, 600));
     expect(sent[3]).toMatchObject({ host: 1, ids: ['r7', 'r8', 'r9'] });
-    expect(sent[3].at - queuedAt).toBeGreaterThanOrEqual(25);
+    expect(sent[3].at - queuedAt).toBeGreaterThanOrEqual(395);
+  });
+
+  test('a request whose response_timeout is shorter than max_batch_delay is answered at its timeout, not at the delay', async () => {
+    const { host, sent } = fakeHosts([0, 1, 2]);
+    const batcher = new ModelBatcher('m', 32, 5_000, host);
+    for (let i = 0; i < 15; i++) void batcher.submit(request(`r${i}`), 60_000);
+    await tick();
+    for (const k of [0, 1, 2]) {
+      sent[k].finish();
+      await tick();
+    }
+    // Hosts 0 and 1 run 5 each; host 2 is idle and waits for its share (4 of 12 in sight) with 2 queued.
+    expect(sent.map((s) => s.ids.length)).toEqual([1, 1, 1, 5, 5]);
+    const started = performance.now();
+    const short = batcher.submit(request('short'), 50);
+    await tick();
+    expect(sent).toHaveLength(5);
+    await expect(short).rejects.toBeInstanceOf(InferenceTimeoutError);
+    expect(performance.now() - started).toBeLessThan(2_000);
   });
 
   test('a request that waits past its response_timeout gets InferenceTimeoutError while the hosts stay busy', async () => {

@@ -13,6 +13,10 @@ describe('decideBatch', () => {
     expect(decideBatch({ ...base, queued: 3, oldestWaitMs: 4 })).toEqual({ action: 'wait', ms: 6 });
     expect(decideBatch({ ...base, queued: 3, oldestWaitMs: 10 })).toEqual({ action: 'dispatch', count: 3 });
     expect(decideBatch({ ...base, queued: 1, maxBatchDelayMs: 0 })).toEqual({ action: 'dispatch', count: 1 });
+    // Past max_batch_delay nothing is held back for the other host: all of it goes, up to batch_size.
+    expect(decideBatch({ ...base, queued: 5, inFlight: 1, oldestWaitMs: 2 })).toEqual({ action: 'dispatch', count: 3 });
+    expect(decideBatch({ ...base, queued: 5, inFlight: 1, oldestWaitMs: 10 })).toEqual({ action: 'dispatch', count: 5 });
+    expect(decideBatch({ ...base, queued: 12, inFlight: 1, oldestWaitMs: 10 })).toEqual({ action: 'dispatch', count: 8 });
   });
 
   test('a batch goes to an idle host once it holds that host\'s share of the queued and in-flight requests', () => {
