@@ -79,11 +79,16 @@ export class ModelBatcher {
         // Wake for the batch, or sooner for a request whose response_timeout ends first.
         const firstDeadline = Math.min(...this.queue.map((p) => p.deadline));
         this.timer = setTimeout(() => this.pump(), Math.max(0, Math.min(decision.ms, firstDeadline - now)));
+        // The server keeps the process alive, not a batch's timer.
+        this.timer.unref();
         return;
       }
       if (decision.action === 'idle') {
         // Requests left waiting on busy hosts still expire on time.
-        if (this.queue.length) this.timer = setTimeout(() => this.pump(), Math.max(1, this.queue[0].deadline - now));
+        if (this.queue.length) {
+          this.timer = setTimeout(() => this.pump(), Math.max(1, this.queue[0].deadline - now));
+          this.timer.unref();
+        }
         return;
       }
       this.send(idle[0], this.queue.splice(0, decision.count));
