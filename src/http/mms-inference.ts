@@ -1,6 +1,7 @@
 // MMS inference API: GET /ping, POST /predictions/{model}[/{version}], OPTIONS / (API description).
 import express, { Router } from 'express';
 import type { ModelScheduler } from '../scheduler/scheduler';
+import { ModelNotFoundError } from '../errors';
 import { invokeModel } from './invoke';
 import { inferenceApiDescription } from './openapi';
 
@@ -16,6 +17,17 @@ export function pingHandler(isHealthy: () => boolean): express.RequestHandler {
   };
 }
 
+/**
+ * `/predictions/{name}[/{version}]`. A name that holds '/' (a SageMaker target model registered through
+ * /invocations) is matched whole first, so every registered name is reachable by its URL.
+ */
+export function predictionTarget(scheduler: ModelScheduler, segments: string[]): { name: string; version?: string } {
+  const whole = segments.join('/');
+  if (segments.length === 1 || scheduler.registry.has(whole)) return { name: whole };
+  if (segments.length === 2) return { name: segments[0], version: segments[1] };
+  throw new ModelNotFoundError(`model "${whole}" is not registered`);
+}
+
 export function mmsInferenceRouter(scheduler: ModelScheduler, options: InferenceRouterOptions): Router {
   const router = Router();
   const body = express.raw({ type: () => true, limit: options.maxRequestSize });
@@ -23,8 +35,12 @@ export function mmsInferenceRouter(scheduler: ModelScheduler, options: Inference
   router.options('/', (_req, res) => {
     res.json(inferenceApiDescription());
   });
-  router.post('/predictions/:name{/:version}', body, async (req, res) => {
-    await invokeModel(scheduler, req.params.name, req.params.version, req, res);
-  });
+  // MMS takes predictions whatever the method: its docs send files with `curl -T` (a PUT).
+  for (const method of ['post', 'put', 'get'] as const) {
+    router[method]('/predictions/*segments', body, async (req, res) => {
+      const { name, version } = predictionTarget(scheduler, (req.params as { segments: string[] }).segments);
+      await invokeModel(scheduler, name, version, req, res);
+    });
+  }
   return router;
 }

@@ -11,8 +11,9 @@ interface Operation {
 const INFERENCE_OPERATIONS: Operation[] = [
   { method: 'options', path: '/', summary: 'This description of the inference API.', statuses: [200] },
   { method: 'get', path: '/ping', summary: 'Health of the server.', statuses: [200, 503] },
-  { method: 'post', path: '/predictions/{model_name}', summary: 'Run the model on an image (image/jpeg, image/png) or JSON tensors.', statuses: [200, 400, 404, 413, 415, 500, 503] },
+  { method: 'post', path: '/predictions/{model_name}', summary: 'Run the model on an image, JSON tensors (sniffed when the body has no Content-Type) or the data/body fields of a form.', statuses: [200, 400, 404, 413, 415, 500, 503] },
   { method: 'post', path: '/predictions/{model_name}/{model_version}', summary: 'Run one version of the model.', statuses: [200, 400, 404, 413, 415, 500, 503] },
+  { method: 'put', path: '/predictions/{model_name}', summary: 'The same as POST (what `curl -T file` sends).', statuses: [200, 400, 404, 413, 415, 500, 503] },
 ];
 
 const MANAGEMENT_OPERATIONS: Operation[] = [

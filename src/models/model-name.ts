@@ -2,14 +2,16 @@
 import * as path from 'node:path';
 import { InvalidModelNameError, UnsafePathError } from '../errors';
 
-// '/' is allowed inside a name because SageMaker target models are paths ("a/model.tar.gz");
-// names never become file paths themselves.
-const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,254}$/;
+// MMS's rule. No '/': /predictions/{name}/{version} could not tell a name from a version. SageMaker
+// target models are paths ("a/model.tar.gz") and keep theirs (validateRelativePath); names never
+// become file paths themselves.
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
 
 export function validateModelName(name: unknown): string {
-  if (typeof name !== 'string' || !MODEL_NAME.test(name) || name.split('/').some((p) => p === '' || p === '..' || p === '.')) {
+  if (typeof name !== 'string' || !MODEL_NAME.test(name)) {
     throw new InvalidModelNameError(
-      `model name ${JSON.stringify(name)} is not valid: use 1-255 letters, digits, '_', '-', '.' or '/', starting with a letter or digit`,
+      `model name ${JSON.stringify(name)} is not valid: use 1-255 letters, digits, '_', '-' or '.', starting with a letter or digit` +
+        (typeof name === 'string' && name.includes('/') ? " ('/' would make /predictions/{name}/{version} ambiguous)" : ''),
     );
   }
   return name;

@@ -79,6 +79,9 @@ describe('SageMaker multi-model contract', () => {
     }
     const nested = await postJson(`${s.inference}/invocations`, { x: [[0]] }, { 'X-Amzn-SageMaker-Target-Model': 'team/other.tar.gz' });
     expect(await json(nested)).toEqual({ y: [[70]] });
+    // A target path is a name with '/': still reachable by its URL.
+    expect(await json(await postJson(`${s.inference}/predictions/team/other.tar.gz`, { x: [[1]] }))).toEqual({ y: [[71]] });
+    expect(await json(await postJson(`${s.inference}/models/team%2Fother.tar.gz/invoke`, { x: [[2]] }))).toEqual({ y: [[72]] });
     const listed = await json(await fetch(`${s.inference}/models?page_size=1000`));
     expect(listed.models.filter((m: { modelName: string }) => m.modelName === 'packed.tar.gz')).toHaveLength(1);
   });
