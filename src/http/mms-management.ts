@@ -1,10 +1,13 @@
 // MMS management API: register, scale, describe, list and unregister models.
-import { Router } from 'express';
-import { BadRequestError } from '../errors';
+import express, { Router } from 'express';
+import { ArtifactNotFoundError, BadRequestError } from '../errors';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { modelStatusRouter } from './model-status';
 import { managementApiDescription } from './openapi';
-import { boolParam, intParam, stringParam } from './params';
+import { boolParam, intParam, registrationParams, stringParam } from './params';
+
+/** MMS's runtime values and Quiver's own; the model itself always runs on onnxruntime. */
+const RUNTIMES = ['onnx', 'onnxruntime', 'node', 'python', 'python2', 'python3'];
 
 export function mmsManagementRouter(scheduler: ModelScheduler): Router {
   const router = Router();
@@ -13,30 +16,37 @@ export function mmsManagementRouter(scheduler: ModelScheduler): Router {
     res.json(managementApiDescription());
   });
 
-  router.post('/models', async (req, res) => {
-    const url = stringParam(req, 'url');
-    if (!url) throw new BadRequestError('query parameter url is required');
-    const synchronous = boolParam(req, 'synchronous') ?? true;
+  // MMS reads the registration from the query, or from a JSON body with the same keys.
+  router.post('/models', express.json({ limit: 64 * 1024 }), async (req, res) => {
+    const params = registrationParams(req);
+    const url = params.string('url');
+    if (url === undefined) throw new BadRequestError('Parameter url is required: POST /models?url=<archive or folder>');
+    if (url === '') throw new ArtifactNotFoundError('model url is empty: no artifact to register');
+    const runtime = params.string('runtime');
+    if (runtime !== undefined && !RUNTIMES.includes(runtime.toLowerCase())) {
+      throw new BadRequestError(`runtime ${JSON.stringify(runtime)} is not one Quiver runs: use ${RUNTIMES.join(', ')} (the model runs on onnxruntime either way)`);
+    }
+    const synchronous = params.bool('synchronous') ?? true;
+    const initialWorkers = params.int('initial_workers', { min: 0, max: 1024 });
     const record = await scheduler.register({
       url,
-      name: stringParam(req, 'model_name') || undefined,
-      initialWorkers: intParam(req, 'initial_workers', { min: 0, max: 1024 }),
-      batchSize: intParam(req, 'batch_size', { min: 1, max: 4096 }),
-      maxBatchDelayMs: intParam(req, 'max_batch_delay', { min: 0, max: 600_000 }),
-      responseTimeoutS: intParam(req, 'response_timeout', { min: 1, max: 86_400 }),
+      name: params.string('model_name') || undefined,
+      initialWorkers,
+      batchSize: params.int('batch_size', { min: 1, max: 4096 }),
+      maxBatchDelayMs: params.int('max_batch_delay', { min: 0, max: 600_000 }),
+      responseTimeoutS: params.int('response_timeout', { min: 1, max: 86_400 }),
       synchronous,
     });
-    if (synchronous) res.status(200).json({ status: `Model "${record.name}" registered` });
-    else res.status(202).json({ status: `Model "${record.name}" registered; workers are starting` });
+    // MMS answers 202 only while workers it was asked to start are starting.
+    if (!synchronous && (initialWorkers ?? 0) > 0) res.status(202).json({ status: 'Processing worker updates...' });
+    else res.status(200).json({ status: `Model "${record.name}" registered` });
   });
 
   router.put('/models/:name', async (req, res) => {
     const minWorkers = intParam(req, 'min_worker', { min: 0, max: 1024 }) ?? 1;
     const maxWorkers = intParam(req, 'max_worker', { min: 0, max: 1024 }) ?? minWorkers;
     const synchronous = boolParam(req, 'synchronous') ?? false;
-    // A bad name or range fails here, also when the scaling itself runs in the background.
-    scheduler.registry.get(req.params.name);
-    if (maxWorkers < minWorkers) throw new BadRequestError(`max_worker (${maxWorkers}) must be at least min_worker (${minWorkers})`);
+    // A bad name or count throws here, also when the scaling itself runs in the background.
     const scaling = scheduler.scale(req.params.name, minWorkers, maxWorkers);
     if (synchronous) {
       await scaling;

@@ -133,8 +133,23 @@ export class WorkerSlot {
 export class WorkerPool {
   readonly slots: WorkerSlot[];
 
-  constructor(size: number, init: WorkerInit, events: WorkerEvents = {}) {
+  constructor(
+    size: number,
+    private readonly init: WorkerInit,
+    private readonly events: WorkerEvents = {},
+  ) {
     this.slots = Array.from({ length: size }, (_, id) => new WorkerSlot(id, init, events));
+  }
+
+  /** Starts threads until there are `size` (each warmed up before it is used), as MMS starts a process per worker. */
+  async growTo(size: number): Promise<void> {
+    const added: WorkerSlot[] = [];
+    while (this.slots.length < size) {
+      const slot = new WorkerSlot(this.slots.length, this.init, this.events);
+      this.slots.push(slot);
+      added.push(slot);
+    }
+    await Promise.all(added.map((s) => s.run({ kind: 'warmUp' })));
   }
 
   slot(id: number): WorkerSlot {

@@ -63,8 +63,8 @@ describe('MMS management and inference APIs', () => {
     expect(wrongVersion.status).toBe(404);
   });
 
-  test('a .tar.gz registered under a chosen name, asynchronously (202)', async () => {
-    const accepted = await register('url=packed.tar.gz&model_name=half&synchronous=false');
+  test('a .tar.gz registered under a chosen name, its workers started asynchronously (202)', async () => {
+    const accepted = await register('url=packed.tar.gz&model_name=half&initial_workers=1&synchronous=false');
     expect(accepted.status).toBe(202);
     // A request arriving during the load waits for it.
     const answer = await json(await postJson(`${s.inference}/predictions/half`, { inputs: [{ name: 'x', shape: [1, 1], datatype: 'FP32', data: [1] }] }));
