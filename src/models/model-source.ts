@@ -1,5 +1,5 @@
 // Resolves a model URL (a folder, or a .tar.gz/.mar archive inside the model store, or an s3:// URL
-// fetched through the download cache) into a ModelPackage: where the ONNX file is, its config, handler
+// or http(s) URL fetched through the download cache) into a ModelPackage: where the ONNX file is, its config, handler
 // and version. Nothing outside the store (or the cache) is read.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -9,8 +9,7 @@ import { ArtifactNotFoundError, BadRequestError, InvalidModelArchiveError, Unsaf
 import { extractArchive } from './archive';
 import { ModelConfig, formatIssues, parseModelConfig } from './model-config';
 import { resolveInside } from './model-name';
-import type { RemoteArtifactSource } from './remote-source';
-import { isS3Url } from './s3-store';
+import { RemoteArtifactSource, isRemoteUrl } from './remote-source';
 
 export interface ModelPackage {
   /** Name the package gives itself (manifest modelName, else the file or folder name). */
@@ -31,7 +30,7 @@ export interface ModelSourceOptions {
   modelStore: string;
   workDir: string;
   maxArchiveBytes: number;
-  /** Fetches s3:// URLs; without it they are refused. */
+  /** Fetches s3:// and http(s):// URLs; without it they are refused. */
   remote?: RemoteArtifactSource;
 }
 
@@ -170,9 +169,9 @@ async function openRemotePackage(url: string, remote: RemoteArtifactSource): Pro
 /** Resolves `url` (relative to the model store, or absolute inside it) into a ModelPackage. */
 export async function openModelPackage(url: string, opts: ModelSourceOptions): Promise<ModelPackage> {
   if (typeof url !== 'string' || url.length === 0) throw new BadRequestError('a model url is required');
-  if (isS3Url(url) && opts.remote) return openRemotePackage(url, opts.remote);
+  if (isRemoteUrl(url) && opts.remote) return openRemotePackage(url, opts.remote);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    throw new BadRequestError(`model url ${JSON.stringify(url)}: only s3:// URLs and paths inside the model store are supported`);
+    throw new BadRequestError(`model url ${JSON.stringify(url)}: only s3://, http(s):// URLs and paths inside the model store are supported`);
   }
   if (url.includes('\0')) throw new UnsafePathError('model url contains a NUL byte');
   const target = resolveInside(opts.modelStore, url, 'model url');

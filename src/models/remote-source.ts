@@ -1,13 +1,16 @@
-// Turns an s3:// URL into a model folder on local disk through the download cache: an archive
-// (.tar.gz, .mar, ...) is unpacked, a bare .onnx gets a folder, a prefix is copied object by object.
+// Turns a remote model URL (s3://, http://, https://) into a model folder on local disk through the
+// download cache: an archive (.tar.gz, .mar, ...) is unpacked, a bare .onnx gets a folder, an S3 prefix
+// is copied object by object. Only URLs that allowed_urls lists are fetched.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { BadRequestError, InvalidModelArchiveError } from '../errors';
+import { BadRequestError, InvalidModelArchiveError, UrlNotAllowedError } from '../errors';
 import { extractArchive } from './archive';
 import { DownloadCache } from './download-cache';
 import { resolveInside } from './model-name';
-import { RemoteArtifact, RemoteObject, S3ArtifactStore, parseS3Url } from './s3-store';
+import { isHttpUrl } from './http-store';
+import type { ArtifactStore, RemoteArtifact, RemoteObject } from './remote-artifact';
+import { isS3Url } from './s3-store';
 
 export interface RemoteFolder {
   dir: string;
@@ -31,16 +34,54 @@ function lastSegment(key: string): string {
   return parts[parts.length - 1] ?? 'model';
 }
 
+/** True when `url` is one of the remote kinds this source fetches. */
+export function isRemoteUrl(url: string): boolean {
+  return isS3Url(url) || isHttpUrl(url);
+}
+
+/**
+ * TorchServe's allowed_urls: regular expressions a remote model URL must match whole. Empty: no remote
+ * URL is fetched (paths inside the model store are always allowed).
+ */
+export class AllowedUrls {
+  private readonly patterns: RegExp[];
+
+  constructor(readonly sources: readonly string[]) {
+    this.patterns = sources.map((p) => new RegExp(`^(?:${p})$`, 'i'));
+  }
+
+  check(url: string): void {
+    if (this.patterns.some((p) => p.test(url))) return;
+    // TorchServe's words, then what to do about it.
+    throw new UrlNotAllowedError(
+      `Given URL ${url} does not match any allowed URL(s): ` +
+        (this.patterns.length === 0 ? 'allowed_urls lists no remote sources; add a pattern for it' : `allowed_urls is ${this.sources.join(',')}`),
+    );
+  }
+}
+
+export interface RemoteStores {
+  s3: ArtifactStore;
+  http: ArtifactStore;
+}
+
 export class RemoteArtifactSource {
   constructor(
-    private readonly store: S3ArtifactStore,
+    private readonly stores: RemoteStores,
     readonly cache: DownloadCache,
     private readonly maxArchiveBytes: number,
+    private readonly allowed: AllowedUrls,
   ) {}
 
+  private storeFor(url: string): ArtifactStore {
+    return isS3Url(url) ? this.stores.s3 : this.stores.http;
+  }
+
   async open(url: string): Promise<RemoteFolder> {
-    const { bucket } = parseS3Url(url);
-    const artifact = await this.store.describe(url);
+    if (!isRemoteUrl(url)) throw new BadRequestError(`model url ${JSON.stringify(url)} is not an s3:// or http(s):// URL`);
+    this.allowed.check(url);
+    const store = this.storeFor(url);
+    const artifact = await store.describe(url);
     const objects = artifact.kind === 'object' ? [artifact.object] : artifact.objects;
     const bytes = objects.reduce((sum, o) => sum + o.bytes, 0);
     if (bytes > this.maxArchiveBytes) {
@@ -48,7 +89,7 @@ export class RemoteArtifactSource {
     }
     const cacheKey = versionOf(url, artifact);
     const dir = await this.cache.acquire(cacheKey, bytes, url, (into) =>
-      artifact.kind === 'object' ? this.fetchObject(url, bucket, artifact.object, into) : this.fetchPrefix(url, bucket, artifact.prefix, artifact.objects, into),
+      artifact.kind === 'object' ? this.fetchObject(store, url, artifact.object, into) : this.fetchPrefix(store, url, artifact.prefix, artifact.objects, into),
     );
     const name = artifact.kind === 'object' ? lastSegment(artifact.object.key) : lastSegment(artifact.prefix);
     return { dir, cacheKey, defaultName: name.replace(ARCHIVE_SUFFIX, '').replace(/\.onnx$/i, '') };
@@ -58,16 +99,16 @@ export class RemoteArtifactSource {
     this.cache.release(cacheKey);
   }
 
-  private async fetchObject(url: string, bucket: string, object: RemoteObject, into: string): Promise<void> {
+  private async fetchObject(store: ArtifactStore, url: string, object: RemoteObject, into: string): Promise<void> {
     const file = lastSegment(object.key);
     if (/\.onnx$/i.test(file)) {
       await fsp.mkdir(into, { recursive: true });
-      await this.store.download(url, bucket, object, path.join(into, file));
+      await store.download(url, object, path.join(into, file));
       return;
     }
     const archive = `${into}-archive`;
     try {
-      await this.store.download(url, bucket, object, archive);
+      await store.download(url, object, archive);
       await extractArchive(archive, into, { maxBytes: this.maxArchiveBytes });
     } finally {
       await fsp.rm(archive, { force: true });
@@ -75,8 +116,8 @@ export class RemoteArtifactSource {
   }
 
   private async fetchPrefix(
+    store: ArtifactStore,
     url: string,
-    bucket: string,
     prefix: string,
     objects: readonly RemoteObject[],
     into: string,
@@ -96,7 +137,7 @@ export class RemoteArtifactSource {
         const { object, file } = targets[next++];
         try {
           await fsp.mkdir(path.dirname(file), { recursive: true });
-          await this.store.download(url, bucket, object, file);
+          await store.download(url, object, file);
         } catch (err) {
           failure ??= err;
         }

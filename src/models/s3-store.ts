@@ -14,21 +14,13 @@ import {
   QuiverError,
 } from '../errors';
 import { log } from '../log';
+import type { ArtifactStore, RemoteArtifact, RemoteObject } from './remote-artifact';
 
 export interface S3Location {
   bucket: string;
   key: string;
 }
 
-export interface RemoteObject {
-  key: string;
-  bytes: number;
-  etag: string;
-}
-
-export type RemoteArtifact =
-  | { kind: 'object'; object: RemoteObject }
-  | { kind: 'prefix'; prefix: string; objects: RemoteObject[] };
 
 export interface S3StoreOptions {
   /** An S3-compatible endpoint (path-style addressing); unset: AWS, or AWS_ENDPOINT_URL_S3. */
@@ -75,7 +67,7 @@ export function s3Failure(err: unknown, url: string): QuiverError {
 
 const cleanEtag = (etag: string | undefined): string => (etag ?? '').replace(/"/g, '');
 
-export class S3ArtifactStore {
+export class S3ArtifactStore implements ArtifactStore {
   private client: S3Client | undefined;
 
   constructor(private readonly options: S3StoreOptions) {}
@@ -137,7 +129,8 @@ export class S3ArtifactStore {
    * Streams one object to `file`. The object must still be the one described (If-Match), arrive whole,
    * and match its MD5 ETag when it has one (not multipart), else ArtifactDownloadFailedError.
    */
-  async download(url: string, bucket: string, object: RemoteObject, file: string): Promise<void> {
+  async download(url: string, object: RemoteObject, file: string): Promise<void> {
+    const { bucket } = parseS3Url(url);
     const where = `s3://${bucket}/${object.key}`;
     let received = 0;
     try {

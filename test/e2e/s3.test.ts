@@ -59,7 +59,7 @@ describeS3('models from S3', () => {
     // The standard AWS chain: credentials from the environment, as in a container.
     Object.assign(process.env, { AWS_ACCESS_KEY_ID: S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: S3_SECRET_KEY, AWS_REGION: 'us-east-1' });
     workDir = tempDir('s3-work');
-    quiver = await startServer({ 's3-endpoint': relay.url, 'work-dir': workDir });
+    quiver = await startServer({ 's3-endpoint': relay.url, 'work-dir': workDir, 'allowed-urls': 's3://.*' });
   }, 180_000);
 
   afterAll(async () => {
