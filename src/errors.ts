@@ -23,6 +23,10 @@ const KINDS = {
   ModelNotFound: { type: 'ModelNotFoundException', status: 404 },
   ArtifactNotFound: { type: 'ArtifactNotFoundException', status: 404 },
   ArtifactAccessDenied: { type: 'ArtifactAccessDeniedException', status: 403 },
+  // TorchServe answers 404 for a URL that allowed_urls does not list.
+  UrlNotAllowed: { type: 'UrlNotAllowedException', status: 404 },
+  // MMS and TorchServe answer 400 when the server at a model URL refuses it (403, 404...).
+  ArtifactRefused: { type: 'DownloadArchiveException', status: 400 },
   RouteNotFound: { type: 'ResourceNotFoundException', status: 404 },
   MethodNotAllowed: { type: 'MethodNotAllowedException', status: 405 },
   ModelAlreadyExists: { type: 'ConflictStatusException', status: 409 },
@@ -74,6 +78,8 @@ export class UnsafePathError extends defineError('UnsafePath') {}
 export class ModelNotFoundError extends defineError('ModelNotFound') {}
 export class ArtifactNotFoundError extends defineError('ArtifactNotFound') {}
 export class ArtifactAccessDeniedError extends defineError('ArtifactAccessDenied') {}
+export class UrlNotAllowedError extends defineError('UrlNotAllowed') {}
+export class ArtifactRefusedError extends defineError('ArtifactRefused') {}
 export class ArtifactDownloadFailedError extends defineError('ArtifactDownloadFailed') {}
 export class DownloadCacheFullError extends defineError('DownloadCacheFull') {}
 export class RouteNotFoundError extends defineError('RouteNotFound') {}
@@ -104,6 +110,8 @@ const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> 
   ModelNotFound: ModelNotFoundError,
   ArtifactNotFound: ArtifactNotFoundError,
   ArtifactAccessDenied: ArtifactAccessDeniedError,
+  UrlNotAllowed: UrlNotAllowedError,
+  ArtifactRefused: ArtifactRefusedError,
   ArtifactDownloadFailed: ArtifactDownloadFailedError,
   DownloadCacheFull: DownloadCacheFullError,
   RouteNotFound: RouteNotFoundError,

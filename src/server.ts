@@ -1,19 +1,22 @@
 // Wires a validated configuration into a running server: worker pool → scheduler → HTTP apps.
 import * as fsp from 'node:fs/promises';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { parseAddress } from './config/load';
 import type { QuiverConfig } from './config/schema';
 import { createMmsApps, createSageMakerApp } from './http/app';
+import { addressUsesTls, TlsCredentials, tlsCredentials } from './http/tls';
 import { InvalidConfigError, QuiverError } from './errors';
 import { configureLogging, log } from './log';
 import { QuiverMetrics } from './metrics';
 import { loadNative } from './preprocess/native';
 import { DownloadCache } from './models/download-cache';
 import { ModelRegistry } from './models/registry';
-import { RemoteArtifactSource } from './models/remote-source';
+import { AllowedUrls, RemoteArtifactSource } from './models/remote-source';
+import { HttpArtifactStore } from './models/http-store';
 import { S3ArtifactStore } from './models/s3-store';
 import { readSnapshot, snapshotFile, writeSnapshot } from './models/snapshot';
 import { ModelScheduler, RegisterRequest } from './scheduler/scheduler';
@@ -45,9 +48,9 @@ export async function startupModels(entries: string[], modelStore: string): Prom
   return models;
 }
 
-function listen(app: Express, address: string): Promise<http.Server> {
+function listen(app: Express, address: string, credentials: TlsCredentials | undefined): Promise<http.Server> {
   const { host, port } = parseAddress(address);
-  const server = http.createServer(app);
+  const server: http.Server = addressUsesTls(address) ? https.createServer({ ...credentials }, app) : http.createServer(app);
   // A client that stops sending must not hold a connection for ever.
   server.headersTimeout = 30_000;
   server.requestTimeout = 120_000;
@@ -83,6 +86,10 @@ export class QuiverServer {
   ) {}
 
   static async start(config: QuiverConfig, startOptions: StartOptions = {}): Promise<QuiverServer> {
+    const credentials = tlsCredentials(config, [
+      { key: 'inference_address', value: config.inference_address },
+      ...(config.mode === 'mms' ? [{ key: 'management_address', value: config.management_address }] : []),
+    ]);
     if (config.preprocess_backend === 'native') {
       const { error } = loadNative();
       if (error) throw new InvalidConfigError(`preprocess_backend is "native" but the addon did not load: ${error}`);
@@ -113,21 +120,28 @@ export class QuiverServer {
         failed: (worker, error) => log.error('worker thread failed', { worker, error: error.message }),
       },
     );
+    const allowedUrls = new AllowedUrls(config.allowed_urls);
     scheduler = new ModelScheduler(new ModelRegistry(), pool, {
       modelStore: config.model_store,
       workDir: config.work_dir,
       maxArchiveBytes: config.max_archive_bytes,
       remote: new RemoteArtifactSource(
-        new S3ArtifactStore({ endpoint: config.s3_endpoint, maxObjects: 10_000 }),
+        {
+          s3: new S3ArtifactStore({ endpoint: config.s3_endpoint, maxObjects: 10_000 }),
+          http: new HttpArtifactStore({ checkAllowed: (url) => allowedUrls.check(url), maxBytes: config.max_archive_bytes, idleTimeoutMs: 30_000 }),
+        },
         new DownloadCache(path.join(config.work_dir, 'downloads'), config.download_cache_bytes),
         config.max_archive_bytes,
+        allowedUrls,
       ),
       defaultWorkersPerModel: config.default_workers_per_model,
+      maxWorkerThreads: config.max_worker_threads,
       jobQueueSize: config.job_queue_size,
       maxQueuedRequests: config.max_queued_requests,
       defaultResponseTimeoutS: config.default_response_timeout,
       memoryBudgetBytes: config.memory_budget,
       evictionPolicy: config.eviction_policy,
+      classifierFormat: config.classifier_format,
       metrics,
       onChange: () => {
         try {
@@ -145,12 +159,12 @@ export class QuiverServer {
       const options = { maxRequestSize: config.max_request_size, isHealthy: () => !lifecycle.draining, metrics, lifecycle };
       let servers: { inference: http.Server; management?: http.Server };
       if (config.mode === 'sagemaker') {
-        servers = { inference: await listen(createSageMakerApp(scheduler, options), config.inference_address) };
+        servers = { inference: await listen(createSageMakerApp(scheduler, options), config.inference_address, credentials) };
       } else {
         const apps = createMmsApps(scheduler, options);
-        const inference = await listen(apps.inference, config.inference_address);
+        const inference = await listen(apps.inference, config.inference_address, credentials);
         try {
-          servers = { inference, management: await listen(apps.management, config.management_address) };
+          servers = { inference, management: await listen(apps.management, config.management_address, credentials) };
         } catch (err) {
           await closeServer(inference);
           throw err;
@@ -187,6 +201,8 @@ export class QuiverServer {
         await scheduler.register({
           name: m.name, url: m.url, initialWorkers: m.workers, batchSize: m.batchSize,
           maxBatchDelayMs: m.maxBatchDelayMs, responseTimeoutS: m.responseTimeoutS, synchronous: true,
+          // Models that /invocations loaded are named by their target path.
+          nameIsTargetPath: m.name.includes('/'),
         });
       } catch (err) {
         log.error('model from the snapshot failed to load', { model: m.name, error: (err as Error).message });
@@ -198,7 +214,7 @@ export class QuiverServer {
   private static url(server: http.Server): string {
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `http://${host}:${address.port}`;
+    return `${server instanceof https.Server ? 'https' : 'http'}://${host}:${address.port}`;
   }
 
   urls(): { inference: string; management?: string } {

@@ -31,7 +31,7 @@ Packs DIR (model.onnx, model-config.json, handler, extra files) into NAME.mar (d
 or a folder NAME (no-archive), with MAR-INF/MANIFEST.json as MMS reads it.`;
 
 function configFlags(args: string[], usage: string, extra: Record<string, { type: 'boolean' }> = {}): RawFlags {
-  const options = Object.fromEntries(CONFIG_SCHEMA.map((e) => [e.flag, { type: 'string' as const, multiple: e.type === 'list' }]));
+  const options = Object.fromEntries(CONFIG_SCHEMA.map((e) => [e.flag, { type: 'string' as const, multiple: e.type === 'list' || e.type === 'regex-list' }]));
   try {
     const { values } = parseArgs({
       args, options: { ...options, [CONFIG_FILE_FLAG]: { type: 'string' }, help: { type: 'boolean' }, ...extra }, strict: true, allowPositionals: false,

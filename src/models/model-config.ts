@@ -45,6 +45,8 @@ export const postprocessSchema = z.discriminatedUnion('type', [
       labels: z.array(z.string()).optional(),
       /** A file in the model folder with one label a line; read at registration. */
       labelsFile: z.string().min(1).optional(),
+      /** The answer's shape (see classifier_format); the server's classifier_format when absent. */
+      format: z.enum(['quiver', 'mms', 'torchserve']).optional(),
     })
     .strict(),
 ]);

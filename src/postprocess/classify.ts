@@ -30,18 +30,40 @@ export function topK(probabilities: ArrayLike<number>, k: number, labels?: reado
   }));
 }
 
-/** One list of classes per batch row; a batch of one answers with its list alone. */
-export function classify(output: TensorData, k: number, applySoftmax: boolean, labels?: readonly string[]): ClassScore[] | ClassScore[][] {
+/**
+ * How a row's classes are written: Quiver's own (index, label, probability), MMS's image classifiers'
+ * ([{"probability","class"}]) or TorchServe's ({"<label>": probability}, most likely first).
+ */
+export type ClassifierFormat = 'quiver' | 'mms' | 'torchserve';
+
+export type ClassAnswer = ClassScore[] | { probability: number; class: string }[] | Record<string, number>;
+
+export function formatClasses(scores: readonly ClassScore[], format: ClassifierFormat): ClassAnswer {
+  switch (format) {
+    case 'quiver':
+      return [...scores];
+    case 'mms':
+      return scores.map((s) => ({ probability: s.probability, class: s.label }));
+    case 'torchserve':
+      // JSON keeps insertion order for non-numeric keys only; labels that are numbers sort numerically.
+      return Object.fromEntries(scores.map((s) => [s.label, s.probability]));
+  }
+}
+
+/** One answer per batch row; a batch of one answers with its row's answer alone. */
+export function classify(
+  output: TensorData, k: number, applySoftmax: boolean, labels?: readonly string[], format: ClassifierFormat = 'quiver',
+): ClassAnswer | ClassAnswer[] {
   if (output.type !== 'float32' && output.type !== 'float64') {
     throw new InferenceFailedError(`classifier output has type ${output.type}; expected float scores`);
   }
   const classes = output.dims[output.dims.length - 1] ?? output.data.length;
   const rows = classes > 0 ? output.data.length / classes : 0;
   const data = output.data as Float32Array;
-  const result: ClassScore[][] = [];
+  const result: ClassAnswer[] = [];
   for (let r = 0; r < rows; r++) {
     const scores = data.subarray(r * classes, (r + 1) * classes);
-    result.push(topK(applySoftmax ? softmax(scores) : scores, k, labels));
+    result.push(formatClasses(topK(applySoftmax ? softmax(scores) : scores, k, labels), format));
   }
   return rows === 1 ? result[0] : result;
 }

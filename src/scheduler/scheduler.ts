@@ -1,10 +1,12 @@
 // Applies the placement policy: registers models (resolve, reserve, place on workers), scales and
 // unregisters them, and routes each request to a worker that hosts its model.
 import {
-  BadRequestError, InferenceTimeoutError, ModelNotFoundError, NoWorkerAvailableError, QueueFullError, QuiverError,
+  BadRequestError, InferenceTimeoutError, InsufficientMemoryError, ModelNotFoundError, NoWorkerAvailableError, QueueFullError, QuiverError,
 } from '../errors';
+import type { ModelConfig } from '../models/model-config';
 import { ModelPackage, ModelSourceOptions, openModelPackage } from '../models/model-source';
-import { validateModelName } from '../models/model-name';
+import type { ClassifierFormat } from '../postprocess/classify';
+import { validateModelName, validateRelativePath } from '../models/model-name';
 import { ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
 import type { SnapshotModel } from '../models/snapshot';
 import type { CacheStatus } from '../models/download-cache';
@@ -30,10 +32,17 @@ export interface RegisterRequest {
   /** Wait until the model is loaded on its workers (MMS `synchronous`). */
   synchronous?: boolean;
   loadedAtStartup?: boolean;
+  /** The name is a SageMaker target model, a relative path already checked as one. */
+  nameIsTargetPath?: boolean;
 }
+
+/** An answer, and whether it waited for its model to load. */
+export type InferOutcome = InferResult & { coldStart: boolean };
 
 export interface SchedulerOptions extends ModelSourceOptions {
   defaultWorkersPerModel: number;
+  /** Threads the pool may grow to when copies of a model ask for more than it has (at least its size). */
+  maxWorkerThreads?: number;
   /** Requests one model may have queued or running. */
   jobQueueSize: number;
   /** Requests all models together may have queued or running. */
@@ -43,6 +52,8 @@ export interface SchedulerOptions extends ModelSourceOptions {
   /** Bytes the placed models may take together (measured); 0 or absent: no budget. */
   memoryBudgetBytes?: number;
   evictionPolicy?: EvictionPolicyName;
+  /** The answer of top-k classifiers whose model config does not choose one. */
+  classifierFormat?: ClassifierFormat;
   /** Called after the set of registered models or their settings changed (to write the snapshot). */
   onChange?: () => void;
 }
@@ -54,6 +65,11 @@ export interface ServerStatus {
 }
 
 
+
+function withClassifierFormat(config: ModelConfig, format: ClassifierFormat): ModelConfig {
+  const post = config.postprocess;
+  return post.type === 'topk' && post.format === undefined ? { ...config, postprocess: { ...post, format } } : config;
+}
 
 export class ModelScheduler {
   private readonly placements = new Map<string, Placement>();
@@ -88,11 +104,12 @@ export class ModelScheduler {
   }
 
   private settingsFor(request: RegisterRequest, pkg: ModelPackage): ModelSettings {
-    const workers = request.initialWorkers ?? this.options.defaultWorkersPerModel;
+    const workers = request.initialWorkers ?? Math.min(this.options.defaultWorkersPerModel, this.workerCount);
     if (!Number.isInteger(workers) || workers < 0) throw new BadRequestError(`initial_workers must be a whole number ≥ 0, got ${workers}`);
+    this.checkPoolHolds('initial_workers', workers);
     return {
-      minWorkers: Math.min(workers, this.workerCount),
-      maxWorkers: Math.min(workers, this.workerCount),
+      minWorkers: workers,
+      maxWorkers: workers,
       batchSize: request.batchSize ?? pkg.config.batchSize,
       maxBatchDelayMs: request.maxBatchDelayMs ?? pkg.config.maxBatchDelayMs,
       responseTimeoutS: request.responseTimeoutS ?? pkg.config.responseTimeoutS ?? this.options.defaultResponseTimeoutS ?? 120,
@@ -108,7 +125,7 @@ export class ModelScheduler {
     let opening: Promise<ModelPackage>;
     if (request.name !== undefined) {
       // Reserve first so that a concurrent registration of the same name gets 409 at once.
-      record = this.registry.reserve(validateModelName(request.name), request.url, request.loadedAtStartup);
+      record = this.registry.reserve(request.nameIsTargetPath ? validateRelativePath(request.name, 'target model') : validateModelName(request.name), request.url, request.loadedAtStartup);
       opening = openModelPackage(request.url, this.options);
     } else {
       const pkg = await openModelPackage(request.url, this.options);
@@ -222,7 +239,7 @@ export class ModelScheduler {
       name: record.name,
       version: pkg.version,
       modelPath: pkg.modelPath,
-      config: pkg.config,
+      config: withClassifierFormat(pkg.config, this.options.classifierFormat ?? 'quiver'),
       labels: pkg.labels,
       handlerPath: pkg.handlerPath,
     };
@@ -296,6 +313,8 @@ export class ModelScheduler {
   }
 
   private async addHosts(placement: Placement, count: number, predictedBytes: number): Promise<void> {
+    // Each copy needs a thread of its own: start more when the pool has too few.
+    await this.pool.growTo(placement.hosts.size + count);
     const chosen = placeModel(this.workerLoads(), count, new Set(placement.hosts.keys()));
     const metrics = this.options.metrics;
     for (const id of chosen) {
@@ -366,25 +385,55 @@ export class ModelScheduler {
     if (pkg.cacheKey !== undefined) this.options.remote?.release(pkg.cacheKey);
   }
 
+  /** Threads the pool may grow to: a model's copies live on distinct threads, so no count can pass it. */
+  get maxWorkerThreads(): number {
+    return Math.max(this.workerCount, this.options.maxWorkerThreads ?? 0);
+  }
+
+  private checkPoolHolds(parameter: string, workers: number): void {
+    const limit = this.maxWorkerThreads;
+    if (workers <= limit) return;
+    throw new BadRequestError(
+      `${parameter}=${workers} is more than the pool may hold: a model has at most one copy per worker thread, and there may be at most ${limit} threads (max_worker_threads); ask for ${limit} or fewer, or raise max_worker_threads`,
+    );
+  }
+
   /** MMS scale: keep `minWorkers` copies (at most the pool's size). */
-  async scale(name: string, minWorkers: number, maxWorkers = minWorkers): Promise<void> {
+  /** Checks the request at once (it throws, not rejects), so that a scale run in the background still fails its caller. */
+  scale(name: string, minWorkers: number, maxWorkers = minWorkers): Promise<void> {
     if (!Number.isInteger(minWorkers) || minWorkers < 0) throw new BadRequestError(`min_worker must be a whole number ≥ 0, got ${minWorkers}`);
-    if (!Number.isInteger(maxWorkers) || maxWorkers < minWorkers) throw new BadRequestError(`max_worker must be a whole number ≥ min_worker, got ${maxWorkers}`);
+    if (!Number.isInteger(maxWorkers) || maxWorkers < minWorkers) throw new BadRequestError(`max_worker must be a whole number ≥ min_worker (${minWorkers}), got ${maxWorkers}`);
     const record = this.registry.get(name);
+    this.checkPoolHolds('min_worker', minWorkers);
+    this.checkPoolHolds('max_worker', maxWorkers);
+    return this.applyScale(record, minWorkers, maxWorkers);
+  }
+
+  private async applyScale(record: ModelRecord, minWorkers: number, maxWorkers: number): Promise<void> {
+    const name = record.name;
     const placement = await this.readyPlacement(name);
-    const target = Math.min(minWorkers, this.workerCount);
-    record.settings = { ...record.settings!, minWorkers: target, maxWorkers: Math.min(maxWorkers, this.workerCount) };
+    const target = minWorkers;
     const current = placement.hosts.size;
     if (target > current) {
       await this.admit(async () => {
         const pkg = record.pkg!;
-        await this.budget.makeRoom(name, { keepBytes: this.predictCopyBytes(pkg) * (target - current), peakBytes: this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes) });
+        const perCopy = this.predictCopyBytes(pkg);
+        try {
+          await this.budget.makeRoom(name, { keepBytes: perCopy * (target - current), peakBytes: this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes) });
+        } catch (err) {
+          if (!(err instanceof InsufficientMemoryError)) throw err;
+          const fit = current + Math.max(0, Math.floor((this.budget.bytes - this.memoryInUse().host) / Math.max(1, perCopy)));
+          throw new InsufficientMemoryError(
+            `model "${name}" cannot grow from ${current} to ${target} workers: each copy takes about ${Math.round(perCopy / 2 ** 20)} MiB and at most ${Math.min(fit, this.maxWorkerThreads)} fit in the memory budget now (${err.message})`,
+          );
+        }
         await this.addHosts(placement, target - current, record.pkg!.modelBytes);
       });
     } else if (target < current) {
       const hosts = this.workerLoads().filter((w) => placement.hosts.has(w.id));
       await this.removeHosts(placement, chooseRemovals(hosts, current - target));
     }
+    record.settings = { ...record.settings!, minWorkers: target, maxWorkers };
     this.options.onChange?.();
   }
 
@@ -407,14 +456,14 @@ export class ModelScheduler {
   async ensureLoaded(name: string, url: string): Promise<void> {
     if (this.registry.has(name)) return;
     try {
-      await this.register({ name, url, synchronous: true });
+      await this.register({ name, url, synchronous: true, nameIsTargetPath: true });
     } catch (err) {
       // Another request registered it first; wait for that load instead.
       if (!(err instanceof QuiverError && err.kind === 'ModelAlreadyExists')) throw err;
     }
   }
 
-  async infer(name: string, version: string | undefined, request: InferRequest): Promise<InferResult & { coldStart: boolean }> {
+  async infer(name: string, version: string | undefined, request: InferRequest): Promise<InferOutcome> {
     const record = this.registry.get(name);
     // A request that finds its model loading or evicted waits for the load: a cold start.
     const coldStart = this.loading.has(name) || record.state === 'evicted';

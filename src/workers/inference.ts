@@ -86,7 +86,7 @@ function answer(model: LoadedModel, outputs: Record<string, TensorData>, prepare
     const name = post.output ?? model.outputs[0]?.name;
     const output = outputs[name];
     if (!output) throw new InferenceFailedError(`model config names output "${name}", which the model did not produce`);
-    return classify(output, post.k, post.softmax, model.spec.labels);
+    return classify(output, post.k, post.softmax, model.spec.labels, post.format);
   }
   return tensorResponse(outputs, prepared.format, model.spec, prepared.id);
 }

@@ -84,6 +84,10 @@ describe('config.properties', () => {
 
   test.each([
     ['an unknown key', 'netty_threads=4\n', /config.properties:1: unknown key netty_threads/],
+    ['an MMS key Quiver does not use', '# MMS\nnetty_client_threads=4\n', /config.properties:2: MMS and TorchServe key netty_client_threads is not used by Quiver: remove it \(.*Netty/],
+    ['a TorchServe key Quiver does not use', 'metrics_address=127.0.0.1:8082\n', /TorchServe key metrics_address is not used by Quiver: remove it \(.*\/metrics on the management address/],
+    ['a key that only looks foreign', 'constructor=1\n', /config.properties:1: unknown key constructor$/],
+    ['an allowed_urls pattern that is not a regular expression', 'allowed_urls=https://ok/.*,https://(bad\n', /allowed_urls .*"https:\/\/\(bad" is not a valid regular expression/],
     ['a wrong type', 'workers=\n', /workers \(from file config.properties:1\): expected a whole number/],
     ['an impossible value', 'job_queue_size=0\n', /job_queue_size .*must be at least 1/],
     ['a bad address', 'management_address=nowhere\n', /management_address .*host:port/],

@@ -113,7 +113,9 @@ describe('quiver serve', () => {
     fs.writeFileSync(path.join(dir, 'config.properties'), 'number_of_netty_threads=4\n');
     const bad = run(['serve', '--config-file', path.join(dir, 'config.properties')], {});
     expect(await bad.exited).toBe(2);
-    expect(bad.output().trim()).toBe('quiver: InvalidConfigException: config.properties:1: unknown key number_of_netty_threads');
+    expect(bad.output().trim()).toBe(
+      "quiver: InvalidConfigException: config.properties:1: MMS and TorchServe key number_of_netty_threads is not used by Quiver: remove it (Quiver serves HTTP from Node's event loop, not Netty threads)",
+    );
   });
 
   test('a bad option stops it with one clear line', async () => {

@@ -1,4 +1,4 @@
-import { classify, softmax, topK } from '../../src/postprocess/classify';
+import { classify, formatClasses, softmax, topK } from '../../src/postprocess/classify';
 import { nest, tensorResponse } from '../../src/postprocess/tensor-response';
 
 describe('classify', () => {
@@ -23,6 +23,26 @@ describe('classify', () => {
     expect(single).toEqual([{ index: 1, label: 'b', probability: expect.any(Number) }]);
     const batch = classify({ type: 'float32', dims: [2, 2], data: new Float32Array([0.9, 0.1, 0.2, 0.8]) }, 1, false) as { label: string }[][];
     expect(batch.map((row) => row[0].label)).toEqual(['0', '1']);
+  });
+});
+
+describe('classifier answer formats', () => {
+  const scores = [
+    { index: 2, label: 'tabby', probability: 0.6 },
+    { index: 0, label: 'lynx', probability: 0.3 },
+  ];
+
+  test("MMS's [{probability, class}] and TorchServe's {label: probability}, most likely first", () => {
+    expect(formatClasses(scores, 'quiver')).toEqual(scores);
+    expect(formatClasses(scores, 'mms')).toEqual([{ probability: 0.6, class: 'tabby' }, { probability: 0.3, class: 'lynx' }]);
+    const ts = formatClasses(scores, 'torchserve');
+    expect(ts).toEqual({ tabby: 0.6, lynx: 0.3 });
+    expect(JSON.stringify(ts)).toBe('{"tabby":0.6,"lynx":0.3}');
+  });
+
+  test('a batch of rows gives one answer per row in the chosen format', () => {
+    const rows = classify({ type: 'float32', dims: [2, 2], data: new Float32Array([0.9, 0.1, 0.2, 0.8]) }, 1, false, ['a', 'b'], 'torchserve');
+    expect(rows).toEqual([{ a: expect.closeTo(0.9, 6) }, { b: expect.closeTo(0.8, 6) }]);
   });
 });
 
