@@ -35,6 +35,7 @@ const KINDS = {
   QueueFull: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 1 },
   NoWorkerAvailable: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 1 },
   ServerDraining: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 5 },
+  TooManyConnections: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 1 },
   InsufficientMemory: { type: 'InsufficientMemoryException', status: 503, sagemakerStatus: 507, retryAfterS: 1 },
   InferenceTimeout: { type: 'InferenceTimeoutException', status: 504 },
   // The artifact store failed us (connection lost, truncated or corrupt download): a bad gateway.
@@ -90,6 +91,7 @@ export class UnsupportedMediaTypeError extends defineError('UnsupportedMediaType
 export class QueueFullError extends defineError('QueueFull') {}
 export class NoWorkerAvailableError extends defineError('NoWorkerAvailable') {}
 export class ServerDrainingError extends defineError('ServerDraining') {}
+export class TooManyConnectionsError extends defineError('TooManyConnections') {}
 export class InsufficientMemoryError extends defineError('InsufficientMemory') {}
 export class InferenceTimeoutError extends defineError('InferenceTimeout') {}
 export class ModelLoadFailedError extends defineError('ModelLoadFailed') {}
@@ -122,6 +124,7 @@ const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> 
   QueueFull: QueueFullError,
   NoWorkerAvailable: NoWorkerAvailableError,
   ServerDraining: ServerDrainingError,
+  TooManyConnections: TooManyConnectionsError,
   InsufficientMemory: InsufficientMemoryError,
   InferenceTimeout: InferenceTimeoutError,
   ModelLoadFailed: ModelLoadFailedError,

@@ -9,7 +9,9 @@ import { parseAddress } from './config/load';
 import type { QuiverConfig } from './config/schema';
 import { createMmsApps, createSageMakerApp } from './http/app';
 import { addressUsesTls, TlsCredentials, tlsCredentials } from './http/tls';
-import { InvalidConfigError, QuiverError } from './errors';
+import { declaredTooLarge } from './http/body';
+import { limitConnections } from './http/connections';
+import { InvalidConfigError, QuiverError, errorBody, httpStatusOf } from './errors';
 import { configureLogging, log } from './log';
 import { QuiverMetrics } from './metrics';
 import { loadNative } from './preprocess/native';
@@ -48,13 +50,36 @@ export async function startupModels(entries: string[], modelStore: string): Prom
   return models;
 }
 
-function listen(app: Express, address: string, credentials: TlsCredentials | undefined): Promise<http.Server> {
+export interface TransportOptions {
+  credentials?: TlsCredentials;
+  maxRequestSize: number;
+  maxConnections: number;
+  headerReadTimeoutMs: number;
+  requestReadTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+}
+
+function listen(app: Express, address: string, label: string, transport: TransportOptions): Promise<http.Server> {
   const { host, port } = parseAddress(address);
-  const server: http.Server = addressUsesTls(address) ? https.createServer({ ...credentials }, app) : http.createServer(app);
-  // A client that stops sending must not hold a connection for ever.
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 120_000;
-  server.keepAliveTimeout = 65_000;
+  const secure = addressUsesTls(address);
+  // Timeouts are checked every second (Node's default: 30 s), so a slow client is cut near its limit.
+  const options = { connectionsCheckingInterval: 1_000, headersTimeout: transport.headerReadTimeoutMs, requestTimeout: transport.requestReadTimeoutMs };
+  const server: http.Server = secure
+    ? https.createServer({ ...options, ...transport.credentials, handshakeTimeout: transport.headerReadTimeoutMs }, app)
+    : http.createServer(options, app);
+  server.keepAliveTimeout = transport.keepAliveTimeoutMs;
+  limitConnections(server, transport.maxConnections, secure, label);
+  // Expect: 100-continue with a body over the limit: 413 instead of inviting the client to send it.
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const refused = declaredTooLarge(req.headers, transport.maxRequestSize);
+    if (!refused) {
+      res.writeContinue();
+      server.emit('request', req, res);
+      return;
+    }
+    res.writeHead(httpStatusOf(refused, 'mms'), { 'content-type': 'application/json', connection: 'close' });
+    res.end(JSON.stringify(errorBody(refused, 'mms')));
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -156,15 +181,23 @@ export class QuiverServer {
       if (startOptions.restoreSnapshot) await QuiverServer.restoreSnapshot(scheduler, config);
       await QuiverServer.loadStartupModels(scheduler, config);
       const lifecycle: ServerLifecycle = { draining: false, inFlight: 0 };
+      const transport: TransportOptions = {
+        credentials,
+        maxRequestSize: config.max_request_size,
+        maxConnections: config.max_connections,
+        headerReadTimeoutMs: config.header_read_timeout * 1000,
+        requestReadTimeoutMs: config.request_read_timeout * 1000,
+        keepAliveTimeoutMs: config.keep_alive_timeout * 1000,
+      };
       const options = { maxRequestSize: config.max_request_size, isHealthy: () => !lifecycle.draining, metrics, lifecycle };
       let servers: { inference: http.Server; management?: http.Server };
       if (config.mode === 'sagemaker') {
-        servers = { inference: await listen(createSageMakerApp(scheduler, options), config.inference_address, credentials) };
+        servers = { inference: await listen(createSageMakerApp(scheduler, options), config.inference_address, 'sagemaker', transport) };
       } else {
         const apps = createMmsApps(scheduler, options);
-        const inference = await listen(apps.inference, config.inference_address, credentials);
+        const inference = await listen(apps.inference, config.inference_address, 'inference', transport);
         try {
-          servers = { inference, management: await listen(apps.management, config.management_address, credentials) };
+          servers = { inference, management: await listen(apps.management, config.management_address, 'management', transport) };
         } catch (err) {
           await closeServer(inference);
           throw err;

@@ -20,6 +20,10 @@ export interface QuiverConfig {
   inter_op_threads: number;
   job_queue_size: number;
   max_request_size: number;
+  max_connections: number;
+  header_read_timeout: number;
+  request_read_timeout: number;
+  keep_alive_timeout: number;
   max_image_pixels: number;
   max_archive_bytes: number;
   work_dir: string;
@@ -181,6 +185,26 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     key: 'max_request_size', type: 'int', flag: 'max-request-size', env: 'QUIVER_MAX_REQUEST_SIZE',
     doc: 'Largest request body in bytes; larger ones get 413 before they are read.',
     default: () => 6553500, min: 1,
+  },
+  {
+    key: 'max_connections', type: 'int', flag: 'max-connections', env: 'QUIVER_MAX_CONNECTIONS',
+    doc: 'Connections each port holds open. At the limit the connection idle longest is closed to admit a new one; when all have a request in flight, the new one gets 503.',
+    default: () => 1000, min: 1,
+  },
+  {
+    key: 'header_read_timeout', type: 'int', flag: 'header-read-timeout', env: 'QUIVER_HEADER_READ_TIMEOUT',
+    doc: 'Seconds a client has to send a request\'s headers (and a TLS handshake) before its connection is closed (408).',
+    default: () => 10, min: 1,
+  },
+  {
+    key: 'request_read_timeout', type: 'int', flag: 'request-read-timeout', env: 'QUIVER_REQUEST_READ_TIMEOUT',
+    doc: 'Seconds a client has to send a whole request, body included, before it gets 408.',
+    default: () => 30, min: 1,
+  },
+  {
+    key: 'keep_alive_timeout', type: 'int', flag: 'keep-alive-timeout', env: 'QUIVER_KEEP_ALIVE_TIMEOUT',
+    doc: 'Seconds an idle keep-alive connection stays open (above a load balancer\'s idle timeout, 60 s on AWS).',
+    default: () => 65, min: 1,
   },
   {
     key: 'max_image_pixels', type: 'int', flag: 'max-image-pixels', env: 'QUIVER_MAX_IMAGE_PIXELS',

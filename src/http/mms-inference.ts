@@ -1,5 +1,6 @@
 // MMS inference API: GET /ping, POST /predictions/{model}[/{version}], OPTIONS / (API description).
 import express, { Router } from 'express';
+import { readBody } from './body';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { ModelNotFoundError } from '../errors';
 import { invokeModel } from './invoke';
@@ -30,7 +31,7 @@ export function predictionTarget(scheduler: ModelScheduler, segments: string[]):
 
 export function mmsInferenceRouter(scheduler: ModelScheduler, options: InferenceRouterOptions): Router {
   const router = Router();
-  const body = express.raw({ type: () => true, limit: options.maxRequestSize });
+  const body = readBody({ limit: options.maxRequestSize });
   router.get('/ping', pingHandler(options.isHealthy));
   router.options('/', (_req, res) => {
     res.json(inferenceApiDescription());

@@ -1,5 +1,6 @@
 // MMS management API: register, scale, describe, list and unregister models.
-import express, { Router } from 'express';
+import { Router } from 'express';
+import { readBody } from './body';
 import { ArtifactNotFoundError, BadRequestError } from '../errors';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { modelStatusRouter } from './model-status';
@@ -17,7 +18,7 @@ export function mmsManagementRouter(scheduler: ModelScheduler): Router {
   });
 
   // MMS reads the registration from the query, or from a JSON body with the same keys.
-  router.post('/models', express.json({ limit: 64 * 1024 }), async (req, res) => {
+  router.post('/models', readBody({ limit: 64 * 1024, json: 'when-declared' }), async (req, res) => {
     const params = registrationParams(req);
     const url = params.string('url');
     if (url === undefined) throw new BadRequestError('Parameter url is required: POST /models?url=<archive or folder>');

@@ -1,6 +1,7 @@
 // The SageMaker multi-model container contract (one port): /ping, the Load/List/Describe/Unload Model
 // APIs on /models, POST /models/{name}/invoke, and Quiver's own POST /invocations with a target model.
-import express, { Router } from 'express';
+import { Router } from 'express';
+import { readBody } from './body';
 import { z } from 'zod';
 import { BadRequestError } from '../errors';
 import { validateRelativePath } from '../models/model-name';
@@ -22,8 +23,8 @@ const TARGET_MODEL = 'x-amzn-sagemaker-target-model';
 
 export function sagemakerRouter(scheduler: ModelScheduler, options: SageMakerRouterOptions): Router {
   const router = Router();
-  const raw = express.raw({ type: () => true, limit: options.maxRequestSize });
-  const json = express.json({ type: () => true, limit: 64 * 1024 });
+  const raw = readBody({ limit: options.maxRequestSize });
+  const json = readBody({ limit: 64 * 1024, json: 'always' });
 
   router.get('/ping', pingHandler(options.isHealthy));
 

@@ -1,0 +1,96 @@
+// Reads a request body into memory, up to a limit. A body announced (Content-Length) or found (chunked)
+// to be over the limit gets 413 at once and its connection is closed, so the rest is never read:
+// body-parser, by contrast, drains the whole body before it answers.
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { BadRequestError, PayloadTooLargeError } from '../errors';
+
+export interface BodyOptions {
+  limit: number;
+  /** Parse the body as JSON (always, or only when the client says it is JSON). */
+  json?: 'always' | 'when-declared';
+}
+
+function tooLarge(bytes: number | undefined, limit: number): PayloadTooLargeError {
+  return new PayloadTooLargeError(
+    `request body of ${bytes === undefined ? `more than ${limit}` : bytes} bytes is over the limit of ${limit} bytes (max_request_size)`,
+  );
+}
+
+// After a 413 the rest of the body is read and dropped for this long, so that a client still sending
+// gets to read the answer (closing on unread data sends a reset, and clients then miss the 413).
+const LINGER_MS = 2_000;
+
+/** The connection goes once the answer is out and the client stopped sending, or after LINGER_MS. */
+function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
+  res.once('finish', () => {
+    const socket = req.socket;
+    const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+    socket.once('close', () => clearTimeout(linger));
+    req.once('end', () => socket.destroySoon());
+    req.resume();
+  });
+}
+
+/** Content-Length over the limit, checked before a byte of the body is read; undefined when fine. */
+export function declaredTooLarge(headers: IncomingHttpHeaders, limit: number): PayloadTooLargeError | undefined {
+  const declared = headers['content-length'];
+  if (declared === undefined) return undefined;
+  const bytes = Number(declared);
+  return Number.isFinite(bytes) && bytes > limit ? tooLarge(bytes, limit) : undefined;
+}
+
+function isJson(req: IncomingMessage): boolean {
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  return type === 'application/json' || type.endsWith('+json');
+}
+
+/** Connect-style, as express.raw is, so that a route keeps the parameter types express infers from its path. */
+type BodyMiddleware = (req: IncomingMessage & { body?: unknown }, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+export function readBody(options: BodyOptions): BodyMiddleware {
+  const { limit } = options;
+  return (req, res, next) => {
+    const refused = declaredTooLarge(req.headers, limit);
+    if (refused) {
+      closeAfterAnswer(req, res);
+      return next(refused);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData).off('end', onEnd).off('aborted', onAborted).off('error', onAborted);
+      if (err) return next(err);
+      const body = Buffer.concat(chunks, size);
+      if (options.json === 'always' || (options.json === 'when-declared' && isJson(req))) {
+        if (body.length === 0) {
+          req.body = undefined;
+        } else {
+          try {
+            req.body = JSON.parse(body.toString('utf8'));
+          } catch (parseError) {
+            return next(new BadRequestError(`request body is not valid JSON: ${(parseError as Error).message}`));
+          }
+        }
+      } else {
+        req.body = body;
+      }
+      next();
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.pause();
+        closeAfterAnswer(req, res);
+        settle(tooLarge(undefined, limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => settle();
+    const onAborted = () => settle(new BadRequestError('request body was cut off before it ended'));
+    req.on('data', onData).on('end', onEnd).on('aborted', onAborted).on('error', onAborted);
+  };
+}

@@ -1,0 +1,118 @@
+// Limits a careless or hostile client meets before any body is read: 413 from Content-Length or
+// Expect: 100-continue, slow clients cut at their timeouts, and a cap on connections that keeps the
+// port answering while thousands of idle sockets are open.
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { addModel, writeModelFolder } from '../fixtures/onnx-models';
+import { json, postJson, startServer, TestServer } from '../fixtures/server';
+
+let s: TestServer;
+let port: number;
+
+beforeAll(async () => {
+  s = await startServer({ 'max-request-size': '100000', 'max-connections': '40', 'header-read-timeout': '1', 'request-read-timeout': '2' });
+  writeModelFolder(path.join(s.store, 'adder'), addModel([1]));
+  expect((await fetch(`${s.management}/models?url=adder&synchronous=true`, { method: 'POST' })).status).toBe(200);
+  port = Number(new URL(s.inference).port);
+});
+
+afterAll(async () => s.close());
+
+/** A raw connection: what the server writes, and when it closes. */
+function connect(): Promise<{ socket: net.Socket; received: () => string; closed: Promise<number> }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let data = '';
+    const opened = Date.now();
+    socket.on('data', (chunk) => (data += chunk.toString('latin1')));
+    const closed = new Promise<number>((done) => socket.on('close', () => done(Date.now() - opened)));
+    socket.on('error', () => undefined);
+    socket.once('connect', () => resolve({ socket, received: () => data, closed }));
+    socket.once('error', reject);
+  });
+}
+
+const headers = (extra: string) => `POST /predictions/adder HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${extra}\r\n`;
+
+describe('bodies over max_request_size', () => {
+  test('a Content-Length over the limit gets 413 at once, with nothing sent, and the connection closes', async () => {
+    const c = await connect();
+    const started = Date.now();
+    c.socket.write(headers('Content-Length: 104857600\r\n'));
+    const answeredAfter = await new Promise<number>((resolve) => c.socket.once('data', () => resolve(Date.now() - started)));
+    expect(answeredAfter).toBeLessThan(500);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(c.received()).toMatch(/^HTTP\/1\.1 413 /);
+    expect(c.received()).toMatch(/"type":"RequestEntityTooLargeException"/);
+    // The body never comes: the connection is closed once the linger (2 s) is over.
+    const closedAfter = await c.closed;
+    expect(closedAfter).toBeGreaterThanOrEqual(1500);
+    expect(closedAfter).toBeLessThan(4000);
+  });
+
+  test('Expect: 100-continue over the limit gets 413, never "100 Continue"', async () => {
+    const c = await connect();
+    c.socket.write(headers('Content-Length: 104857600\r\nExpect: 100-continue\r\n'));
+    await c.closed;
+    expect(c.received()).toMatch(/^HTTP\/1\.1 413 /);
+    expect(c.received()).not.toContain('100 Continue');
+  });
+
+  test('Expect: 100-continue within the limit is invited, then answered', async () => {
+    const c = await connect();
+    const body = '{"x":[[2]]}';
+    c.socket.write(headers(`Content-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n`));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(c.received()).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+    c.socket.write(body);
+    await c.closed;
+    expect(c.received()).toMatch(/HTTP\/1\.1 200 OK[\s\S]*\{"y":\[\[3\]\]\}$/);
+  });
+});
+
+describe('slow clients', () => {
+  test('headers that never end: the connection is closed near header_read_timeout', async () => {
+    const c = await connect();
+    c.socket.write('POST /predictions/adder HTTP/1.1\r\nHost: x\r\n');
+    const closedAfter = await c.closed;
+    expect(closedAfter).toBeGreaterThanOrEqual(900);
+    expect(closedAfter).toBeLessThan(4000);
+  });
+
+  test('a body that never ends: 408 near request_read_timeout', async () => {
+    const c = await connect();
+    c.socket.write(headers('Content-Length: 50\r\n') + '{"x":');
+    const closedAfter = await c.closed;
+    expect(c.received()).toMatch(/^HTTP\/1\.1 408 /);
+    expect(closedAfter).toBeGreaterThanOrEqual(1900);
+    expect(closedAfter).toBeLessThan(5000);
+  });
+});
+
+describe('max_connections', () => {
+  test('idle sockets past the cap are closed, oldest first, so a new client is still served', async () => {
+    const idle = await Promise.all(Array.from({ length: 200 }, connect));
+    const answer = await postJson(`${s.inference}/predictions/adder`, { x: [[1]] });
+    expect(answer.status).toBe(200);
+    expect(await json(answer)).toEqual({ y: [[2]] });
+    // 200 opened against a cap of 40: the oldest went.
+    await Promise.all(idle.slice(0, 150).map((c) => c.closed));
+    expect(idle.slice(-30).filter((c) => c.socket.destroyed)).toHaveLength(0);
+    for (const c of idle) c.socket.destroy();
+  });
+
+  test('when every connection has a request in flight, a new one gets a 503 with a JSON body', async () => {
+    // Requests whose bodies never arrive keep their connections busy (until request_read_timeout).
+    const busy = await Promise.all(Array.from({ length: 40 }, connect));
+    for (const c of busy) c.socket.write(headers('Content-Length: 20\r\n'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const refused = await connect();
+    await refused.closed;
+    expect(refused.received()).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    expect(refused.received()).toMatch(/Retry-After: 1/);
+    expect(refused.received()).toMatch(/"message":"the server holds 40 connections, all busy \(max_connections\); try again"/);
+    for (const c of busy) c.socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await postJson(`${s.inference}/predictions/adder`, { x: [[0]] })).status).toBe(200);
+  });
+});
