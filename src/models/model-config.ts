@@ -60,6 +60,8 @@ export const modelConfigSchema = z
     handler: z.string().min(1).optional(),
     batchSize: positiveInt.default(1),
     maxBatchDelayMs: z.number().int().min(0).default(100),
+    /** Let NaN and ±Infinity (1e999 in JSON) into float inputs; a client's mistake (400) otherwise. */
+    allowNonFinite: z.boolean().default(false),
     /** Seconds; the server's default_response_timeout when absent. */
     responseTimeoutS: positiveInt.optional(),
   })

@@ -29,29 +29,58 @@ function nestedShape(value: unknown, name: string): number[] {
   return dims;
 }
 
-function writeElement(out: TensorData['data'], index: number, value: unknown, type: TensorElementType, name: string): void {
+export interface TensorParseOptions {
+  /** Let NaN and ±Infinity through (JSON spells them 1e999); refused by default. */
+  allowNonFinite?: boolean;
+}
+
+const INTEGER_RANGE: Partial<Record<TensorElementType, readonly [number, number]>> = {
+  int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535],
+  int32: [-(2 ** 31), 2 ** 31 - 1], uint32: [0, 2 ** 32 - 1],
+  // JSON numbers are doubles: beyond 2^53 an integer is no longer what the client wrote.
+  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], uint64: [0, Number.MAX_SAFE_INTEGER],
+};
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+type ElementWriter = (out: TensorData['data'], index: number, value: unknown) => void;
+
+/** One checked writer per input, so the per-element work is a few comparisons. */
+function elementWriter(type: TensorElementType, name: string, options: TensorParseOptions): ElementWriter {
+  const refuse = (value: unknown, what: string): never => {
+    throw new InvalidInputError(`input "${name}" holds ${typeof value === 'number' ? String(value) : JSON.stringify(value)} where ${what} belongs`);
+  };
   if (type === 'bool') {
-    if (typeof value !== 'boolean' && value !== 0 && value !== 1) throw new InvalidInputError(`input "${name}" holds ${JSON.stringify(value)} where a boolean belongs`);
-    (out as Uint8Array)[index] = value ? 1 : 0;
-    return;
+    return (out, index, value) => {
+      if (typeof value !== 'boolean' && value !== 0 && value !== 1) refuse(value, 'a boolean');
+      (out as Uint8Array)[index] = value ? 1 : 0;
+    };
   }
-  if (typeof value !== 'number' || !Number.isFinite(value) && !type.startsWith('float')) {
-    throw new InvalidInputError(`input "${name}" holds ${JSON.stringify(value)} where a number belongs`);
+  const range = INTEGER_RANGE[type];
+  if (range) {
+    const [min, max] = range;
+    const what = `an integer from ${min} to ${max} (${type})`;
+    const big = type === 'int64' || type === 'uint64';
+    return (out, index, value) => {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) refuse(value, what);
+      if (big) (out as BigInt64Array)[index] = BigInt(value as number);
+      else (out as Int32Array)[index] = value as number;
+    };
   }
-  if (type === 'int64' || type === 'uint64') {
-    if (!Number.isInteger(value)) throw new InvalidInputError(`input "${name}" holds ${value} where an integer belongs`);
-    (out as BigInt64Array)[index] = BigInt(value);
-    return;
-  }
-  (out as Float32Array)[index] = value;
+  const limit = type === 'float32' ? FLOAT32_MAX : Number.MAX_VALUE;
+  const finite = `a finite ${type} (a model config may set allowNonFinite)`;
+  return (out, index, value) => {
+    if (typeof value !== 'number') refuse(value, 'a number');
+    else if (!options.allowNonFinite && !(Math.abs(value) <= limit)) refuse(value, finite);
+    (out as Float32Array)[index] = value as number;
+  };
 }
 
 /** Copies a nested array of the given dims into `out`, refusing ragged arrays. */
-function fillNested(value: unknown, dims: number[], out: TensorData['data'], type: TensorElementType, name: string): void {
+function fillNested(value: unknown, dims: number[], out: TensorData['data'], write: ElementWriter, name: string): void {
   let index = 0;
   const walk = (node: unknown, depth: number): void => {
     if (depth === dims.length) {
-      writeElement(out, index++, node, type, name);
+      write(out, index++, node);
       return;
     }
     if (!Array.isArray(node) || node.length !== dims[depth]) {
@@ -83,21 +112,31 @@ function modelInput(inputs: TensorInfo[], name: unknown, modelName: string): Ten
   return info;
 }
 
-function buildTensor(value: unknown, dims: number[], type: TensorElementType, name: string, flat: boolean): TensorData {
+interface BuildContext {
+  options: TensorParseOptions;
+  /** No tensor can hold more elements than the body has numbers: at most one per two bytes ("1,"). */
+  maxElements: number;
+}
+
+function buildTensor(value: unknown, dims: number[], type: TensorElementType, name: string, flat: boolean, ctx: BuildContext): TensorData {
   const count = elementCount(dims);
-  if (count > 256 * 1024 * 1024) throw new InvalidInputError(`input "${name}" is too large (${count} elements)`);
+  // Checked before the buffer is allocated: a declared shape alone must not take memory.
+  if (flat && (value as unknown[]).length !== count) {
+    throw new InvalidInputError(`input "${name}" has ${(value as unknown[]).length} values but shape [${dims}] needs ${count}`);
+  }
+  if (count > ctx.maxElements) throw new InvalidInputError(`input "${name}" declares ${count} elements, more than its body holds`);
   const data = allocateTensorArray(type, count);
+  const write = elementWriter(type, name, ctx.options);
   if (flat) {
     const arr = value as unknown[];
-    if (arr.length !== count) throw new InvalidInputError(`input "${name}" has ${arr.length} values but shape [${dims}] needs ${count}`);
-    for (let i = 0; i < count; i++) writeElement(data, i, arr[i], type, name);
+    for (let i = 0; i < count; i++) write(data, i, arr[i]);
   } else {
-    fillNested(value, dims, data, type, name);
+    fillNested(value, dims, data, write, name);
   }
   return { type, dims, data };
 }
 
-function parseOip(body: { inputs: unknown; id?: unknown }, inputs: TensorInfo[], modelName: string): TensorRequest {
+function parseOip(body: { inputs: unknown; id?: unknown }, inputs: TensorInfo[], modelName: string, ctx: BuildContext): TensorRequest {
   if (!Array.isArray(body.inputs) || body.inputs.length === 0) throw new InvalidInputError('"inputs" must be a non-empty array');
   const feeds: Record<string, TensorData> = {};
   for (const raw of body.inputs) {
@@ -116,26 +155,27 @@ function parseOip(body: { inputs: unknown; id?: unknown }, inputs: TensorInfo[],
     if (!flat) {
       const nested = nestedShape(data, info.name);
       if (elementCount(nested) !== elementCount(dims)) throw new InvalidInputError(`input "${info.name}" data has shape [${nested}] but "shape" says [${dims}]`);
-      feeds[info.name] = { ...buildTensor(data, nested, type, info.name, false), dims };
+      feeds[info.name] = { ...buildTensor(data, nested, type, info.name, false, ctx), dims };
     } else {
-      feeds[info.name] = buildTensor(data, dims, type, info.name, true);
+      feeds[info.name] = buildTensor(data, dims, type, info.name, true, ctx);
     }
   }
   return { format: 'oip', feeds, id: typeof body.id === 'string' ? body.id : undefined };
 }
 
-function parseSimple(body: Record<string, unknown>, inputs: TensorInfo[], modelName: string): TensorRequest {
+function parseSimple(body: Record<string, unknown>, inputs: TensorInfo[], modelName: string, ctx: BuildContext): TensorRequest {
   const feeds: Record<string, TensorData> = {};
   for (const [name, value] of Object.entries(body)) {
     const info = modelInput(inputs, name, modelName);
     const dims = nestedShape(value, name);
     checkShape(dims, info, name);
-    feeds[name] = buildTensor(value, dims, info.type as TensorElementType, name, false);
+    feeds[name] = buildTensor(value, dims, info.type as TensorElementType, name, false, ctx);
   }
   return { format: 'simple', feeds };
 }
 
-export function parseTensorRequest(text: string, inputs: TensorInfo[], modelName: string): TensorRequest {
+export function parseTensorRequest(text: string, inputs: TensorInfo[], modelName: string, options: TensorParseOptions = {}): TensorRequest {
+  const ctx: BuildContext = { options, maxElements: Math.ceil(text.length / 2) };
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -146,8 +186,8 @@ export function parseTensorRequest(text: string, inputs: TensorInfo[], modelName
     throw new InvalidInputError('request body must be a JSON object: {"inputs":[...]} or {"<input name>": [...]}');
   }
   const request = 'inputs' in body && !inputs.some((i) => i.name === 'inputs')
-    ? parseOip(body as { inputs: unknown }, inputs, modelName)
-    : parseSimple(body as Record<string, unknown>, inputs, modelName);
+    ? parseOip(body as { inputs: unknown }, inputs, modelName, ctx)
+    : parseSimple(body as Record<string, unknown>, inputs, modelName, ctx);
   const missing = inputs.filter((i) => !request.feeds[i.name]).map((i) => i.name);
   if (missing.length > 0) throw new InvalidInputError(`model "${modelName}" needs input(s) ${missing.join(', ')}`);
   return request;

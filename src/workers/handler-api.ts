@@ -14,6 +14,8 @@ export interface HandlerContext {
   customAttributes?: string;
   /** Set when the built-in image preprocessing produced the inputs. */
   image?: ImageMeta;
+  /** Throws: the request is the client's mistake (400 with this message), not the handler's failure (500). */
+  rejectInput(message: string): never;
 }
 
 export interface ModelHandler {

@@ -37,7 +37,8 @@ async function prepareInputs(model: LoadedModel, request: InferRequest, ctx: Han
     try {
       feeds = await model.handler.preprocess(request.body, ctx);
     } catch (err) {
-      throw new InvalidInputError(`the handler of model "${model.spec.name}" rejected the request: ${(err as Error).message}`);
+      if (isInputRejection(err)) throw new InvalidInputError(`the handler of model "${model.spec.name}" rejected the request: ${(err as Error).message}`);
+      throw new InferenceFailedError(`the handler of model "${model.spec.name}" failed in preprocess: ${(err as Error)?.message ?? String(err)}`);
     }
     return { feeds, format: 'simple', path: 'handler' };
   }
@@ -56,7 +57,7 @@ async function prepareInputs(model: LoadedModel, request: InferRequest, ctx: Han
   }
   if (type === 'application/json' || type.endsWith('+json') || type === '') {
     const text = Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength).toString('utf8');
-    const parsed = parseTensorRequest(text, model.inputs, model.spec.name);
+    const parsed = parseTensorRequest(text, model.inputs, model.spec.name, { allowNonFinite: model.spec.config.allowNonFinite });
     return { feeds: parsed.feeds, format: parsed.format, id: parsed.id, path: 'tensor-json' };
   }
   throw new UnsupportedMediaTypeError(`content type ${JSON.stringify(type)} is not supported: send an image (image/jpeg, image/png) or application/json tensors`);
@@ -109,18 +110,37 @@ async function prepare(model: LoadedModel, request: InferRequest, options: Infer
     outputs: model.outputs,
     contentType: request.contentType,
     customAttributes: request.customAttributes,
+    rejectInput: (message: string): never => {
+      throw new InvalidInputError(message);
+    },
   };
   const prepared = await prepareInputs(model, request, ctx, options, reuseScratch);
   ctx.image = prepared.image;
   return { ctx, prepared, started, preprocessMs: performance.now() - t0 };
 }
 
+/**
+ * A handler says a request is the client's mistake (400) with ctx.rejectInput, or by throwing an error
+ * with a 4xx `status`/`statusCode` (http-errors' convention); anything else it throws is its own failure.
+ */
+function isInputRejection(err: unknown): boolean {
+  if (err instanceof InvalidInputError) return true;
+  const status = (err as { status?: unknown; statusCode?: unknown } | null)?.status ?? (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
+// onnxruntime's words for inputs that do not fit the model (symbolic dimensions it checks itself);
+// everything else it reports (out of memory, a failing kernel) is the server's failure.
+const ORT_INPUT_COMPLAINT = /invalid dimensions|invalid rank|unexpected input data type|cannot be reshaped|not broadcastable|invalid input shape/i;
+
 async function run(model: LoadedModel, feeds: Record<string, TensorData>): Promise<Record<string, TensorData>> {
+  const ortFeeds = toOrtFeeds(feeds, model.inputs);
   try {
-    return fromOrt(await model.session.run(toOrtFeeds(feeds, model.inputs)));
+    return fromOrt(await model.session.run(ortFeeds));
   } catch (err) {
-    // onnxruntime checks shapes the model declares symbolically; its complaint is about the input.
-    throw new InvalidInputError(`model "${model.spec.name}" rejected the input: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    if (ORT_INPUT_COMPLAINT.test(message)) throw new InvalidInputError(`model "${model.spec.name}" rejected the input: ${message}`);
+    throw new InferenceFailedError(`model "${model.spec.name}" failed to run: ${message}`);
   }
 }
 

@@ -44,8 +44,32 @@ describe('parseTensorRequest', () => {
     ['a wrong datatype', JSON.stringify({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'INT32', data: [1, 2, 3] }, { name: 'ids', shape: [1, 1], datatype: 'INT64', data: [1] }] }), /datatype INT32 but the model expects float32/],
     ['data that does not fill the shape', JSON.stringify({ inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3] }, { name: 'ids', shape: [1, 1], datatype: 'INT64', data: [1] }] }), /3 values but shape \[2,3\] needs 6/],
     ['no shape', JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', data: [1, 2, 3] }] }), /needs a "shape"/],
+    ['an infinity (1e999 in JSON)', '{"x": [[1, 1e999, 3]], "ids": [[1]]}', /holds Infinity where a finite float32 \(a model config may set allowNonFinite\) belongs/],
+    ['a number past float32', '{"x": [[1, -1e39, 3]], "ids": [[1]]}', /holds -1e\+39 where a finite float32/],
+    ['an int64 past 2^53', '{"x": [[1, 2, 3]], "ids": [[9007199254740993]]}', /where an integer from -9007199254740991 to 9007199254740991 \(int64\) belongs/],
+    ['a declared shape the data does not fill, before anything is allocated', JSON.stringify({ inputs: [{ name: 'x', shape: [100_000_000, 3], datatype: 'FP32', data: [1] }, { name: 'ids', shape: [1, 1], datatype: 'INT64', data: [1] }] }), /1 values but shape \[100000000,3\] needs 300000000/],
   ])('refuses %s with a message that names it', (_what, text, message) => {
     expect(() => parseTensorRequest(text, inputs, 'm')).toThrow(InvalidInputError);
     expect(() => parseTensorRequest(text, inputs, 'm')).toThrow(message);
+  });
+});
+
+describe('numbers that do not fit', () => {
+  const small = [
+    { name: 'b', type: 'uint8', shape: [2] },
+    { name: 'i', type: 'int8', shape: [2] },
+  ];
+
+  test.each([
+    [{ b: [0, 256], i: [0, 0] }, /"b" holds 256 where an integer from 0 to 255 \(uint8\) belongs/],
+    [{ b: [-1, 0], i: [0, 0] }, /"b" holds -1 where an integer from 0 to 255/],
+    [{ b: [0, 0], i: [-129, 0] }, /"i" holds -129 where an integer from -128 to 127 \(int8\) belongs/],
+  ])('integers are checked against their type: %j', (body, message) => {
+    expect(() => parseTensorRequest(JSON.stringify(body), small, 'm')).toThrow(message);
+  });
+
+  test('a model config that allows non-finite numbers gets them', () => {
+    const parsed = parseTensorRequest('{"x": [[1e999, -1e999, 0]], "ids": [[1]]}', inputs, 'm', { allowNonFinite: true });
+    expect([...(parsed.feeds.x.data as Float32Array)]).toEqual([Infinity, -Infinity, 0]);
   });
 });
