@@ -76,8 +76,10 @@ function parseValue(entry: ConfigEntry, raw: string | string[], source: string):
     }
     case 'choice': {
       const choices = entry.choices ?? [];
-      if (!choices.includes(text)) throw new InvalidConfigError(`${where}: expected ${choices.map((c) => `"${c}"`).join(' or ')}, got "${text}"`);
-      return text;
+      // As Java reads keystore_type and friends: any case.
+      const choice = choices.find((c) => c.toLowerCase() === text.toLowerCase());
+      if (choice === undefined) throw new InvalidConfigError(`${where}: expected ${choices.map((c) => `"${c}"`).join(' or ')}, got "${text}"`);
+      return choice;
     }
     case 'address':
       parseAddress(text, where);

@@ -21,17 +21,22 @@ export async function invokeModel(scheduler: ModelScheduler, name: string, versi
   const body: Uint8Array = Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0);
   if (body.byteLength === 0) throw new BadRequestError('request body is empty: send an image or JSON tensors');
   const payloads = requestPayloads(body, req.get('content-type'));
-  const run = (payload: Payload) => {
-    if (payload.body.byteLength === 0) throw new BadRequestError('request input is empty: send an image or JSON tensors');
-    return scheduler.infer(name, version, {
+  // Every input is checked before any runs, so that none is left running for a request already failed.
+  if (payloads.some((p) => p.body.byteLength === 0)) throw new BadRequestError('request input is empty: send an image or JSON tensors');
+  const run = (payload: Payload) =>
+    scheduler.infer(name, version, {
       body: payload.body,
       contentType: payload.contentType,
       customAttributes,
       requestId: context.requestId,
       enqueuedAt: Date.now(),
     });
-  };
-  if (payloads.length > 1) return answerMany(res, await Promise.all(payloads.map(run)));
+  if (payloads.length > 1) {
+    const outcomes = await Promise.allSettled(payloads.map(run));
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    return answerMany(res, outcomes.map((o) => (o as PromiseFulfilledResult<InferOutcome>).value));
+  }
   const result = await run(payloads[0]);
   const t = result.timings;
   context.timings = t;

@@ -22,7 +22,9 @@ export function pingHandler(isHealthy: () => boolean): express.RequestHandler {
  * `/predictions/{name}[/{version}]`. A name that holds '/' (a SageMaker target model registered through
  * /invocations) is matched whole first, so every registered name is reachable by its URL.
  */
-export function predictionTarget(scheduler: ModelScheduler, segments: string[]): { name: string; version?: string } {
+export function predictionTarget(scheduler: ModelScheduler, given: string[]): { name: string; version?: string } {
+  // "/predictions/x/" is "/predictions/x".
+  const segments = given.length > 1 && given[given.length - 1] === '' ? given.slice(0, -1) : given;
   const whole = segments.join('/');
   if (segments.length === 1 || scheduler.registry.has(whole)) return { name: whole };
   if (segments.length === 2) return { name: segments[0], version: segments[1] };

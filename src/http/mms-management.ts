@@ -1,6 +1,8 @@
 // MMS management API: register, scale, describe, list and unregister models.
+import { redactedUrl } from '../models/remote-artifact';
 import { Router } from 'express';
 import { readBody } from './body';
+import { log } from '../log';
 import { ArtifactNotFoundError, BadRequestError } from '../errors';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { modelStatusRouter } from './model-status';
@@ -53,8 +55,8 @@ export function mmsManagementRouter(scheduler: ModelScheduler): Router {
       await scaling;
       res.status(200).json({ status: 'Workers scaled' });
     } else {
-      // MMS answers 202 and scales in the background.
-      scaling.catch(() => undefined);
+      // MMS answers 202 and scales in the background; a failure then can only be logged.
+      scaling.catch((err: Error) => log.warn('background scale failed', { model: req.params.name, minWorkers, maxWorkers, error: err.message }));
       res.status(202).json({ status: 'Processing worker updates...' });
     }
   });
@@ -63,7 +65,7 @@ export function mmsManagementRouter(scheduler: ModelScheduler): Router {
     const page = scheduler.registry.page(intParam(req, 'limit', { min: 1, max: 1000 }) ?? 100, stringParam(req, 'next_page_token'));
     res.json({
       ...(page.nextPageToken !== undefined ? { nextPageToken: page.nextPageToken } : {}),
-      models: page.models.map((m) => ({ modelName: m.name, modelUrl: m.url })),
+      models: page.models.map((m) => ({ modelName: m.name, modelUrl: redactedUrl(m.url) })),
     });
   });
 

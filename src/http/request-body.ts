@@ -58,16 +58,23 @@ function mediaType(contentType: string): string {
 function payloadOf(body: Uint8Array, contentType: string | undefined): Payload {
   const type = mediaType(contentType ?? '');
   if (type === '') return { body, contentType: sniffContentType(body) };
-  // curl -F names a part octet-stream unless the file name says otherwise.
-  if (type === OCTET_STREAM) return { body, contentType: sniffImageType(body) ?? contentType! };
+  // curl -F names a part octet-stream unless the file name says otherwise (a .json file too).
+  if (type === OCTET_STREAM) return { body, contentType: sniffContentType(body) };
   return { body, contentType: contentType! };
 }
+
+/** Inputs one form may carry: each is a request of its own, and all count against job_queue_size. */
+export const MAX_FORM_INPUTS = 32;
 
 function inputFields<T extends { name: string }>(fields: T[], form: string): T[] {
   const inputs = fields.filter((f) => (INPUT_FIELDS as readonly string[]).includes(f.name));
   if (inputs.length === 0) {
-    const names = fields.map((f) => JSON.stringify(f.name)).join(', ') || 'none';
+    const shown = fields.slice(0, 8).map((f) => JSON.stringify(f.name.slice(0, 40)));
+    const names = (shown.join(', ') || 'none') + (fields.length > shown.length ? `, … (${fields.length} in all)` : '');
     throw new BadRequestError(`${form} request has no "data" or "body" field (fields: ${names}): put the input in a field named data`);
+  }
+  if (inputs.length > MAX_FORM_INPUTS) {
+    throw new BadRequestError(`${form} request has ${inputs.length} inputs; one request may carry at most ${MAX_FORM_INPUTS}`);
   }
   return inputs;
 }

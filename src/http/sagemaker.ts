@@ -1,5 +1,6 @@
 // The SageMaker multi-model container contract (one port): /ping, the Load/List/Describe/Unload Model
 // APIs on /models, POST /models/{name}/invoke, and Quiver's own POST /invocations with a target model.
+import { redactedUrl } from '../models/remote-artifact';
 import { Router } from 'express';
 import { readBody } from './body';
 import { z } from 'zod';
@@ -38,7 +39,7 @@ export function sagemakerRouter(scheduler: ModelScheduler, options: SageMakerRou
   router.get('/models', (req, res) => {
     const page = scheduler.registry.page(intParam(req, 'page_size', { min: 1, max: 1000 }) ?? 100, stringParam(req, 'next_page_token'));
     res.json({
-      models: page.models.map((m) => ({ modelName: m.name, modelUrl: m.url })),
+      models: page.models.map((m) => ({ modelName: m.name, modelUrl: redactedUrl(m.url) })),
       ...(page.nextPageToken !== undefined ? { nextPageToken: page.nextPageToken } : {}),
     });
   });

@@ -18,3 +18,9 @@ export interface ArtifactStore {
   /** Streams one object of `url` to `file`, whole or not at all. */
   download(url: string, object: RemoteObject, file: string): Promise<void>;
 }
+
+/** A URL as logs and answers show it: without its query, which may hold a presigned URL's credentials. */
+export function redactedUrl(url: string): string {
+  const at = url.search(/[?#]/);
+  return at < 0 ? url : `${url.slice(0, at)}?…`;
+}

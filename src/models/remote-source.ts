@@ -3,13 +3,13 @@
 // is copied object by object. Only URLs that allowed_urls lists are fetched.
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { BadRequestError, InvalidModelArchiveError, UrlNotAllowedError } from '../errors';
 import { extractArchive } from './archive';
 import { DownloadCache } from './download-cache';
 import { resolveInside } from './model-name';
 import { isHttpUrl } from './http-store';
-import type { ArtifactStore, RemoteArtifact, RemoteObject } from './remote-artifact';
+import { ArtifactStore, RemoteArtifact, RemoteObject, redactedUrl } from './remote-artifact';
 import { isS3Url } from './s3-store';
 
 export interface RemoteFolder {
@@ -26,6 +26,8 @@ function versionOf(url: string, artifact: RemoteArtifact): string {
   const hash = createHash('sha256').update(url);
   const objects = artifact.kind === 'object' ? [artifact.object] : artifact.objects;
   for (const o of objects) hash.update(`\0${o.key}\0${o.bytes}\0${o.etag}`);
+  // Without a validator a changed artifact would look the same: such a download is never reused.
+  if (objects.some((o) => o.etag === '')) hash.update(randomBytes(16));
   return hash.digest('hex').slice(0, 32);
 }
 
@@ -50,11 +52,18 @@ export class AllowedUrls {
     this.patterns = sources.map((p) => new RegExp(`^(?:${p})$`, 'i'));
   }
 
+  /** Matched against the URL as it will be fetched (parsed and normalized), not as written. */
   check(url: string): void {
-    if (this.patterns.some((p) => p.test(url))) return;
+    let href: string;
+    try {
+      href = new URL(url).href;
+    } catch {
+      throw new BadRequestError(`model url ${JSON.stringify(redactedUrl(url))} is not a valid URL`);
+    }
+    if (this.patterns.some((p) => p.test(href))) return;
     // TorchServe's words, then what to do about it.
     throw new UrlNotAllowedError(
-      `Given URL ${url} does not match any allowed URL(s): ` +
+      `Given URL ${redactedUrl(url)} does not match any allowed URL(s): ` +
         (this.patterns.length === 0 ? 'allowed_urls lists no remote sources; add a pattern for it' : `allowed_urls is ${this.sources.join(',')}`),
     );
   }
@@ -85,7 +94,7 @@ export class RemoteArtifactSource {
     const objects = artifact.kind === 'object' ? [artifact.object] : artifact.objects;
     const bytes = objects.reduce((sum, o) => sum + o.bytes, 0);
     if (bytes > this.maxArchiveBytes) {
-      throw new InvalidModelArchiveError(`${url} is ${bytes} bytes, over max_archive_bytes (${this.maxArchiveBytes})`);
+      throw new InvalidModelArchiveError(`${redactedUrl(url)} is ${bytes} bytes, over max_archive_bytes (${this.maxArchiveBytes})`);
     }
     const cacheKey = versionOf(url, artifact);
     const dir = await this.cache.acquire(cacheKey, bytes, url, (into) =>
@@ -103,7 +112,8 @@ export class RemoteArtifactSource {
     const file = lastSegment(object.key);
     if (/\.onnx$/i.test(file)) {
       await fsp.mkdir(into, { recursive: true });
-      await store.download(url, object, path.join(into, file));
+      // Where a folder without a config has its model, whatever the object was called.
+      await store.download(url, object, path.join(into, 'model.onnx'));
       return;
     }
     const archive = `${into}-archive`;

@@ -178,7 +178,8 @@ export function parseTensorRequest(text: string, inputs: TensorInfo[], modelName
   const ctx: BuildContext = { options, maxElements: Math.ceil(text.length / 2) };
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    // A byte order mark is allowed before JSON text (RFC 8259 §8.1), but JSON.parse refuses it.
+    body = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (err) {
     throw new InvalidInputError(`request body is not valid JSON: ${(err as Error).message}`);
   }

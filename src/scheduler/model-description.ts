@@ -1,5 +1,6 @@
 // What GET /models/{name} says about a model: MMS's describe fields plus where it is placed, what it
 // costs, and how its requests are preprocessed. A pure function of the registry record and placement.
+import { redactedUrl } from '../models/remote-artifact';
 import type { ModelRecord } from '../models/registry';
 import type { TensorInfo } from '../preprocess/tensor-types';
 import type { InferResult, ModelSpec } from '../workers/messages';
@@ -88,7 +89,7 @@ export function describeModel(record: ModelRecord, placement: Placement | undefi
   return {
     modelName: record.name,
     modelVersion: record.pkg?.version ?? '',
-    modelUrl: record.url,
+    modelUrl: redactedUrl(record.url),
     engine: 'onnxruntime',
     runtime: 'node',
     status: record.state.toUpperCase(),

@@ -160,12 +160,17 @@ export class ModelScheduler {
       })
       .catch(forget);
     this.loading.set(record.name, loaded);
+    let answered = false;
     loaded
       .finally(() => {
         if (this.loading.get(record.name) === loaded) this.loading.delete(record.name);
       })
-      .catch(() => undefined);
+      .catch((err: Error) => {
+        // Nobody waits for a lazy registration's load: the log is where its failure shows.
+        if (answered && request.synchronous === false) log.warn('model failed to load after its registration was answered; it is unregistered', { model: record.name, error: err.message });
+      });
     await prepared;
+    answered = true;
     if (request.synchronous === false) return record;
     return loaded;
   }
@@ -314,7 +319,7 @@ export class ModelScheduler {
 
   private async addHosts(placement: Placement, count: number, predictedBytes: number): Promise<void> {
     // Each copy needs a thread of its own: start more when the pool has too few.
-    await this.pool.growTo(placement.hosts.size + count);
+    await this.pool.growTo(Math.min(placement.hosts.size + count, this.maxWorkerThreads));
     const chosen = placeModel(this.workerLoads(), count, new Set(placement.hosts.keys()));
     const metrics = this.options.metrics;
     for (const id of chosen) {
@@ -398,42 +403,59 @@ export class ModelScheduler {
     );
   }
 
-  /** MMS scale: keep `minWorkers` copies (at most the pool's size). */
-  /** Checks the request at once (it throws, not rejects), so that a scale run in the background still fails its caller. */
+  /**
+   * MMS scale: keep `minWorkers` copies. What can be known at once is checked at once (it throws, not
+   * rejects), so that a scale run in the background still fails its caller: the counts, the pool's
+   * limit, and a count whose copies could not fit the budget even with every other model unloaded.
+   */
   scale(name: string, minWorkers: number, maxWorkers = minWorkers): Promise<void> {
     if (!Number.isInteger(minWorkers) || minWorkers < 0) throw new BadRequestError(`min_worker must be a whole number ≥ 0, got ${minWorkers}`);
     if (!Number.isInteger(maxWorkers) || maxWorkers < minWorkers) throw new BadRequestError(`max_worker must be a whole number ≥ min_worker (${minWorkers}), got ${maxWorkers}`);
     const record = this.registry.get(name);
     this.checkPoolHolds('min_worker', minWorkers);
     this.checkPoolHolds('max_worker', maxWorkers);
+    if (this.budget.bytes > 0 && record.pkg) {
+      const perCopy = this.predictCopyBytes(record.pkg);
+      const most = Math.floor(this.budget.bytes / Math.max(1, perCopy));
+      if (minWorkers > most) {
+        throw new InsufficientMemoryError(
+          `model "${name}" cannot have ${minWorkers} workers: each copy takes about ${Math.round(perCopy / 2 ** 20)} MiB, so at most ${most} fit in the ${Math.round(this.budget.bytes / 2 ** 20)} MiB memory budget even with every other model unloaded`,
+        );
+      }
+    }
     return this.applyScale(record, minWorkers, maxWorkers);
   }
 
-  private async applyScale(record: ModelRecord, minWorkers: number, maxWorkers: number): Promise<void> {
+  private async applyScale(record: ModelRecord, target: number, maxWorkers: number): Promise<void> {
     const name = record.name;
-    const placement = await this.readyPlacement(name);
-    const target = minWorkers;
-    const current = placement.hosts.size;
-    if (target > current) {
-      await this.admit(async () => {
+    await this.readyPlacement(name);
+    // One admission at a time, and the placement read inside it: concurrent scales, evictions and
+    // unregistrations between the request and its turn are seen.
+    await this.admit(async () => {
+      const placement = this.placements.get(name);
+      if (this.registry.find(name) !== record) throw new ModelNotFoundError(`model "${name}" was unregistered while it was being scaled`);
+      if (!placement) {
+        // Evicted meanwhile: its next load places the new count.
+        record.settings = { ...record.settings!, minWorkers: target, maxWorkers };
+        return;
+      }
+      const current = placement.hosts.size;
+      if (target > current) {
         const pkg = record.pkg!;
         const perCopy = this.predictCopyBytes(pkg);
         try {
           await this.budget.makeRoom(name, { keepBytes: perCopy * (target - current), peakBytes: this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes) });
         } catch (err) {
           if (!(err instanceof InsufficientMemoryError)) throw err;
-          const fit = current + Math.max(0, Math.floor((this.budget.bytes - this.memoryInUse().host) / Math.max(1, perCopy)));
-          throw new InsufficientMemoryError(
-            `model "${name}" cannot grow from ${current} to ${target} workers: each copy takes about ${Math.round(perCopy / 2 ** 20)} MiB and at most ${Math.min(fit, this.maxWorkerThreads)} fit in the memory budget now (${err.message})`,
-          );
+          throw new InsufficientMemoryError(`model "${name}" cannot grow from ${current} to ${target} workers now (each copy about ${Math.round(perCopy / 2 ** 20)} MiB): ${err.message}`);
         }
-        await this.addHosts(placement, target - current, record.pkg!.modelBytes);
-      });
-    } else if (target < current) {
-      const hosts = this.workerLoads().filter((w) => placement.hosts.has(w.id));
-      await this.removeHosts(placement, chooseRemovals(hosts, current - target));
-    }
-    record.settings = { ...record.settings!, minWorkers: target, maxWorkers };
+        await this.addHosts(placement, target - current, pkg.modelBytes);
+      } else if (target < current) {
+        const hosts = this.workerLoads().filter((w) => placement.hosts.has(w.id));
+        await this.removeHosts(placement, chooseRemovals(hosts, current - target));
+      }
+      record.settings = { ...record.settings!, minWorkers: target, maxWorkers };
+    });
     this.options.onChange?.();
   }
 

@@ -29,6 +29,9 @@ beforeAll(async () => {
       '/models/plus-ten.tar.gz': () => res.writeHead(200, { 'content-type': 'application/gzip', etag: '"p10"' }).end(plusTen),
       '/models/half.mar': () => res.writeHead(200).end(halfMar),
       '/models/moved': () => res.writeHead(302, { location: '/models/plus-ten.tar.gz' }).end(),
+      // As release downloads do: the URL names the file, the redirect ends in a hash.
+      '/models/plus-ten.onnx': () => res.writeHead(302, { location: '/models/blob/5f3a9c' }).end(),
+      '/models/blob/5f3a9c': () => res.writeHead(200, { 'last-modified': 'Tue, 01 Dec 2026 00:00:00 GMT' }).end(addModel([10])),
       '/models/away': () => res.writeHead(302, { location: `http://localhost:${(origin.address() as AddressInfo).port}/elsewhere/plus-ten.tar.gz` }).end(),
       '/models/forbidden.mar': () => res.writeHead(403).end('no'),
       '/models/cut.tar.gz': () => {
@@ -108,6 +111,12 @@ describe('model URLs over http(s), checked against allowed_urls', () => {
     expect(await json(await predict('moved', [[0]]))).toEqual({ y: [[10]] });
   });
 
+  test('a bare .onnx behind a redirect is named and typed by the URL the client gave', async () => {
+    const r = await register(`url=${encodeURIComponent(`${base}/models/plus-ten.onnx`)}&model_name=bare`);
+    expect(await json(r)).toEqual({ status: 'Model "bare" registered' });
+    expect(await json(await predict('bare', [[2]]))).toEqual({ y: [[12]] });
+  });
+
   test('a URL that allowed_urls does not list is refused before anything is fetched', async () => {
     const before = served.length;
     for (const url of [`${base}/elsewhere/plus-ten.tar.gz`, 'https://example.com/models/x.mar', 's3://bucket/model.tar.gz']) {
@@ -134,6 +143,15 @@ describe('model URLs over http(s), checked against allowed_urls', () => {
 });
 
 describe('scaling within what the pool allows', () => {
+  test('concurrent scales of one model end with the count of the last, not their sum', async () => {
+    expect((await register('url=adder&model_name=racy&initial_workers=1&synchronous=true')).status).toBe(200);
+    const scales = await Promise.all([2, 3, 2].map((n) => fetch(`${s.management}/models/racy?min_worker=${n}&synchronous=true`, { method: 'PUT' })));
+    expect(scales.map((r) => r.status)).toEqual([200, 200, 200]);
+    const described = await json(await fetch(`${s.management}/models/racy`));
+    expect(described.workers).toHaveLength(2);
+    expect(described.minWorkers).toBe(2);
+  });
+
   test('more workers than threads grows the pool, up to max_worker_threads; past it, an error that says the limit', async () => {
     expect((await register('url=adder&model_name=wide&initial_workers=1&synchronous=true')).status).toBe(200);
     const grown = await fetch(`${s.management}/models/wide?min_worker=3&synchronous=true`, { method: 'PUT' });

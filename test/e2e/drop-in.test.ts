@@ -88,6 +88,31 @@ describe("the inference API as MMS's and TorchServe's docs call it", () => {
     expect(noise.json.type).toBe('UnsupportedMediaTypeException');
   });
 
+  test('a JSON file sent with curl -F (typed octet-stream) is taken as JSON tensors', async () => {
+    const answer = await curlJson([`${s.inference}/predictions/adder`, '-F', `data=@${file('tensors.json')}`]);
+    expect(answer).toEqual({ status: 200, json: { y: [[11, 22, 33]] } });
+  });
+
+  test('a form whose second input fails fails as a whole, and the server lives on', async () => {
+    fs.writeFileSync(file('noise2.bin'), Buffer.from([9, 9, 9]));
+    const empty = await curlJson([`${s.inference}/predictions/adder`, '-F', `data=@${file('tensors.json')}`, '-F', 'data=']);
+    expect(empty.status).toBe(400);
+    expect(empty.json.message).toMatch(/request input is empty/);
+    const noise = await curlJson([`${s.inference}/predictions/adder`, '-F', `data=@${file('tensors.json')}`, '-F', `data=@${file('noise2.bin')}`]);
+    expect(noise.status).toBe(415);
+    const many = ['-F', `data=@${file('tensors.json')}`];
+    const tooMany = await curlJson([`${s.inference}/predictions/adder`, ...Array.from({ length: 33 }, () => many).flat()]);
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.json.message).toMatch(/33 inputs; one request may carry at most 32/);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await curlJson([`${s.inference}/ping`])).status).toBe(200);
+  });
+
+  test('a trailing slash names the same model', async () => {
+    const answer = await curlJson([`${s.inference}/predictions/adder/`, '-d', '{"x": [[0, 0, 0]]}']);
+    expect(answer).toEqual({ status: 200, json: { y: [[10, 20, 30]] } });
+  });
+
   test('an unknown model is a 404 whatever the method or body', async () => {
     for (const args of [[`${s.inference}/predictions/squeezenet0_0`], ['-X', 'POST', `${s.inference}/predictions/squeezenet0_0`, '-T', file('line.jpg')], [`${s.inference}/predictions/ocr-cls/0.0`, '-T', file('line.jpg')]]) {
       const answer = await curlJson(args);

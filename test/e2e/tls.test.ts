@@ -82,6 +82,7 @@ describe('TLS misconfigurations stop the start', () => {
     const printed = execFileSync(process.execPath, [path.join(__dirname, '..', '..', 'src', 'cli', 'main.js'), 'config', '--print', '--keystore-pass', 'hunter2'], { encoding: 'utf8' });
     expect(printed).toMatch(/^keystore_pass\s+= \(set\)\s+# flag --keystore-pass$/m);
     expect(printed).not.toContain('hunter2');
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

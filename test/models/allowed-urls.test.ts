@@ -1,4 +1,4 @@
-import { UrlNotAllowedError } from '../../src/errors';
+import { BadRequestError, UrlNotAllowedError } from '../../src/errors';
 import { AllowedUrls, isRemoteUrl } from '../../src/models/remote-source';
 
 describe('allowed_urls', () => {
@@ -11,6 +11,21 @@ describe('allowed_urls', () => {
     for (const url of ['https://models.example.com.evil.net/x.mar', 'http://models.example.com/x.mar', 'https://evil.net/?https://models.example.com/x', 's3://team-bucket-2/x']) {
       expect(() => allowed.check(url)).toThrow(UrlNotAllowedError);
     }
+  });
+
+  test('the URL is matched as it will be fetched, so a parser trick cannot pass a pattern', () => {
+    const allowed = new AllowedUrls(['https://[^/]*\\.example\\.com/.*']);
+    expect(() => allowed.check('https://cdn.example.com/m.mar')).not.toThrow();
+    // A WHATWG parser reads the host of this as evil.com.
+    for (const url of ['https://evil.com\\.example.com/m.mar']) {
+      expect(new URL(url).host).toBe('evil.com');
+      expect(() => allowed.check(url)).toThrow(UrlNotAllowedError);
+    }
+    expect(() => allowed.check('https://exa mple.com:99999/x')).toThrow(BadRequestError);
+  });
+
+  test('a presigned URL\'s query never shows in the refusal', () => {
+    expect(() => new AllowedUrls([]).check('https://b.s3.amazonaws.com/m.mar?X-Amz-Signature=secret')).toThrow(/Given URL https:\/\/b\.s3\.amazonaws\.com\/m\.mar\?… does not match/);
   });
 
   test('no patterns: nothing remote, with TorchServe\'s words and what to do', () => {
