@@ -27,6 +27,7 @@ const KINDS = {
   UrlNotAllowed: { type: 'UrlNotAllowedException', status: 404 },
   // MMS and TorchServe answer 400 when the server at a model URL refuses it (403, 404...).
   ArtifactRefused: { type: 'DownloadArchiveException', status: 400 },
+  TokenAuthorization: { type: 'TokenAuthorizationException', status: 401 },
   RouteNotFound: { type: 'ResourceNotFoundException', status: 404 },
   MethodNotAllowed: { type: 'MethodNotAllowedException', status: 405 },
   ModelAlreadyExists: { type: 'ConflictStatusException', status: 409 },
@@ -83,6 +84,7 @@ export class UrlNotAllowedError extends defineError('UrlNotAllowed') {}
 export class ArtifactRefusedError extends defineError('ArtifactRefused') {}
 export class ArtifactDownloadFailedError extends defineError('ArtifactDownloadFailed') {}
 export class DownloadCacheFullError extends defineError('DownloadCacheFull') {}
+export class TokenAuthorizationError extends defineError('TokenAuthorization') {}
 export class RouteNotFoundError extends defineError('RouteNotFound') {}
 export class MethodNotAllowedError extends defineError('MethodNotAllowed') {}
 export class ModelAlreadyExistsError extends defineError('ModelAlreadyExists') {}
@@ -116,6 +118,7 @@ const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> 
   ArtifactRefused: ArtifactRefusedError,
   ArtifactDownloadFailed: ArtifactDownloadFailedError,
   DownloadCacheFull: DownloadCacheFullError,
+  TokenAuthorization: TokenAuthorizationError,
   RouteNotFound: RouteNotFoundError,
   MethodNotAllowed: MethodNotAllowedError,
   ModelAlreadyExists: ModelAlreadyExistsError,

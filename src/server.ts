@@ -11,6 +11,7 @@ import { createMmsApps, createSageMakerApp } from './http/app';
 import { addressUsesTls, TlsCredentials, tlsCredentials } from './http/tls';
 import { declaredTooLarge } from './http/body';
 import { limitConnections } from './http/connections';
+import { keyFilePath, loadOrCreateKeys, tokenAuthFor } from './http/token-auth';
 import { InvalidConfigError, QuiverError, errorBody, httpStatusOf } from './errors';
 import { configureLogging, log } from './log';
 import { QuiverMetrics } from './metrics';
@@ -95,6 +96,16 @@ function closeServer(server: http.Server): Promise<void> {
     server.close(() => resolve());
     server.closeAllConnections();
   });
+}
+
+/** The keys of the APIs that need one (from the key file, made when missing); logged by path, never by value. */
+function apiTokens(config: QuiverConfig): { inference?: string; management?: string } {
+  const needed = tokenAuthFor(config);
+  if (!needed.inference && !needed.management) return {};
+  const file = keyFilePath(config);
+  const keys = loadOrCreateKeys(file);
+  log.info('token authorization is on', { keyFile: file, inference: needed.inference, management: needed.management });
+  return { ...(needed.inference ? { inference: keys.inference } : {}), ...(needed.management ? { management: keys.management } : {}) };
 }
 
 export interface StartOptions {
@@ -189,7 +200,7 @@ export class QuiverServer {
         requestReadTimeoutMs: config.request_read_timeout * 1000,
         keepAliveTimeoutMs: config.keep_alive_timeout * 1000,
       };
-      const options = { maxRequestSize: config.max_request_size, isHealthy: () => !lifecycle.draining, metrics, lifecycle };
+      const options = { maxRequestSize: config.max_request_size, isHealthy: () => !lifecycle.draining, metrics, lifecycle, tokens: apiTokens(config) };
       let servers: { inference: http.Server; management?: http.Server };
       if (config.mode === 'sagemaker') {
         servers = { inference: await listen(createSageMakerApp(scheduler, options), config.inference_address, 'sagemaker', transport) };

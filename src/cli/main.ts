@@ -43,11 +43,14 @@ function configFlags(args: string[], usage: string, extra: Record<string, { type
 }
 
 async function serve(args: string[]): Promise<void> {
-  const flags = configFlags(args, serveUsage(), { 'no-supervisor': { type: 'boolean' } });
+  const flags = configFlags(args, serveUsage(), { 'no-supervisor': { type: 'boolean' }, 'disable-token-auth': { type: 'boolean' } });
   if (flags.help) return void console.log(serveUsage());
   const noSupervisor = flags['no-supervisor'] === true;
+  // TorchServe's switch: the same as --token-auth off.
+  if (flags['disable-token-auth'] === true) flags['token-auth'] = 'off';
   delete flags.help;
   delete flags['no-supervisor'];
+  delete flags['disable-token-auth'];
   const { config } = loadConfigWithSources(flags);
   const supervised = process.env[SUPERVISED_ENV];
   if (!supervised && !noSupervisor) {

@@ -17,7 +17,6 @@ const JVM = 'Quiver is a Node.js process, not a JVM';
 const PROMETHEUS = 'metrics are always Prometheus, at /metrics on the management address';
 const CORS = 'Quiver sends no CORS headers; put a proxy in front of it for browsers';
 const NO_GRPC = 'Quiver has no gRPC API yet';
-const NO_TOKENS = 'Quiver has no token authorization yet: keep the management API on a loopback address';
 
 const FOREIGN_KEYS: Record<string, ForeignKey> = {
   number_of_netty_threads: { from: BOTH, why: NETTY },
@@ -61,12 +60,22 @@ const FOREIGN_KEYS: Record<string, ForeignKey> = {
   grpc_inference_address: { from: 'TorchServe', why: NO_GRPC },
   grpc_management_address: { from: 'TorchServe', why: NO_GRPC },
   enable_grpc_ssl: { from: 'TorchServe', why: NO_GRPC },
+  grpc_inference_max_connection_age_ms: { from: 'TorchServe', why: NO_GRPC },
+  grpc_management_max_connection_age_ms: { from: 'TorchServe', why: NO_GRPC },
+  grpc_inference_max_connection_age_grace_ms: { from: 'TorchServe', why: NO_GRPC },
+  grpc_management_max_connection_age_grace_ms: { from: 'TorchServe', why: NO_GRPC },
+  ts_open_inference_protocol: { from: 'TorchServe', why: 'Quiver takes Open Inference Protocol JSON tensors on /predictions always' },
+  ts_header_key_sequence_id: { from: 'TorchServe', why: 'Quiver has no sequence batching' },
+  ts_header_key_sequence_start: { from: 'TorchServe', why: 'Quiver has no sequence batching' },
+  ts_header_key_sequence_end: { from: 'TorchServe', why: 'Quiver has no sequence batching' },
+  version: { from: 'TorchServe', why: 'Quiver writes no config snapshots to version' },
+  model_api_enabled: { from: 'TorchServe', why: 'the management API is always on, on management_address (loopback by default)' },
   workflow_store: { from: 'TorchServe', why: 'Quiver has no workflows' },
   models: { from: 'TorchServe', why: 'give per-model settings at registration (batch_size, max_batch_delay, response_timeout, initial_workers) or in the model\'s model-config.json' },
   limit_max_image_pixels: { from: 'TorchServe', why: 'images are always limited: set max_image_pixels' },
-  disable_token_authorization: { from: 'TorchServe', why: NO_TOKENS },
+  disable_token_authorization: { from: 'TorchServe', why: 'write token_auth=off (or serve with --disable-token-auth)' },
   enable_model_api: { from: 'TorchServe', why: 'the management API is always on, on management_address (loopback by default)' },
-  token_expiration_min: { from: 'TorchServe', why: NO_TOKENS },
+  token_expiration_min: { from: 'TorchServe', why: 'keys do not expire; remove the key file and restart to make new ones' },
   ipex_enable: { from: 'TorchServe', why: PYTHON },
   ipex_gpu_enable: { from: 'TorchServe', why: PYTHON },
   cpu_launcher_enable: { from: 'TorchServe', why: PYTHON },

@@ -44,6 +44,8 @@ export interface QuiverConfig {
   keystore: string;
   keystore_pass: string;
   keystore_type: 'PKCS12' | 'JKS';
+  token_auth: 'auto' | 'on' | 'off';
+  key_file: string;
   classifier_format: ClassifierFormat;
 }
 
@@ -260,6 +262,16 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     key: 'keystore_type', type: 'choice', choices: ['PKCS12', 'JKS'], flag: 'keystore-type', env: 'QUIVER_KEYSTORE_TYPE',
     doc: 'Format of the keystore: `PKCS12`. A Java `JKS` store is refused with the command that converts it.',
     default: () => 'PKCS12',
+  },
+  {
+    key: 'token_auth', type: 'choice', choices: ['auto', 'on', 'off'], flag: 'token-auth', env: 'QUIVER_TOKEN_AUTH',
+    doc: 'Bearer-token authorization as TorchServe\'s (inference and management keys in key_file): `auto` for each API bound beyond loopback (never the SageMaker contract), `on` for all, `off` for none (`--disable-token-auth`).',
+    default: () => 'auto',
+  },
+  {
+    key: 'key_file', type: 'string', flag: 'key-file', env: 'QUIVER_KEY_FILE',
+    doc: 'The JSON key file of token_auth, made (mode 0600) when missing and kept across restarts. Empty: work_dir/key_file.json.',
+    default: () => '',
   },
   {
     key: 'classifier_format', type: 'choice', choices: ['quiver', 'mms', 'torchserve'], flag: 'classifier-format', env: 'QUIVER_CLASSIFIER_FORMAT',

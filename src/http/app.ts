@@ -10,6 +10,7 @@ import { metricsRouter } from './metrics';
 import { mmsInferenceRouter } from './mms-inference';
 import { mmsManagementRouter } from './mms-management';
 import { sagemakerRouter } from './sagemaker';
+import { requireToken } from './token-auth';
 
 /** Shared by the apps of one server: whether it is shutting down, and requests being answered. */
 export interface ServerLifecycle {
@@ -22,6 +23,8 @@ export interface AppOptions {
   isHealthy: () => boolean;
   metrics: QuiverMetrics;
   lifecycle?: ServerLifecycle;
+  /** The bearer key each API needs, where token authorization is on for it. */
+  tokens?: { inference?: string; management?: string };
 }
 
 /** Counts requests in flight; while draining, answers all but /ping with 503 and closes the connection. */
@@ -38,12 +41,13 @@ function drainGate(lifecycle: ServerLifecycle | undefined): RequestHandler {
   };
 }
 
-function application(api: ApiFamily, label: string, options: AppOptions, ...routers: Router[]): Express {
+function application(api: ApiFamily, label: string, options: AppOptions, token: { key?: string; api: string }, ...routers: Router[]): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(accessLog(label, options.metrics));
+  if (token.key !== undefined) app.use(requireToken(token.key, token.api));
   app.use(drainGate(options.lifecycle));
   for (const router of routers) app.use(router);
   app.use(notFound);
@@ -53,11 +57,11 @@ function application(api: ApiFamily, label: string, options: AppOptions, ...rout
 
 export function createMmsApps(scheduler: ModelScheduler, options: AppOptions): { inference: Express; management: Express } {
   return {
-    inference: application('mms', 'inference', options, mmsInferenceRouter(scheduler, options)),
-    management: application('mms', 'management', options, mmsManagementRouter(scheduler), metricsRouter(options.metrics)),
+    inference: application('mms', 'inference', options, { key: options.tokens?.inference, api: 'inference' }, mmsInferenceRouter(scheduler, options)),
+    management: application('mms', 'management', options, { key: options.tokens?.management, api: 'management' }, mmsManagementRouter(scheduler), metricsRouter(options.metrics)),
   };
 }
 
 export function createSageMakerApp(scheduler: ModelScheduler, options: AppOptions): Express {
-  return application('sagemaker', 'sagemaker', options, sagemakerRouter(scheduler, options), mmsInferenceRouter(scheduler, options), metricsRouter(options.metrics));
+  return application('sagemaker', 'sagemaker', options, { key: options.tokens?.inference, api: 'inference' }, sagemakerRouter(scheduler, options), mmsInferenceRouter(scheduler, options), metricsRouter(options.metrics));
 }

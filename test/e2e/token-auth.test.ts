@@ -1,0 +1,80 @@
+// Token authorization as TorchServe's: inference and management keys in a key file, Bearer tokens,
+// on by default beyond loopback, 401 with a JSON body, and /ping left open for health checks.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadConfig } from '../../src/config/load';
+import { tokenAuthFor } from '../../src/http/token-auth';
+import { addModel, writeModelFolder } from '../fixtures/onnx-models';
+import { json, startServer, tempDir, TestServer } from '../fixtures/server';
+
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+const keysIn = (workDir: string) => JSON.parse(fs.readFileSync(path.join(workDir, 'key_file.json'), 'utf8')) as { inference: { key: string }; management: { key: string } };
+
+describe('token authorization', () => {
+  let s: TestServer;
+  const workDir = tempDir('tokens');
+  afterAll(() => fs.rmSync(workDir, { recursive: true, force: true }));
+
+  test('token_auth=on: each API takes its own key; /ping needs none', async () => {
+    s = await startServer({ 'token-auth': 'on', 'work-dir': workDir });
+    const file = path.join(workDir, 'key_file.json');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    const { inference, management } = keysIn(workDir);
+    expect(inference.key).not.toBe(management.key);
+    writeModelFolder(path.join(s.store, 'adder'), addModel([1]));
+
+    const anonymous = await fetch(`${s.management}/models?url=adder&synchronous=true`, { method: 'POST' });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toBe('Bearer');
+    expect(await json(anonymous)).toMatchObject({ code: 401, type: 'TokenAuthorizationException', message: expect.stringContaining('Authorization: Bearer <management key>') });
+    const wrongKey = await fetch(`${s.management}/models`, { headers: bearer(inference.key) });
+    expect(wrongKey.status).toBe(401);
+    expect((await json(wrongKey)).message).not.toContain(inference.key);
+    expect((await fetch(`${s.management}/models?url=adder&synchronous=true`, { method: 'POST', headers: bearer(management.key) })).status).toBe(200);
+    expect((await fetch(`${s.management}/metrics`)).status).toBe(401);
+
+    const predict = (headers: Record<string, string>) => fetch(`${s.inference}/predictions/adder`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"x":[[1]]}' });
+    expect((await predict({})).status).toBe(401);
+    expect((await predict(bearer(management.key))).status).toBe(401);
+    const answered = await predict(bearer(inference.key));
+    expect(await json(answered)).toEqual({ y: [[2]] });
+    expect((await fetch(`${s.inference}/ping`)).status).toBe(200);
+    await s.close();
+
+    // A restart (the supervisor's, say) keeps the keys clients hold.
+    s = await startServer({ 'token-auth': 'on', 'work-dir': workDir });
+    expect(keysIn(workDir).inference.key).toBe(inference.key);
+    expect((await fetch(`${s.management}/models`, { headers: bearer(management.key) })).status).toBe(200);
+    await s.close();
+  });
+
+  test('a broken, shared or linked key file stops the start rather than open the APIs', async () => {
+    const broken = tempDir('tokens-broken');
+    const file = path.join(broken, 'key_file.json');
+    fs.writeFileSync(file, '{"inference":{"key":"short"}}', { mode: 0o600 });
+    await expect(startServer({ 'token-auth': 'on', 'work-dir': broken })).rejects.toThrow(/key_file .* does not hold an inference and a management key/);
+    fs.writeFileSync(file, JSON.stringify({ inference: { key: 'k'.repeat(20) }, management: { key: 'm'.repeat(20) } }));
+    fs.chmodSync(file, 0o644);
+    await expect(startServer({ 'token-auth': 'on', 'work-dir': broken })).rejects.toThrow(/readable by it alone \(chmod 600\)/);
+    fs.rmSync(file);
+    fs.symlinkSync(path.join(workDir, 'key_file.json'), file);
+    await expect(startServer({ 'token-auth': 'on', 'work-dir': broken })).rejects.toThrow(/must be a plain file/);
+    fs.rmSync(broken, { recursive: true, force: true });
+  });
+});
+
+describe('when tokens are needed', () => {
+  const needs = (flags: Record<string, string>, env: NodeJS.ProcessEnv = {}) => tokenAuthFor(loadConfig(flags, env));
+
+  test('auto: for each API bound beyond loopback, never the SageMaker contract', () => {
+    expect(needs({})).toEqual({ inference: false, management: false });
+    expect(needs({ 'inference-address': '0.0.0.0:8080' })).toEqual({ inference: true, management: false });
+    expect(needs({ 'inference-address': '[::1]:8080', 'management-address': '10.0.0.5:8081' })).toEqual({ inference: false, management: true });
+    expect(needs({}, { SAGEMAKER_BIND_TO_PORT: '8080' })).toEqual({ inference: false, management: false });
+  });
+
+  test('on and off override it', () => {
+    expect(needs({ 'token-auth': 'off', 'inference-address': '0.0.0.0:8080' })).toEqual({ inference: false, management: false });
+    expect(needs({ 'token-auth': 'on' }, { SAGEMAKER_BIND_TO_PORT: '8080' })).toEqual({ inference: true, management: true });
+  });
+});
