@@ -1,10 +1,13 @@
 // Unpacks model archives (.tar.gz, and .mar/.zip as MMS writes them) without trusting them:
-// every entry is checked before anything is written, and a failed unpack leaves nothing behind.
+// every entry is checked as it arrives, limits hold while inflating, and a failed unpack leaves nothing
+// behind (it is unpacked into a temporary folder that is renamed into place only when whole).
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
 import * as tar from 'tar';
 import * as yauzl from 'yauzl';
 import { InvalidModelArchiveError } from '../errors';
@@ -14,6 +17,8 @@ export type ArchiveFormat = 'tar.gz' | 'tar' | 'zip';
 export interface ExtractLimits {
   maxBytes: number;
   maxEntries?: number;
+  /** Unpacked bytes per archive byte, past 16 MiB (default 200; model weights compress about 1.1×). */
+  maxRatio?: number;
 }
 
 export async function detectArchiveFormat(file: string): Promise<ArchiveFormat | undefined> {
@@ -58,38 +63,80 @@ function charge(budget: EntryBudget, size: number, limits: ExtractLimits, archiv
 
 const TAR_ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory']);
 
-async function checkTar(file: string, limits: ExtractLimits, name: string): Promise<void> {
+/**
+ * Bytes an archive may inflate to: its unpacked limit (plus tar's headers and padding), and no more than
+ * `maxRatio` times its own size, so that a small bomb is stopped after a few megabytes, not gigabytes.
+ */
+function inflateLimit(archiveBytes: number, limits: ExtractLimits): number {
+  const framing = 1024 * ((limits.maxEntries ?? 100_000) + 2);
+  const byRatio = Math.max((limits.maxRatio ?? 200) * archiveBytes, RATIO_FLOOR_BYTES);
+  return Math.min(limits.maxBytes + framing, byRatio);
+}
+
+const RATIO_FLOOR_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Streams a tar(.gz) into `sink` (a checking parser, or the unpacker): zlib inflates on libuv's threads,
+ * every entry is checked (name, type, size, count) as its header arrives, and the first byte past a limit
+ * stops it all. Nothing is read whole into memory and the event loop is never held for long.
+ */
+async function streamTar(file: string, limits: ExtractLimits, name: string, gzipped: boolean, sink: (check: (entry: tar.ReadEntry) => boolean) => NodeJS.WritableStream): Promise<void> {
+  const archiveBytes = (await fsp.stat(file)).size;
+  const maxInflated = inflateLimit(archiveBytes, limits);
   const budget: EntryBudget = { bytes: 0, entries: 0 };
+  const source = fs.createReadStream(file, { highWaterMark: 256 * 1024 });
   let problem: Error | undefined;
-  await tar.t({
-    file,
-    strict: true,
-    onReadEntry: (entry) => {
-      if (problem) return;
-      try {
-        checkEntryName(entry.path, name);
-        if (!TAR_ALLOWED_TYPES.has(entry.type)) {
-          throw new InvalidModelArchiveError(`archive ${name} holds a ${entry.type} entry (${JSON.stringify(entry.path)}); only files and folders are allowed`);
-        }
-        charge(budget, entry.size ?? 0, limits, name);
-      } catch (err) {
-        problem = err as Error;
-      }
+  let inflated = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      inflated += chunk.length;
+      if (inflated <= maxInflated) return done(null, chunk);
+      done(new InvalidModelArchiveError(
+        maxInflated < limits.maxBytes
+          ? `archive ${name} inflates to more than ${maxInflated} bytes, over ${limits.maxRatio ?? 200} times its size (a compression bomb?)`
+          : `archive ${name} unpacks to more than ${limits.maxBytes} bytes`,
+      ));
     },
   });
+  const check = (entry: tar.ReadEntry): boolean => {
+    if (problem) return false;
+    try {
+      checkEntryName(entry.path, name);
+      if (!TAR_ALLOWED_TYPES.has(entry.type)) {
+        throw new InvalidModelArchiveError(`archive ${name} holds a ${entry.type} entry (${JSON.stringify(entry.path)}); only files and folders are allowed`);
+      }
+      charge(budget, entry.size ?? 0, limits, name);
+      // No set-id, sticky or world-writable bits from an archive: plain modes only.
+      entry.mode = entry.type === 'Directory' || ((entry.mode ?? 0) & 0o111) !== 0 ? 0o755 : 0o644;
+      return true;
+    } catch (err) {
+      problem = err as Error;
+      source.destroy(problem);
+      return false;
+    }
+  };
+  try {
+    if (gzipped) await pipeline(source, zlib.createGunzip(), counter, sink(check));
+    else await pipeline(source, counter, sink(check));
+  } catch (err) {
+    throw problem ?? err;
+  }
   if (problem) throw problem;
 }
 
-async function extractTar(file: string, dest: string): Promise<void> {
-  await tar.x({
-    file,
-    cwd: dest,
-    strict: true,
-    preservePaths: false,
-    preserveOwner: false,
-    noChmod: true,
-    filter: (_p, entry) => 'type' in entry && TAR_ALLOWED_TYPES.has(entry.type),
+/** Checked whole first, writing nothing, then unpacked: a refused archive costs no disk and no file creations. */
+async function extractTar(file: string, dest: string, limits: ExtractLimits, name: string, gzipped: boolean): Promise<void> {
+  await streamTar(file, limits, name, gzipped, (check) => {
+    const parser = new tar.Parser({ strict: true });
+    parser.on('entry', (entry: tar.ReadEntry) => {
+      check(entry);
+      entry.resume();
+    });
+    return parser;
   });
+  await streamTar(file, limits, name, gzipped, (check) =>
+    new tar.Unpack({ cwd: dest, strict: true, preservePaths: false, preserveOwner: false, filter: (_path, entry) => 'type' in entry && check(entry) }),
+  );
 }
 
 function openZip(file: string): Promise<yauzl.ZipFile> {
@@ -138,6 +185,10 @@ async function extractZip(file: string, dest: string, limits: ExtractLimits, nam
       charge(budget, entry.uncompressedSize, limits, name);
       return { entry, relative, isDir };
     });
+    const maxInflated = inflateLimit((await fsp.stat(file)).size, limits);
+    if (budget.bytes > maxInflated) {
+      throw new InvalidModelArchiveError(`archive ${name} inflates to ${budget.bytes} bytes, over ${limits.maxRatio ?? 200} times its size (a compression bomb?)`);
+    }
     for (const { entry, relative, isDir } of planned) {
       const target = path.join(dest, relative);
       if (isDir || relative === '') {
@@ -163,12 +214,8 @@ export async function extractArchive(file: string, dest: string, limits: Extract
   const partial = `${dest}.partial-${randomBytes(6).toString('hex')}`;
   await fsp.mkdir(partial, { recursive: true });
   try {
-    if (format === 'zip') {
-      await extractZip(file, partial, limits, name);
-    } else {
-      await checkTar(file, limits, name);
-      await extractTar(file, partial);
-    }
+    if (format === 'zip') await extractZip(file, partial, limits, name);
+    else await extractTar(file, partial, limits, name, format === 'tar.gz');
     await fsp.rename(partial, dest);
   } catch (err) {
     await fsp.rm(partial, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { extractArchive } from '../../src/models/archive';
 import { InvalidModelArchiveError } from '../../src/errors';
 import { tarGz, zip } from '../fixtures/archives';
@@ -62,6 +63,45 @@ describe('extractArchive', () => {
     await expect(result).rejects.toBeInstanceOf(InvalidModelArchiveError);
     await expect(result).rejects.toThrow(message);
     expect(fs.readdirSync(root)).toEqual(['bad.mar']);
+  });
+
+  test('a compression bomb is stopped while it inflates, not after', async () => {
+    // 64 MiB of zeros in 64 entries: about 64 KB of gzip, 1000 times its size.
+    const bomb = tarGz(Array.from({ length: 64 }, (_, i) => ({ name: `zeros-${i}.bin`, content: Buffer.alloc(1024 * 1024) })));
+    const { root, file, dest } = setup('bomb.tar.gz', bomb);
+    await expect(extractArchive(file, dest, { maxBytes: 4 * 1024 ** 3 })).rejects.toThrow(/inflates to more than 16777216 bytes, over 200 times its size/);
+    expect(fs.readdirSync(root)).toEqual(['bomb.tar.gz']);
+    // The same content is fine for a limit that allows it.
+    await expect(extractArchive(file, dest, { maxBytes: 4 * 1024 ** 3, maxRatio: 2000 })).resolves.toBeUndefined();
+    expect(fs.readdirSync(dest)).toHaveLength(64);
+  });
+
+  test('a zip bomb is refused from its declared sizes before anything is inflated', async () => {
+    const { root, file, dest } = setup('bomb.mar', zip([{ name: 'zeros.bin', content: Buffer.alloc(64 * 1024 * 1024), deflate: true }]));
+    await expect(extractArchive(file, dest, { maxBytes: 4 * 1024 ** 3 })).rejects.toThrow(/inflates to 67108864 bytes, over 200 times its size/);
+    expect(fs.readdirSync(root)).toEqual(['bomb.mar']);
+  });
+
+  test('too many entries stop the unpack at the first one past the limit', async () => {
+    const many = tarGz(Array.from({ length: 120 }, (_, i) => ({ name: `f${i}`, content: '' })));
+    const { file, dest } = setup('many.tar.gz', many);
+    await expect(extractArchive(file, dest, { maxBytes: 1024 ** 2, maxEntries: 100 })).rejects.toThrow(/more than 100 entries/);
+    expect(fs.existsSync(dest)).toBe(false);
+  });
+
+  test('set-id and world-writable modes in an archive become plain ones', async () => {
+    const { file, dest } = setup('modes.tar.gz', tarGz([{ name: 'model.onnx', content: 'x' }, { name: 'tool', content: '#!/bin/sh' }]));
+    // Rewrite the second header's mode to 6777 (set-uid, set-gid, sticky, world-writable).
+    const raw = zlib.gunzipSync(fs.readFileSync(file));
+    raw.write('0006777\0', 1024 + 100);
+    let sum = 0;
+    raw.write('        ', 1024 + 148);
+    for (const b of raw.subarray(1024, 1536)) sum += b;
+    raw.write(sum.toString(8).padStart(6, '0') + '\0 ', 1024 + 148);
+    fs.writeFileSync(file, zlib.gzipSync(raw));
+    await extractArchive(file, dest, LIMITS);
+    expect(fs.statSync(path.join(dest, 'tool')).mode & 0o7777).toBe(0o755);
+    expect(fs.statSync(path.join(dest, 'model.onnx')).mode & 0o7777).toBe(0o644);
   });
 
   test('refuses a file that is no archive, and a truncated one', async () => {
