@@ -19,6 +19,7 @@ const KINDS = {
   InvalidImage: { type: 'InvalidImageException', status: 400 },
   ImageTooLarge: { type: 'ImageTooLargeException', status: 400 },
   InvalidModelArchive: { type: 'InvalidModelArchiveException', status: 400 },
+  HandlersRefused: { type: 'HandlerNotAllowedException', status: 400 },
   UnsafePath: { type: 'UnsafePathException', status: 400 },
   ModelNotFound: { type: 'ModelNotFoundException', status: 404 },
   ArtifactNotFound: { type: 'ArtifactNotFoundException', status: 404 },
@@ -76,6 +77,7 @@ export class InvalidInputError extends defineError('InvalidInput') {}
 export class InvalidImageError extends defineError('InvalidImage') {}
 export class ImageTooLargeError extends defineError('ImageTooLarge') {}
 export class InvalidModelArchiveError extends defineError('InvalidModelArchive') {}
+export class HandlersRefusedError extends defineError('HandlersRefused') {}
 export class UnsafePathError extends defineError('UnsafePath') {}
 export class ModelNotFoundError extends defineError('ModelNotFound') {}
 export class ArtifactNotFoundError extends defineError('ArtifactNotFound') {}
@@ -110,6 +112,7 @@ const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> 
   InvalidImage: InvalidImageError,
   ImageTooLarge: ImageTooLargeError,
   InvalidModelArchive: InvalidModelArchiveError,
+  HandlersRefused: HandlersRefusedError,
   UnsafePath: UnsafePathError,
   ModelNotFound: ModelNotFoundError,
   ArtifactNotFound: ArtifactNotFoundError,

@@ -161,13 +161,15 @@ export class QuiverServer {
       modelStore: config.model_store,
       workDir: config.work_dir,
       maxArchiveBytes: config.max_archive_bytes,
+      maxArchiveRatio: config.max_archive_ratio,
+      allowHandlers: config.allow_handlers === 'true',
       remote: new RemoteArtifactSource(
         {
           s3: new S3ArtifactStore({ endpoint: config.s3_endpoint, maxObjects: 10_000 }),
           http: new HttpArtifactStore({ checkAllowed: (url) => allowedUrls.check(url), maxBytes: config.max_archive_bytes, idleTimeoutMs: 30_000 }),
         },
         new DownloadCache(path.join(config.work_dir, 'downloads'), config.download_cache_bytes),
-        config.max_archive_bytes,
+        { maxBytes: config.max_archive_bytes, maxRatio: config.max_archive_ratio },
         allowedUrls,
       ),
       defaultWorkersPerModel: config.default_workers_per_model,

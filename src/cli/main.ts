@@ -43,14 +43,16 @@ function configFlags(args: string[], usage: string, extra: Record<string, { type
 }
 
 async function serve(args: string[]): Promise<void> {
-  const flags = configFlags(args, serveUsage(), { 'no-supervisor': { type: 'boolean' }, 'disable-token-auth': { type: 'boolean' } });
+  const flags = configFlags(args, serveUsage(), { 'no-supervisor': { type: 'boolean' }, 'disable-token-auth': { type: 'boolean' }, 'no-handlers': { type: 'boolean' } });
   if (flags.help) return void console.log(serveUsage());
   const noSupervisor = flags['no-supervisor'] === true;
   // TorchServe's switch: the same as --token-auth off.
   if (flags['disable-token-auth'] === true) flags['token-auth'] = 'off';
+  if (flags['no-handlers'] === true) flags['allow-handlers'] = 'false';
   delete flags.help;
   delete flags['no-supervisor'];
   delete flags['disable-token-auth'];
+  delete flags['no-handlers'];
   const { config } = loadConfigWithSources(flags);
   const supervised = process.env[SUPERVISED_ENV];
   if (!supervised && !noSupervisor) {

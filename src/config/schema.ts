@@ -26,6 +26,7 @@ export interface QuiverConfig {
   keep_alive_timeout: number;
   max_image_pixels: number;
   max_archive_bytes: number;
+  max_archive_ratio: number;
   work_dir: string;
   preprocess_backend: PreprocessBackend;
   log_level: LogLevel;
@@ -45,6 +46,7 @@ export interface QuiverConfig {
   keystore_pass: string;
   keystore_type: 'PKCS12' | 'JKS';
   token_auth: 'auto' | 'on' | 'off';
+  allow_handlers: 'true' | 'false';
   key_file: string;
   classifier_format: ClassifierFormat;
 }
@@ -219,6 +221,11 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     default: () => 4 * 1024 ** 3, min: 1,
   },
   {
+    key: 'max_archive_ratio', type: 'int', flag: 'max-archive-ratio', env: 'QUIVER_MAX_ARCHIVE_RATIO',
+    doc: 'Unpacked bytes a model archive may have per byte of its own, past its first 16 MiB; checked while it inflates, so a compression bomb stops early. Model weights compress about 1.1 times.',
+    default: () => 200, min: 1,
+  },
+  {
     key: 'work_dir', type: 'string', flag: 'work-dir', env: 'QUIVER_WORK_DIR',
     doc: 'Where archives are unpacked, downloads are cached (downloads/) and the registry snapshot is kept.',
     default: () => path.join(os.tmpdir(), 'quiver'),
@@ -262,6 +269,11 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     key: 'keystore_type', type: 'choice', choices: ['PKCS12', 'JKS'], flag: 'keystore-type', env: 'QUIVER_KEYSTORE_TYPE',
     doc: 'Format of the keystore: `PKCS12`. A Java `JKS` store is refused with the command that converts it.',
     default: () => 'PKCS12',
+  },
+  {
+    key: 'allow_handlers', type: 'choice', choices: ['true', 'false'], flag: 'allow-handlers', env: 'QUIVER_ALLOW_HANDLERS',
+    doc: 'Whether model packages may bring JavaScript handlers, which run inside the server. `false` (or `--no-handlers`) refuses such packages; models then work from their model config alone.',
+    default: () => 'true',
   },
   {
     key: 'token_auth', type: 'choice', choices: ['auto', 'on', 'off'], flag: 'token-auth', env: 'QUIVER_TOKEN_AUTH',

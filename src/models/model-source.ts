@@ -5,7 +5,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { ArtifactNotFoundError, BadRequestError, InvalidModelArchiveError, UnsafePathError } from '../errors';
+import { ArtifactNotFoundError, BadRequestError, HandlersRefusedError, InvalidModelArchiveError, UnsafePathError } from '../errors';
 import { extractArchive } from './archive';
 import { ModelConfig, formatIssues, parseModelConfig } from './model-config';
 import { resolveInside } from './model-name';
@@ -30,6 +30,10 @@ export interface ModelSourceOptions {
   modelStore: string;
   workDir: string;
   maxArchiveBytes: number;
+  /** false: packages with a JavaScript handler are refused (`--no-handlers`). */
+  allowHandlers?: boolean;
+  /** Unpacked bytes an archive may have per byte of its own (past 16 MiB). */
+  maxArchiveRatio?: number;
   /** Fetches s3:// and http(s):// URLs; without it they are refused. */
   remote?: RemoteArtifactSource;
 }
@@ -147,7 +151,7 @@ async function unpackOnce(file: string, opts: ModelSourceOptions, size: number, 
   if (await statOrUndefined(dest)) return dest;
   await fsp.mkdir(path.dirname(dest), { recursive: true });
   try {
-    await extractArchive(file, dest, { maxBytes: opts.maxArchiveBytes });
+    await extractArchive(file, dest, { maxBytes: opts.maxArchiveBytes, maxRatio: opts.maxArchiveRatio });
   } catch (err) {
     // Another registration may have unpacked the same archive meanwhile.
     if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' && (await statOrUndefined(dest))) return dest;
@@ -166,8 +170,23 @@ async function openRemotePackage(url: string, remote: RemoteArtifactSource): Pro
   }
 }
 
-/** Resolves `url` (relative to the model store, or absolute inside it) into a ModelPackage. */
+/**
+ * Resolves `url` (relative to the model store, or absolute inside it, or a remote URL that allowed_urls
+ * lists) into a ModelPackage. Its handler, if any, is never loaded here: only once the whole package
+ * has been checked, and not at all when handlers are off.
+ */
 export async function openModelPackage(url: string, opts: ModelSourceOptions): Promise<ModelPackage> {
+  const pkg = await openPackage(url, opts);
+  if (pkg.handlerPath !== undefined && opts.allowHandlers === false) {
+    if (pkg.cacheKey !== undefined) opts.remote?.release(pkg.cacheKey);
+    throw new HandlersRefusedError(
+      `model ${JSON.stringify(pkg.name)} has a JavaScript handler (${path.basename(pkg.handlerPath)}) and this server runs none (allow_handlers=false): use a model config instead`,
+    );
+  }
+  return pkg;
+}
+
+async function openPackage(url: string, opts: ModelSourceOptions): Promise<ModelPackage> {
   if (typeof url !== 'string' || url.length === 0) throw new BadRequestError('a model url is required');
   if (isRemoteUrl(url) && opts.remote) return openRemotePackage(url, opts.remote);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {

@@ -5,7 +5,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { BadRequestError, InvalidModelArchiveError, UrlNotAllowedError } from '../errors';
-import { extractArchive } from './archive';
+import { ExtractLimits, extractArchive } from './archive';
 import { DownloadCache } from './download-cache';
 import { resolveInside } from './model-name';
 import { isHttpUrl } from './http-store';
@@ -78,7 +78,7 @@ export class RemoteArtifactSource {
   constructor(
     private readonly stores: RemoteStores,
     readonly cache: DownloadCache,
-    private readonly maxArchiveBytes: number,
+    private readonly limits: ExtractLimits,
     private readonly allowed: AllowedUrls,
   ) {}
 
@@ -93,8 +93,8 @@ export class RemoteArtifactSource {
     const artifact = await store.describe(url);
     const objects = artifact.kind === 'object' ? [artifact.object] : artifact.objects;
     const bytes = objects.reduce((sum, o) => sum + o.bytes, 0);
-    if (bytes > this.maxArchiveBytes) {
-      throw new InvalidModelArchiveError(`${redactedUrl(url)} is ${bytes} bytes, over max_archive_bytes (${this.maxArchiveBytes})`);
+    if (bytes > this.limits.maxBytes) {
+      throw new InvalidModelArchiveError(`${redactedUrl(url)} is ${bytes} bytes, over max_archive_bytes (${this.limits.maxBytes})`);
     }
     const cacheKey = versionOf(url, artifact);
     const dir = await this.cache.acquire(cacheKey, bytes, url, (into) =>
@@ -119,7 +119,7 @@ export class RemoteArtifactSource {
     const archive = `${into}-archive`;
     try {
       await store.download(url, object, archive);
-      await extractArchive(archive, into, { maxBytes: this.maxArchiveBytes });
+      await extractArchive(archive, into, this.limits);
     } finally {
       await fsp.rm(archive, { force: true });
     }

@@ -43,11 +43,26 @@ interface ImageHeader {
   space: string;
 }
 
+// The largest side the kernels take, in a picture or in the input made from it.
+const MAX_SIDE = 32_767;
+
 function checkPixels(width: number, height: number, limits: ImageLimits): void {
   if (width * height > limits.maxPixels) {
     throw new ImageTooLargeError(`image is ${width}×${height} = ${width * height} pixels, over the limit of ${limits.maxPixels}`);
   }
+  if (width > MAX_SIDE || height > MAX_SIDE) throw new ImageTooLargeError(`image is ${width}×${height}; a side may be at most ${MAX_SIDE} pixels`);
 }
+
+/** The tensor a plan makes is bounded too: a config without an upper bound must not turn a thin strip into gigabytes. */
+function checkPlan(plan: ResizePlan, width: number, height: number, limits: ImageLimits): void {
+  const pixels = plan.tensorWidth * plan.tensorHeight;
+  if (pixels > limits.maxPixels || plan.tensorWidth > MAX_SIDE || plan.tensorHeight > MAX_SIDE) {
+    throw new ImageTooLargeError(
+      `a ${width}×${height} image would make a ${plan.tensorWidth}×${plan.tensorHeight} input for this model, over the limit of ${limits.maxPixels} pixels (max_image_pixels) or ${MAX_SIDE} a side`,
+    );
+  }
+}
+
 
 async function readHeader(body: Uint8Array, limits: ImageLimits): Promise<ImageHeader> {
   const quick = readImageHeader(body);
@@ -108,6 +123,7 @@ export async function preprocessImage(
 ): Promise<ImageTensor> {
   const { width, height, space } = await readHeader(body, limits);
   const plan = planResize(width, height, cfg, fixedImageDims(input));
+  checkPlan(plan, width, height, limits);
   const length = 3 * plan.tensorWidth * plan.tensorHeight;
   const data = reuse && reuse.length === length ? reuse : new Float32Array(length);
   const params = { scale: cfg.scale, mean: cfg.mean, std: cfg.std, bgr: cfg.channelOrder === 'bgr', padValue: cfg.padValue };

@@ -1,7 +1,8 @@
 // Whose fault a failure is decides its status: a client's mistake is a 4xx, the model's or the
 // server's failure a 5xx, for built-in preprocessing, handlers and onnxruntime alike.
 import * as path from 'node:path';
-import { addModel, brokenModel, writeModelFolder } from '../fixtures/onnx-models';
+import sharp from 'sharp';
+import { addModel, brokenModel, identityImageModel, writeModelFolder } from '../fixtures/onnx-models';
 import { json, postJson, startServer, TestServer } from '../fixtures/server';
 
 let s: TestServer;
@@ -21,7 +22,10 @@ beforeAll(async () => {
   writeModelFolder(path.join(s.store, 'handled'), addModel([1]), { handler: 'handler.js' }, { 'handler.js': HANDLER });
   writeModelFolder(path.join(s.store, 'broken'), brokenModel());
   writeModelFolder(path.join(s.store, 'adder'), addModel([1, 2, 3]));
-  for (const name of ['handled', 'broken', 'adder']) {
+  // A text-line config with no maxWidth: a thin strip would become a huge tensor.
+  writeModelFolder(path.join(s.store, 'lines'), identityImageModel(48, 'W'), { image: { resize: 'height', height: 48 } });
+  writeModelFolder(path.join(s.store, 'square'), identityImageModel(4, 4), { image: { resize: 'stretch' } });
+  for (const name of ['handled', 'broken', 'adder', 'lines', 'square']) {
     expect((await fetch(`${s.management}/models?url=${name}&synchronous=true`, { method: 'POST' })).status).toBe(200);
   }
 });
@@ -53,4 +57,17 @@ test('1e999 in a JSON tensor is a 400 naming it, not an answer of nulls', async 
   const r = await fetch(`${s.inference}/predictions/adder`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"x": [[1, 1e999, 3]]}' });
   expect(r.status).toBe(400);
   expect((await json(r)).message).toMatch(/holds Infinity where a finite float32/);
+});
+
+test('an image whose input would be huge, or whose side is past what the kernels take, is a 400', async () => {
+  const strip = await sharp({ create: { width: 20000, height: 1, channels: 3, background: '#fff' } }).png().toBuffer();
+  const huge = await fetch(`${s.inference}/predictions/lines`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: strip });
+  expect(huge.status).toBe(400);
+  expect(await json(huge)).toMatchObject({ type: 'ImageTooLargeException', message: expect.stringMatching(/would make a \d+×48 input .*max_image_pixels/) });
+  const wide = await sharp({ create: { width: 40000, height: 2, channels: 3, background: '#fff' } }).png().toBuffer();
+  const r = await fetch(`${s.inference}/predictions/square`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: wide });
+  expect(r.status).toBe(400);
+  expect(await json(r)).toMatchObject({ type: 'ImageTooLargeException', message: expect.stringContaining('a side may be at most 32767 pixels') });
+  const line = await sharp({ create: { width: 200, height: 48, channels: 3, background: '#fff' } }).png().toBuffer();
+  expect((await fetch(`${s.inference}/predictions/lines`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: line })).status).toBe(200);
 });
