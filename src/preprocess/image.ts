@@ -65,6 +65,8 @@ function checkPlan(plan: ResizePlan, width: number, height: number, limits: Imag
 
 
 async function readHeader(body: Uint8Array, limits: ImageLimits): Promise<ImageHeader> {
+  // sharp throws a plain Error for an empty buffer (found by npm run fuzz).
+  if (body.length === 0) throw new InvalidImageError('request body is empty, not an image');
   const quick = readImageHeader(body);
   if (quick) {
     checkPixels(quick.width, quick.height, limits);
