@@ -176,6 +176,7 @@ export class QuiverServer {
       maxWorkerThreads: config.max_worker_threads,
       jobQueueSize: config.job_queue_size,
       maxQueuedRequests: config.max_queued_requests,
+      maxInflightBytes: config.max_inflight_bytes,
       defaultResponseTimeoutS: config.default_response_timeout,
       memoryBudgetBytes: config.memory_budget,
       evictionPolicy: config.eviction_policy,

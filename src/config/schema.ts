@@ -32,6 +32,7 @@ export interface QuiverConfig {
   log_level: LogLevel;
   log_format: LogFormat;
   max_queued_requests: number;
+  max_inflight_bytes: number;
   default_response_timeout: number;
   worker_heap_mb: number;
   shutdown_timeout: number;
@@ -159,6 +160,11 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     key: 'max_queued_requests', type: 'int', flag: 'max-queued-requests', env: 'QUIVER_MAX_QUEUED_REQUESTS',
     doc: 'Requests all models together may have queued or running before new ones get 503.',
     default: () => 1000, min: 1,
+  },
+  {
+    key: 'max_inflight_bytes', type: 'int', flag: 'max-inflight-bytes', env: 'QUIVER_MAX_INFLIGHT_BYTES',
+    doc: 'Request body bytes all requests in flight (waiting for a load, queued or running) may hold together before new ones get 503.',
+    default: () => 512 * 1024 * 1024, min: 1,
   },
   {
     key: 'default_response_timeout', type: 'int', flag: 'default-response-timeout', env: 'QUIVER_DEFAULT_RESPONSE_TIMEOUT',

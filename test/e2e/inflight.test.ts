@@ -1,0 +1,34 @@
+// Bodies in flight are bounded together (max_inflight_bytes): past it a request gets 503 at once.
+import { writeFaultyModel } from '../fixtures/fault-models';
+import { json, startServer, TestServer } from '../fixtures/server';
+
+let s: TestServer;
+
+beforeAll(async () => {
+  s = await startServer({ 'max-inflight-bytes': '5000' });
+  writeFaultyModel(s.store, 'slow');
+  expect((await fetch(`${s.management}/models?url=slow&initial_workers=2&synchronous=true`, { method: 'POST' })).status).toBe(200);
+});
+
+afterAll(async () => s.close());
+
+/** A request that sleeps 600 ms in its handler, with a body padded to `bytes`. */
+const slow = (bytes: number) => {
+  const body = JSON.stringify({ x: [[1000]] });
+  return fetch(`${s.inference}/predictions/slow`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-custom-attributes': 'sleep=600' },
+    body: body + ' '.repeat(bytes - body.length),
+  });
+};
+
+test('past max_inflight_bytes a request gets 503 with Retry-After; once answers leave, it is served', async () => {
+  const held = [slow(2000), slow(2000)];
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const refused = await slow(2000);
+  expect(refused.status).toBe(503);
+  expect(refused.headers.get('retry-after')).toBe('1');
+  expect((await json(refused)).message).toMatch(/holds 4000 bytes of requests in flight; this one's 2000 would pass max_inflight_bytes \(5000\)/);
+  for (const r of await Promise.all(held)) expect(await json(r)).toEqual({ y: 1001 });
+  expect(await json(await slow(2000))).toEqual({ y: 1001 });
+});
