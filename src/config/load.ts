@@ -151,7 +151,12 @@ export function loadConfigWithSources(flags: RawFlags = {}, env: NodeJS.ProcessE
   // The mode decides other keys' defaults, so it comes first.
   assign(CONFIG_SCHEMA.find((e) => e.key === 'mode')!, undefined);
   for (const entry of CONFIG_SCHEMA) if (entry.key !== 'mode') assign(entry, config.mode as ServeMode);
-  return { config: config as QuiverConfig, sources: sources as Record<ConfigKey, string>, file };
+  const loaded = config as QuiverConfig;
+  // Node insists, and would say so only once the models are loaded.
+  if (loaded.header_read_timeout > loaded.request_read_timeout) {
+    throw new InvalidConfigError(`header_read_timeout (${loaded.header_read_timeout}) must not be more than request_read_timeout (${loaded.request_read_timeout})`);
+  }
+  return { config: loaded, sources: sources as Record<ConfigKey, string>, file };
 }
 
 export function loadConfig(flags: RawFlags = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): QuiverConfig {

@@ -75,7 +75,8 @@ export function readBody(options: BodyOptions): BodyMiddleware {
           }
         }
       } else {
-        req.body = body;
+        // A registration that is not JSON carries its parameters in the query: its body is no input.
+        req.body = options.json === 'when-declared' ? undefined : body;
       }
       next();
     };

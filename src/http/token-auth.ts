@@ -81,7 +81,7 @@ export function loadOrCreateKeys(file: string): ApiKeys {
   const keys: ApiKeys = { inference: newKey(), management: newKey() };
   const body: KeyFile = { inference: { key: keys.inference }, management: { key: keys.management } };
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const temp = `${file}.${process.pid}.tmp`;
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   // 'wx': never through a link or a file someone placed there.
   fs.writeFileSync(temp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   fs.renameSync(temp, file);
@@ -98,6 +98,8 @@ export function requireToken(key: string, api: string): RequestHandler {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
     if (match && timingSafeEqual(digest(match[1]), expected)) return next();
     res.set('WWW-Authenticate', 'Bearer');
+    // The body of a request that may not be made is not read: the connection goes with the answer.
+    if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) res.set('Connection', 'close');
     next(
       new TokenAuthorizationError(
         match

@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import * as tar from 'tar';
 import * as yauzl from 'yauzl';
-import { InvalidModelArchiveError } from '../errors';
+import { InternalError, InvalidModelArchiveError, QuiverError } from '../errors';
 
 export type ArchiveFormat = 'tar.gz' | 'tar' | 'zip';
 
@@ -80,16 +80,32 @@ const RATIO_FLOOR_BYTES = 16 * 1024 * 1024;
  * every entry is checked (name, type, size, count) as its header arrives, and the first byte past a limit
  * stops it all. Nothing is read whole into memory and the event loop is never held for long.
  */
-async function streamTar(file: string, limits: ExtractLimits, name: string, gzipped: boolean, sink: (check: (entry: tar.ReadEntry) => boolean) => NodeJS.WritableStream): Promise<void> {
-  const archiveBytes = (await fsp.stat(file)).size;
+// Bytes a tar may carry after its end marker (tar pads to 10 KiB records); node-tar copies each chunk
+// past it onto the last, so a long tail costs quadratic time.
+const MAX_TAIL_BYTES = 20 * 1024;
+const NESTED_COMPRESSION = [[0x1f, 0x8b], [0x28, 0xb5, 0x2f, 0xfd]];
+
+type TarSink = NodeJS.WritableStream & { on(event: 'eof', listener: () => void): unknown };
+
+async function streamTar(handle: fsp.FileHandle, limits: ExtractLimits, name: string, gzipped: boolean, sink: (check: (entry: tar.ReadEntry) => boolean) => TarSink): Promise<void> {
+  const archiveBytes = (await handle.stat()).size;
   const maxInflated = inflateLimit(archiveBytes, limits);
   const budget: EntryBudget = { bytes: 0, entries: 0 };
-  const source = fs.createReadStream(file, { highWaterMark: 256 * 1024 });
+  // Both passes read the one open file, so the archive unpacked is the one checked.
+  const source = handle.createReadStream({ start: 0, autoClose: false, highWaterMark: 256 * 1024 });
   let problem: Error | undefined;
   let inflated = 0;
+  let endAt: number | undefined;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
+      // node-tar would inflate a compressed stream inside the stream itself, on the event loop.
+      if (inflated === 0 && NESTED_COMPRESSION.some((magic) => magic.every((b, i) => chunk[i] === b))) {
+        return done(new InvalidModelArchiveError(`archive ${name} holds a compressed stream inside its compression; not a tar`));
+      }
       inflated += chunk.length;
+      if (endAt !== undefined && inflated - endAt > MAX_TAIL_BYTES) {
+        return done(new InvalidModelArchiveError(`archive ${name} carries more than ${MAX_TAIL_BYTES} bytes after the end of its tar`));
+      }
       if (inflated <= maxInflated) return done(null, chunk);
       done(new InvalidModelArchiveError(
         maxInflated < limits.maxBytes
@@ -115,28 +131,38 @@ async function streamTar(file: string, limits: ExtractLimits, name: string, gzip
       return false;
     }
   };
+  const target = sink(check);
+  target.on('eof', () => (endAt ??= inflated));
   try {
-    if (gzipped) await pipeline(source, zlib.createGunzip(), counter, sink(check));
-    else await pipeline(source, counter, sink(check));
+    if (gzipped) await pipeline(source, zlib.createGunzip(), counter, target);
+    else await pipeline(source, counter, target);
   } catch (err) {
     throw problem ?? err;
   }
   if (problem) throw problem;
 }
 
+// No sniffing for zstd or brotli inside: the stream handed over is the tar itself.
+const TAR_STREAM = { strict: true, zstd: false, brotli: false } as const;
+
 /** Checked whole first, writing nothing, then unpacked: a refused archive costs no disk and no file creations. */
 async function extractTar(file: string, dest: string, limits: ExtractLimits, name: string, gzipped: boolean): Promise<void> {
-  await streamTar(file, limits, name, gzipped, (check) => {
-    const parser = new tar.Parser({ strict: true });
-    parser.on('entry', (entry: tar.ReadEntry) => {
-      check(entry);
-      entry.resume();
+  const handle = await fsp.open(file, 'r');
+  try {
+    await streamTar(handle, limits, name, gzipped, (check) => {
+      const parser = new tar.Parser(TAR_STREAM);
+      parser.on('entry', (entry: tar.ReadEntry) => {
+        check(entry);
+        entry.resume();
+      });
+      return parser;
     });
-    return parser;
-  });
-  await streamTar(file, limits, name, gzipped, (check) =>
-    new tar.Unpack({ cwd: dest, strict: true, preservePaths: false, preserveOwner: false, filter: (_path, entry) => 'type' in entry && check(entry) }),
-  );
+    await streamTar(handle, limits, name, gzipped, (check) =>
+      new tar.Unpack({ ...TAR_STREAM, cwd: dest, preservePaths: false, preserveOwner: false, filter: (_path, entry) => 'type' in entry && check(entry) }),
+    );
+  } finally {
+    await handle.close();
+  }
 }
 
 function openZip(file: string): Promise<yauzl.ZipFile> {
@@ -173,6 +199,10 @@ const S_IFDIR = 0o040000;
 async function extractZip(file: string, dest: string, limits: ExtractLimits, name: string): Promise<void> {
   const zip = await openZip(file);
   try {
+    // The central directory says how many entries there are: refuse before reading any.
+    if (zip.entryCount > (limits.maxEntries ?? 100_000)) {
+      throw new InvalidModelArchiveError(`archive ${name} holds more than ${limits.maxEntries ?? 100_000} entries`);
+    }
     const entries = await readZipEntries(zip);
     const budget: EntryBudget = { bytes: 0, entries: 0 };
     const planned = entries.map((entry) => {
@@ -219,7 +249,9 @@ export async function extractArchive(file: string, dest: string, limits: Extract
     await fsp.rename(partial, dest);
   } catch (err) {
     await fsp.rm(partial, { recursive: true, force: true });
-    if (err instanceof InvalidModelArchiveError) throw err;
+    if (err instanceof QuiverError) throw err;
+    // A system call that failed (disk full, permissions) is the server's trouble; anything else is the archive's.
+    if ((err as NodeJS.ErrnoException).syscall !== undefined) throw new InternalError(`${name} could not be unpacked: ${(err as Error).message}`);
     throw new InvalidModelArchiveError(`${name} could not be unpacked: ${(err as Error).message}`);
   }
 }

@@ -92,6 +92,7 @@ describe('config.properties', () => {
     ['an impossible value', 'job_queue_size=0\n', /job_queue_size .*must be at least 1/],
     ['a bad address', 'management_address=nowhere\n', /management_address .*host:port/],
     ['a line without a value', 'oops\n', /config.properties:1: expected key=value/],
+    ['read timeouts Node cannot take', 'header_read_timeout=40\n', /header_read_timeout \(40\) must not be more than request_read_timeout \(30\)/],
   ])('refuses %s with one line naming the key', (_what, text, message) => {
     expect(() => loadConfigWithSources({}, {}, folderWith(text))).toThrow(message);
   });

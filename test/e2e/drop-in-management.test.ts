@@ -76,6 +76,12 @@ describe('registration as MMS answers it', () => {
     expect((await json(await fetch(`${s.management}/models/a4`))).workers).toHaveLength(1);
   });
 
+  test('a body that is not JSON leaves the parameters to the query', async () => {
+    const r = await fetch(`${s.management}/models?url=adder&model_name=a6`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'url=elsewhere' });
+    expect(r.status).toBe(200);
+    expect((await json(await fetch(`${s.management}/models/a6`))).modelUrl).toBe('adder');
+  });
+
   test('a JSON body with the same keys as the query', async () => {
     const r = await postJson(`${s.management}/models`, { url: 'adder', model_name: 'a5', initial_workers: 1, synchronous: true, batch_size: 4 });
     expect(r.status).toBe(200);

@@ -52,6 +52,6 @@ test.each([
   expect((await json(result)).message).toMatch(message);
   expect(answers).toBeGreaterThan(0);
   // A freeze of the event loop (the old synchronous listing) held /ping for seconds.
-  expect(slowestMs).toBeLessThan(500);
+  expect(slowestMs).toBeLessThan(2000);
   expect(fs.readdirSync(path.join(s.server.config.work_dir, 'unpacked')).filter((d) => !d.startsWith('adder'))).toEqual([]);
 });

@@ -12,19 +12,19 @@ beforeAll(async () => {
 
 afterAll(async () => s.close());
 
-/** A request that sleeps 600 ms in its handler, with a body padded to `bytes`. */
+/** A request that sleeps 2 s in its handler, with a body padded to `bytes`. */
 const slow = (bytes: number) => {
   const body = JSON.stringify({ x: [[1000]] });
   return fetch(`${s.inference}/predictions/slow`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-custom-attributes': 'sleep=600' },
+    headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-custom-attributes': 'sleep=2000' },
     body: body + ' '.repeat(bytes - body.length),
   });
 };
 
 test('past max_inflight_bytes a request gets 503 with Retry-After; once answers leave, it is served', async () => {
   const held = [slow(2000), slow(2000)];
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  await new Promise((resolve) => setTimeout(resolve, 500));
   const refused = await slow(2000);
   expect(refused.status).toBe(503);
   expect(refused.headers.get('retry-after')).toBe('1');

@@ -10,7 +10,7 @@ let s: TestServer;
 let port: number;
 
 beforeAll(async () => {
-  s = await startServer({ 'max-request-size': '100000', 'max-connections': '40', 'header-read-timeout': '1', 'request-read-timeout': '2' });
+  s = await startServer({ 'max-request-size': '100000', 'header-read-timeout': '1', 'request-read-timeout': '2' });
   writeModelFolder(path.join(s.store, 'adder'), addModel([1]));
   expect((await fetch(`${s.management}/models?url=adder&synchronous=true`, { method: 'POST' })).status).toBe(200);
   port = Number(new URL(s.inference).port);
@@ -19,9 +19,9 @@ beforeAll(async () => {
 afterAll(async () => s.close());
 
 /** A raw connection: what the server writes, and when it closes. */
-function connect(): Promise<{ socket: net.Socket; received: () => string; closed: Promise<number> }> {
+function connect(to = () => port): Promise<{ socket: net.Socket; received: () => string; closed: Promise<number> }> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = net.connect(to(), '127.0.0.1');
     let data = '';
     const opened = Date.now();
     socket.on('data', (chunk) => (data += chunk.toString('latin1')));
@@ -90,9 +90,21 @@ describe('slow clients', () => {
 });
 
 describe('max_connections', () => {
+  // Its own server, with the default read timeouts, so that no timeout closes the sockets under test.
+  let capped: TestServer;
+  let cappedPort: number;
+  const connectCapped = () => connect(() => cappedPort);
+  beforeAll(async () => {
+    capped = await startServer({ 'max-connections': '40' });
+    writeModelFolder(path.join(capped.store, 'adder'), addModel([1]));
+    expect((await fetch(`${capped.management}/models?url=adder&synchronous=true`, { method: 'POST' })).status).toBe(200);
+    cappedPort = Number(new URL(capped.inference).port);
+  });
+  afterAll(async () => capped.close());
+
   test('idle sockets past the cap are closed, oldest first, so a new client is still served', async () => {
-    const idle = await Promise.all(Array.from({ length: 200 }, connect));
-    const answer = await postJson(`${s.inference}/predictions/adder`, { x: [[1]] });
+    const idle = await Promise.all(Array.from({ length: 200 }, connectCapped));
+    const answer = await postJson(`${capped.inference}/predictions/adder`, { x: [[1]] });
     expect(answer.status).toBe(200);
     expect(await json(answer)).toEqual({ y: [[2]] });
     // 200 opened against a cap of 40: the oldest went.
@@ -103,16 +115,16 @@ describe('max_connections', () => {
 
   test('when every connection has a request in flight, a new one gets a 503 with a JSON body', async () => {
     // Requests whose bodies never arrive keep their connections busy (until request_read_timeout).
-    const busy = await Promise.all(Array.from({ length: 40 }, connect));
+    const busy = await Promise.all(Array.from({ length: 40 }, connectCapped));
     for (const c of busy) c.socket.write(headers('Content-Length: 20\r\n'));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const refused = await connect();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const refused = await connectCapped();
     await refused.closed;
     expect(refused.received()).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
     expect(refused.received()).toMatch(/Retry-After: 1/);
     expect(refused.received()).toMatch(/"message":"the server holds 40 connections, all busy \(max_connections\); try again"/);
     for (const c of busy) c.socket.destroy();
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect((await postJson(`${s.inference}/predictions/adder`, { x: [[0]] })).status).toBe(200);
+    expect((await postJson(`${capped.inference}/predictions/adder`, { x: [[0]] })).status).toBe(200);
   });
 });

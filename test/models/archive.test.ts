@@ -82,11 +82,27 @@ describe('extractArchive', () => {
     expect(fs.readdirSync(root)).toEqual(['bomb.mar']);
   });
 
+  test('a compressed stream inside the gzip, and a long tail after the tar, are refused', async () => {
+    // node-tar sniffs its input: gzip or zstd inside would be inflated on the event loop (zstd threw and
+    // ended the process on Node 20).
+    for (const [label, magic] of [['gzip', [0x1f, 0x8b]], ['zstd', [0x28, 0xb5, 0x2f, 0xfd]]] as const) {
+      const inner = Buffer.concat([Buffer.from(magic), Buffer.alloc(2048)]);
+      const { root, file, dest } = setup(`${label}.tar.gz`, zlib.gzipSync(inner));
+      await expect(extractArchive(file, dest, LIMITS)).rejects.toThrow(/compressed stream inside its compression/);
+      expect(fs.readdirSync(root)).toEqual([`${label}.tar.gz`]);
+    }
+    const tar = zlib.gunzipSync(tarGz([{ name: 'model.onnx', content: 'ok' }]));
+    const tail = setup('tail.tar.gz', zlib.gzipSync(Buffer.concat([tar, Buffer.alloc(600_000, 0x41)])));
+    await expect(extractArchive(tail.file, tail.dest, LIMITS)).rejects.toThrow(/more than 20480 bytes after the end of its tar/);
+  });
+
   test('too many entries stop the unpack at the first one past the limit', async () => {
     const many = tarGz(Array.from({ length: 120 }, (_, i) => ({ name: `f${i}`, content: '' })));
     const { file, dest } = setup('many.tar.gz', many);
     await expect(extractArchive(file, dest, { maxBytes: 1024 ** 2, maxEntries: 100 })).rejects.toThrow(/more than 100 entries/);
     expect(fs.existsSync(dest)).toBe(false);
+    const manyZip = setup('many.mar', zip(Array.from({ length: 120 }, (_, i) => ({ name: `f${i}`, content: '' }))));
+    await expect(extractArchive(manyZip.file, manyZip.dest, { maxBytes: 1024 ** 2, maxEntries: 100 })).rejects.toThrow(/more than 100 entries/);
   });
 
   test('set-id and world-writable modes in an archive become plain ones', async () => {
