@@ -11,6 +11,7 @@ import { createMmsApps, createSageMakerApp } from './http/app';
 import { addressUsesTls, TlsCredentials, tlsCredentials } from './http/tls';
 import { declaredTooLarge } from './http/body';
 import { limitConnections } from './http/connections';
+import { InflightBytes } from './http/inflight';
 import { keyFilePath, loadOrCreateKeys, tokenAuthFor } from './http/token-auth';
 import { InvalidConfigError, QuiverError, errorBody, httpStatusOf } from './errors';
 import { configureLogging, log } from './log';
@@ -176,7 +177,6 @@ export class QuiverServer {
       maxWorkerThreads: config.max_worker_threads,
       jobQueueSize: config.job_queue_size,
       maxQueuedRequests: config.max_queued_requests,
-      maxInflightBytes: config.max_inflight_bytes,
       defaultResponseTimeoutS: config.default_response_timeout,
       memoryBudgetBytes: config.memory_budget,
       evictionPolicy: config.eviction_policy,
@@ -203,7 +203,10 @@ export class QuiverServer {
         requestReadTimeoutMs: config.request_read_timeout * 1000,
         keepAliveTimeoutMs: config.keep_alive_timeout * 1000,
       };
-      const options = { maxRequestSize: config.max_request_size, isHealthy: () => !lifecycle.draining, metrics, lifecycle, tokens: apiTokens(config) };
+      const options = {
+        maxRequestSize: config.max_request_size, inflight: new InflightBytes(config.max_inflight_bytes),
+        isHealthy: () => !lifecycle.draining, metrics, lifecycle, tokens: apiTokens(config),
+      };
       let servers: { inference: http.Server; management?: http.Server };
       if (config.mode === 'sagemaker') {
         servers = { inference: await listen(createSageMakerApp(scheduler, options), config.inference_address, 'sagemaker', transport) };

@@ -11,6 +11,7 @@ import { mmsInferenceRouter } from './mms-inference';
 import { mmsManagementRouter } from './mms-management';
 import { sagemakerRouter } from './sagemaker';
 import { requireToken } from './token-auth';
+import type { InflightBytes } from './inflight';
 
 /** Shared by the apps of one server: whether it is shutting down, and requests being answered. */
 export interface ServerLifecycle {
@@ -20,6 +21,8 @@ export interface ServerLifecycle {
 
 export interface AppOptions {
   maxRequestSize: number;
+  /** Shared by every app of the server: max_inflight_bytes holds across ports. */
+  inflight?: InflightBytes;
   isHealthy: () => boolean;
   metrics: QuiverMetrics;
   lifecycle?: ServerLifecycle;

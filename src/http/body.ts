@@ -3,9 +3,12 @@
 // body-parser, by contrast, drains the whole body before it answers.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { BadRequestError, PayloadTooLargeError } from '../errors';
+import type { InflightBytes } from './inflight';
 
 export interface BodyOptions {
   limit: number;
+  /** Counts the body against max_inflight_bytes from its first byte until its answer is done. */
+  inflight?: InflightBytes;
   /** Parse the body as JSON (always, or only when the client says it is JSON). */
   json?: 'always' | 'when-declared';
 }
@@ -55,6 +58,24 @@ export function readBody(options: BodyOptions): BodyMiddleware {
       closeAfterAnswer(req, res);
       return next(refused);
     }
+    let reserved = 0;
+    const reserve = (bytes: number): Error | undefined => {
+      if (!options.inflight) return undefined;
+      try {
+        options.inflight.reserve(bytes);
+        reserved += bytes;
+        return undefined;
+      } catch (err) {
+        return err as Error;
+      }
+    };
+    if (options.inflight) res.once('close', () => options.inflight!.release(reserved));
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    const full = Number.isFinite(declared) ? reserve(declared) : undefined;
+    if (full) {
+      closeAfterAnswer(req, res);
+      return next(full);
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
@@ -82,10 +103,12 @@ export function readBody(options: BodyOptions): BodyMiddleware {
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
+      // A chunked body has no length to reserve ahead: each chunk reserves its own bytes.
+      const refused = size > limit ? tooLarge(undefined, limit) : Number.isFinite(declared) ? undefined : reserve(chunk.length);
+      if (refused) {
         req.pause();
         closeAfterAnswer(req, res);
-        settle(tooLarge(undefined, limit));
+        settle(refused);
         return;
       }
       chunks.push(chunk);

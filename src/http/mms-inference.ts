@@ -1,6 +1,7 @@
 // MMS inference API: GET /ping, POST /predictions/{model}[/{version}], OPTIONS / (API description).
 import express, { Router } from 'express';
 import { readBody } from './body';
+import type { InflightBytes } from './inflight';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { ModelNotFoundError } from '../errors';
 import { invokeModel } from './invoke';
@@ -8,6 +9,7 @@ import { inferenceApiDescription } from './openapi';
 
 export interface InferenceRouterOptions {
   maxRequestSize: number;
+  inflight?: InflightBytes;
   isHealthy: () => boolean;
 }
 
@@ -33,7 +35,7 @@ export function predictionTarget(scheduler: ModelScheduler, given: string[]): { 
 
 export function mmsInferenceRouter(scheduler: ModelScheduler, options: InferenceRouterOptions): Router {
   const router = Router();
-  const body = readBody({ limit: options.maxRequestSize });
+  const body = readBody({ limit: options.maxRequestSize, inflight: options.inflight });
   router.get('/ping', pingHandler(options.isHealthy));
   router.options('/', (_req, res) => {
     res.json(inferenceApiDescription());

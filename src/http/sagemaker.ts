@@ -3,6 +3,7 @@
 import { redactedUrl } from '../models/remote-artifact';
 import { Router } from 'express';
 import { readBody } from './body';
+import type { InflightBytes } from './inflight';
 import { z } from 'zod';
 import { BadRequestError } from '../errors';
 import { validateRelativePath } from '../models/model-name';
@@ -15,6 +16,7 @@ import { pingHandler } from './mms-inference';
 
 export interface SageMakerRouterOptions {
   maxRequestSize: number;
+  inflight?: InflightBytes;
   isHealthy: () => boolean;
 }
 
@@ -24,7 +26,7 @@ const TARGET_MODEL = 'x-amzn-sagemaker-target-model';
 
 export function sagemakerRouter(scheduler: ModelScheduler, options: SageMakerRouterOptions): Router {
   const router = Router();
-  const raw = readBody({ limit: options.maxRequestSize });
+  const raw = readBody({ limit: options.maxRequestSize, inflight: options.inflight });
   const json = readBody({ limit: 64 * 1024, json: 'always' });
 
   router.get('/ping', pingHandler(options.isHealthy));

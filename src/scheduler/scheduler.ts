@@ -47,8 +47,6 @@ export interface SchedulerOptions extends ModelSourceOptions {
   jobQueueSize: number;
   /** Requests all models together may have queued or running. */
   maxQueuedRequests?: number;
-  /** Body bytes all requests in flight may hold together. */
-  maxInflightBytes?: number;
   defaultResponseTimeoutS?: number;
   metrics?: QuiverMetrics;
   /** Bytes the placed models may take together (measured); 0 or absent: no budget. */
@@ -81,8 +79,6 @@ export class ModelScheduler {
   private keySeq = 0;
   /** Requests of all models queued or running. */
   private pending = 0;
-  /** Body bytes of the requests in flight (waiting for a load, queued or running). */
-  private inflightBytes = 0;
   // Admissions (make room, then load) run one at a time, so two loads never count the same free bytes.
   private admission: Promise<unknown> = Promise.resolve();
   private readonly costs = new LoadCostModel();
@@ -489,25 +485,7 @@ export class ModelScheduler {
     }
   }
 
-  /**
-   * Runs one request. Its body counts against max_inflight_bytes from arrival (a cold load included)
-   * until it is answered, so a burst of large bodies gets 503s instead of the server's memory.
-   */
   async infer(name: string, version: string | undefined, request: InferRequest): Promise<InferOutcome> {
-    const bytes = request.body.byteLength;
-    const limit = this.options.maxInflightBytes ?? Infinity;
-    if (this.inflightBytes + bytes > limit) {
-      throw new QueueFullError(`the server holds ${this.inflightBytes} bytes of requests in flight; this one's ${bytes} would pass max_inflight_bytes (${limit})`);
-    }
-    this.inflightBytes += bytes;
-    try {
-      return await this.inferAdmitted(name, version, request);
-    } finally {
-      this.inflightBytes -= bytes;
-    }
-  }
-
-  private async inferAdmitted(name: string, version: string | undefined, request: InferRequest): Promise<InferOutcome> {
     const record = this.registry.get(name);
     // A request that finds its model loading or evicted waits for the load: a cold start.
     const coldStart = this.loading.has(name) || record.state === 'evicted';

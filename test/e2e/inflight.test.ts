@@ -1,4 +1,6 @@
-// Bodies in flight are bounded together (max_inflight_bytes): past it a request gets 503 at once.
+// Bodies in flight are bounded together (max_inflight_bytes), reserved before they are read: past it a
+// request gets 503 at once.
+import * as net from 'node:net';
 import { writeFaultyModel } from '../fixtures/fault-models';
 import { json, startServer, TestServer } from '../fixtures/server';
 
@@ -28,7 +30,21 @@ test('past max_inflight_bytes a request gets 503 with Retry-After; once answers 
   const refused = await slow(2000);
   expect(refused.status).toBe(503);
   expect(refused.headers.get('retry-after')).toBe('1');
-  expect((await json(refused)).message).toMatch(/holds 4000 bytes of requests in flight; this one's 2000 would pass max_inflight_bytes \(5000\)/);
+  expect((await json(refused)).message).toMatch(/holds 4000 bytes of requests in flight; 2000 more would pass max_inflight_bytes \(5000\)/);
   for (const r of await Promise.all(held)) expect(await json(r)).toEqual({ y: 1001 });
+  expect(await json(await slow(2000))).toEqual({ y: 1001 });
+});
+
+test('a body still on its way counts from its Content-Length, before any of it is read', async () => {
+  const port = Number(new URL(s.inference).port);
+  const sender = net.connect(port, '127.0.0.1');
+  await new Promise((resolve) => sender.once('connect', resolve));
+  sender.write('POST /predictions/slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"x":');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const refused = await slow(2000);
+  expect(refused.status).toBe(503);
+  expect((await json(refused)).message).toMatch(/holds 4000 bytes of requests in flight/);
+  sender.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 300));
   expect(await json(await slow(2000))).toEqual({ y: 1001 });
 });
