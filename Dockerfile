@@ -10,7 +10,7 @@ FROM node:20-bookworm-slim AS node
 # Build: the addon with CUDA (cmake-js + nvcc), the TypeScript, then only production dependencies.
 FROM nvidia/cuda:${CUDA_VERSION}-devel-${UBUNTU} AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ cmake \
+ && apt-get install -y --no-install-recommends python3 make g++ cmake libjpeg-turbo8-dev \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
@@ -36,6 +36,8 @@ LABEL com.amazonaws.sagemaker.capabilities.multi-models=true \
       org.opencontainers.image.title="quiver" \
       org.opencontainers.image.description="Multi-model ONNX inference server: SageMaker multi-model and MMS APIs"
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
+# libjpeg-turbo: the addon decodes JPEGs with it.
+RUN apt-get update && apt-get install -y --no-install-recommends libjpeg-turbo8 && rm -rf /var/lib/apt/lists/*
 RUN groupadd --gid 10001 quiver && useradd --uid 10001 --gid quiver --no-create-home --shell /usr/sbin/nologin quiver \
  && mkdir -p /opt/ml/models /tmp/quiver && chown quiver:quiver /tmp/quiver
 WORKDIR /opt/quiver

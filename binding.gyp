@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "with_jpeg": "<!(node scripts/has-libjpeg.js)"
+  },
   "targets": [
     {
       "target_name": "quiver_native",
@@ -8,7 +11,14 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-Wall", "-Wextra"],
-      "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "CLANG_CXX_LANGUAGE_STANDARD": "c++17" }
+      "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "CLANG_CXX_LANGUAGE_STANDARD": "c++17" },
+      "conditions": [
+        ["with_jpeg==1", {
+          "sources": ["native/src/jpeg.cc"],
+          "defines": ["QUIVER_WITH_JPEG"],
+          "libraries": ["-ljpeg"]
+        }]
+      ]
     }
   ]
 }

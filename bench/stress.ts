@@ -17,7 +17,6 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
 import { BUILTIN_MODEL_STORE } from '../src/config/schema';
 import { selectImageKernels } from '../src/preprocess/kernels';
 import { runInference } from '../src/workers/inference';
@@ -26,19 +25,10 @@ import { SessionCache } from '../src/workers/session-cache';
 import { parseModelConfig } from '../src/models/model-config';
 import { percentile, runLoad, LoadResult } from './load';
 import { renderChart } from './chart';
+import { ModelKey, Workload, workloads } from './workloads';
 
 const ROOT = path.join(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
-
-type ModelKey = 'det' | 'rec' | 'cls';
-
-interface Workload {
-  key: ModelKey;
-  folder: string;
-  contentType: string;
-  body: Buffer;
-  description: string;
-}
 
 export interface Measurement {
   target: string;
@@ -51,22 +41,6 @@ export interface Measurement {
   p99: number;
   errors: number;
   rssMb?: number;
-}
-
-async function workloads(): Promise<Record<ModelKey, Workload>> {
-  const text = (w: number, h: number, lines: { t: string; x: number; y: number; s: number }[], format: 'jpeg' | 'png') => {
-    const body = lines.map((l) => `<text x="${l.x}" y="${l.y}" font-family="DejaVu Sans, sans-serif" font-size="${l.s}" fill="black">${l.t}</text>`).join('');
-    const img = sharp(Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}"><rect width="100%" height="100%" fill="white"/>${body}</svg>`));
-    return (format === 'jpeg' ? img.jpeg({ quality: 90 }) : img.png()).toBuffer();
-  };
-  return {
-    det: {
-      key: 'det', folder: 'ocr-det', contentType: 'image/jpeg', description: 'text detector, 1280×960 JPEG page',
-      body: await text(1280, 960, [{ t: 'Quiver benchmark page', x: 80, y: 200, s: 64 }, { t: 'three models at once', x: 80, y: 500, s: 48 }, { t: 'line three 12345', x: 300, y: 800, s: 40 }], 'jpeg'),
-    },
-    rec: { key: 'rec', folder: 'ocr-rec', contentType: 'image/png', description: 'recogniser, 320×48 PNG line', body: await text(320, 48, [{ t: 'Hello Quiver 2026', x: 6, y: 35, s: 28 }], 'png') },
-    cls: { key: 'cls', folder: 'ocr-cls', contentType: 'image/png', description: 'orientation classifier, 192×48 PNG crop', body: await text(192, 48, [{ t: 'Orientation', x: 6, y: 34, s: 26 }], 'png') },
-  };
 }
 
 function freePort(): Promise<number> {

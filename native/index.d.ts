@@ -4,6 +4,8 @@
 export type CpuKernels = 'avx512vbmi' | 'avx2' | 'baseline';
 
 export interface NativeCapabilities {
+  /** Built with libjpeg-turbo (decodeJpeg is there). */
+  jpeg: boolean;
   /** kernels: the best vector path of the CPU kernel on this CPU. */
   cpu: { avx2: boolean; kernels: CpuKernels };
   cuda: { compiled: boolean; deviceCount: number; error?: string };
@@ -33,6 +35,8 @@ export interface NativeBinding {
   releaseFreeMemory(): boolean;
   preprocessSync(...args: PreprocessArgs): void;
   preprocess(...args: PreprocessArgs): Promise<void>;
+  /** Only where libjpeg's headers were found at build time. scaleDenom: 1, 2, 4 or 8. */
+  decodeJpeg?(src: Uint8Array, scaleDenom: number, maxPixels: number): { data: Uint8Array; width: number; height: number; channels: number };
   /** Only in the CUDA build. */
   CudaStream?: new (device?: number) => NativeCudaStream;
   cudaMemoryInfo?(device?: number): { free: number; total: number };

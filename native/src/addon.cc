@@ -10,6 +10,9 @@
 #include <vector>
 
 #include "preprocess.h"
+#ifdef QUIVER_WITH_JPEG
+#include "jpeg.h"
+#endif
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -273,6 +276,30 @@ Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info) {
 #endif
 }
 
+#ifdef QUIVER_WITH_JPEG
+// decodeJpeg(src, scaleDenom, maxPixels) -> { data, width, height, channels }, on the calling thread: a
+// worker thread is the unit of parallelism, so a decode there needs no hop to libuv's pool.
+Napi::Value DecodeJpegSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      !info[1].IsNumber() || !info[2].IsNumber()) {
+    throw ArgumentError(env, "decodeJpeg(src: Uint8Array, scaleDenom: number, maxPixels: number)");
+  }
+  auto src = info[0].As<Napi::Uint8Array>();
+  try {
+    quiver::DecodedImage image = quiver::DecodeJpeg(src.Data(), src.ByteLength(), info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().DoubleValue());
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("data", Napi::Buffer<uint8_t>::Copy(env, image.pixels.data(), image.pixels.size()));
+    result.Set("width", Napi::Number::New(env, image.width));
+    result.Set("height", Napi::Number::New(env, image.height));
+    result.Set("channels", Napi::Number::New(env, image.channels));
+    return result;
+  } catch (const KernelError& e) {
+    throw KernelFailure(env, e.code, e.what());
+  }
+}
+#endif
+
 Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object cpu = Napi::Object::New(env);
@@ -289,6 +316,11 @@ Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   cuda.Set("deviceCount", Napi::Number::New(env, 0));
 #endif
   Napi::Object result = Napi::Object::New(env);
+#ifdef QUIVER_WITH_JPEG
+  result.Set("jpeg", Napi::Boolean::New(env, true));
+#else
+  result.Set("jpeg", Napi::Boolean::New(env, false));
+#endif
   result.Set("cpu", cpu);
   result.Set("cuda", cuda);
   return result;
@@ -299,6 +331,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseFreeMemory", Napi::Function::New(env, ReleaseFreeMemory));
   exports.Set("preprocessSync", Napi::Function::New(env, PreprocessSync));
   exports.Set("preprocess", Napi::Function::New(env, Preprocess));
+#ifdef QUIVER_WITH_JPEG
+  exports.Set("decodeJpeg", Napi::Function::New(env, DecodeJpegSync));
+#endif
 #ifdef QUIVER_WITH_CUDA
   exports.Set("CudaStream", CudaStream::Define(env));
   exports.Set("cudaMemoryInfo", Napi::Function::New(env, CudaMemoryInfo));

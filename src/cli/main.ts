@@ -60,7 +60,14 @@ async function serve(args: string[]): Promise<void> {
     configureLogging(config.log_level, config.log_format);
     process.exit(await supervise({ script: __filename, args: ['serve', ...args], shutdownTimeoutMs: config.shutdown_timeout * 1000 }));
   }
+  // Every worker thread's onnxruntime runs and image decodes go through libuv's one process-wide pool:
+  // at its default of 4 threads, a fifth busy worker would wait for a pool thread, not for a core.
+  process.env.UV_THREADPOOL_SIZE ??= String(Math.min(1024, Math.max(4, config.max_worker_threads + 4)));
+  // A supervisor that dies while the server still starts must not leave it holding the ports.
+  const orphaned = () => process.exit(1);
+  process.once('disconnect', orphaned);
   const server = await QuiverServer.start(config, { restoreSnapshot: supervised === 'restart' });
+  process.off('disconnect', orphaned);
   let closing = false;
   const shutdown = (reason: string) => {
     if (closing) return;

@@ -138,7 +138,7 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   },
   {
     key: 'max_worker_threads', type: 'int', flag: 'max-worker-threads', env: 'QUIVER_MAX_WORKER_THREADS',
-    doc: 'Threads the pool may grow to when a model is given more workers (initial_workers, min_worker) than there are threads; a model has at most one copy per thread. Never below `workers`.',
+    doc: 'Threads the pool may grow to: each model copy gets a thread of its own while there are fewer, so the OS shares the cores between models; past it, models share threads in fair turns. A model has at most one copy per thread. Never below `workers`.',
     default: () => 4 * Math.max(1, os.availableParallelism()), min: 1,
   },
   {

@@ -1,6 +1,7 @@
 // The TypeScript side of the native kernels: loads the addon (the CUDA build when present, else the
 // CPU build), validates every argument with errors that name it, and packs them into typed arrays.
 import * as path from 'node:path';
+import { InvalidImageError } from '../errors';
 import type { CpuKernels, NativeBinding, NativeCapabilities, NativeCudaStream } from '../../native/index';
 
 export type { CpuKernels };
@@ -154,6 +155,30 @@ export function preprocessOnStream(stream: NativeCudaStream, job: NativeJob): Pr
 }
 
 /** Returns freed heap pages to the OS where the addon can (glibc), so resident memory measures what is held. */
+export interface DecodedJpeg {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: number;
+}
+
+/**
+ * A JPEG decoded by libjpeg-turbo at 1/`scaleDenom` of its size, on this thread; undefined where the
+ * addon was built without libjpeg or the JPEG is CMYK/YCCK (libvips converts those).
+ */
+export function decodeJpegNative(body: Uint8Array, scaleDenom: 1 | 2 | 4 | 8, maxPixels: number): DecodedJpeg | undefined {
+  const decode = loadNative().binding?.decodeJpeg;
+  if (!decode) return undefined;
+  try {
+    return decode(body, scaleDenom, maxPixels);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ERR_QUIVER_JPEG_UNSUPPORTED') return undefined;
+    if (code === 'ERR_QUIVER_JPEG_INVALID') throw new InvalidImageError(`image could not be decoded: ${(err as Error).message}`);
+    throw err;
+  }
+}
+
 export function releaseFreeMemory(): boolean {
   return loadNative().binding?.releaseFreeMemory() ?? false;
 }

@@ -22,6 +22,17 @@ export function placeModel(workers: readonly WorkerLoad[], count: number, alread
     .map((w) => w.id);
 }
 
+/**
+ * Threads to start for a model's `count` copies before placing them: a copy goes on a thread of its own
+ * while the pool may grow (as MMS gives each worker a process), so the OS shares the cores between
+ * models and a small model never queues behind a big one's runs; past `maxThreads`, copies share.
+ */
+export function threadsToAdd(workers: readonly WorkerLoad[], count: number, alreadyHosting: ReadonlySet<number>, maxThreads: number): number {
+  const emptyFree = workers.filter((w) => w.models === 0 && !alreadyHosting.has(w.id)).length;
+  const wanted = Math.max(0, count - emptyFree);
+  return Math.max(0, Math.min(wanted, maxThreads - workers.length));
+}
+
 /** Chooses `count` of a model's hosts to give it up: the most loaded first. */
 export function chooseRemovals(hosts: readonly WorkerLoad[], count: number): number[] {
   return [...hosts].sort((a, b) => byLoad(b, a)).slice(0, Math.max(0, count)).map((w) => w.id);

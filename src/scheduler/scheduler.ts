@@ -19,7 +19,7 @@ import { HostInfo, ModelDescription, Placement, describeModel } from './model-de
 import { canBatch } from './batching';
 import type { EvictionPolicyName, ResidentModel } from './eviction';
 import { MemoryBudget } from './memory-budget';
-import { chooseRemovals, pickWorker, placeModel, WorkerLoad } from './placement';
+import { chooseRemovals, pickWorker, placeModel, threadsToAdd, WorkerLoad } from './placement';
 import { LoadCostModel } from './cost-model';
 
 export interface RegisterRequest {
@@ -318,9 +318,11 @@ export class ModelScheduler {
   }
 
   private async addHosts(placement: Placement, count: number, predictedBytes: number): Promise<void> {
-    // Each copy needs a thread of its own: start more when the pool has too few.
-    await this.pool.growTo(Math.min(placement.hosts.size + count, this.maxWorkerThreads));
-    const chosen = placeModel(this.workerLoads(), count, new Set(placement.hosts.keys()));
+    // Each copy needs a thread of its own, and gets one that hosts no other model while the pool may grow.
+    const hosting = new Set(placement.hosts.keys());
+    const add = threadsToAdd(this.workerLoads(), count, hosting, this.maxWorkerThreads);
+    await this.pool.growTo(Math.max(this.workerCount + add, Math.min(placement.hosts.size + count, this.maxWorkerThreads)));
+    const chosen = placeModel(this.workerLoads(), count, hosting);
     const metrics = this.options.metrics;
     for (const id of chosen) {
       const load = this.loadChain.then(() => this.pool.slot(id).run({ kind: 'load', model: placement.spec }));

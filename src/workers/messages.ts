@@ -50,16 +50,22 @@ export interface WarmUpTask {
   kind: 'warmUp';
 }
 
+/**
+ * A request names its model by key: the spec (config, labels: kilobytes to clone) crosses only with
+ * the load, or once more to a thread that replaced one that exited.
+ */
 export interface InferTask {
   kind: 'infer';
-  model: ModelSpec;
+  key: string;
+  model?: ModelSpec;
   request: InferRequest;
 }
 
 /** Several requests for one model, run together when their inputs stack. */
 export interface InferBatchTask {
   kind: 'inferBatch';
-  model: ModelSpec;
+  key: string;
+  model?: ModelSpec;
   requests: InferRequest[];
 }
 

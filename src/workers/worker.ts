@@ -69,11 +69,11 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerResult
         return { ok: true, kind: 'unload', released };
       }
       case 'infer': {
-        const model = await sessions.ensure(task.model);
+        const model = await sessions.forTask(task.key, task.model);
         return await measuredFirstRun(model, () => runInference(model, task.request, { maxImagePixels: init.maxImagePixels, kernels: imageKernels.kernels }));
       }
       case 'inferBatch': {
-        const model = await sessions.ensure(task.model);
+        const model = await sessions.forTask(task.key, task.model);
         const results = () => runBatch(model, task.requests, { maxImagePixels: init.maxImagePixels, kernels: imageKernels.kernels });
         return await measuredFirstRun(model, async () => ({ ok: true as const, kind: 'inferBatch' as const, results: await results() }));
       }

@@ -1,0 +1,228 @@
+// npm run bench:fairness -- [options] (also the last part of npm run bench) — the post's stress: the three
+// PP-OCR models called at once with JPEG bodies, c clients each, against the fair standalone baseline:
+// each model's same pipeline alone in its own thread, requests one after another, all three threads at
+// once (three independent processes, as MMS runs them). Reported per model.
+//
+//   --target quiver|URL   quiver: start Quiver (default); URL: a running server with ocr-det/rec/cls
+//   --duration S          seconds per round of each side (default 6)
+//   --rounds N            rounds, target and baseline taking turns; medians are reported (default 3)
+//   --clients N           concurrent clients per model (default 4)
+//   --workers N           Quiver's --workers (default: CPU count)
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { BUILTIN_MODEL_STORE } from '../src/config/schema';
+import { percentile, runLoad, LoadResult } from './load';
+import type { StandaloneJob, StandaloneResult } from './standalone-worker';
+import { ModelKey, Workload, workloads } from './workloads';
+
+const ROOT = path.join(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const KEYS: ModelKey[] = ['det', 'rec', 'cls'];
+
+function standalone(job: StandaloneJob): Promise<StandaloneResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(path.join(__dirname, 'standalone-worker.js'), { workerData: job });
+    worker.once('message', (m: { ok: boolean; result?: StandaloneResult; error?: string }) => {
+      void worker.terminate();
+      if (m.ok) resolve(m.result!);
+      else reject(new Error(m.error));
+    });
+    worker.once('error', reject);
+  });
+}
+
+/** A standalone one-model HTTP server in its own thread; `stop` ends it. */
+function standaloneServer(job: StandaloneJob): Promise<{ url: string; stop(): Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(path.join(__dirname, 'standalone-worker.js'), { workerData: { ...job, serve: true } });
+    worker.once('error', reject);
+    worker.on('message', (m: { port?: number; ok?: boolean; error?: string }) => {
+      if (m.port) {
+        resolve({
+          url: `http://127.0.0.1:${m.port}`,
+          stop: () => new Promise((done) => {
+            worker.once('message', () => void worker.terminate().then(() => done()));
+            worker.postMessage('stop');
+          }),
+        });
+      } else if (m.ok === false) reject(new Error(m.error));
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function rssMbOf(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+interface Figures {
+  throughput: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function fromLatencies(lat: number[], seconds: number): Figures {
+  const sorted = [...lat].sort((a, b) => a - b);
+  return { throughput: lat.length / seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors: 0 };
+}
+
+function fromLoad(r: LoadResult): Figures {
+  return { throughput: r.throughput, p50: r.p50, p99: r.p99, errors: r.errors + r.timeouts + r.non2xx };
+}
+
+function medianFigures(rounds: Figures[]): Figures {
+  return {
+    throughput: median(rounds.map((r) => r.throughput)), p50: median(rounds.map((r) => r.p50)), p99: median(rounds.map((r) => r.p99)),
+    errors: rounds.reduce((a, r) => a + r.errors, 0),
+  };
+}
+
+export interface FairnessResult {
+  line: string;
+  report: string[];
+}
+
+export async function fairness(argv: string[]): Promise<FairnessResult> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      target: { type: 'string', default: 'quiver' }, duration: { type: 'string', default: '6' }, rounds: { type: 'string', default: '3' },
+      clients: { type: 'string', default: '4' }, workers: { type: 'string', default: String(os.availableParallelism()) },
+    },
+    strict: false,
+  });
+  const seconds = Number(values.duration);
+  const rounds = Number(values.rounds);
+  const clients = Number(values.clients);
+  const cores = os.availableParallelism();
+  const all = await workloads('jpeg');
+  const job = (w: Workload, base: string, connections: number, durationS: number) => ({
+    url: `${base}/predictions/${w.folder}`, headers: { 'content-type': w.contentType }, bodies: [w.body.toString('base64')], connections, durationS,
+  });
+  const standaloneJob = (w: Workload, c: number, s: number, ortRuns?: number): StandaloneJob => ({
+    modelDir: path.join(BUILTIN_MODEL_STORE, w.folder), contentType: w.contentType, body: new Uint8Array(w.body), clients: c, seconds: s, ortRuns,
+  });
+
+  let server: ChildProcess | undefined;
+  let base = String(values.target);
+  if (base === 'quiver') {
+    const [port, admin] = [await freePort(), await freePort()];
+    server = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--models', 'ALL', '--workers', String(values.workers), '--log-level', 'warn',
+      '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-fair-'))], { stdio: 'inherit' });
+    base = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 600; i++) {
+      if (await fetch(`${base}/ping`).then((r) => r.status === 200, () => false)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  try {
+    // Each model alone: its service time (for cpu_use), its answer (the target must give the same).
+    const alone = new Map<ModelKey, StandaloneResult>();
+    for (const k of KEYS) alone.set(k, await standalone(standaloneJob(all[k], 1, 2, k === 'cls' ? 400 : undefined)));
+    for (const k of KEYS) {
+      const r = await fetch(job(all[k], base, 1, 1).url, { method: 'POST', headers: { 'content-type': all[k].contentType }, body: all[k].body });
+      const text = await r.text();
+      if (r.status !== 200) throw new Error(`target answered ${r.status} for ${k}: ${text}`);
+      if (server && text !== alone.get(k)!.answer) throw new Error(`${k}: Quiver and the standalone pipeline disagree:\n${text.slice(0, 300)}\n${alone.get(k)!.answer.slice(0, 300)}`);
+    }
+    const serviceMs = new Map(KEYS.map((k) => [k, median(alone.get(k)!.latencies)]));
+
+    // The classifier alone at c=1 against onnxruntime's own run time, in turns.
+    await runLoad(job(all.cls, base, 1, 1));
+    const clsP50: number[] = [];
+    const ortP50: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      clsP50.push((await runLoad(job(all.cls, base, 1, 2))).p50);
+      const ort = await standalone(standaloneJob(all.cls, 1, 0.2, 400));
+      ortP50.push(median(ort.ortMs));
+    }
+    const clsOverhead = median(clsP50) - median(ortP50);
+
+    // All three at once, target and baseline in turns.
+    await Promise.all(KEYS.map((k) => runLoad(job(all[k], base, clients, 1))));
+    const target = new Map<ModelKey, Figures[]>(KEYS.map((k) => [k, []]));
+    const baseline = new Map<ModelKey, Figures[]>(KEYS.map((k) => [k, []]));
+    const httpBaseline = new Map<ModelKey, Figures[]>(KEYS.map((k) => [k, []]));
+    const servers = await Promise.all(KEYS.map((k) => standaloneServer(standaloneJob(all[k], 1, 0))));
+    await Promise.all(KEYS.map((k, i) => runLoad(job(all[k], servers[i].url, clients, 1))));
+    let peakRss = 0;
+    for (let r = 0; r < rounds; r++) {
+      const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMbOf(server?.pid))), 100);
+      const loads = await Promise.all(KEYS.map((k) => runLoad(job(all[k], base, clients, seconds))));
+      clearInterval(sampler);
+      loads.forEach((l, i) => target.get(KEYS[i])!.push(fromLoad(l)));
+      const runs = await Promise.all(KEYS.map((k) => standalone(standaloneJob(all[k], clients, seconds))));
+      runs.forEach((run, i) => baseline.get(KEYS[i])!.push(fromLatencies(run.latencies, seconds)));
+      const served = await Promise.all(KEYS.map((k, i) => runLoad(job(all[k], servers[i].url, clients, seconds))));
+      served.forEach((l, i) => httpBaseline.get(KEYS[i])!.push(fromLoad(l)));
+    }
+    await Promise.all(servers.map((s) => s.stop()));
+
+    const report: string[] = [
+      `# Fairness: three models at once`, '',
+      `${new Date().toISOString()}; ${clients} clients per model, ${rounds} rounds of ${seconds} s each side, medians; ${cores} cores.`,
+      `Baselines, each model's same pipeline alone in its own thread, requests one after another, all three at once: "standalone HTTP" serves it with node:http to the same load client (three one-model servers, what a user would run instead); "pipeline only" calls it in a loop with no HTTP and no client (a bound no server reaches).`, '',
+      '| model | alone service ms | target req/s | p50 ms | p99 ms | errors | standalone HTTP req/s | p50 ms | p99 ms | pipeline only req/s | p50 ms | p99 ms | throughput ÷ HTTP | p99 ÷ HTTP | throughput ÷ pipeline | p99 ÷ pipeline |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ];
+    let minPipeline = Infinity;
+    let maxPipelineP99 = 0;
+    let minThroughput = Infinity;
+    let maxP99 = 0;
+    let cpu = 0;
+    for (const k of KEYS) {
+      const t = medianFigures(target.get(k)!);
+      const b = medianFigures(baseline.get(k)!);
+      const h = medianFigures(httpBaseline.get(k)!);
+      const tr = t.throughput / h.throughput;
+      const pr = t.p99 / h.p99;
+      minThroughput = Math.min(minThroughput, tr);
+      maxP99 = Math.max(maxP99, pr);
+      minPipeline = Math.min(minPipeline, t.throughput / b.throughput);
+      maxPipelineP99 = Math.max(maxPipelineP99, t.p99 / b.p99);
+      cpu += (t.throughput * serviceMs.get(k)!) / 1000;
+      report.push(`| ${k} | ${serviceMs.get(k)!.toFixed(2)} | ${t.throughput.toFixed(1)} | ${t.p50.toFixed(1)} | ${t.p99.toFixed(1)} | ${t.errors} | ${h.throughput.toFixed(1)} | ${h.p50.toFixed(1)} | ${h.p99.toFixed(1)} | ${b.throughput.toFixed(1)} | ${b.p50.toFixed(1)} | ${b.p99.toFixed(1)} | ${tr.toFixed(2)} | ${pr.toFixed(2)} | ${(t.throughput / b.throughput).toFixed(2)} | ${(t.p99 / b.p99).toFixed(2)} |`);
+    }
+    const cpuUse = cpu / cores;
+    report.push('', `cls alone at c=1: target p50 ${median(clsP50).toFixed(2)} ms, onnxruntime run p50 ${median(ortP50).toFixed(2)} ms; server peak RSS ${peakRss.toFixed(0)} MB during the stress.`);
+    const line = `RESULT fairness min_model_throughput_ratio=${minThroughput.toFixed(2)} max_model_p99_ratio=${maxP99.toFixed(2)} cpu_use=${cpuUse.toFixed(2)} cls_jpeg_overhead_ms=${clsOverhead.toFixed(2)} peak_rss_mb=${peakRss.toFixed(0)} min_throughput_ratio_pipeline_only=${minPipeline.toFixed(2)} max_p99_ratio_pipeline_only=${maxPipelineP99.toFixed(2)}`;
+    return { line, report };
+  } finally {
+    server?.kill('SIGTERM');
+  }
+}
+
+if (require.main === module) {
+  fairness(process.argv.slice(2)).then(
+    ({ line, report }) => {
+      console.log(report.join('\n'));
+      console.log(line);
+    },
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,113 @@
+// One model's pipeline alone in its own thread, the way one standalone process would run it: the same
+// session settings, preprocessing and postprocessing as a Quiver worker, requests one after another.
+// `clients` closed-loop clients share that one lane, so a latency includes waiting for it.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { parseModelConfig } from '../src/models/model-config';
+import { selectImageKernels } from '../src/preprocess/kernels';
+import { preprocessImage } from '../src/preprocess/image';
+import { runInference } from '../src/workers/inference';
+import type { ModelSpec } from '../src/workers/messages';
+import { SessionCache } from '../src/workers/session-cache';
+
+export interface StandaloneJob {
+  modelDir: string;
+  contentType: string;
+  body: Uint8Array;
+  clients: number;
+  seconds: number;
+  /** Also time onnxruntime's run alone on the prepared tensor, this many times. */
+  ortRuns?: number;
+  /**
+   * Serve the pipeline over HTTP instead (node:http, POST any path, one request at a time), as a
+   * standalone one-model server would: posts { port }, and stops on the message 'stop'.
+   */
+  serve?: boolean;
+}
+
+export interface StandaloneResult {
+  latencies: number[];
+  /** onnxruntime's session.run alone, one per ortRuns. */
+  ortMs: number[];
+  answer: string;
+}
+
+async function main(job: StandaloneJob): Promise<StandaloneResult> {
+  const config = parseModelConfig(JSON.parse(fs.readFileSync(path.join(job.modelDir, 'model-config.json'), 'utf8')), 'model-config.json');
+  const spec: ModelSpec = {
+    key: 'standalone', name: path.basename(job.modelDir), version: '1.0', modelPath: path.join(job.modelDir, 'model.onnx'), config,
+    labels: config.postprocess.type === 'topk' ? config.postprocess.labels : undefined,
+    handlerPath: config.handler ? path.join(job.modelDir, config.handler) : undefined,
+  };
+  const sessions = new SessionCache({ intraOpThreads: 1, interOpThreads: 1 });
+  const model = await sessions.ensure(spec);
+  const kernels = selectImageKernels('auto').kernels;
+  const once = async (body = job.body) => (await runInference(model, { body: new Uint8Array(body), contentType: job.contentType, requestId: 's', enqueuedAt: Date.now() }, { maxImagePixels: 1e8, kernels })).body;
+  const answer = await once();
+  for (let i = 0; i < 5; i++) await once();
+
+  if (job.serve) return serve(once);
+
+  const ortMs: number[] = [];
+  if (job.ortRuns) {
+    const input = model.inputs[0];
+    const tensor = await preprocessImage(job.body, config.image!, input, { maxPixels: 1e8 }, undefined, kernels);
+    const feeds = { [input.name]: new ort.Tensor('float32', tensor.data, tensor.dims) };
+    for (let i = 0; i < 20; i++) await model.session.run(feeds);
+    for (let i = 0; i < job.ortRuns; i++) {
+      const t = performance.now();
+      await model.session.run(feeds);
+      ortMs.push(performance.now() - t);
+    }
+  }
+
+  const latencies: number[] = [];
+  const end = Date.now() + job.seconds * 1000;
+  // One lane, `clients` closed loops: each client's next request waits for the lane like a queued request.
+  let lane: Promise<unknown> = Promise.resolve();
+  await Promise.all(
+    Array.from({ length: job.clients }, async () => {
+      while (Date.now() < end) {
+        const t = performance.now();
+        const turn = lane.then(() => once());
+        lane = turn.catch(() => undefined);
+        await turn;
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  return { latencies, ortMs, answer };
+}
+
+function serve(once: (body?: Uint8Array) => Promise<string>): Promise<StandaloneResult> {
+  return new Promise((resolve) => {
+    let lane: Promise<unknown> = Promise.resolve();
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const turn = lane.then(() => once(Buffer.concat(chunks)));
+        lane = turn.catch(() => undefined);
+        turn.then(
+          (answer) => res.writeHead(200, { 'content-type': 'application/json' }).end(answer),
+          (err: Error) => res.writeHead(500).end(err.message),
+        );
+      });
+    });
+    server.keepAliveTimeout = 65_000;
+    server.listen(0, '127.0.0.1', () => parentPort!.postMessage({ port: (server.address() as AddressInfo).port }));
+    parentPort!.on('message', (m) => {
+      if (m === 'stop') server.close(() => resolve({ latencies: [], ortMs: [], answer: '' }));
+      server.closeAllConnections();
+    });
+  });
+}
+
+main(workerData as StandaloneJob).then(
+  (result) => parentPort!.postMessage({ ok: true, result }),
+  (err: Error) => parentPort!.postMessage({ ok: false, error: err.stack ?? err.message }),
+);

@@ -1,0 +1,38 @@
+// Which model a shared worker thread runs next: per-model lanes served by least thread time used
+// (start-time fair queueing, as Linux CFS shares a core). A model of 2 ms runs is served before one of
+// 200 ms runs that already had its turn, and each busy model gets an equal share of the thread, so no
+// model waits behind another's queue: at most behind one run in progress. Pure functions over plain data.
+
+export interface LaneState {
+  key: string;
+  /** Tasks waiting in the lane. */
+  queued: number;
+  /** Thread time the lane has used, in ms divided by its weight (its virtual time). */
+  usedMs: number;
+  /** Arrival order of the lane's first waiting task, to break ties first come first served. */
+  headSeq: number;
+}
+
+/** The lane to run next: the least virtual time among lanes with work; ties go to the oldest task. */
+export function nextLane(lanes: readonly LaneState[]): string | undefined {
+  let best: LaneState | undefined;
+  for (const lane of lanes) {
+    if (lane.queued === 0) continue;
+    if (!best || lane.usedMs < best.usedMs || (lane.usedMs === best.usedMs && lane.headSeq < best.headSeq)) best = lane;
+  }
+  return best?.key;
+}
+
+/**
+ * The virtual time of a lane that starts waiting again: idle time is not banked, so a model back from
+ * idle starts level with the thread's clock (`floor`, the virtual time of the last lane picked), not
+ * so far behind that it would hold the thread for a burst.
+ */
+export function activatedTime(usedMs: number, floor: number): number {
+  return Math.max(usedMs, floor);
+}
+
+/** A lane's virtual time after one of its tasks held the thread for `ms`. */
+export function chargedTime(usedMs: number, ms: number, weight = 1): number {
+  return usedMs + Math.max(0, ms) / Math.max(weight, 1e-9);
+}
