@@ -5,6 +5,7 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import { prepareWorkDir } from './models/work-dir';
 import { parseAddress } from './config/load';
 import type { QuiverConfig } from './config/schema';
 import { createMmsApps, createSageMakerApp } from './http/app';
@@ -132,6 +133,7 @@ export class QuiverServer {
       if (error) throw new InvalidConfigError(`preprocess_backend is "native" but the addon did not load: ${error}`);
     }
     configureLogging(config.log_level, config.log_format);
+    prepareWorkDir(config.work_dir);
     // The metrics read the scheduler, which needs the metrics to count loads: bind them late.
     let scheduler: ModelScheduler | undefined;
     const metrics = new QuiverMetrics({

@@ -1,5 +1,6 @@
 // The one source of truth for configuration: every key, its type, default, flag, environment variable
 // and meaning. Keys use MMS's names where they mean the same thing.
+import { defaultWorkDir } from '../models/work-dir';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -233,8 +234,8 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   },
   {
     key: 'work_dir', type: 'string', flag: 'work-dir', env: 'QUIVER_WORK_DIR',
-    doc: 'Where archives are unpacked, downloads are cached (downloads/) and the registry snapshot is kept.',
-    default: () => path.join(os.tmpdir(), 'quiver'),
+    doc: 'Where archives are unpacked, downloads are cached (downloads/) and the registry snapshot is kept. Created 0700; refused when another user owns it or others may write it. Default: a folder per user under the temp dir.',
+    default: () => defaultWorkDir(),
   },
   {
     key: 's3_endpoint', type: 'string', flag: 's3-endpoint', env: 'QUIVER_S3_ENDPOINT',

@@ -144,10 +144,22 @@ export async function readModelPackage(dir: string, url: string, defaultName: st
   };
 }
 
-async function unpackOnce(file: string, opts: ModelSourceOptions, size: number, mtimeMs: number): Promise<string> {
+/** Unpacks in progress by destination: concurrent registrations of one archive share one unpack. */
+const unpacking = new Map<string, Promise<string>>();
+
+function unpackOnce(file: string, opts: ModelSourceOptions, size: number, mtimeMs: number): Promise<string> {
   // Keyed by path, size and mtime so a replaced archive is unpacked again.
   const key = createHash('sha256').update(`${file}\0${size}\0${mtimeMs}`).digest('hex').slice(0, 16);
   const dest = path.join(opts.workDir, 'unpacked', `${path.basename(file).replace(ARCHIVE_SUFFIX, '')}-${key}`);
+  let running = unpacking.get(dest);
+  if (!running) {
+    running = unpackTo(file, dest, opts).finally(() => unpacking.delete(dest));
+    unpacking.set(dest, running);
+  }
+  return running;
+}
+
+async function unpackTo(file: string, dest: string, opts: ModelSourceOptions): Promise<string> {
   if (await statOrUndefined(dest)) return dest;
   await fsp.mkdir(path.dirname(dest), { recursive: true });
   try {

@@ -22,6 +22,8 @@ export interface ModelRecord {
   loadedAtStartup: boolean;
   pkg?: ModelPackage;
   settings?: ModelSettings;
+  /** Its artifact's cache pin was given back (at most once). */
+  artifactReleased?: boolean;
 }
 
 export interface ModelPage {

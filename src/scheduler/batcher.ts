@@ -95,24 +95,40 @@ export class ModelBatcher {
     }
   }
 
+  /**
+   * A batch runs to its latest member's deadline: a member whose own deadline passes first fails alone
+   * (504) and the rest still get their answers; the thread is ended only for a run stuck past them all.
+   */
   private send(host: number, batch: Pending[]): void {
     this.busy.set(host, batch.length);
     this.host.observeBatch(batch.length);
-    const deadline = deadlineSignal(Math.max(1, Math.min(...batch.map((p) => p.deadline)) - performance.now()));
+    const now = performance.now();
+    const settled = new Set<Pending>();
+    const settle = (p: Pending, outcome: () => void) => {
+      if (settled.has(p)) return;
+      settled.add(p);
+      outcome();
+    };
+    const timeout = () => new InferenceTimeoutError(`model "${this.model}" did not answer within its response_timeout; the request was dropped`);
+    const timers = batch.map((p) => {
+      const t = setTimeout(() => settle(p, () => p.reject(timeout())), Math.max(1, p.deadline - now));
+      t.unref();
+      return t;
+    });
+    const deadline = deadlineSignal(Math.max(1, Math.max(...batch.map((p) => p.deadline)) - now));
     this.host
       .dispatch(host, batch.map((p) => p.request), deadline.signal)
       .then(
         (result) => {
-          result.results.forEach((r, i) => (r.ok ? batch[i].resolve(r) : batch[i].reject(fromWireError(r.error))));
+          result.results.forEach((r, i) => settle(batch[i], () => (r.ok ? batch[i].resolve(r) : batch[i].reject(fromWireError(r.error)))));
         },
         (err: Error) => {
-          const error = err instanceof InferenceTimeoutError
-            ? new InferenceTimeoutError(`model "${this.model}" did not answer within its response_timeout; the request was dropped`)
-            : err;
-          for (const p of batch) p.reject(error);
+          const error = err instanceof InferenceTimeoutError ? timeout() : err;
+          for (const p of batch) settle(p, () => p.reject(error));
         },
       )
       .finally(() => {
+        for (const t of timers) clearTimeout(t);
         deadline.clear();
         this.busy.delete(host);
         this.pump();

@@ -85,6 +85,8 @@ export class ModelScheduler {
   private readonly budget: MemoryBudget;
   /** Requests per model that wait for its placement (a load in progress). */
   private readonly waiting = new Map<string, number>();
+  /** Requests per model queued, waiting for a load or running: counted from arrival. */
+  private readonly arrivedByModel = new Map<string, number>();
   /** Requests per model since it was registered (GDSF's frequency). */
   private readonly hitsByModel = new Map<string, number>();
 
@@ -137,12 +139,14 @@ export class ModelScheduler {
       }
       opening = Promise.resolve(pkg);
     }
-    let forgotten = false;
     // Reached twice when the artifact itself failed (both chains below end here).
     const forget = (err: unknown): never => {
-      if (this.registry.find(record.name) === record) this.registry.remove(record.name);
-      if (record.pkg && !forgotten) this.releaseArtifact(record.pkg);
-      forgotten = true;
+      if (this.registry.find(record.name) === record) {
+        this.registry.remove(record.name);
+        // A snapshot written while it loaded may list it.
+        this.options.onChange?.();
+      }
+      this.releaseRecord(record);
       throw err;
     };
     const prepared = opening
@@ -371,20 +375,33 @@ export class ModelScheduler {
     return placement;
   }
 
+  /**
+   * Unregisters a model whatever its load state: the snapshot and the hit counts drop it at once, its
+   * copies are unloaded (queued batches answered first), and its artifact is released.
+   */
   async unregister(name: string): Promise<void> {
     const record = this.registry.get(name);
     this.registry.remove(name);
+    this.hitsByModel.delete(name);
+    this.options.onChange?.();
     await this.loading.get(name)?.catch(() => undefined);
     const placement = this.placements.get(name);
-    if (!placement || this.registry.find(name)) return;
-    this.placements.delete(name);
-    record.state = 'unloading';
-    this.options.onChange?.();
-    this.hitsByModel.delete(name);
-    // Requests already queued for a batch are answered before the model goes.
-    await placement.batcher?.drain();
-    await this.removeHosts(placement, [...placement.hosts.keys()]);
-    if (record.pkg) this.releaseArtifact(record.pkg);
+    // A registration of the same name made meanwhile owns whatever is placed now.
+    if (placement && !this.registry.find(name)) {
+      this.placements.delete(name);
+      record.state = 'unloading';
+      // Requests already queued for a batch are answered before the model goes.
+      await placement.batcher?.drain();
+      await this.removeHosts(placement, [...placement.hosts.keys()]);
+    }
+    this.releaseRecord(record);
+  }
+
+  /** Releases a registration's artifact once, however many paths (failed load, unregister) reach here. */
+  private releaseRecord(record: ModelRecord): void {
+    if (!record.pkg || record.artifactReleased) return;
+    record.artifactReleased = true;
+    this.releaseArtifact(record.pkg);
   }
 
   /** Unpins a downloaded artifact's cache entry once no model uses it. */
@@ -465,7 +482,8 @@ export class ModelScheduler {
   snapshotModels(): SnapshotModel[] {
     return this.registry
       .all()
-      .filter((r) => (r.state === 'ready' || r.state === 'evicted') && r.settings)
+      // Whatever its load state: a model reloading after an eviction is still registered.
+      .filter((r) => r.state !== 'unloading' && r.settings)
       .map((r) => ({
         name: r.name,
         url: r.url,
@@ -487,52 +505,93 @@ export class ModelScheduler {
     }
   }
 
-  async infer(name: string, version: string | undefined, request: InferRequest): Promise<InferOutcome> {
-    const record = this.registry.get(name);
-    // A request that finds its model loading or evicted waits for the load: a cold start.
-    const coldStart = this.loading.has(name) || record.state === 'evicted';
-    // A model with requests waiting for its load is busy: another load must not evict it before they run.
-    this.waiting.set(name, (this.waiting.get(name) ?? 0) + 1);
-    let placement: Placement;
-    try {
-      placement = await this.readyPlacement(name);
-      // Evicted between its load and this request's turn: load it again rather than fail.
-      for (let tries = 0; this.placements.get(name) !== placement && tries < 3; tries++) placement = await this.readyPlacement(name);
-    } finally {
-      const left = this.waiting.get(name)! - 1;
-      if (left > 0) this.waiting.set(name, left);
-      else this.waiting.delete(name);
-    }
-    if (version !== undefined && version !== placement.spec.version) {
-      throw new ModelNotFoundError(`model "${name}" has no version "${version}" (registered: ${placement.spec.version})`);
-    }
-    if (placement.hosts.size === 0) throw new NoWorkerAvailableError(`model "${name}" has no workers; scale it with PUT /models/${name}?min_worker=1`);
-    if (placement.inFlight >= this.options.jobQueueSize) {
-      throw new QueueFullError(`model "${name}" has ${placement.inFlight} requests queued or running, the limit (job_queue_size)`);
+  /** Admits a request on arrival, cold or not: it counts against job_queue_size and max_queued_requests from now. */
+  private admitRequest(name: string): void {
+    const mine = this.arrivedByModel.get(name) ?? 0;
+    if (mine >= this.options.jobQueueSize) {
+      throw new QueueFullError(`model "${name}" has ${mine} requests queued or running, the limit (job_queue_size)`);
     }
     const globalLimit = this.options.maxQueuedRequests ?? Infinity;
     if (this.pending >= globalLimit) {
       throw new QueueFullError(`the server has ${this.pending} requests queued or running, the limit (max_queued_requests)`);
     }
-    const timeoutS = this.registry.find(name)?.settings?.responseTimeoutS ?? this.options.defaultResponseTimeoutS ?? 120;
-    placement.inFlight++;
-    placement.hits++;
-    placement.lastUsed = Date.now();
-    this.hitsByModel.set(name, (this.hitsByModel.get(name) ?? 0) + 1);
+    this.arrivedByModel.set(name, mine + 1);
     this.pending++;
+  }
+
+  private releaseRequest(name: string): void {
+    this.pending--;
+    const left = (this.arrivedByModel.get(name) ?? 1) - 1;
+    if (left > 0) this.arrivedByModel.set(name, left);
+    else this.arrivedByModel.delete(name);
+  }
+
+  /** Waits for the model's placement, at most until the request's deadline (its response_timeout runs from arrival). */
+  private async placementBefore(name: string, deadline: number, timeoutS: number): Promise<Placement> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new InferenceTimeoutError(`model "${name}" did not answer within ${timeoutS} s (response_timeout): it was still loading; the request was dropped`)),
+        Math.max(0, deadline - Date.now()),
+      );
+      timer.unref();
+    });
+    const ready = async () => {
+      let placement = await this.readyPlacement(name);
+      // Evicted between its load and this request's turn: load it again rather than fail.
+      for (let tries = 0; this.placements.get(name) !== placement && tries < 3; tries++) placement = await this.readyPlacement(name);
+      return placement;
+    };
     try {
+      return await Promise.race([ready(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async infer(name: string, version: string | undefined, request: InferRequest): Promise<InferOutcome> {
+    const record = this.registry.get(name);
+    const arrivedAt = Date.now();
+    const timeoutS = record.settings?.responseTimeoutS ?? this.options.defaultResponseTimeoutS ?? 120;
+    const deadline = arrivedAt + timeoutS * 1000;
+    this.admitRequest(name);
+    // A request that finds its model loading or evicted waits for the load: a cold start.
+    const coldStart = this.loading.has(name) || record.state === 'evicted';
+    // A model with requests waiting for its load is busy: another load must not evict it before they run.
+    this.waiting.set(name, (this.waiting.get(name) ?? 0) + 1);
+    // A placed model is taken at once, without a turn of the event loop in which it could go.
+    let placement: Placement | undefined = this.loading.has(name) ? undefined : this.placements.get(name);
+    let counted = false;
+    try {
+      try {
+        placement ??= await this.placementBefore(name, deadline, timeoutS);
+      } finally {
+        const left = this.waiting.get(name)! - 1;
+        if (left > 0) this.waiting.set(name, left);
+        else this.waiting.delete(name);
+      }
+      if (version !== undefined && version !== placement.spec.version) {
+        throw new ModelNotFoundError(`model "${name}" has no version "${version}" (registered: ${placement.spec.version})`);
+      }
+      if (placement.hosts.size === 0) throw new NoWorkerAvailableError(`model "${name}" has no workers; scale it with PUT /models/${name}?min_worker=1`);
+      placement.inFlight++;
+      counted = true;
+      placement.hits++;
+      placement.lastUsed = Date.now();
+      this.hitsByModel.set(name, (this.hitsByModel.get(name) ?? 0) + 1);
+      const remainingMs = Math.max(1, deadline - Date.now());
       let result: InferResult;
       if (placement.batcher) {
-        result = await placement.batcher.submit(request, timeoutS * 1000);
+        result = await placement.batcher.submit(request, remainingMs);
       } else {
         const hosts = [...placement.hosts.keys()].map((id) => ({ id, inFlight: this.pool.slot(id).inFlight }));
         const id = pickWorker(hosts, placement.cursor++)!;
         const { body, transfer } = transferableBody(request.body);
-        const deadline = deadlineSignal(timeoutS * 1000);
+        const timer = deadlineSignal(remainingMs);
         try {
-          result = await this.pool.slot(id).run({ kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer, deadline.signal);
+          result = await this.pool.slot(id).run({ kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer, timer.signal);
         } finally {
-          deadline.clear();
+          timer.clear();
         }
         this.addFirstRunBytes(placement, id, result.firstRunBytes);
         this.options.metrics?.batchSize.observe({ model: name }, 1);
@@ -540,13 +599,13 @@ export class ModelScheduler {
       placement.lastPreprocessPath = result.preprocessPath;
       return { ...result, coldStart };
     } catch (err) {
-      if (err instanceof QuiverError && err.kind === 'InferenceTimeout') {
+      if (err instanceof QuiverError && err.kind === 'InferenceTimeout' && !/still loading/.test(err.message)) {
         throw new InferenceTimeoutError(`model "${name}" did not answer within ${timeoutS} s (response_timeout); the request was dropped`);
       }
       throw err;
     } finally {
-      placement.inFlight--;
-      this.pending--;
+      if (counted) placement!.inFlight--;
+      this.releaseRequest(name);
     }
   }
 
@@ -591,7 +650,7 @@ export class ModelScheduler {
 
   /** Requests queued or running per model, for the queue-depth gauge. */
   queueDepths(): Map<string, number> {
-    return new Map([...this.placements].map(([name, p]) => [name, p.inFlight]));
+    return new Map(this.registry.all().map((r) => [r.name, this.arrivedByModel.get(r.name) ?? 0]));
   }
 
   /** Measured bytes of every placed copy, and device memory held for preprocessing. */

@@ -34,6 +34,17 @@ function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorIn
 /** y = x, one float: created once per thread so onnxruntime's one-time set-up is not billed to a model. */
 const WARM_UP_MODEL = Buffer.from('CAc6NwoQCgF4EgF5IghJZGVudGl0eRIBd1oPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEA0=', 'base64');
 
+/**
+ * Drops a handler's module from require's cache and from this module's children: Node keeps every
+ * module it ever required in its parent's `children`, so each reload kept the old copy (RSS grew with
+ * every register/unregister cycle). The handler's closures live on in its session's LoadedModel.
+ */
+function forgetModule(file: string): void {
+  delete require.cache[file];
+  const at = module.children.findIndex((m) => m.filename === file);
+  if (at >= 0) module.children.splice(at, 1);
+}
+
 export class SessionCache {
   private readonly loaded = new Map<string, LoadedModel>();
   private readonly pending = new Map<string, Promise<LoadedModel>>();
@@ -83,6 +94,7 @@ export class SessionCache {
         // A re-registered model must see its handler file as it is now.
         delete require.cache[spec.handlerPath];
         handler = asModelHandler(require(spec.handlerPath), spec.handlerPath);
+        forgetModule(spec.handlerPath);
       } catch (err) {
         throw new InvalidModelArchiveError(`handler of model "${spec.name}" could not be loaded: ${(err as Error).message}`);
       }

@@ -52,6 +52,16 @@ describe('openModelPackage', () => {
     expect(first.dir.startsWith(opts.workDir)).toBe(true);
   });
 
+  test('concurrent registrations of one archive share one unpack: all succeed, one folder', async () => {
+    const store = tempDir('store');
+    const files = [{ name: 'model.onnx', content: addModel([3]) }, { name: 'labels.txt', content: 'x\n'.repeat(20000) }];
+    fs.writeFileSync(path.join(store, 'shared.tar.gz'), tarGz(files));
+    const opts = options(store);
+    const pkgs = await Promise.all(Array.from({ length: 8 }, () => openModelPackage('shared.tar.gz', opts)));
+    expect(new Set(pkgs.map((p) => p.dir)).size).toBe(1);
+    expect(fs.readdirSync(path.join(opts.workDir, 'unpacked'))).toHaveLength(1);
+  });
+
   test('a tar.gz whose files sit in one top folder (as SageMaker model.tar.gz often are)', async () => {
     const store = tempDir('store');
     fs.writeFileSync(path.join(store, 'wrapped.tar.gz'), tarGz([{ name: 'inner/model.onnx', content: addModel([1]) }]));
