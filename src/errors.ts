@@ -48,6 +48,7 @@ const KINDS = {
   WorkerFailed: { type: 'WorkerException', status: 500 },
   Internal: { type: 'InternalServerException', status: 500 },
   InvalidConfig: { type: 'InvalidConfigException', status: 500 },
+  SnapshotWrite: { type: 'SnapshotWriteException', status: 500 },
   OutputExists: { type: 'OutputExistsException', status: 409 },
 } as const satisfies Record<string, ErrorKind>;
 
@@ -104,6 +105,8 @@ export class WorkerFailedError extends defineError('WorkerFailed') {}
 export class InternalError extends defineError('Internal') {}
 export class InvalidConfigError extends defineError('InvalidConfig') {}
 export class OutputExistsError extends defineError('OutputExists') {}
+/** The registry snapshot could not be written: the change that needed it was not made. */
+export class SnapshotWriteError extends defineError('SnapshotWrite') {}
 
 const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> = {
   BadRequest: BadRequestError,
@@ -139,6 +142,7 @@ const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> 
   Internal: InternalError,
   InvalidConfig: InvalidConfigError,
   OutputExists: OutputExistsError,
+  SnapshotWrite: SnapshotWriteError,
 };
 
 /** An error as it crosses a thread boundary: plain data. */

@@ -14,7 +14,7 @@ import { declaredTooLarge } from './http/body';
 import { limitConnections } from './http/connections';
 import { InflightBytes } from './http/inflight';
 import { keyFilePath, loadOrCreateKeys, tokenAuthFor } from './http/token-auth';
-import { InvalidConfigError, QuiverError, errorBody, httpStatusOf } from './errors';
+import { InvalidConfigError, QuiverError, SnapshotWriteError, errorBody, httpStatusOf } from './errors';
 import { configureLogging, log } from './log';
 import { QuiverMetrics } from './metrics';
 import { loadNative } from './preprocess/native';
@@ -184,11 +184,12 @@ export class QuiverServer {
       evictionPolicy: config.eviction_policy,
       classifierFormat: config.classifier_format,
       metrics,
-      onChange: () => {
+      persist: (models) => {
         try {
-          writeSnapshot(snapshotFile(config.work_dir), scheduler!.snapshotModels());
+          writeSnapshot(snapshotFile(config.work_dir), models);
         } catch (err) {
           log.error('snapshot could not be written', { error: (err as Error).message });
+          throw new SnapshotWriteError(`the registry snapshot (${snapshotFile(config.work_dir)}) could not be written, so the change was not made: ${(err as Error).message}`);
         }
       },
     });

@@ -27,13 +27,37 @@ export function snapshotFile(workDir: string): string {
   return path.join(workDir, 'snapshot.json');
 }
 
-/** Written to a temporary file and renamed, so a crash mid-write never leaves half a snapshot. */
+/**
+ * Written to a temporary file, synced, and renamed over the old one (then the folder synced), so a
+ * crash or a full disk never leaves half a snapshot; a failure throws and leaves no temporary file.
+ */
 export function writeSnapshot(file: string, models: SnapshotModel[]): void {
   const snapshot: RegistrySnapshot = { version: 1, savedAt: new Date().toISOString(), models };
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const partial = `${file}.${process.pid}.partial`;
-  fs.writeFileSync(partial, JSON.stringify(snapshot, null, 2));
-  fs.renameSync(partial, file);
+  try {
+    const fd = fs.openSync(partial, 'w', 0o600);
+    try {
+      fs.writeFileSync(fd, JSON.stringify(snapshot, null, 2));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(partial, file);
+  } catch (err) {
+    fs.rmSync(partial, { force: true });
+    throw err;
+  }
+  try {
+    const dir = fs.openSync(path.dirname(file), 'r');
+    try {
+      fs.fsyncSync(dir);
+    } finally {
+      fs.closeSync(dir);
+    }
+  } catch {
+    // Some filesystems cannot sync a folder; the rename itself is done.
+  }
 }
 
 export function readSnapshot(file: string): SnapshotModel[] {

@@ -54,8 +54,11 @@ export interface SchedulerOptions extends ModelSourceOptions {
   evictionPolicy?: EvictionPolicyName;
   /** The answer of top-k classifiers whose model config does not choose one. */
   classifierFormat?: ClassifierFormat;
-  /** Called after the set of registered models or their settings changed (to write the snapshot). */
-  onChange?: () => void;
+  /**
+   * Writes the snapshot of the registered models; throws (SnapshotWriteError) when it cannot, and the
+   * change that asked for it is then not made.
+   */
+  persist?: (models: SnapshotModel[]) => void;
 }
 
 export interface ServerStatus {
@@ -143,8 +146,8 @@ export class ModelScheduler {
     const forget = (err: unknown): never => {
       if (this.registry.find(record.name) === record) {
         this.registry.remove(record.name);
-        // A snapshot written while it loaded may list it.
-        this.options.onChange?.();
+        // The snapshot written at registration lists it.
+        this.persistQuietly();
       }
       this.releaseRecord(record);
       throw err;
@@ -153,15 +156,13 @@ export class ModelScheduler {
       .then((pkg) => {
         record.pkg = pkg;
         record.settings = this.settingsFor(request, pkg);
+        // On disk before it is answered or loaded: a registration the snapshot cannot hold is refused.
+        this.persist();
         return record.settings;
       })
       .catch(forget);
     const loaded = prepared
       .then((settings) => this.placeNew(record, record.pkg!, settings.minWorkers))
-      .then((placed) => {
-        this.options.onChange?.();
-        return placed;
-      })
       .catch(forget);
     this.loading.set(record.name, loaded);
     let answered = false;
@@ -381,9 +382,10 @@ export class ModelScheduler {
    */
   async unregister(name: string): Promise<void> {
     const record = this.registry.get(name);
+    // On disk first: when the snapshot cannot be written, the model stays registered.
+    this.persist(this.snapshotModels().filter((m) => m.name !== name));
     this.registry.remove(name);
     this.hitsByModel.delete(name);
-    this.options.onChange?.();
     await this.loading.get(name)?.catch(() => undefined);
     const placement = this.placements.get(name);
     // A registration of the same name made meanwhile owns whatever is placed now.
@@ -475,10 +477,23 @@ export class ModelScheduler {
       }
       record.settings = { ...record.settings!, minWorkers: target, maxWorkers };
     });
-    this.options.onChange?.();
+    this.persistQuietly();
   }
 
-  /** The registered, loaded models as a snapshot records them. */
+  private persist(models: SnapshotModel[] = this.snapshotModels()): void {
+    this.options.persist?.(models);
+  }
+
+  /** For changes already made (a scale, a failed load's removal): a snapshot that fails is logged. */
+  private persistQuietly(): void {
+    try {
+      this.persist();
+    } catch (err) {
+      log.error('snapshot could not be written', { error: (err as Error).message });
+    }
+  }
+
+  /** The registered models as a snapshot records them. */
   snapshotModels(): SnapshotModel[] {
     return this.registry
       .all()

@@ -24,7 +24,7 @@ function setup(options: { jobQueueSize?: number; budget?: number } = {}) {
   const scheduler: ModelScheduler = new ModelScheduler(new ModelRegistry(), pool, {
     modelStore: store, workDir: tempDir('work'), maxArchiveBytes: 1e8, defaultWorkersPerModel: 1, maxWorkerThreads: 1,
     jobQueueSize: options.jobQueueSize ?? 100, memoryBudgetBytes: options.budget,
-    onChange: () => void changes++,
+    persist: () => void changes++,
   });
   return { store, scheduler, changes: () => changes };
 }
