@@ -180,6 +180,7 @@ export class QuiverServer {
       jobQueueSize: config.job_queue_size,
       maxQueuedRequests: config.max_queued_requests,
       defaultResponseTimeoutS: config.default_response_timeout,
+      modelLoadTimeoutS: config.model_load_timeout,
       memoryBudgetBytes: config.memory_budget,
       evictionPolicy: config.eviction_policy,
       classifierFormat: config.classifier_format,

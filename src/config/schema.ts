@@ -35,6 +35,7 @@ export interface QuiverConfig {
   max_queued_requests: number;
   max_inflight_bytes: number;
   default_response_timeout: number;
+  model_load_timeout: number;
   worker_heap_mb: number;
   shutdown_timeout: number;
   memory_budget: number;
@@ -169,7 +170,12 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   },
   {
     key: 'default_response_timeout', type: 'int', flag: 'default-response-timeout', env: 'QUIVER_DEFAULT_RESPONSE_TIMEOUT',
-    doc: 'Seconds a request may wait and run before it gets 504, when the model does not set response_timeout.',
+    doc: 'Seconds a request may wait and run before it gets 504, when the model does not set response_timeout. It runs from arrival, a cold load included.',
+    default: () => 120, min: 1,
+  },
+  {
+    key: 'model_load_timeout', type: 'int', flag: 'model-load-timeout', env: 'QUIVER_MODEL_LOAD_TIMEOUT',
+    doc: 'Seconds one copy of a model may take to load on a worker; past it the load fails (500) and that worker thread is replaced.',
     default: () => 120, min: 1,
   },
   {

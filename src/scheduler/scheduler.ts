@@ -1,7 +1,7 @@
 // Applies the placement policy: registers models (resolve, reserve, place on workers), scales and
 // unregisters them, and routes each request to a worker that hosts its model.
 import {
-  BadRequestError, InferenceTimeoutError, InsufficientMemoryError, ModelNotFoundError, NoWorkerAvailableError, QueueFullError, QuiverError,
+  BadRequestError, InferenceTimeoutError, ModelLoadFailedError, InsufficientMemoryError, ModelNotFoundError, NoWorkerAvailableError, QueueFullError, QuiverError,
 } from '../errors';
 import type { ModelConfig } from '../models/model-config';
 import { ModelPackage, ModelSourceOptions, openModelPackage } from '../models/model-source';
@@ -48,6 +48,8 @@ export interface SchedulerOptions extends ModelSourceOptions {
   /** Requests all models together may have queued or running. */
   maxQueuedRequests?: number;
   defaultResponseTimeoutS?: number;
+  /** Seconds one copy's load may take; the thread is ended past it. */
+  modelLoadTimeoutS?: number;
   metrics?: QuiverMetrics;
   /** Bytes the placed models may take together (measured); 0 or absent: no budget. */
   memoryBudgetBytes?: number;
@@ -330,7 +332,20 @@ export class ModelScheduler {
     const chosen = placeModel(this.workerLoads(), count, hosting);
     const metrics = this.options.metrics;
     for (const id of chosen) {
-      const load = this.loadChain.then(() => this.pool.slot(id).run({ kind: 'load', model: placement.spec }));
+      const limitS = this.options.modelLoadTimeoutS ?? 120;
+      const load = this.loadChain.then(async () => {
+        const timer = deadlineSignal(limitS * 1000);
+        try {
+          return await this.pool.slot(id).run({ kind: 'load', model: placement.spec }, [], timer.signal);
+        } catch (err) {
+          if (err instanceof QuiverError && err.kind === 'InferenceTimeout') {
+            throw new ModelLoadFailedError(`model "${placement.spec.name}" did not load within ${limitS} s (model_load_timeout); its worker thread was replaced`);
+          }
+          throw err;
+        } finally {
+          timer.clear();
+        }
+      });
       this.loadChain = load.catch(() => undefined);
       let result: LoadResult;
       try {

@@ -1,7 +1,7 @@
 // The holes of a model's life under churn: admission and deadlines from arrival, unregistering an
 // evicted model, snapshots while a model reloads, a batch's deadline. Real worker threads.
 import * as path from 'node:path';
-import { InferenceTimeoutError, QueueFullError } from '../../src/errors';
+import { InferenceTimeoutError, ModelLoadFailedError, QueueFullError } from '../../src/errors';
 import { ModelRegistry } from '../../src/models/registry';
 import { ModelScheduler } from '../../src/scheduler/scheduler';
 import { WorkerPool } from '../../src/workers/pool';
@@ -17,13 +17,13 @@ function request(x: number[][]) {
 
 const unit = (k: number): number[][] => [Array.from({ length: N }, (_, i) => (i === 0 ? k / k : 0))];
 
-function setup(options: { jobQueueSize?: number; budget?: number } = {}) {
+function setup(options: { jobQueueSize?: number; budget?: number; loadTimeoutS?: number } = {}) {
   const store = tempDir('store');
   const pool = new WorkerPool(1, { intraOpThreads: 1, interOpThreads: 1, maxImagePixels: 1e7, preprocessBackend: 'auto', heapLimitMb: 0 });
   let changes = 0;
   const scheduler: ModelScheduler = new ModelScheduler(new ModelRegistry(), pool, {
     modelStore: store, workDir: tempDir('work'), maxArchiveBytes: 1e8, defaultWorkersPerModel: 1, maxWorkerThreads: 1,
-    jobQueueSize: options.jobQueueSize ?? 100, memoryBudgetBytes: options.budget,
+    jobQueueSize: options.jobQueueSize ?? 100, memoryBudgetBytes: options.budget, modelLoadTimeoutS: options.loadTimeoutS,
     persist: () => void changes++,
   });
   return { store, scheduler, changes: () => changes };
@@ -85,6 +85,23 @@ describe('model lifecycle', () => {
     const started = Date.now();
     await expect(ctx.scheduler.infer('slowload', undefined, request([[1]]))).rejects.toBeInstanceOf(InferenceTimeoutError);
     expect(Date.now() - started).toBeLessThan(2300);
+  });
+
+  test('model_load_timeout bounds a load: it fails with the reason, and the thread serves again after', async () => {
+    const ctx = setup({ loadTimeoutS: 1 });
+    close = () => ctx.scheduler.close();
+    writeModelFolder(path.join(ctx.store, 'slowload'), addModel([1]), { handler: 'handler.js' }, {
+      'handler.js': 'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000);\nmodule.exports = {};\n',
+    });
+    writeModelFolder(path.join(ctx.store, 'quick'), addModel([5]));
+    const started = Date.now();
+    const failed = ctx.scheduler.register({ url: 'slowload' });
+    await expect(failed).rejects.toBeInstanceOf(ModelLoadFailedError);
+    await expect(failed).rejects.toThrow(/within 1 s \(model_load_timeout\)/);
+    expect(Date.now() - started).toBeLessThan(3500);
+    expect(ctx.scheduler.status().models).toEqual([]);
+    await ctx.scheduler.register({ url: 'quick' });
+    expect(JSON.parse((await ctx.scheduler.infer('quick', undefined, request([[1]]))).body)).toEqual({ y: [[6]] });
   });
 
   test('unregistering an evicted model drops it from the snapshot and its counts', async () => {
