@@ -4,7 +4,8 @@ import { BadRequestError, ModelAlreadyExistsError, ModelNotFoundError } from '..
 import type { ModelPackage } from './model-source';
 
 /** evicted: registered, but unloaded to make room; its next request loads it again. */
-export type ModelState = 'loading' | 'ready' | 'unloading' | 'evicted';
+/** failed: a lazy registration whose load failed after it was answered; no longer registered. */
+export type ModelState = 'loading' | 'ready' | 'unloading' | 'evicted' | 'failed';
 
 export interface ModelSettings {
   minWorkers: number;
@@ -22,6 +23,8 @@ export interface ModelRecord {
   loadedAtStartup: boolean;
   pkg?: ModelPackage;
   settings?: ModelSettings;
+  /** Why its load failed (state failed). */
+  error?: string;
   /** Its artifact's cache pin was given back (at most once). */
   artifactReleased?: boolean;
 }

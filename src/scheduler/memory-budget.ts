@@ -58,7 +58,13 @@ export class MemoryBudget {
       const choice = chooseEvictions(residents, overBy, this.policy, this.eviction);
       if (choice) {
         this.eviction.inflation = choice.inflation;
-        for (const name of choice.evict) await this.host.evict(name);
+        for (const name of choice.evict) {
+          // The choice was made before the awaits: a victim that got a request meanwhile is kept, and
+          // the next turn chooses again.
+          const victim = this.host.residents(forModel).find((m) => m.name === name);
+          if (!victim || victim.busy) break;
+          await this.host.evict(name);
+        }
         continue;
       }
       const couldFree = residents.reduce((a, m) => a + m.bytes, 0);
@@ -70,8 +76,15 @@ export class MemoryBudget {
         continue;
       }
       if (couldFree < overBy || giveUp) {
+        const used = this.host.usedBytes();
+        log.warn('load refused by the memory budget', { model: forModel, needBytes: request.keepBytes, budgetBytes: this.bytes, usedBytes: used, freeableBytes: couldFree });
+        if (request.keepBytes > this.bytes) {
+          throw new InsufficientMemoryError(
+            `model "${forModel}" alone needs about ${mb(request.keepBytes)}, more than the whole ${mb(this.bytes)} memory budget (memory_budget): raise it, or give the model fewer workers`,
+          );
+        }
         throw new InsufficientMemoryError(
-          `model "${forModel}" needs about ${mb(request.keepBytes)} but ${mb(Math.max(0, this.bytes - this.host.usedBytes()))} of the ${mb(this.bytes)} budget is free and the models that could make room are in use`,
+          `model "${forModel}" needs about ${mb(request.keepBytes)} but ${mb(Math.max(0, this.bytes - used))} of the ${mb(this.bytes)} budget is free and the models that could make room are in use`,
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 5));

@@ -69,6 +69,8 @@ export interface ModelDescription {
   inputs: TensorInfo[];
   outputs: TensorInfo[];
   workers: WorkerDescription[];
+  /** Why a lazy registration's load failed. */
+  error?: string;
 }
 
 /** `predictedBytes`: what the next load would be predicted to cost, shown while the model is not placed. */
@@ -110,6 +112,7 @@ export function describeModel(record: ModelRecord, placement: Placement | undefi
     inputs: placement?.inputs ?? [],
     outputs: placement?.outputs ?? [],
     workers,
+    ...(record.error !== undefined ? { error: record.error } : {}),
   };
 }
 

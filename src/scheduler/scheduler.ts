@@ -96,6 +96,8 @@ export class ModelScheduler {
   private readonly budget: MemoryBudget;
   /** Requests per model that wait for its placement (a load in progress). */
   private readonly waiting = new Map<string, number>();
+  /** Lazy registrations whose load failed after they were answered, by name, until the name is registered again. */
+  private readonly failedLoads = new Map<string, ModelRecord>();
   /** Requests per model queued, waiting for a load or running: counted from arrival. */
   private readonly arrivedByModel = new Map<string, number>();
   /** Requests per model since it was registered (GDSF's frequency). */
@@ -163,6 +165,7 @@ export class ModelScheduler {
       }
       opening = Promise.resolve(pkg);
     }
+    this.failedLoads.delete(record.name);
     // Reached twice when the artifact itself failed (both chains below end here).
     const forget = (err: unknown): never => {
       if (this.registry.find(record.name) === record) {
@@ -192,8 +195,13 @@ export class ModelScheduler {
         if (this.loading.get(record.name) === loaded) this.loading.delete(record.name);
       })
       .catch((err: Error) => {
-        // Nobody waits for a lazy registration's load: the log is where its failure shows.
-        if (answered && request.synchronous === false) log.warn('model failed to load after its registration was answered; it is unregistered', { model: record.name, error: err.message });
+        // Nobody waits for a lazy registration's load: the log and GET /models/{name} show its failure.
+        if (answered && request.synchronous === false && !this.registry.has(record.name)) {
+          log.warn('model failed to load after its registration was answered; it is unregistered', { model: record.name, error: err.message });
+          record.state = 'failed';
+          record.error = err.message;
+          this.failedLoads.set(record.name, record);
+        }
       });
     await prepared;
     answered = true;
@@ -347,8 +355,14 @@ export class ModelScheduler {
     // Each copy needs a thread of its own, and gets one that hosts no other model while the pool may grow.
     const hosting = new Set(placement.hosts.keys());
     // A thread of its own only while the budget has room for the thread too.
-    const room = this.budget.bytes > 0 ? Math.floor(Math.max(0, this.budget.bytes - this.budgetUsedBytes() - predictedBytes * count) / THREAD_FIXED_BYTES) : Infinity;
-    const add = Math.min(room, threadsToAdd(this.workerLoads(), count, hosting, this.maxWorkerThreads));
+    // Threads past `workers` take at most a sixteenth of the budget: a tight budget is for models.
+    const room = this.budget.bytes > 0
+      ? Math.min(
+        Math.floor(Math.max(0, this.budget.bytes - this.budgetUsedBytes() - predictedBytes * count) / THREAD_FIXED_BYTES),
+        Math.floor(this.budget.bytes / 16 / THREAD_FIXED_BYTES) - this.addedThreads,
+      )
+      : Infinity;
+    const add = Math.max(0, Math.min(room, threadsToAdd(this.workerLoads(), count, hosting, this.maxWorkerThreads)));
     await this.pool.growTo(Math.max(this.workerCount + add, Math.min(placement.hosts.size + count, this.maxWorkerThreads)));
     const chosen = placeModel(this.workerLoads(), count, hosting);
     const metrics = this.options.metrics;
@@ -695,6 +709,8 @@ export class ModelScheduler {
   }
 
   describe(name: string): ModelDescription {
+    const failed = this.registry.has(name) ? undefined : this.failedLoads.get(name);
+    if (failed) return describeModel(failed, undefined, 0);
     const record = this.registry.get(name);
     return describeModel(record, this.placements.get(name), record.pkg ? this.predictCopyBytes(record.pkg) : 0);
   }

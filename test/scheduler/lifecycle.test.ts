@@ -104,6 +104,22 @@ describe('model lifecycle', () => {
     expect(JSON.parse((await ctx.scheduler.infer('quick', undefined, request([[1]]))).body)).toEqual({ y: [[6]] });
   });
 
+  test('a lazy registration whose load fails later stays visible with its error until registered again', async () => {
+    const ctx = setup();
+    close = () => ctx.scheduler.close();
+    writeModelFolder(path.join(ctx.store, 'broken'), new TextEncoder().encode('not an ONNX model'));
+    await ctx.scheduler.register({ url: 'broken', synchronous: false });
+    for (let i = 0; i < 100 && ctx.scheduler.describe('broken').status !== 'FAILED'; i++) await new Promise((r) => setTimeout(r, 20));
+    const d = ctx.scheduler.describe('broken');
+    expect(d.status).toBe('FAILED');
+    expect(d.error).toMatch(/could not be loaded by onnxruntime/);
+    expect(ctx.scheduler.snapshotModels()).toEqual([]);
+    writeModelFolder(path.join(ctx.store, 'broken'), addModel([2]));
+    await ctx.scheduler.register({ url: 'broken' });
+    expect(ctx.scheduler.describe('broken').status).toBe('READY');
+    expect(ctx.scheduler.describe('broken').error).toBeUndefined();
+  });
+
   test('unregistering an evicted model drops it from the snapshot and its counts', async () => {
     const ctx = await withEvicted();
     close = () => ctx.scheduler.close();

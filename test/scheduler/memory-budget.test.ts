@@ -23,6 +23,24 @@ class FakeHost implements BudgetHost {
 const model = (name: string, bytes: number, o: Partial<ResidentModel> = {}): ResidentModel => ({ name, bytes, loadMs: 100, hits: 1, lastUsed: 0, busy: false, ...o });
 
 describe('MemoryBudget.makeRoom', () => {
+  test('a victim that gets a request while another is evicted is kept, and the choice is made again', async () => {
+    const host = new FakeHost([model('a', 40 * MiB, { lastUsed: 1 }), model('b', 40 * MiB, { lastUsed: 2 }), model('c', 40 * MiB, { lastUsed: 3 })]);
+    const evict = host.evict.bind(host);
+    // While a goes, b gets a request.
+    host.evict = async (name: string) => {
+      await evict(name);
+      if (name === 'a') host.models = host.models.map((m) => (m.name === 'b' ? { ...m, busy: true } : m));
+    };
+    await new MemoryBudget({ bytes: 100 * MiB, policy: 'lru' }, host).makeRoom('x', { keepBytes: 60 * MiB });
+    // 120 used + 60 = 180: 80 must go. a and b were chosen; b became busy, so c goes instead.
+    expect(host.evicted).toEqual(['a', 'c']);
+  });
+
+  test('a model larger than the whole budget is told so, not that others are busy', async () => {
+    const host = new FakeHost([]);
+    await expect(new MemoryBudget({ bytes: 100 * MiB, policy: 'lru' }, host).makeRoom('huge', { keepBytes: 150 * MiB })).rejects.toThrow(/alone needs about 150 MiB, more than the whole 100 MiB memory budget/);
+  });
+
   test('no budget: nothing is evicted', async () => {
     const host = new FakeHost([model('a', 90 * MiB)]);
     await new MemoryBudget({ bytes: 0, policy: 'lru' }, host).makeRoom('new', { keepBytes: 50 * MiB });
