@@ -21,6 +21,7 @@ COPY native native
 COPY scripts scripts
 COPY models models
 COPY src src
+COPY proto proto
 COPY bench bench
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 # H100/H200 (sm_90) and A100 (sm_80); PTX for newer GPUs.
@@ -44,6 +45,7 @@ WORKDIR /opt/quiver
 COPY --from=build /opt/quiver/package.json ./
 COPY --from=build /opt/quiver/node_modules node_modules
 COPY --from=build /opt/quiver/dist dist
+COPY --from=build /opt/quiver/proto proto
 COPY --from=build /opt/quiver/models models
 COPY --from=build /opt/quiver/build build
 COPY --from=build /opt/quiver/build-cuda build-cuda

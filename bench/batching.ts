@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     loadConfig(
       {
         'model-store': store, 'work-dir': path.join(root, 'work'), workers: String(WORKERS), 'log-level': 'warn',
-        'inference-address': '127.0.0.1:0', 'management-address': '127.0.0.1:0', 'job-queue-size': '1000',
+        'inference-address': '127.0.0.1:0', 'management-address': '127.0.0.1:0', 'grpc-inference-address': '127.0.0.1:0', 'job-queue-size': '1000',
       },
       {},
     ),

@@ -133,7 +133,7 @@ async function run(policy: 'lru' | 'gdsf', store: string, sizes: number[], strea
   const [port, admin] = [await freePort(), await freePort()];
   const server: ChildProcess = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--model-store', store, '--workers', '2', '--log-level', 'warn',
     '--memory-budget', String(budget), '--eviction-policy', policy, '--job-queue-size', '1000', '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-budget-')),
-    '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--max-request-size', String(64 * MiB)], { stdio: 'inherit' });
+    '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', '127.0.0.1:0', '--max-request-size', String(64 * MiB)], { stdio: 'inherit' });
   const base = `http://127.0.0.1:${port}`;
   const manage = (method: string, query: string) => fetch(`http://127.0.0.1:${admin}/models${query}`, { method });
   try {
@@ -179,7 +179,7 @@ async function run(policy: 'lru' | 'gdsf', store: string, sizes: number[], strea
 async function costPerFileByte(store: string, k: number): Promise<number> {
   const [port, admin] = [await freePort(), await freePort()];
   const server = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--model-store', store, '--workers', '1', '--log-level', 'warn', '--memory-budget', '0',
-    '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-budget-')), '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`], { stdio: 'inherit' });
+    '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-budget-')), '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', '127.0.0.1:0'], { stdio: 'inherit' });
   try {
     for (let i = 0; i < 600 && !(await fetch(`http://127.0.0.1:${port}/ping`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
     await fetch(`http://127.0.0.1:${admin}/models?url=m${k}`, { method: 'POST' });

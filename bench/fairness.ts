@@ -130,7 +130,7 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
   if (base === 'quiver') {
     const [port, admin] = [await freePort(), await freePort()];
     server = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--models', 'ALL', '--workers', String(values.workers), '--log-level', 'warn',
-      '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-fair-'))], { stdio: 'inherit' });
+      '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', '127.0.0.1:0', '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-fair-'))], { stdio: 'inherit' });
     base = `http://127.0.0.1:${port}`;
     for (let i = 0; i < 600; i++) {
       if (await fetch(`${base}/ping`).then((r) => r.status === 200, () => false)) break;

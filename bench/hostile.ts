@@ -155,7 +155,7 @@ async function main(): Promise<void> {
 
   const [port, adminPort] = [await freePort(), await freePort()];
   const server: ChildProcess = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--model-store', store, '--work-dir', path.join(root, 'work'),
-    '--models', 'plain', '--workers', '2', '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${adminPort}`],
+    '--models', 'plain', '--workers', '2', '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${adminPort}`, '--grpc-inference-address', '127.0.0.1:0'],
   { env: { PATH: process.env.PATH, QUIVER_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
   const admin = `http://127.0.0.1:${adminPort}`;

@@ -96,7 +96,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const server: ChildProcess = spawn(
     process.execPath,
     [CLI, 'serve', '--model-store', store, '--work-dir', path.join(root, 'work'), '--models', 'ALL', '--workers', '2',
-      '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${adminPort}`,
+      '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${adminPort}`, '--grpc-inference-address', '127.0.0.1:0',
       '--max-request-size', String(MAX_REQUEST_SIZE), '--job-queue-size', '200'],
     { env: { PATH: process.env.PATH, QUIVER_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );

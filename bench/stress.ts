@@ -196,7 +196,7 @@ export async function main(argv: string[]): Promise<void> {
   if (base === 'quiver') {
     const [port, admin] = [await freePort(), await freePort()];
     server = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--models', 'ALL', '--workers', String(workers), '--workers-per-model', '1', '--log-level', 'warn',
-      '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-bench-'))], { stdio: 'inherit' });
+      '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', '127.0.0.1:0', '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-bench-'))], { stdio: 'inherit' });
     base = `http://127.0.0.1:${port}`;
     metricsUrl = `http://127.0.0.1:${admin}/metrics`;
     for (let i = 0; i < 600; i++) {

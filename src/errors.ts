@@ -1,7 +1,8 @@
 // The one catalogue of failures: each kind has a stable type name and an HTTP status.
 // Nothing else in the code base knows which status an error maps to.
 
-export type ApiFamily = 'mms' | 'sagemaker';
+/** oip: the Open Inference Protocol's REST routes (/v2), whose errors are {"error": message}. */
+export type ApiFamily = 'mms' | 'sagemaker' | 'oip';
 
 interface ErrorKind {
   readonly type: string;
@@ -171,13 +172,28 @@ export function retryAfterOf(err: QuiverError): number | undefined {
   return (KINDS[err.kind] as ErrorKind).retryAfterS;
 }
 
-export interface ErrorBody {
-  code: number;
-  type: string;
-  message: string;
+export type ErrorBody = { code: number; type: string; message: string } | { error: string };
+
+/** The JSON body every error answer carries: MMS's (`code` repeats the status) or OIP's {"error"}. */
+export function errorBody(err: QuiverError, api: ApiFamily): ErrorBody {
+  if (api === 'oip') return { error: err.message };
+  return { code: httpStatusOf(err, api), type: err.type, message: err.message };
 }
 
-/** The JSON body every error answer carries; `code` repeats the status, as MMS does. */
-export function errorBody(err: QuiverError, api: ApiFamily): ErrorBody {
-  return { code: httpStatusOf(err, api), type: err.type, message: err.message };
+/** gRPC status codes (grpc/status.h), the ones failures map to. */
+export const GrpcCode = {
+  INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16,
+} as const;
+
+const GRPC_BY_HTTP: Record<number, number> = {
+  400: GrpcCode.INVALID_ARGUMENT, 401: GrpcCode.UNAUTHENTICATED, 403: GrpcCode.PERMISSION_DENIED, 404: GrpcCode.NOT_FOUND,
+  405: GrpcCode.UNIMPLEMENTED, 409: GrpcCode.ALREADY_EXISTS, 413: GrpcCode.RESOURCE_EXHAUSTED, 415: GrpcCode.INVALID_ARGUMENT,
+  502: GrpcCode.UNAVAILABLE, 503: GrpcCode.UNAVAILABLE, 504: GrpcCode.DEADLINE_EXCEEDED, 507: GrpcCode.RESOURCE_EXHAUSTED,
+};
+
+/** The gRPC status of a failure: its HTTP status's counterpart; a model that does not fit is RESOURCE_EXHAUSTED. */
+export function grpcStatusOf(err: QuiverError): number {
+  if (err.kind === 'InsufficientMemory') return GrpcCode.RESOURCE_EXHAUSTED;
+  return GRPC_BY_HTTP[KINDS[err.kind].status] ?? GrpcCode.INTERNAL;
 }

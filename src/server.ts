@@ -27,11 +27,15 @@ import { readSnapshot, snapshotFile, writeSnapshot } from './models/snapshot';
 import { ModelScheduler, RegisterRequest } from './scheduler/scheduler';
 import type { ServerLifecycle } from './http/app';
 import { WorkerPool } from './workers/pool';
+import { GrpcServers } from './grpc/server';
 
 export interface StartupModel {
   name?: string;
   url: string;
 }
+
+/** What ModelMesh assumes a model takes before Quiver has measured it (its own default is similar). */
+const DEFAULT_MODEL_SIZE_BYTES = 64 * 2 ** 20;
 
 const MODEL_ARTIFACT = /(\.tar\.gz|\.tgz|\.tar|\.mar|\.zip)$/i;
 
@@ -121,6 +125,7 @@ export class QuiverServer {
     readonly scheduler: ModelScheduler,
     private readonly servers: { inference: http.Server; management?: http.Server },
     private readonly lifecycle: ServerLifecycle,
+    private readonly grpc: GrpcServers,
   ) {}
 
   static async start(config: QuiverConfig, startOptions: StartOptions = {}): Promise<QuiverServer> {
@@ -224,7 +229,24 @@ export class QuiverServer {
           throw err;
         }
       }
-      const server = new QuiverServer(config, scheduler, servers, lifecycle);
+      let grpcServers: GrpcServers;
+      try {
+        grpcServers = await GrpcServers.start(scheduler, {
+          inferenceAddress: config.grpc_inference_address,
+          modelMeshAddress: config.modelmesh_address,
+          maxMessageBytes: config.grpc_max_message_size,
+          isHealthy: () => !lifecycle.draining,
+          modelMesh: {
+            capacityBytes: config.memory_budget,
+            modelLoadTimeoutMs: config.model_load_timeout * 1000,
+            defaultModelSizeBytes: DEFAULT_MODEL_SIZE_BYTES,
+          },
+        });
+      } catch (err) {
+        await Promise.all(Object.values(servers).map((s) => (s ? closeServer(s) : undefined)));
+        throw err;
+      }
+      const server = new QuiverServer(config, scheduler, servers, lifecycle, grpcServers);
       log.info('quiver is serving', { mode: config.mode, ...server.urls(), workers: config.workers, models: scheduler.registry.size() });
       return server;
     } catch (err) {
@@ -271,10 +293,19 @@ export class QuiverServer {
     return `${server instanceof https.Server ? 'https' : 'http'}://${host}:${address.port}`;
   }
 
-  urls(): { inference: string; management?: string } {
+  urls(): { inference: string; management?: string; grpc?: string; modelMesh?: string } {
+    const grpcAt = (service: string) => {
+      const l = this.grpc.listeners.find((x) => x.services.includes(service));
+      if (!l) return undefined;
+      return l.address.startsWith('unix:') ? l.address : l.address.replace(/:\d+$/, `:${l.port}`);
+    };
+    const grpcUrl = grpcAt('inference.GRPCInferenceService');
+    const meshUrl = grpcAt('mmesh.ModelRuntime');
     return {
       inference: QuiverServer.url(this.servers.inference),
       ...(this.servers.management ? { management: QuiverServer.url(this.servers.management) } : {}),
+      ...(grpcUrl ? { grpc: grpcUrl } : {}),
+      ...(meshUrl ? { modelMesh: meshUrl } : {}),
     };
   }
 
@@ -297,13 +328,13 @@ export class QuiverServer {
     const drained = this.lifecycle.inFlight === 0 && this.scheduler.pendingRequests() === 0;
     if (!drained) log.warn('shutdown timed out with requests in flight', { inFlight: this.lifecycle.inFlight });
     for (const server of this.httpServers()) server.closeAllConnections();
-    await Promise.all(closed);
+    await Promise.all([...closed, this.grpc.close(Math.max(0, deadline - Date.now()))]);
     await this.scheduler.close();
     return drained;
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.httpServers().map(closeServer));
+    await Promise.all([...this.httpServers().map(closeServer), this.grpc.close(0)]);
     await this.scheduler.close();
   }
 }

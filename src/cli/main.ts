@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `quiver` command: `serve` (SageMaker starts the container with that argument), `config --print`,
 // and `archive`.
+import { SERVER_VERSION } from '../version';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,7 +13,7 @@ import { QuiverServer } from '../server';
 import { ArchiveFormat, createArchive } from './archive';
 import { CONFIG_EXIT_CODE, SUPERVISED_ENV, supervise } from './supervisor';
 
-const VERSION = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+const VERSION = SERVER_VERSION;
 
 function serveUsage(): string {
   const lines = CONFIG_SCHEMA.map((e) => `  --${e.flag.padEnd(22)} ${e.env.padEnd(28)} ${e.doc}`);

@@ -84,6 +84,10 @@ function parseValue(entry: ConfigEntry, raw: string | string[], source: string):
     case 'address':
       parseAddress(text, where);
       return text;
+    case 'grpc-address':
+      if (text === 'off' || /^unix:.+/.test(text)) return text;
+      parseAddress(text, where);
+      return text;
     case 'string':
       if (text.length === 0) throw new InvalidConfigError(`${where}: must not be empty`);
       return text;

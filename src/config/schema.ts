@@ -12,6 +12,9 @@ export interface QuiverConfig {
   mode: ServeMode;
   inference_address: string;
   management_address: string;
+  grpc_inference_address: string;
+  grpc_max_message_size: number;
+  modelmesh_address: string;
   model_store: string;
   load_models: string[];
   default_workers_per_model: number;
@@ -55,7 +58,7 @@ export interface QuiverConfig {
 }
 
 export type ConfigKey = keyof QuiverConfig;
-type ValueType = 'string' | 'int' | 'list' | 'regex-list' | 'choice' | 'address';
+type ValueType = 'string' | 'int' | 'list' | 'regex-list' | 'choice' | 'address' | 'grpc-address';
 
 export type PreprocessBackend = 'auto' | 'native' | 'typescript';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -116,6 +119,24 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     key: 'management_address', type: 'address', flag: 'management-address', env: 'QUIVER_MANAGEMENT_ADDRESS',
     doc: 'host:port of the management API (MMS mode only; loopback unless configured otherwise).',
     default: () => '127.0.0.1:8081',
+  },
+  {
+    key: 'grpc_inference_address', type: 'grpc-address', flag: 'grpc-inference-address', env: 'QUIVER_GRPC_INFERENCE_ADDRESS',
+    doc: 'host:port (or unix:PATH) of the gRPC inference service (KServe v2 / Triton\'s GRPCInferenceService and gRPC health); `off` turns it off. Triton\'s port, on loopback unless configured otherwise.',
+    default: () => '127.0.0.1:8001',
+    // A SageMaker endpoint reaches the container over HTTP only.
+    sagemakerDefault: () => 'off',
+  },
+  {
+    key: 'grpc_max_message_size', type: 'int', min: 1024, flag: 'grpc-max-message-size', env: 'QUIVER_GRPC_MAX_MESSAGE_SIZE',
+    doc: 'Largest gRPC message in bytes, received or sent (gRPC\'s own default is 4 MiB).',
+    default: () => 64 * 1024 * 1024,
+  },
+  {
+    key: 'modelmesh_address', type: 'grpc-address', flag: 'modelmesh-address', env: 'QUIVER_MODELMESH_ADDRESS',
+    doc: 'Where KServe ModelMesh reaches the mmesh.ModelRuntime service: unix:INTERNAL_GRPC_SOCKET_PATH or 127.0.0.1:INTERNAL_GRPC_PORT when ModelMesh sets them, else `off`. The same address as grpc_inference_address serves both on one port.',
+    default: (env) =>
+      env.INTERNAL_GRPC_SOCKET_PATH ? `unix:${env.INTERNAL_GRPC_SOCKET_PATH}` : env.INTERNAL_GRPC_PORT ? `127.0.0.1:${env.INTERNAL_GRPC_PORT}` : 'off',
   },
   {
     key: 'model_store', type: 'string', flag: 'model-store', env: 'QUIVER_MODEL_STORE',

@@ -9,6 +9,7 @@ import { errorHandler, notFound } from './error-handler';
 import { metricsRouter } from './metrics';
 import { mmsInferenceRouter } from './mms-inference';
 import { mmsManagementRouter } from './mms-management';
+import { oipRouter } from './oip';
 import { sagemakerRouter } from './sagemaker';
 import { requireToken } from './token-auth';
 import type { InflightBytes } from './inflight';
@@ -60,11 +61,11 @@ function application(api: ApiFamily, label: string, options: AppOptions, token: 
 
 export function createMmsApps(scheduler: ModelScheduler, options: AppOptions): { inference: Express; management: Express } {
   return {
-    inference: application('mms', 'inference', options, { key: options.tokens?.inference, api: 'inference' }, mmsInferenceRouter(scheduler, options)),
+    inference: application('mms', 'inference', options, { key: options.tokens?.inference, api: 'inference' }, mmsInferenceRouter(scheduler, options), oipRouter(scheduler, options)),
     management: application('mms', 'management', options, { key: options.tokens?.management, api: 'management' }, mmsManagementRouter(scheduler), metricsRouter(options.metrics)),
   };
 }
 
 export function createSageMakerApp(scheduler: ModelScheduler, options: AppOptions): Express {
-  return application('sagemaker', 'sagemaker', options, { key: options.tokens?.inference, api: 'inference' }, sagemakerRouter(scheduler, options), mmsInferenceRouter(scheduler, options), metricsRouter(options.metrics));
+  return application('sagemaker', 'sagemaker', options, { key: options.tokens?.inference, api: 'inference' }, sagemakerRouter(scheduler, options), mmsInferenceRouter(scheduler, options), oipRouter(scheduler, options), metricsRouter(options.metrics));
 }

@@ -34,12 +34,14 @@ function classify(err: unknown): QuiverError {
 }
 
 export function errorHandler(api: ApiFamily): ErrorRequestHandler {
-  return (err, _req, res, next) => {
+  return (err, req, res, next) => {
     if (res.headersSent) return next(err);
     const error = classify(err);
     const retryAfter = retryAfterOf(error);
     if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
-    res.status(httpStatusOf(error, api)).json(errorBody(error, api));
+    // The Open Inference Protocol's routes answer in its own error form, whatever the server's mode.
+    const family: ApiFamily = req.path === '/v2' || req.path.startsWith('/v2/') ? 'oip' : api;
+    res.status(httpStatusOf(error, family)).json(errorBody(error, family));
   };
 }
 

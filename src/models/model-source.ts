@@ -91,11 +91,29 @@ async function packageRoot(dir: string): Promise<string> {
   const entries = await fsp.readdir(dir, { withFileTypes: true });
   const looksLikeModel = entries.some((e) => e.name === 'MAR-INF' || e.name === 'model-config.json' || e.name.endsWith('.onnx'));
   const folders = entries.filter((e) => e.isDirectory());
-  if (!looksLikeModel && folders.length === 1 && entries.length === 1) return path.join(dir, folders[0].name);
+  // A lone numeric folder is a Triton version folder (<name>/1/model.onnx), not a wrapper.
+  if (!looksLikeModel && folders.length === 1 && entries.length === 1 && !/^\d+$/.test(folders[0].name)) return path.join(dir, folders[0].name);
   return dir;
 }
 
-export async function readModelPackage(dir: string, url: string, defaultName: string): Promise<ModelPackage> {
+/**
+ * Where the model file is when nothing names it: model.onnx; else the one .onnx file in the folder
+ * (ModelMesh's puller keeps the file's own name); else Triton's layout, `<version>/model.onnx`, the
+ * highest version.
+ */
+async function defaultModelFile(root: string): Promise<{ file: string; version?: string }> {
+  if (await statOrUndefined(path.join(root, 'model.onnx'))) return { file: 'model.onnx' };
+  const entries = await fsp.readdir(root, { withFileTypes: true });
+  const onnx = entries.filter((e) => e.isFile() && e.name.endsWith('.onnx'));
+  if (onnx.length === 1) return { file: onnx[0].name };
+  const versions = entries.filter((e) => e.isDirectory() && /^\d+$/.test(e.name)).map((e) => Number(e.name)).sort((a, b) => b - a);
+  for (const v of versions) {
+    if (await statOrUndefined(path.join(root, String(v), 'model.onnx'))) return { file: `${v}/model.onnx`, version: String(v) };
+  }
+  return { file: 'model.onnx' };
+}
+
+export async function readModelPackage(dir: string, url: string, defaultName: string, givenModelFile?: string): Promise<ModelPackage> {
   const root = await packageRoot(dir);
   const manifestPath = path.join(root, 'MAR-INF', 'MANIFEST.json');
   let manifest: MarManifest | undefined;
@@ -105,11 +123,10 @@ export async function readModelPackage(dir: string, url: string, defaultName: st
     manifest = parsed.data;
   }
   const configPath = path.join(root, 'model-config.json');
-  const config = parseModelConfig(
-    (await statOrUndefined(configPath)) ? await readJson(configPath, 'model-config.json') : {},
-    'model-config.json',
-  );
-  const modelFile = manifest?.model.serializedFile ?? config.modelFile;
+  const rawConfig = (await statOrUndefined(configPath)) ? await readJson(configPath, 'model-config.json') : {};
+  const config = parseModelConfig(rawConfig, 'model-config.json');
+  const found = manifest || (rawConfig as { modelFile?: unknown } | null)?.modelFile !== undefined || givenModelFile ? undefined : await defaultModelFile(root);
+  const modelFile = givenModelFile ?? manifest?.model.serializedFile ?? found?.file ?? config.modelFile;
   if (!modelFile.endsWith('.onnx')) throw new InvalidModelArchiveError(`model file ${JSON.stringify(modelFile)} is not an .onnx file`);
   const modelPath = await fileInPackage(root, modelFile, 'model file');
 
@@ -133,7 +150,7 @@ export async function readModelPackage(dir: string, url: string, defaultName: st
 
   return {
     name: manifest?.model.modelName ?? defaultName,
-    version: manifest?.model.modelVersion ?? '1.0',
+    version: manifest?.model.modelVersion ?? found?.version ?? '1.0',
     url,
     dir: root,
     modelPath,
@@ -212,6 +229,19 @@ async function openPackage(url: string, opts: ModelSourceOptions): Promise<Model
   const defaultName = path.basename(real).replace(ARCHIVE_SUFFIX, '');
   if (stat.isDirectory()) return readModelPackage(real, url, defaultName);
   if (!stat.isFile()) throw new InvalidModelArchiveError(`model url ${JSON.stringify(url)} is neither a folder nor an archive`);
+  // A bare model file (ModelMesh's modelPath may name one): its folder is the package.
+  if (real.endsWith('.onnx')) return readModelPackage(path.dirname(real), url, path.basename(real, '.onnx'), path.basename(real));
   const dir = await unpackOnce(real, opts, stat.size, stat.mtimeMs);
   return readModelPackage(dir, url, defaultName);
+}
+
+const STORE_SUFFIXES = ['', '.tar.gz', '.tgz', '.tar', '.mar', '.zip'];
+
+/** A model named as Triton's repository names them: its folder, or its archive, in the model store. */
+export async function storeUrlFor(modelStore: string, name: string): Promise<string> {
+  for (const suffix of STORE_SUFFIXES) {
+    const candidate = name + suffix;
+    if (await statOrUndefined(resolveInside(modelStore, candidate, 'model name'))) return candidate;
+  }
+  return name;
 }

@@ -2,6 +2,7 @@
 // Where each one is placed is the scheduler's business, not the registry's.
 import { BadRequestError, ModelAlreadyExistsError, ModelNotFoundError } from '../errors';
 import type { ModelPackage } from './model-source';
+import type { TensorInfo } from '../preprocess/tensor-types';
 
 /** evicted: registered, but unloaded to make room; its next request loads it again. */
 /** failed: a lazy registration whose load failed after it was answered; no longer registered. */
@@ -27,6 +28,8 @@ export interface ModelRecord {
   error?: string;
   /** Its artifact's cache pin was given back (at most once). */
   artifactReleased?: boolean;
+  /** Inputs and outputs as its session reported them at its last load; kept while evicted. */
+  io?: { inputs: TensorInfo[]; outputs: TensorInfo[] };
 }
 
 export interface ModelPage {

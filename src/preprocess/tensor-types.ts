@@ -1,11 +1,12 @@
 // Element types as onnxruntime names them, as the Open Inference Protocol names them, and their arrays.
 
 export type TensorElementType =
-  | 'float32' | 'float64' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool';
+  | 'float32' | 'float64' | 'float16' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool' | 'string';
 
+/** float16 is held as its bits (Uint16Array), as onnxruntime-node takes it; string as JS strings. */
 export type TensorArray =
   | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array
-  | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
+  | Int32Array | Uint32Array | BigInt64Array | BigUint64Array | string[];
 
 /** A tensor as plain data: what crosses into onnxruntime and out to handlers. */
 export interface TensorData {
@@ -22,8 +23,13 @@ export interface TensorInfo {
 }
 
 const OIP_BY_TYPE: Record<TensorElementType, string> = {
-  float32: 'FP32', float64: 'FP64', int8: 'INT8', uint8: 'UINT8', int16: 'INT16', uint16: 'UINT16',
-  int32: 'INT32', uint32: 'UINT32', int64: 'INT64', uint64: 'UINT64', bool: 'BOOL',
+  float32: 'FP32', float64: 'FP64', float16: 'FP16', int8: 'INT8', uint8: 'UINT8', int16: 'INT16', uint16: 'UINT16',
+  int32: 'INT32', uint32: 'UINT32', int64: 'INT64', uint64: 'UINT64', bool: 'BOOL', string: 'BYTES',
+};
+
+/** Bytes per element in the binary tensor extension's little-endian layout; BYTES are length-prefixed. */
+export const ELEMENT_BYTES: Record<Exclude<TensorElementType, 'string'>, number> = {
+  float32: 4, float64: 8, float16: 2, int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, int64: 8, uint64: 8, bool: 1,
 };
 
 const TYPE_BY_OIP = new Map<string, TensorElementType>(
@@ -49,11 +55,12 @@ export function allocateTensorArray(type: TensorElementType, length: number): Te
     case 'int8': return new Int8Array(length);
     case 'uint8': case 'bool': return new Uint8Array(length);
     case 'int16': return new Int16Array(length);
-    case 'uint16': return new Uint16Array(length);
+    case 'uint16': case 'float16': return new Uint16Array(length);
     case 'int32': return new Int32Array(length);
     case 'uint32': return new Uint32Array(length);
     case 'int64': return new BigInt64Array(length);
     case 'uint64': return new BigUint64Array(length);
+    case 'string': return new Array<string>(length).fill('');
   }
 }
 

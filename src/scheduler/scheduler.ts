@@ -4,7 +4,8 @@ import {
   BadRequestError, InferenceTimeoutError, ModelLoadFailedError, InsufficientMemoryError, ModelNotFoundError, NoWorkerAvailableError, QueueFullError, QuiverError,
 } from '../errors';
 import type { ModelConfig } from '../models/model-config';
-import { ModelPackage, ModelSourceOptions, openModelPackage } from '../models/model-source';
+import * as fsp from 'node:fs/promises';
+import { ModelPackage, ModelSourceOptions, openModelPackage, storeUrlFor } from '../models/model-source';
 import type { ClassifierFormat } from '../postprocess/classify';
 import { validateModelName, validateRelativePath } from '../models/model-name';
 import { ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
@@ -13,6 +14,7 @@ import type { CacheStatus } from '../models/download-cache';
 import { log } from '../log';
 import type { QuiverMetrics } from '../metrics';
 import type { InferRequest, InferResult, LoadResult, ModelSpec } from '../workers/messages';
+import type { TensorInfo } from '../preprocess/tensor-types';
 import { WorkerPool, deadlineSignal, transferableBody } from '../workers/pool';
 import { ModelBatcher } from './batcher';
 import { HostInfo, ModelDescription, Placement, describeModel } from './model-description';
@@ -34,6 +36,19 @@ export interface RegisterRequest {
   loadedAtStartup?: boolean;
   /** The name is a SageMaker target model, a relative path already checked as one. */
   nameIsTargetPath?: boolean;
+}
+
+/** A model's tensors and serving settings, as protocol metadata and Triton's model config report them. */
+export interface ModelSignature {
+  name: string;
+  version: string;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  /** Requests run together (1: no dynamic batching). */
+  batchSize: number;
+  maxBatchDelayMs: number;
+  workers: number;
+  modelFile: string;
 }
 
 /** An answer, and whether it waited for its model to load. */
@@ -215,6 +230,16 @@ export class ModelScheduler {
     return run;
   }
 
+  /** What one copy of the model at `url` is predicted to take, before any load (ModelMesh's predictModelSize). */
+  async predictBytes(url: string): Promise<number> {
+    const pkg = await openModelPackage(url, this.options);
+    try {
+      return this.predictCopyBytes(pkg);
+    } finally {
+      this.releaseArtifact(pkg);
+    }
+  }
+
   predictCopyBytes(pkg: ModelPackage): number {
     return this.costs.predictCopy(pkg.modelPath, pkg.modelBytes);
   }
@@ -303,6 +328,7 @@ export class ModelScheduler {
     }
     this.configureBatching(record, placement);
     this.placements.set(record.name, placement);
+    record.io = { inputs: placement.inputs, outputs: placement.outputs };
     record.state = 'ready';
     return record;
   }
@@ -671,6 +697,79 @@ export class ModelScheduler {
     } finally {
       if (counted) placement!.inFlight--;
       this.releaseRequest(name);
+    }
+  }
+
+  /**
+   * What a model takes and gives, for protocol metadata: known from its last load (kept while it is
+   * evicted); a model never loaded yet is loaded, as its first request would.
+   */
+  async signature(name: string, version?: string): Promise<ModelSignature> {
+    const record = this.registry.get(name);
+    this.checkVersion(record, version);
+    if (!record.io) await this.readyPlacement(name);
+    const settings = record.settings!;
+    return {
+      name,
+      version: record.pkg?.version ?? '',
+      inputs: record.io!.inputs,
+      outputs: record.io!.outputs,
+      batchSize: this.placements.get(name)?.batcher ? settings.batchSize : 1,
+      maxBatchDelayMs: settings.maxBatchDelayMs,
+      workers: Math.max(1, settings.minWorkers),
+      modelFile: record.pkg ? record.pkg.modelPath.split('/').pop()! : 'model.onnx',
+    };
+  }
+
+  /**
+   * Triton's repository load: the model of that name in the model store, registered and loaded. A
+   * registered model is loaded if it is not; given new settings, it is registered again with them.
+   */
+  async loadFromRepository(name: string, settings: { batchSize?: number; maxBatchDelayMs?: number; workers?: number } = {}): Promise<void> {
+    const changed = Object.values(settings).some((v) => v !== undefined);
+    if (this.registry.has(name)) {
+      if (!changed) {
+        await this.signature(name);
+        return;
+      }
+      await this.unregister(name);
+    }
+    const url = await storeUrlFor(this.options.modelStore, name);
+    await this.register({ name, url, synchronous: true, batchSize: settings.batchSize, maxBatchDelayMs: settings.maxBatchDelayMs, initialWorkers: settings.workers });
+  }
+
+  /** Triton's repository index: every registered model with its state, and the store's others as unavailable. */
+  async repositoryIndex(): Promise<{ name: string; version: string; state: string; reason: string }[]> {
+    const entries = new Map<string, { name: string; version: string; state: string; reason: string }>();
+    const stateOf: Record<string, [string, string]> = {
+      ready: ['READY', ''], loading: ['LOADING', ''], evicted: ['READY', 'evicted to make room: its next request loads it'],
+      unloading: ['UNLOADING', ''], failed: ['UNAVAILABLE', 'its load failed'],
+    };
+    for (const record of [...this.failedLoads.values(), ...this.registry.all()]) {
+      const [state, reason] = stateOf[record.state];
+      entries.set(record.name, { name: record.name, version: record.pkg?.version ?? '', state, reason: record.error ?? reason });
+    }
+    const dirents = await fsp.readdir(this.options.modelStore, { withFileTypes: true }).catch(() => []);
+    for (const d of dirents) {
+      if (d.name.startsWith('.')) continue;
+      const name = d.isDirectory() ? d.name : d.name.replace(/(\.tar\.gz|\.tgz|\.tar|\.mar|\.zip)$/i, '');
+      if (name === d.name && !d.isDirectory()) continue;
+      if (!entries.has(name)) entries.set(name, { name, version: '', state: 'UNAVAILABLE', reason: 'unloaded' });
+    }
+    return [...entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Whether a request for the model would be served: registered, and not failed or going. */
+  readiness(name: string, version?: string): { ready: boolean; state: string } {
+    const record = this.registry.get(name);
+    this.checkVersion(record, version);
+    return { ready: record.state !== 'unloading' && record.state !== 'failed', state: record.state };
+  }
+
+  private checkVersion(record: ModelRecord, version: string | undefined): void {
+    const have = record.pkg?.version;
+    if (version !== undefined && version !== '' && have !== undefined && version !== have) {
+      throw new ModelNotFoundError(`model "${record.name}" has no version "${version}" (registered: ${have})`);
     }
   }
 

@@ -8,6 +8,8 @@ import { TensorRequestFormat, parseTensorRequest } from '../preprocess/tensor-re
 import { TensorData, TensorElementType, TensorInfo, allocateTensorArray } from '../preprocess/tensor-types';
 import { classify } from '../postprocess/classify';
 import { tensorResponse } from '../postprocess/tensor-response';
+import { OipRequest, decodeOipBody } from '../oip/request';
+import { encodeOipResponse } from '../oip/response';
 import type { HandlerContext } from './handler-api';
 import type { FailedResult, InferRequest, InferResult } from './messages';
 import type { LoadedModel } from './session-cache';
@@ -29,9 +31,40 @@ interface Prepared {
   image?: ImageMeta;
   id?: string;
   path: InferResult['preprocessPath'];
+  /** Answer in the Open Inference Protocol, with these outputs. */
+  oip?: Pick<OipRequest, 'outputs' | 'binaryOutput' | 'id'>;
+}
+
+async function imageFeeds(model: LoadedModel, body: Uint8Array, type: string, options: InferenceOptions, reuseScratch: boolean): Promise<Prepared> {
+  const imageConfig = model.spec.config.image;
+  if (!imageConfig) throw new UnsupportedMediaTypeError(`model "${model.spec.name}" takes tensors, not images (${type}); send application/json`);
+  const inputName = imageConfig.input ?? model.inputs[0]?.name;
+  const input = model.inputs.find((i) => i.name === inputName);
+  if (!input) throw new InferenceFailedError(`model config names image input "${inputName}", which the model does not have`);
+  // A batch keeps every request's tensor until the run, so only a lone request reuses the buffer.
+  const tensor = await preprocessImage(body, imageConfig, input, { maxPixels: options.maxImagePixels }, reuseScratch ? model.scratch : undefined, options.kernels);
+  if (reuseScratch) model.scratch = tensor.data;
+  const path = options.kernels ? (`image:${options.kernels.backend}` as const) : 'image:typescript';
+  return { feeds: { [input.name]: { type: 'float32', dims: tensor.dims, data: tensor.data } }, format: 'simple', image: tensor.meta, path };
+}
+
+/** OIP: an image body or a BYTES input holding one goes through the image preprocessing; tensors are decoded. */
+async function prepareOip(model: LoadedModel, request: InferRequest, options: InferenceOptions, reuseScratch: boolean): Promise<Prepared> {
+  const type = mediaType(request.contentType);
+  if (IMAGE_TYPES.test(type)) {
+    return { ...(await imageFeeds(model, request.body, type, options, reuseScratch)), oip: { binaryOutput: false } };
+  }
+  const decoded = decodeOipBody(request.body, request.oip!, {
+    name: model.spec.name, inputs: model.inputs, outputs: model.outputs, takesImages: model.spec.config.image !== undefined,
+  }, { allowNonFinite: model.spec.config.allowNonFinite });
+  const oip = { outputs: decoded.outputs, binaryOutput: decoded.binaryOutput, id: decoded.id };
+  if (decoded.image) return { ...(await imageFeeds(model, decoded.image, 'image', options, reuseScratch)), oip };
+  return { feeds: decoded.feeds, format: 'oip', path: 'tensor-oip', oip };
 }
 
 async function prepareInputs(model: LoadedModel, request: InferRequest, ctx: HandlerContext, options: InferenceOptions, reuseScratch: boolean): Promise<Prepared> {
+  // OIP speaks tensors both ways: a handler's own request and answer forms do not apply.
+  if (request.oip) return prepareOip(model, request, options, reuseScratch);
   if (model.handler?.preprocess) {
     let feeds: Record<string, TensorData>;
     try {
@@ -45,15 +78,7 @@ async function prepareInputs(model: LoadedModel, request: InferRequest, ctx: Han
   const type = mediaType(request.contentType);
   const imageConfig = model.spec.config.image;
   if (IMAGE_TYPES.test(type) || (type === 'application/octet-stream' && imageConfig)) {
-    if (!imageConfig) throw new UnsupportedMediaTypeError(`model "${model.spec.name}" takes tensors, not images (${type}); send application/json`);
-    const inputName = imageConfig.input ?? model.inputs[0]?.name;
-    const input = model.inputs.find((i) => i.name === inputName);
-    if (!input) throw new InferenceFailedError(`model config names image input "${inputName}", which the model does not have`);
-    // A batch keeps every request's tensor until the run, so only a lone request reuses the buffer.
-    const tensor = await preprocessImage(request.body, imageConfig, input, { maxPixels: options.maxImagePixels }, reuseScratch ? model.scratch : undefined, options.kernels);
-    if (reuseScratch) model.scratch = tensor.data;
-    const path = options.kernels ? (`image:${options.kernels.backend}` as const) : 'image:typescript';
-    return { feeds: { [input.name]: { type: 'float32', dims: tensor.dims, data: tensor.data } }, format: 'simple', image: tensor.meta, path };
+    return imageFeeds(model, request.body, type, options, reuseScratch);
   }
   if (type === 'application/json' || type.endsWith('+json') || type === '') {
     const text = Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength).toString('utf8');
@@ -148,12 +173,14 @@ async function finish(
   model: LoadedModel, request: InferRequest, p: PreparedRequest, outputs: Record<string, TensorData>, inferenceMs: number, batchSize: number,
 ): Promise<InferResult> {
   const t0 = performance.now();
-  const body = JSON.stringify(await answer(model, outputs, p.prepared, p.ctx));
+  const oip = p.prepared.oip;
+  const encoded = oip ? encodeOipResponse(outputs, model.spec, oip) : { header: JSON.stringify(await answer(model, outputs, p.prepared, p.ctx)), binary: undefined };
   return {
     ok: true,
     kind: 'infer',
-    contentType: 'application/json',
-    body,
+    contentType: encoded.binary ? 'application/octet-stream' : 'application/json',
+    body: encoded.header,
+    ...(encoded.binary ? { binary: encoded.binary } : {}),
     preprocessPath: p.prepared.path,
     batchSize,
     timings: { queueMs: Math.max(0, p.started - request.enqueuedAt), preprocessMs: p.preprocessMs, inferenceMs, postprocessMs: performance.now() - t0 },
@@ -186,8 +213,10 @@ export function stackFeeds(all: Record<string, TensorData>[]): { feeds: Record<s
     const data = allocateTensorArray(first.type, all.reduce((n, f) => n + f[name].data.length, 0));
     let offset = 0;
     for (const f of all) {
-      (data as Float32Array).set(f[name].data as Float32Array, offset);
-      offset += f[name].data.length;
+      const part = f[name].data;
+      if (Array.isArray(data)) for (let i = 0; i < part.length; i++) data[offset + i] = (part as string[])[i];
+      else (data as Float32Array).set(part as Float32Array, offset);
+      offset += part.length;
     }
     feeds[name] = { type: first.type, dims: [total, ...rowShape], data };
   }
@@ -203,7 +232,8 @@ export function splitOutputs(outputs: Record<string, TensorData>, rows: number[]
     const rowSize = total > 0 ? t.data.length / total : 0;
     let row = 0;
     rows.forEach((n, i) => {
-      parts[i][name] = { type: t.type, dims: [n, ...t.dims.slice(1)], data: t.data.subarray(row * rowSize, (row + n) * rowSize) as TensorData['data'] };
+      const data = Array.isArray(t.data) ? t.data.slice(row * rowSize, (row + n) * rowSize) : t.data.subarray(row * rowSize, (row + n) * rowSize);
+      parts[i][name] = { type: t.type, dims: [n, ...t.dims.slice(1)], data: data as TensorData['data'] };
       row += n;
     });
   }

@@ -3,6 +3,7 @@ import type { PreprocessBackend } from '../config/schema';
 import type { WireError } from '../errors';
 import type { ModelConfig } from '../models/model-config';
 import type { TensorInfo } from '../preprocess/tensor-types';
+import type { OipFraming } from '../oip/request';
 
 /** Given to each worker at start (piscina workerData). */
 export interface WorkerInit {
@@ -33,6 +34,8 @@ export interface InferRequest {
   requestId: string;
   /** Epoch ms when the server handed the task to the pool, to measure time in the queue. */
   enqueuedAt: number;
+  /** An Open Inference Protocol request: tensors in, tensors out (the model's own outputs). */
+  oip?: OipFraming;
 }
 
 export interface LoadTask {
@@ -105,13 +108,16 @@ export interface StageTimings {
   postprocessMs: number;
 }
 
-export type PreprocessPath = 'image:native-cuda' | 'image:native-cpu' | 'image:typescript' | 'tensor-json' | 'handler';
+export type PreprocessPath = 'image:native-cuda' | 'image:native-cpu' | 'image:typescript' | 'tensor-json' | 'tensor-oip' | 'handler';
 
 export interface InferResult {
   ok: true;
   kind: 'infer';
   contentType: string;
+  /** JSON text; with `binary`, the JSON header that describes its sections. */
   body: string;
+  /** OIP binary tensor data: the output sections that follow the header, in its order. */
+  binary?: Uint8Array;
   timings: StageTimings;
   /** Which preprocessing path turned the body into tensors. */
   preprocessPath: PreprocessPath;

@@ -66,7 +66,7 @@ describe('quiver serve', () => {
     writeModelFolder(path.join(store, 'adder'), addModel([1]));
     const [inference, management] = [await freePort(), await freePort()];
     const server = run(
-      ['serve', '--model-store', store, '--models', 'plus=adder', '--inference-address', `127.0.0.1:${inference}`, '--management-address', `127.0.0.1:${management}`, '--workers', '1'],
+      ['serve', '--model-store', store, '--models', 'plus=adder', '--inference-address', `127.0.0.1:${inference}`, '--management-address', `127.0.0.1:${management}`, '--grpc-inference-address', '127.0.0.1:0', '--workers', '1'],
       {},
     );
     try {

@@ -39,7 +39,7 @@ test('a killed server process comes back with the models it had', async () => {
   const supervisor: ChildProcess = spawn(
     process.execPath,
     [CLI, 'serve', '--model-store', store, '--work-dir', tempDir('work'), '--workers', '1',
-      '--inference-address', `127.0.0.1:${inference}`, '--management-address', `127.0.0.1:${management}`],
+      '--inference-address', `127.0.0.1:${inference}`, '--management-address', `127.0.0.1:${management}`, '--grpc-inference-address', '127.0.0.1:0'],
     { env: { PATH: process.env.PATH, QUIVER_LOG_LEVEL: 'info' } },
   );
   supervisor.stdout!.on('data', (d) => (output += d));

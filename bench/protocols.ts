@@ -1,0 +1,210 @@
+// npm run bench:protocols — what each wire form costs: the PP-OCR classifier's input tensor
+// ([1,3,48,192] float32, 110 KB raw, ~210 KB as JSON) sent as MMS JSON, OIP JSON, OIP binary and gRPC raw
+// contents, and the same crop as a PNG, at c=1 and c=8. Baseline, in the same run and the same
+// process turns: onnxruntime's own run of that tensor, in process (same session settings as the
+// server's workers). Overhead = the form's median latency at c=1 − the baseline's median run.
+//
+//   --duration S     seconds per form and round (default 2)
+//   --rounds N       rounds; each figure is the median over them (default 3)
+import { ChildProcess, execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as net from 'node:net';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { BUILTIN_MODEL_STORE } from '../src/config/schema';
+import { runLoad, LoadResult, percentile } from './load';
+import type { GrpcLoadJob } from './grpc-load-client';
+import { workloads } from './workloads';
+
+const ROOT = path.join(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const SHAPE = [1, 3, 48, 192];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function runGrpcLoad(job: GrpcLoadJob): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, [path.join(__dirname, 'grpc-load-client.js')], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`gRPC load client failed: ${stderr || err.message}`));
+      resolve(JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult);
+    });
+    child.stdin!.end(JSON.stringify(job));
+  });
+}
+
+/** A tensor as a client would write it: normalized pixels with four decimals (~7.5 characters each in JSON). */
+function tensorDecimals(): number[] {
+  const n = SHAPE.reduce((a, b) => a * b, 1);
+  const values: number[] = new Array(n);
+  let seed = 7;
+  for (let i = 0; i < n; i++) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    values[i] = Math.round(((seed / 2 ** 31) * 2 - 1) * 10000) / 10000;
+  }
+  return values;
+}
+
+function nested(values: number[]): number[][][][] {
+  const [, c, h, w] = SHAPE;
+  return [Array.from({ length: c }, (_, ci) => Array.from({ length: h }, (_, y) => values.slice((ci * h + y) * w, (ci * h + y + 1) * w)))];
+}
+
+interface Form {
+  name: string;
+  /** Runs `connections` closed loops for `seconds`. */
+  load(connections: number, seconds: number): Promise<LoadResult>;
+  check(): Promise<void>;
+}
+
+/** onnxruntime's own run of the tensor, in this process: the floor every form is measured against. */
+class InProcessRun {
+  private session!: ort.InferenceSession;
+  private readonly feeds: Record<string, ort.Tensor>;
+
+  constructor(values: Float32Array) {
+    this.feeds = { x: new ort.Tensor('float32', values, SHAPE) };
+  }
+
+  async open(): Promise<void> {
+    // The server's workers: intra_op_threads=1, inter_op_threads=1, memory pattern off.
+    this.session = await ort.InferenceSession.create(path.join(BUILTIN_MODEL_STORE, 'ocr-cls', 'model.onnx'), {
+      intraOpNumThreads: 1, interOpNumThreads: 1, enableMemPattern: false,
+    });
+  }
+
+  async output(): Promise<number[]> {
+    const out = await this.session.run(this.feeds);
+    return Array.from(out[this.session.outputNames[0]].data as Float32Array);
+  }
+
+  async load(connections: number, seconds: number): Promise<LoadResult> {
+    const latencies: number[] = [];
+    const started = performance.now();
+    const end = started + seconds * 1000;
+    await Promise.all(Array.from({ length: connections }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        await this.session.run(this.feeds);
+        latencies.push(performance.now() - t);
+      }
+    }));
+    const elapsed = (performance.now() - started) / 1000;
+    latencies.sort((a, b) => a - b);
+    return { requests: latencies.length, throughput: latencies.length / elapsed, p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), errors: 0, timeouts: 0, non2xx: 0 };
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<void> {
+  const { values: args } = parseArgs({ options: { duration: { type: 'string', default: '2' }, rounds: { type: 'string', default: '3' } } });
+  const seconds = Number(args.duration);
+  const rounds = Number(args.rounds);
+  const decimals = tensorDecimals();
+  const values = Float32Array.from(decimals);
+  const baseline = new InProcessRun(values);
+  await baseline.open();
+  const expected = await baseline.output();
+
+  const [port, admin, grpcPort] = [await freePort(), await freePort(), await freePort()];
+  const server: ChildProcess = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--models', 'ocr-cls', '--workers', '1', '--log-level', 'warn',
+    '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', `127.0.0.1:${grpcPort}`,
+    '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-protocols-'))], { stdio: 'inherit' });
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    for (let i = 0; i < 600; i++) {
+      if (await fetch(`${base}/ping`).then((r) => r.status === 200, () => false)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const raw = Buffer.from(values.buffer);
+    const oipJson = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: SHAPE, datatype: 'FP32', data: decimals }] }));
+    const mmsJson = Buffer.from(JSON.stringify({ x: nested(decimals) }));
+    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: SHAPE, datatype: 'FP32', parameters: { binary_data_size: raw.length } }], parameters: { binary_data_output: true } }));
+    const binary = Buffer.concat([header, raw]);
+    const png = (await workloads('png')).cls.body;
+    const http = (name: string, url: string, body: Buffer, headers: Record<string, string>, check: (r: Response) => Promise<void>): Form => ({
+      name,
+      load: (connections, s) => runLoad({ url, headers, bodies: [body.toString('base64')], connections, durationS: s }),
+      check: async () => {
+        const r = await fetch(url, { method: 'POST', headers, body });
+        if (r.status !== 200) throw new Error(`${name}: ${r.status} ${await r.text()}`);
+        await check(r);
+      },
+    });
+    const sameAsBaseline = (got: number[], name: string) => {
+      if (got.length !== expected.length || got.some((v, i) => Math.abs(v - expected[i]) > 1e-5)) throw new Error(`${name}: answer ${got} differs from onnxruntime's ${expected}`);
+    };
+    const grpcJob = (connections: number, s: number): GrpcLoadJob => ({
+      address: `127.0.0.1:${grpcPort}`, connections, durationS: s,
+      request: { model_name: 'ocr-cls', model_version: '', id: '', inputs: [{ name: 'x', datatype: 'FP32', shape: SHAPE }], outputs: [], raw_input_contents: [raw.toString('base64')] },
+    });
+    const forms: Form[] = [
+      http('mms-json', `${base}/predictions/ocr-cls`, mmsJson, { 'content-type': 'application/json' }, async (r) => {
+        if (!Array.isArray(await r.json())) throw new Error('mms-json: not the classifier\'s answer');
+      }),
+      http('oip-json', `${base}/v2/models/ocr-cls/infer`, oipJson, { 'content-type': 'application/json' }, async (r) => {
+        sameAsBaseline(((await r.json()) as { outputs: { data: number[] }[] }).outputs[0].data, 'oip-json');
+      }),
+      http('oip-binary', `${base}/v2/models/ocr-cls/infer`, binary, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }, async (r) => {
+        const all = Buffer.from(await r.arrayBuffer());
+        const at = Number(r.headers.get('inference-header-content-length'));
+        sameAsBaseline(Array.from(new Float32Array(all.buffer.slice(all.byteOffset + at, all.byteOffset + all.length))), 'oip-binary');
+      }),
+      { name: 'grpc-raw', load: (c, s) => runGrpcLoad(grpcJob(c, s)), check: async () => undefined },
+      http('png', `${base}/v2/models/ocr-cls/infer`, png, { 'content-type': 'image/png' }, async () => undefined),
+    ];
+    for (const f of forms) await f.check();
+
+    const c1: Record<string, number[]> = Object.fromEntries([...forms.map((f) => [f.name, []]), ['in-process', []]]);
+    const c8: Record<string, LoadResult[]> = Object.fromEntries([...forms.map((f) => [f.name, []]), ['in-process', []]]);
+    for (const f of forms) await f.load(1, 0.5);
+    for (let round = 0; round < rounds; round++) {
+      for (const f of forms) {
+        c1[f.name].push((await f.load(1, seconds)).p50);
+        c1['in-process'].push((await baseline.load(1, seconds / 2)).p50);
+      }
+      for (const f of forms) c8[f.name].push(await f.load(8, seconds));
+      c8['in-process'].push(await baseline.load(8, seconds));
+    }
+    // The transports' own round trips, no model: what a form pays before any tensor work.
+    const httpFloors: number[] = [];
+    const grpcFloors: number[] = [];
+    for (let k = 0; k < rounds; k++) {
+      httpFloors.push((await runLoad({ url: `${base}/v2/health/live`, method: 'GET', bodies: [''], connections: 1, durationS: seconds / 2 })).p50);
+      grpcFloors.push((await runGrpcLoad({ ...grpcJob(1, seconds / 2), method: 'ServerLive' })).p50);
+    }
+    const runMs = median(c1['in-process']);
+    const overhead = (name: string) => median(c1[name]) - runMs;
+    console.log(`\nPP-OCR classifier, tensor [${SHAPE}] (raw ${raw.length} B, OIP JSON ${oipJson.length} B, MMS JSON ${mmsJson.length} B, PNG ${png.length} B); ${rounds} rounds of ${seconds} s, medians`);
+    console.log(`in-process onnxruntime run, c=1: p50 ${runMs.toFixed(3)} ms`);
+    console.log(`transport floors, c=1 p50 (load client + server, no model): HTTP GET /v2/health/live ${median(httpFloors).toFixed(3)} ms, gRPC ServerLive ${median(grpcFloors).toFixed(3)} ms`);
+    console.log('form        c=1 p50 ms  overhead ms   c=8 req/s   c=8 p50 ms  c=8 p99 ms  c=8 vs in-process');
+    const inProcess8 = median(c8['in-process'].map((r) => r.throughput));
+    for (const name of [...forms.map((f) => f.name), 'in-process']) {
+      const t8 = median(c8[name].map((r) => r.throughput));
+      console.log(
+        `${name.padEnd(11)} ${median(c1[name]).toFixed(3).padStart(10)}  ${(name === 'in-process' ? 0 : overhead(name)).toFixed(3).padStart(11)}  ${t8.toFixed(1).padStart(10)}  ` +
+        `${median(c8[name].map((r) => r.p50)).toFixed(2).padStart(10)}  ${median(c8[name].map((r) => r.p99)).toFixed(2).padStart(10)}  ${(t8 / inProcess8).toFixed(2).padStart(8)}`,
+      );
+    }
+    const errors = forms.reduce((n, f) => n + c8[f.name].reduce((m, r) => m + r.errors + r.non2xx, 0), 0);
+    if (errors > 0) console.log(`errors or non-2xx answers: ${errors}`);
+    console.log(`RESULT protocols binary_overhead_ms=${overhead('oip-binary').toFixed(3)} grpc_overhead_ms=${overhead('grpc-raw').toFixed(3)} json_overhead_ms=${overhead('oip-json').toFixed(3)} mms_json_overhead_ms=${overhead('mms-json').toFixed(3)} png_overhead_ms=${overhead('png').toFixed(3)}`);
+  } finally {
+    server.kill('SIGTERM');
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

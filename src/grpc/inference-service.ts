@@ -1,0 +1,86 @@
+// inference.GRPCInferenceService (KServe v2 gRPC, with Triton's model config and repository RPCs),
+// answered from the same scheduler as the REST APIs. ModelMesh routes requests by the mm-model-id header.
+import * as grpc from '@grpc/grpc-js';
+import { randomUUID } from 'node:crypto';
+import { BadRequestError } from '../errors';
+import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
+import type { ModelScheduler } from '../scheduler/scheduler';
+import { SERVER_NAME, SERVER_VERSION } from '../version';
+import { OIP_EXTENSIONS } from '../http/oip';
+import { grpcError, unary } from './calls';
+import { ModelInferRequest, inferRequestBody, inferResponse } from './tensors';
+
+/** ModelMesh names the model a request is for in this header (or its -bin twin, for UTF-8 ids). */
+export function meshModelId(metadata: grpc.Metadata): string | undefined {
+  const plain = metadata.get('mm-model-id')[0] ?? metadata.get('mm-vmodel-id')[0];
+  if (plain !== undefined) return String(plain);
+  const binary = metadata.get('mm-model-id-bin')[0];
+  return binary !== undefined ? Buffer.from(binary as Buffer).toString('utf8') : undefined;
+}
+
+interface NamedRequest {
+  name: string;
+  version: string;
+}
+
+function target(request: { name?: string; model_name?: string; version?: string; model_version?: string }, metadata: grpc.Metadata): { name: string; version?: string } {
+  const name = meshModelId(metadata) ?? request.name ?? request.model_name ?? '';
+  if (name === '') throw new BadRequestError('the request names no model');
+  const version = request.version ?? request.model_version;
+  return { name, version: version ? version : undefined };
+}
+
+export function inferenceService(scheduler: ModelScheduler, isHealthy: () => boolean): grpc.UntypedServiceImplementation {
+  return {
+    ServerLive: unary(async () => ({ live: true })),
+    ServerReady: unary(async () => ({ ready: isHealthy() })),
+    ServerMetadata: unary(async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: [...OIP_EXTENSIONS] })),
+    ModelReady: unary(async (req: NamedRequest, md) => {
+      const t = target(req, md);
+      return { ready: scheduler.readiness(t.name, t.version).ready };
+    }),
+    ModelMetadata: unary(async (req: NamedRequest, md) => {
+      const t = target(req, md);
+      return modelMetadata(await scheduler.signature(t.name, t.version));
+    }),
+    ModelConfig: unary(async (req: NamedRequest, md) => {
+      const t = target(req, md);
+      return { config: tritonModelConfig(await scheduler.signature(t.name, t.version)) };
+    }),
+    ModelInfer: unary(async (req: ModelInferRequest, md) => {
+      const t = target(req, md);
+      scheduler.readiness(t.name, t.version);
+      const { body, headerLength } = inferRequestBody(req);
+      const result = await scheduler.infer(t.name, t.version, {
+        body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: Date.now(), oip: { headerLength },
+      });
+      return inferResponse(result.body, result.binary);
+    }),
+    RepositoryIndex: unary(async (req: { ready?: boolean }) => {
+      const index = await scheduler.repositoryIndex();
+      return { models: req.ready ? index.filter((m) => m.state === 'READY') : index };
+    }),
+    RepositoryModelLoad: unary(async (req: { model_name: string; parameters?: Record<string, { string_param?: string; bytes_param?: Buffer }> }) => {
+      const params = req.parameters ?? {};
+      const files = Object.keys(params).filter((k) => k.startsWith('file:'));
+      if (files.length > 0) throw new BadRequestError(`model files in the load request (${files.join(', ')}) are not supported: put the model in the model store`);
+      let overrides = {};
+      const config = params.config?.string_param;
+      if (config !== undefined) {
+        try {
+          overrides = configOverrides(JSON.parse(config));
+        } catch (err) {
+          throw new BadRequestError(`parameters.config is not a usable model configuration: ${(err as Error).message}`);
+        }
+      }
+      await scheduler.loadFromRepository(req.model_name, overrides);
+      return {};
+    }),
+    RepositoryModelUnload: unary(async (req: { model_name: string }) => {
+      await scheduler.unregister(req.model_name);
+      return {};
+    }),
+  };
+}
+
+export { grpcError };

@@ -1,0 +1,83 @@
+// The gRPC listeners: the inference service (with gRPC health) on grpc_inference_address, and the
+// ModelMesh runtime service on modelmesh_address (the same server when the addresses are the same).
+import * as grpc from '@grpc/grpc-js';
+import { InvalidConfigError } from '../errors';
+import type { ModelScheduler } from '../scheduler/scheduler';
+import { healthService } from './health-service';
+import { inferenceService } from './inference-service';
+import { ModelMeshOptions, modelMeshService } from './modelmesh-service';
+import { serviceDefinitions } from './protos';
+
+export interface GrpcOptions {
+  inferenceAddress: string;
+  modelMeshAddress: string;
+  maxMessageBytes: number;
+  isHealthy: () => boolean;
+  modelMesh: ModelMeshOptions;
+}
+
+export interface GrpcListener {
+  address: string;
+  /** The bound port (0 for a unix socket). */
+  port: number;
+  services: string[];
+}
+
+function bind(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) reject(new InvalidConfigError(`gRPC could not listen on ${address}: ${err.message}`));
+      else resolve(port);
+    });
+  });
+}
+
+export class GrpcServers {
+  private constructor(private readonly servers: grpc.Server[], readonly listeners: GrpcListener[]) {}
+
+  static async start(scheduler: ModelScheduler, options: GrpcOptions): Promise<GrpcServers> {
+    const defs = serviceDefinitions();
+    const wanted = new Map<string, string[]>();
+    if (options.inferenceAddress !== 'off') wanted.set(options.inferenceAddress, ['inference.GRPCInferenceService']);
+    if (options.modelMeshAddress !== 'off') wanted.set(options.modelMeshAddress, [...(wanted.get(options.modelMeshAddress) ?? []), 'mmesh.ModelRuntime']);
+    const servers: grpc.Server[] = [];
+    const listeners: GrpcListener[] = [];
+    try {
+      for (const [address, services] of wanted) {
+        const server = new grpc.Server({
+          'grpc.max_receive_message_length': options.maxMessageBytes,
+          'grpc.max_send_message_length': options.maxMessageBytes,
+        });
+        if (services.includes('inference.GRPCInferenceService')) server.addService(defs.inference, inferenceService(scheduler, options.isHealthy));
+        if (services.includes('mmesh.ModelRuntime')) server.addService(defs.modelRuntime, modelMeshService(scheduler, options.modelMesh));
+        server.addService(defs.health, healthService(services, options.isHealthy));
+        servers.push(server);
+        const port = await bind(server, address);
+        listeners.push({ address, port, services });
+      }
+    } catch (err) {
+      for (const s of servers) s.forceShutdown();
+      throw err;
+    }
+    return new GrpcServers(servers, listeners);
+  }
+
+  /** Calls in flight may finish for `graceMs`; then whatever is left (health watches) is cut. */
+  async close(graceMs = 5_000): Promise<void> {
+    await Promise.all(
+      this.servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              server.forceShutdown();
+              resolve();
+            }, graceMs);
+            server.tryShutdown(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    );
+  }
+}

@@ -1,0 +1,156 @@
+// The Open Inference Protocol (KServe v2) over REST, with Triton's extensions that its clients and
+// perf_analyzer need: binary tensor data, model configuration and the model repository.
+import { Router, Request, Response } from 'express';
+import { BadRequestError, InvalidInputError } from '../errors';
+import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
+import type { ModelScheduler } from '../scheduler/scheduler';
+import { locals } from './access-log';
+import { readBody } from './body';
+import type { InflightBytes } from './inflight';
+import { SERVER_NAME, SERVER_VERSION } from '../version';
+
+/** Only what is implemented: clients switch features on from this list. */
+export const OIP_EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'model_repository'] as const;
+
+const HEADER_LENGTH = 'inference-header-content-length';
+
+export interface OipRouterOptions {
+  maxRequestSize: number;
+  inflight?: InflightBytes;
+  isHealthy: () => boolean;
+}
+
+interface Target {
+  name: string;
+  version?: string;
+  action?: 'ready' | 'config' | 'infer';
+}
+
+/** `{m}[/versions/{v}][/ready|/config|/infer]`; a name may hold '/' (a SageMaker target path). */
+export function modelTarget(segments: string[]): Target {
+  const parts = segments.length > 1 && segments[segments.length - 1] === '' ? segments.slice(0, -1) : [...segments];
+  let action: Target['action'];
+  const last = parts[parts.length - 1];
+  if (parts.length > 1 && (last === 'ready' || last === 'config' || last === 'infer')) {
+    action = last;
+    parts.pop();
+  }
+  let version: string | undefined;
+  if (parts.length > 2 && parts[parts.length - 2] === 'versions') {
+    version = parts.pop();
+    parts.pop();
+  }
+  return { name: parts.join('/'), version, action };
+}
+
+function headerLengthOf(req: Request, bodyBytes: number): number | undefined {
+  const raw = req.get(HEADER_LENGTH);
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw.trim())) throw new InvalidInputError(`Inference-Header-Content-Length must be a whole number of bytes, got ${JSON.stringify(raw)}`);
+  const length = Number(raw);
+  if (length > bodyBytes) throw new InvalidInputError(`Inference-Header-Content-Length is ${length} but the body has only ${bodyBytes} bytes`);
+  return length;
+}
+
+async function infer(scheduler: ModelScheduler, target: Target, req: Request, res: Response): Promise<void> {
+  const context = locals(res);
+  scheduler.readiness(target.name, target.version);
+  context.model = target.name;
+  const body: Uint8Array = Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0);
+  if (body.byteLength === 0) throw new BadRequestError('the inference request is empty: send {"inputs": [...]}, binary tensors or an image');
+  const headerLength = headerLengthOf(req, body.byteLength);
+  const result = await scheduler.infer(target.name, target.version, {
+    body,
+    contentType: req.get('content-type') ?? 'application/json',
+    requestId: context.requestId,
+    enqueuedAt: Date.now(),
+    oip: { headerLength },
+  });
+  context.timings = result.timings;
+  if (result.coldStart) res.set('X-Quiver-Cold-Start', 'true');
+  if (!result.binary) {
+    res.status(200).type('application/json').send(result.body);
+    return;
+  }
+  const header = Buffer.from(result.body, 'utf8');
+  res
+    .status(200)
+    .set('Inference-Header-Content-Length', String(header.length))
+    .type('application/octet-stream')
+    .send(Buffer.concat([header, result.binary]));
+}
+
+function repositoryParameters(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw new BadRequestError('the request body must be a JSON object');
+  const params = (body as { parameters?: unknown }).parameters;
+  if (params === undefined) return {};
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new BadRequestError('"parameters" must be an object');
+  return params as Record<string, unknown>;
+}
+
+export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions): Router {
+  const router = Router();
+  const raw = readBody({ limit: options.maxRequestSize, inflight: options.inflight });
+  const json = readBody({ limit: 1024 * 1024, json: 'always' });
+
+  router.get('/v2/health/live', (_req, res) => {
+    res.status(200).json({ live: true });
+  });
+  router.get('/v2/health/ready', (_req, res) => {
+    if (options.isHealthy()) res.status(200).json({ ready: true });
+    else res.status(503).json({ ready: false, error: 'the server is shutting down' });
+  });
+  router.get('/v2', (_req, res) => {
+    res.json({ name: SERVER_NAME, version: SERVER_VERSION, extensions: OIP_EXTENSIONS });
+  });
+
+  router.get('/v2/models/*segments', async (req, res) => {
+    const target = modelTarget((req.params as { segments: string[] }).segments);
+    if (target.action === 'infer') throw new BadRequestError('inference is POST /v2/models/{name}/infer');
+    if (target.action === 'ready') {
+      const { ready, state } = scheduler.readiness(target.name, target.version);
+      if (ready) res.status(200).json({ name: target.name, ready: true });
+      else res.status(400).json({ name: target.name, ready: false, error: `model "${target.name}" is not ready (${state})` });
+      return;
+    }
+    const signature = await scheduler.signature(target.name, target.version);
+    res.json(target.action === 'config' ? tritonModelConfig(signature) : modelMetadata(signature));
+  });
+
+  router.post('/v2/models/*segments', raw, async (req, res) => {
+    const target = modelTarget((req.params as { segments: string[] }).segments);
+    if (target.action !== 'infer') throw new BadRequestError(`POST /v2/models/${target.name} is not an API: did you mean .../infer?`);
+    await infer(scheduler, target, req, res);
+  });
+
+  router.post('/v2/repository/index', json, async (req, res) => {
+    const readyOnly = (req.body as { ready?: unknown } | undefined)?.ready === true;
+    const index = await scheduler.repositoryIndex();
+    res.json(readyOnly ? index.filter((m) => m.state === 'READY') : index);
+  });
+
+  router.post('/v2/repository/models/:name/load', json, async (req, res) => {
+    const params = repositoryParameters(req.body);
+    const files = Object.keys(params).filter((k) => k.startsWith('file:'));
+    if (files.length > 0) throw new BadRequestError(`model files in the load request (${files.join(', ')}) are not supported: put the model in the model store`);
+    let overrides = {};
+    if (params.config !== undefined) {
+      if (typeof params.config !== 'string') throw new BadRequestError('parameters.config must be the model configuration as a JSON string');
+      try {
+        overrides = configOverrides(JSON.parse(params.config));
+      } catch (err) {
+        throw new BadRequestError(`parameters.config is not a usable model configuration: ${(err as Error).message}`);
+      }
+    }
+    await scheduler.loadFromRepository(req.params.name, overrides);
+    res.status(200).json({});
+  });
+
+  router.post('/v2/repository/models/:name/unload', json, async (req, res) => {
+    await scheduler.unregister(req.params.name);
+    res.status(200).json({});
+  });
+
+  return router;
+}

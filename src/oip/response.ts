@@ -1,0 +1,77 @@
+// Encodes an Open Inference Protocol (v2) inference response: outputs as JSON `data`, or as binary
+// sections after the JSON header (binary tensor data extension) where the request asked for them.
+import { InvalidInputError } from '../errors';
+import { halfToNumber } from '../preprocess/float16';
+import { TensorData, oipDatatype } from '../preprocess/tensor-types';
+import type { RequestedOutput } from './request';
+
+export interface OipAnswer {
+  /** The JSON response, or the JSON header that describes the binary sections. */
+  header: string;
+  /** The binary sections, in the header's order, when any output is binary. */
+  binary?: Uint8Array;
+}
+
+export interface OipResponseOptions {
+  outputs?: RequestedOutput[];
+  binaryOutput: boolean;
+  id?: string;
+}
+
+function jsonValues(t: TensorData): (number | boolean | string)[] {
+  switch (t.type) {
+    case 'bool': return Array.from(t.data as Uint8Array, (v) => v !== 0);
+    case 'int64': case 'uint64': return Array.from(t.data as BigInt64Array, (v) => Number(v));
+    case 'float16': return Array.from(t.data as Uint16Array, halfToNumber);
+    case 'string': return t.data as string[];
+    default: return Array.from(t.data as Float32Array);
+  }
+}
+
+/** BYTES in binary: each element a 4-byte little-endian length, then its bytes. */
+export function lengthPrefixed(parts: readonly Uint8Array[]): Uint8Array {
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.writeUInt32LE(p.byteLength, at);
+    out.set(p, at + 4);
+    at += 4 + p.byteLength;
+  }
+  return out;
+}
+
+/** A tensor's binary section: its elements little-endian as they lie; BYTES length-prefixed. */
+export function binarySection(t: TensorData): Uint8Array {
+  if (t.type === 'string') return lengthPrefixed((t.data as string[]).map((s) => Buffer.from(s, 'utf8')));
+  const data = t.data as Float32Array;
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+export function encodeOipResponse(outputs: Record<string, TensorData>, model: { name: string; version: string }, options: OipResponseOptions): OipAnswer {
+  const chosen = options.outputs ?? Object.keys(outputs).map((name) => ({ name, binary: options.binaryOutput }));
+  const sections: Uint8Array[] = [];
+  const described = chosen.map(({ name, binary }) => {
+    const t = outputs[name];
+    if (!t) throw new InvalidInputError(`the model did not produce output "${name}"`);
+    const head = { name, datatype: oipDatatype(t.type), shape: t.dims };
+    if (!binary) return { ...head, data: jsonValues(t) };
+    const section = binarySection(t);
+    sections.push(section);
+    return { ...head, parameters: { binary_data_size: section.byteLength } };
+  });
+  const header = JSON.stringify({
+    model_name: model.name,
+    model_version: model.version,
+    ...(options.id !== undefined ? { id: options.id } : {}),
+    outputs: described,
+  });
+  if (sections.length === 0) return { header };
+  if (sections.length === 1) return { header, binary: sections[0] };
+  const binary = new Uint8Array(sections.reduce((n, s) => n + s.byteLength, 0));
+  let at = 0;
+  for (const s of sections) {
+    binary.set(s, at);
+    at += s.byteLength;
+  }
+  return { header, binary };
+}

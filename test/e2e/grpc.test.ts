@@ -1,0 +1,205 @@
+// gRPC over a real socket, driven as Triton's gRPC client and ModelMesh drive a runtime:
+// GRPCInferenceService (KServe v2 + Triton's config and repository RPCs), gRPC health, mmesh.ModelRuntime.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { clientConstructors } from '../../src/grpc/protos';
+import { addModel, twoOutputModel, writeModelFolder } from '../fixtures/onnx-models';
+import { writeFaultyModel } from '../fixtures/fault-models';
+import { TestServer, startServer, tempDir } from '../fixtures/server';
+
+let s: TestServer;
+let socketDir: string;
+let inference: grpc.Client;
+let health: grpc.Client;
+let mesh: grpc.Client;
+
+type Callable = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: any) => void) => void;
+
+function call(client: grpc.Client, method: string, request: unknown, metadata = new grpc.Metadata(), deadlineMs = 20_000): Promise<any> {
+  return new Promise((resolve, reject) => {
+    ((client as unknown as Record<string, Callable>)[method]).call(client, request, metadata, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+async function failure(p: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as grpc.ServiceError;
+  }
+  throw new Error('the call succeeded');
+}
+
+const f32 = (values: number[]) => Buffer.from(new Float32Array(values).buffer);
+const floats = (b: Buffer) => Array.from(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+
+beforeAll(async () => {
+  socketDir = tempDir('mesh');
+  const store = tempDir('store');
+  writeModelFolder(path.join(store, 'two'), twoOutputModel(3));
+  writeModelFolder(path.join(store, 'plus'), addModel([10, 20]));
+  writeFaultyModel(store, 'slow');
+  // A model as ModelMesh's puller leaves it: a folder with a file of its own name.
+  fs.mkdirSync(path.join(store, 'pulled', 'mnist__isvc-1'), { recursive: true });
+  fs.writeFileSync(path.join(store, 'pulled', 'mnist__isvc-1', 'mnist.onnx'), addModel([5, 6]));
+  s = await startServer(
+    { workers: '1', 'max-worker-threads': '1', 'model-store': store, models: ['two', 'plus', 'slow'], 'job-queue-size': '2', 'modelmesh-address': `unix:${path.join(socketDir, 'mesh.sock')}` },
+  );
+  const C = clientConstructors();
+  inference = new C.inference(s.grpc, grpc.credentials.createInsecure());
+  health = new C.health(s.grpc, grpc.credentials.createInsecure());
+  mesh = new C.modelRuntime(`unix:${path.join(socketDir, 'mesh.sock')}`, grpc.credentials.createInsecure());
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of [inference, health, mesh]) c?.close();
+  await s?.close();
+  fs.rmSync(socketDir, { recursive: true, force: true });
+});
+
+describe('GRPCInferenceService', () => {
+  test('live, ready, server metadata', async () => {
+    expect(await call(inference, 'ServerLive', {})).toEqual({ live: true });
+    expect(await call(inference, 'ServerReady', {})).toEqual({ ready: true });
+    const meta = await call(inference, 'ServerMetadata', {});
+    expect(meta).toEqual({ name: 'quiver', version: expect.any(String), extensions: ['binary_tensor_data', 'model_configuration', 'model_repository'] });
+  });
+
+  test('model ready and metadata; unknown model is NOT_FOUND', async () => {
+    expect(await call(inference, 'ModelReady', { name: 'two', version: '' })).toEqual({ ready: true });
+    const meta = await call(inference, 'ModelMetadata', { name: 'two', version: '1.0' });
+    expect(meta).toMatchObject({ name: 'two', versions: ['1.0'], platform: 'onnxruntime_onnx', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }] });
+    expect(meta.outputs.map((o: any) => o.name)).toEqual(['plus', 'times']);
+    expect((await failure(call(inference, 'ModelMetadata', { name: 'nope' }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await failure(call(inference, 'ModelReady', { name: 'two', version: '9' }))).code).toBe(grpc.status.NOT_FOUND);
+  });
+
+  test('model config (Triton\'s ModelConfig message)', async () => {
+    const { config } = await call(inference, 'ModelConfig', { name: 'two' });
+    expect(config).toMatchObject({ name: 'two', platform: 'onnxruntime_onnx', backend: 'onnxruntime', max_batch_size: 0 });
+    expect(config.input[0]).toMatchObject({ name: 'x', data_type: 'TYPE_FP32', dims: [-1, 3] });
+    expect(config.instance_group[0]).toMatchObject({ kind: 'KIND_CPU', count: 1 });
+  });
+
+  test('infer with raw_input_contents: every output in raw_output_contents', async () => {
+    const r = await call(inference, 'ModelInfer', {
+      model_name: 'two', id: 'g-1', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32([1, 2, 3])],
+    });
+    expect(r).toMatchObject({ model_name: 'two', model_version: '1.0', id: 'g-1' });
+    expect(r.outputs.map((o: any) => [o.name, o.datatype, o.shape])).toEqual([['plus', 'FP32', [1, 3]], ['times', 'FP32', [1, 3]]]);
+    expect(floats(r.raw_output_contents[0])).toEqual([2, 3, 4]);
+    expect(floats(r.raw_output_contents[1])).toEqual([2, 4, 6]);
+  });
+
+  test('infer with typed contents, and only the requested output', async () => {
+    const r = await call(inference, 'ModelInfer', {
+      model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 3], contents: { fp32_contents: [0, 1, 2, 3, 4, 5] } }], outputs: [{ name: 'times' }],
+    });
+    expect(r.outputs.map((o: any) => o.name)).toEqual(['times']);
+    expect(floats(r.raw_output_contents[0])).toEqual([0, 2, 4, 6, 8, 10]);
+  });
+
+  test('bad input is INVALID_ARGUMENT with a message that says why', async () => {
+    const short = await failure(call(inference, 'ModelInfer', { model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32([1])] }));
+    expect(short.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(short.details).toMatch(/4 bytes/);
+    const none = await failure(call(inference, 'ModelInfer', { model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }] }));
+    expect(none.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const type = await failure(call(inference, 'ModelInfer', { model_name: 'two', inputs: [{ name: 'x', datatype: 'FP64', shape: [1, 3], contents: { fp64_contents: [1, 2, 3] } }] }));
+    expect(type.details).toMatch(/FP64/);
+    expect((await failure(call(inference, 'ModelInfer', { model_name: 'ghost', inputs: [] }))).code).toBe(grpc.status.NOT_FOUND);
+  });
+
+  test('a message over grpc_max_message_size is refused, and the server goes on', async () => {
+    const huge = await failure(call(inference, 'ModelInfer', { model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [Buffer.alloc(70 * 2 ** 20)] }));
+    expect(huge.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(await call(inference, 'ServerLive', {})).toEqual({ live: true });
+  });
+
+  test('a full queue is UNAVAILABLE; a request past its response_timeout is DEADLINE_EXCEEDED', async () => {
+    const scaled = await fetch(`${s.management}/models/slow?min_worker=1&synchronous=true`, { method: 'PUT' });
+    expect(scaled.status).toBe(200);
+    // The faulty handler sleeps on 1000 (MMS route: handlers run there), holding the one thread.
+    const hold = () => fetch(`${s.inference}/predictions/slow`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-custom-attributes': 'sleep=1500' }, body: JSON.stringify({ x: [[1000]] }),
+    });
+    const held = [hold(), hold()];
+    await new Promise((r) => setTimeout(r, 100));
+    const full = await failure(call(inference, 'ModelInfer', { model_name: 'slow', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }], raw_input_contents: [f32([1])] }));
+    expect(full.code).toBe(grpc.status.UNAVAILABLE);
+    expect(full.details).toMatch(/job_queue_size/);
+    await Promise.all(held);
+
+    const registered = await fetch(`${s.management}/models?url=slow&model_name=slow1&response_timeout=1&synchronous=true`, { method: 'POST' });
+    expect(registered.status).toBe(200);
+    // slow1 shares the one thread with slow: its request waits behind slow's 2.5 s run, past its own 1 s.
+    const blocker = fetch(`${s.inference}/predictions/slow`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-custom-attributes': 'sleep=2500' }, body: JSON.stringify({ x: [[1000]] }),
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const late = await failure(call(inference, 'ModelInfer', { model_name: 'slow1', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }], raw_input_contents: [f32([1])] }));
+    expect(late.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    await blocker;
+  }, 30_000);
+
+  test('repository index, load and unload (the MMS API sees the same models)', async () => {
+    const { models } = await call(inference, 'RepositoryIndex', {});
+    expect(models).toContainEqual({ name: 'two', version: '1.0', state: 'READY', reason: '' });
+    await call(inference, 'RepositoryModelUnload', { model_name: 'plus' });
+    expect((await fetch(`${s.management}/models/plus`)).status).toBe(404);
+    await call(inference, 'RepositoryModelLoad', { model_name: 'plus', parameters: { config: { string_param: JSON.stringify({ max_batch_size: 4 }) } } });
+    const { config } = await call(inference, 'ModelConfig', { name: 'plus' });
+    expect(config.max_batch_size).toBe(4);
+    expect(config.input[0].dims).toEqual([2]);
+    expect((await fetch(`${s.management}/models/plus`)).status).toBe(200);
+    expect((await failure(call(inference, 'RepositoryModelLoad', { model_name: 'absent' }))).code).toBe(grpc.status.NOT_FOUND);
+  });
+});
+
+describe('gRPC health checking', () => {
+  test('the server and its services are SERVING; an unknown service is NOT_FOUND', async () => {
+    expect(await call(health, 'Check', { service: '' })).toEqual({ status: 'SERVING' });
+    expect(await call(health, 'Check', { service: 'inference.GRPCInferenceService' })).toEqual({ status: 'SERVING' });
+    expect((await failure(call(health, 'Check', { service: 'nope.Service' }))).code).toBe(grpc.status.NOT_FOUND);
+  });
+});
+
+describe('ModelMesh runtime (mmesh.ModelRuntime on its own socket)', () => {
+  test('runtimeStatus purges, then load → infer by mm-model-id → size → unload', async () => {
+    const status = await call(mesh, 'runtimeStatus', {});
+    expect(status).toMatchObject({
+      status: 'READY', maxLoadingConcurrency: 1, modelLoadingTimeoutMs: 120_000, allowAnyMethod: false, limitModelConcurrency: false,
+      methodInfos: {
+        'inference.GRPCInferenceService/ModelInfer': { idInjectionPath: [1] },
+        'inference.GRPCInferenceService/ModelMetadata': { idInjectionPath: [1] },
+      },
+    });
+    expect(status.capacityInBytes).toBeGreaterThan(0);
+    // The runtime starts empty for ModelMesh.
+    expect(((await fetch(`${s.management}/models`).then((r) => r.json())) as { models: unknown[] }).models).toEqual([]);
+
+    const modelPath = path.join(s.store, 'pulled', 'mnist__isvc-1');
+    const predicted = await call(mesh, 'predictModelSize', { modelId: 'mnist__isvc-1', modelPath });
+    expect(predicted.sizeInBytes).toBeGreaterThan(0);
+    const loaded = await call(mesh, 'loadModel', { modelId: 'mnist__isvc-1', modelType: 'onnx', modelPath, modelKey: '{"model_type":{"name":"onnx"}}' });
+    expect(loaded.sizeInBytes).toBeGreaterThan(0);
+    expect(loaded.maxConcurrency).toBeGreaterThanOrEqual(1);
+
+    const md = new grpc.Metadata();
+    md.set('mm-model-id', 'mnist__isvc-1');
+    const r = await call(inference, 'ModelInfer', { model_name: 'whatever-the-client-said', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([1, 1])] }, md);
+    expect(r.model_name).toBe('mnist__isvc-1');
+    expect(floats(r.raw_output_contents[0])).toEqual([6, 7]);
+
+    const size = await call(mesh, 'modelSize', { modelId: 'mnist__isvc-1' });
+    expect(size.sizeInBytes).toBeGreaterThanOrEqual(loaded.sizeInBytes);
+    // Loading again what is loaded is success with its size.
+    expect((await call(mesh, 'loadModel', { modelId: 'mnist__isvc-1', modelPath })).sizeInBytes).toBe(size.sizeInBytes);
+    await call(mesh, 'unloadModel', { modelId: 'mnist__isvc-1' });
+    // Unloading what is absent is success too.
+    await call(mesh, 'unloadModel', { modelId: 'mnist__isvc-1' });
+    expect((await failure(call(inference, 'ModelInfer', { model_name: 'x', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([1, 1])] }, md))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await failure(call(mesh, 'loadModel', { modelId: 'gone', modelPath: path.join(s.store, 'pulled', 'missing') }))).code).toBe(grpc.status.NOT_FOUND);
+  });
+});
