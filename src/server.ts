@@ -299,7 +299,7 @@ export class QuiverServer {
       if (!l) return undefined;
       return l.address.startsWith('unix:') ? l.address : l.address.replace(/:\d+$/, `:${l.port}`);
     };
-    const grpcUrl = grpcAt('inference.GRPCInferenceService');
+    const grpcUrl = this.config.grpc_inference_address === 'off' ? undefined : grpcAt('inference.GRPCInferenceService');
     const meshUrl = grpcAt('mmesh.ModelRuntime');
     return {
       inference: QuiverServer.url(this.servers.inference),

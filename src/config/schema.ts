@@ -122,8 +122,11 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   },
   {
     key: 'grpc_inference_address', type: 'grpc-address', flag: 'grpc-inference-address', env: 'QUIVER_GRPC_INFERENCE_ADDRESS',
-    doc: 'host:port (or unix:PATH) of the gRPC inference service (KServe v2 / Triton\'s GRPCInferenceService and gRPC health); `off` turns it off. Triton\'s port, on loopback unless configured otherwise.',
-    default: () => '127.0.0.1:8001',
+    doc: 'host:port (or unix:PATH) of the gRPC inference service (KServe v2 / Triton\'s GRPCInferenceService and gRPC health); `off` turns it off. Triton\'s port, on loopback unless configured otherwise; under ModelMesh, where INTERNAL_SERVING_GRPC_SOCKET_PATH or INTERNAL_SERVING_GRPC_PORT say.',
+    default: (env) =>
+      env.INTERNAL_SERVING_GRPC_SOCKET_PATH ? `unix:${env.INTERNAL_SERVING_GRPC_SOCKET_PATH}`
+      : env.INTERNAL_SERVING_GRPC_PORT ? `127.0.0.1:${env.INTERNAL_SERVING_GRPC_PORT}`
+      : '127.0.0.1:8001',
     // A SageMaker endpoint reaches the container over HTTP only.
     sagemakerDefault: () => 'off',
   },
@@ -134,7 +137,7 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   },
   {
     key: 'modelmesh_address', type: 'grpc-address', flag: 'modelmesh-address', env: 'QUIVER_MODELMESH_ADDRESS',
-    doc: 'Where KServe ModelMesh reaches the mmesh.ModelRuntime service: unix:INTERNAL_GRPC_SOCKET_PATH or 127.0.0.1:INTERNAL_GRPC_PORT when ModelMesh sets them, else `off`. The same address as grpc_inference_address serves both on one port.',
+    doc: 'Where KServe ModelMesh reaches the mmesh.ModelRuntime service: unix:INTERNAL_GRPC_SOCKET_PATH or 127.0.0.1:INTERNAL_GRPC_PORT when ModelMesh sets them, else `off`. The inference service is served there too (ModelMesh sends requests there when it has no separate serving port).',
     default: (env) =>
       env.INTERNAL_GRPC_SOCKET_PATH ? `unix:${env.INTERNAL_GRPC_SOCKET_PATH}` : env.INTERNAL_GRPC_PORT ? `127.0.0.1:${env.INTERNAL_GRPC_PORT}` : 'off',
   },

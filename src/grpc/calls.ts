@@ -12,9 +12,16 @@ export function grpcError(err: unknown): Partial<grpc.StatusObject> {
   return { code: grpcStatusOf(error), details: error.message };
 }
 
-export function unary<Req, Res>(handle: (request: Req, metadata: grpc.Metadata) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+/** A call's deadline as epoch ms; Infinity when the client set none. */
+export function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : Number(d);
+  return Number.isFinite(ms) && ms > 0 ? ms : Infinity;
+}
+
+export function unary<Req, Res>(handle: (request: Req, metadata: grpc.Metadata, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    handle(call.request, call.metadata).then(
+    handle(call.request, call.metadata, call).then(
       (response) => callback(null, response),
       (err: unknown) => callback(grpcError(err)),
     );

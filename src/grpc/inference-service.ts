@@ -2,17 +2,20 @@
 // answered from the same scheduler as the REST APIs. ModelMesh routes requests by the mm-model-id header.
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { BadRequestError } from '../errors';
+import { BadRequestError, QuiverError } from '../errors';
 import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { SERVER_NAME, SERVER_VERSION } from '../version';
 import { OIP_EXTENSIONS } from '../http/oip';
-import { grpcError, unary } from './calls';
+import { deadlineOf, grpcError, unary } from './calls';
 import { ModelInferRequest, inferRequestBody, inferResponse } from './tensors';
 
-/** ModelMesh names the model a request is for in this header (or its -bin twin, for UTF-8 ids). */
+/**
+ * ModelMesh names the model a request is for in mm-model-id (ASCII ids) and always in mm-model-id-bin
+ * (UTF-8); mm-vmodel-id names the virtual model the client asked for, not what was loaded here.
+ */
 export function meshModelId(metadata: grpc.Metadata): string | undefined {
-  const plain = metadata.get('mm-model-id')[0] ?? metadata.get('mm-vmodel-id')[0];
+  const plain = metadata.get('mm-model-id')[0];
   if (plain !== undefined) return String(plain);
   const binary = metadata.get('mm-model-id-bin')[0];
   return binary !== undefined ? Buffer.from(binary as Buffer).toString('utf8') : undefined;
@@ -35,9 +38,15 @@ export function inferenceService(scheduler: ModelScheduler, isHealthy: () => boo
     ServerLive: unary(async () => ({ live: true })),
     ServerReady: unary(async () => ({ ready: isHealthy() })),
     ServerMetadata: unary(async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: [...OIP_EXTENSIONS] })),
+    // As Triton: an unknown model or version is not ready, not an error (tritonclient raises on errors).
     ModelReady: unary(async (req: NamedRequest, md) => {
       const t = target(req, md);
-      return { ready: scheduler.readiness(t.name, t.version).ready };
+      try {
+        return { ready: scheduler.readiness(t.name, t.version).ready };
+      } catch (err) {
+        if (err instanceof QuiverError && err.kind === 'ModelNotFound') return { ready: false };
+        throw err;
+      }
     }),
     ModelMetadata: unary(async (req: NamedRequest, md) => {
       const t = target(req, md);
@@ -47,13 +56,13 @@ export function inferenceService(scheduler: ModelScheduler, isHealthy: () => boo
       const t = target(req, md);
       return { config: tritonModelConfig(await scheduler.signature(t.name, t.version)) };
     }),
-    ModelInfer: unary(async (req: ModelInferRequest, md) => {
+    ModelInfer: unary(async (req: ModelInferRequest, md, call) => {
       const t = target(req, md);
       scheduler.readiness(t.name, t.version);
       const { body, headerLength } = inferRequestBody(req);
       const result = await scheduler.infer(t.name, t.version, {
         body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: Date.now(), oip: { headerLength },
-      });
+      }, deadlineOf(call));
       return inferResponse(result.body, result.binary);
     }),
     RepositoryIndex: unary(async (req: { ready?: boolean }) => {

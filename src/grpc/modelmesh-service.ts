@@ -1,7 +1,7 @@
 // mmesh.ModelRuntime: how KServe ModelMesh loads, sizes and unloads models on this server. Sizes are
 // what Quiver measured (resident memory of the loaded copies), not a guess from the file size.
 import type { ModelScheduler } from '../scheduler/scheduler';
-import { QuiverError } from '../errors';
+import { BadRequestError, QuiverError } from '../errors';
 import { SERVER_VERSION } from '../version';
 import { unary } from './calls';
 import type * as grpc from '@grpc/grpc-js';
@@ -15,6 +15,14 @@ export interface ModelMeshOptions {
 
 const INFERENCE = 'inference.GRPCInferenceService';
 
+/** Kinds of failure that mean no load was tried (the request names nothing loadable). */
+const NOT_ATTEMPTED = new Set(['ArtifactNotFound', 'InvalidModelArchive', 'InvalidModelName', 'UnsafePath', 'BadRequest', 'UrlNotAllowed']);
+
+/** The model-runtime proto asks for INVALID_ARGUMENT (or FAILED_PRECONDITION) when a load was not attempted. */
+function asLoadRefusal(err: unknown): unknown {
+  return err instanceof QuiverError && NOT_ATTEMPTED.has(err.kind) ? new BadRequestError(err.message) : err;
+}
+
 interface LoadModelRequest {
   modelId: string;
   modelType: string;
@@ -23,10 +31,9 @@ interface LoadModelRequest {
 }
 
 export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOptions): grpc.UntypedServiceImplementation {
-  // ModelMesh starts from an empty runtime: models held from before (a restart) are dropped first.
-  let purged: Promise<void> | undefined;
-  const purge = () =>
-    (purged ??= Promise.all(scheduler.registry.all().map((r) => scheduler.unregister(r.name).catch(() => undefined))).then(() => undefined));
+  // ModelMesh starts from an empty runtime: each runtimeStatus (its model-mesh container started, or
+  // restarted) drops every model first.
+  const purge = () => Promise.all(scheduler.registry.all().map((r) => scheduler.unregister(r.name).catch(() => undefined))).then(() => undefined);
   const concurrency = (name: string) => {
     const d = scheduler.describe(name);
     return Math.max(1, d.minWorkers) * Math.max(1, d.batchSize);
@@ -56,7 +63,7 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
         await scheduler.register({ name: req.modelId, url: req.modelPath, synchronous: true });
       } catch (err) {
         // ModelMesh may retry a load it lost track of: the model it asked for is there.
-        if (!(err instanceof QuiverError && err.kind === 'ModelAlreadyExists')) throw err;
+        if (!(err instanceof QuiverError && err.kind === 'ModelAlreadyExists')) throw asLoadRefusal(err);
         await scheduler.signature(req.modelId);
       }
       return { sizeInBytes: scheduler.describe(req.modelId).memoryBytes, maxConcurrency: concurrency(req.modelId) };
@@ -65,7 +72,8 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       if (scheduler.registry.has(req.modelId)) await scheduler.unregister(req.modelId);
       return {};
     }),
-    predictModelSize: unary(async (req: LoadModelRequest) => ({ sizeInBytes: await scheduler.predictBytes(req.modelPath) })),
+    // ModelMesh waits 500 ms for this: a local file's size and earlier measurements only, never a download or unpack.
+    predictModelSize: unary(async (req: LoadModelRequest) => ({ sizeInBytes: (await scheduler.quickPrediction(req.modelPath)) ?? options.defaultModelSizeBytes })),
     modelSize: unary(async (req: { modelId: string }) => ({ sizeInBytes: scheduler.describe(req.modelId).memoryBytes })),
   };
 }

@@ -39,7 +39,8 @@ export class GrpcServers {
     const defs = serviceDefinitions();
     const wanted = new Map<string, string[]>();
     if (options.inferenceAddress !== 'off') wanted.set(options.inferenceAddress, ['inference.GRPCInferenceService']);
-    if (options.modelMeshAddress !== 'off') wanted.set(options.modelMeshAddress, [...(wanted.get(options.modelMeshAddress) ?? []), 'mmesh.ModelRuntime']);
+    // ModelMesh sends inference to its management address when it was given no serving port: serve both there.
+    if (options.modelMeshAddress !== 'off') wanted.set(options.modelMeshAddress, ['inference.GRPCInferenceService', 'mmesh.ModelRuntime']);
     const servers: grpc.Server[] = [];
     const listeners: GrpcListener[] = [];
     try {

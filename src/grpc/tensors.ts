@@ -80,6 +80,9 @@ export function inferRequestBody(request: ModelInferRequest): { body: Uint8Array
   if (raw.length > 0 && raw.length !== request.inputs.length) {
     throw new InvalidInputError(`raw_input_contents has ${raw.length} entries but the request has ${request.inputs.length} inputs: give one per input, in order`);
   }
+  for (const o of request.outputs ?? []) {
+    if (o.parameters?.classification !== undefined) throw new InvalidInputError(`output "${o.name}": the classification extension is not supported; ask for the tensor`);
+  }
   const sections: Uint8Array[] = [];
   const inputs = request.inputs.map((input, i) => {
     let section: Uint8Array | undefined = raw.length > 0 ? raw[i] : undefined;

@@ -1,7 +1,8 @@
 // The Open Inference Protocol (KServe v2) over REST, with Triton's extensions that its clients and
 // perf_analyzer need: binary tensor data, model configuration and the model repository.
 import { Router, Request, Response } from 'express';
-import { BadRequestError, InvalidInputError } from '../errors';
+import * as zlib from 'node:zlib';
+import { BadRequestError, InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors';
 import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { locals } from './access-log';
@@ -52,11 +53,28 @@ function headerLengthOf(req: Request, bodyBytes: number): number | undefined {
   return length;
 }
 
-async function infer(scheduler: ModelScheduler, target: Target, req: Request, res: Response): Promise<void> {
+/** tritonclient's request_compression_algorithm: a gzip or deflate body, inflated up to max_request_size. */
+function decompressed(req: Request, body: Buffer, limit: number): Promise<Buffer> {
+  const encoding = (req.get('content-encoding') ?? '').trim().toLowerCase();
+  if (encoding === '' || encoding === 'identity') return Promise.resolve(body);
+  if (encoding !== 'gzip' && encoding !== 'deflate') {
+    return Promise.reject(new UnsupportedMediaTypeError(`Content-Encoding ${JSON.stringify(encoding)} is not supported: send gzip, deflate or none`));
+  }
+  const inflate = encoding === 'gzip' ? zlib.gunzip : zlib.inflate;
+  return new Promise((resolve, reject) => {
+    inflate(body, { maxOutputLength: limit }, (err, out) => {
+      if (!err) return resolve(out);
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') reject(new PayloadTooLargeError(`the ${encoding} body inflates past max_request_size (${limit} bytes)`));
+      else reject(new BadRequestError(`the ${encoding} body could not be inflated: ${err.message}`));
+    });
+  });
+}
+
+async function infer(scheduler: ModelScheduler, target: Target, req: Request, res: Response, maxRequestSize: number): Promise<void> {
   const context = locals(res);
   scheduler.readiness(target.name, target.version);
   context.model = target.name;
-  const body: Uint8Array = Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0);
+  const body: Uint8Array = Buffer.isBuffer(req.body) ? await decompressed(req, req.body, maxRequestSize) : new Uint8Array(0);
   if (body.byteLength === 0) throw new BadRequestError('the inference request is empty: send {"inputs": [...]}, binary tensors or an image');
   const headerLength = headerLengthOf(req, body.byteLength);
   const result = await scheduler.infer(target.name, target.version, {
@@ -121,7 +139,7 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
   router.post('/v2/models/*segments', raw, async (req, res) => {
     const target = modelTarget((req.params as { segments: string[] }).segments);
     if (target.action !== 'infer') throw new BadRequestError(`POST /v2/models/${target.name} is not an API: did you mean .../infer?`);
-    await infer(scheduler, target, req, res);
+    await infer(scheduler, target, req, res, options.maxRequestSize);
   });
 
   router.post('/v2/repository/index', json, async (req, res) => {

@@ -101,7 +101,7 @@ async function packageRoot(dir: string): Promise<string> {
  * (ModelMesh's puller keeps the file's own name); else Triton's layout, `<version>/model.onnx`, the
  * highest version.
  */
-async function defaultModelFile(root: string): Promise<{ file: string; version?: string }> {
+export async function defaultModelFile(root: string): Promise<{ file: string; version?: string }> {
   if (await statOrUndefined(path.join(root, 'model.onnx'))) return { file: 'model.onnx' };
   const entries = await fsp.readdir(root, { withFileTypes: true });
   const onnx = entries.filter((e) => e.isFile() && e.name.endsWith('.onnx'));
@@ -244,4 +244,21 @@ export async function storeUrlFor(modelStore: string, name: string): Promise<str
     if (await statOrUndefined(resolveInside(modelStore, candidate, 'model name'))) return candidate;
   }
   return name;
+}
+
+/**
+ * The model file a local model URL names, found by stats alone (no unpack, no download): a .onnx file,
+ * or a folder's model file as readModelPackage would pick it when no manifest or config names another.
+ * Undefined for archives, remote URLs and folders whose config names the file.
+ */
+export async function localModelFile(url: string, modelStore: string): Promise<string | undefined> {
+  if (isRemoteUrl(url) || /^[a-z][a-z0-9+.-]*:\/\//i.test(url) || url.includes('\0')) return undefined;
+  const target = resolveInside(modelStore, url, 'model url');
+  const stat = await statOrUndefined(target);
+  if (stat?.isFile()) return target.endsWith('.onnx') ? target : undefined;
+  if (!stat?.isDirectory()) return undefined;
+  const root = await packageRoot(target);
+  if (await statOrUndefined(path.join(root, 'MAR-INF')) || await statOrUndefined(path.join(root, 'model-config.json'))) return undefined;
+  const found = path.join(root, (await defaultModelFile(root)).file);
+  return (await statOrUndefined(found))?.isFile() ? fsp.realpath(found) : undefined;
 }

@@ -222,7 +222,8 @@ function decodeRaw(body: Uint8Array, model: OipModel): OipRequest {
   const known = fixed.reduce<number>((n, d) => n * (d ?? 1), 1) * ELEMENT_BYTES[type];
   if (known === 0 || body.byteLength % known !== 0) throw new InvalidInputError(`a raw body of ${body.byteLength} bytes is not a whole number of ${info.name}'s elements`);
   const dims = fixed.map((d) => d ?? body.byteLength / known);
-  return { feeds: { [info.name]: binaryTensor(body, type, dims, info.name) }, binaryOutput: false };
+  // A raw request has no header to ask for JSON: its outputs come back binary (Triton's binary extension).
+  return { feeds: { [info.name]: binaryTensor(body, type, dims, info.name) }, binaryOutput: true };
 }
 
 /** The request body as the framing says: JSON, JSON header + binary, or a raw input. */

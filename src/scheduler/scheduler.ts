@@ -5,7 +5,7 @@ import {
 } from '../errors';
 import type { ModelConfig } from '../models/model-config';
 import * as fsp from 'node:fs/promises';
-import { ModelPackage, ModelSourceOptions, openModelPackage, storeUrlFor } from '../models/model-source';
+import { ModelPackage, ModelSourceOptions, localModelFile, openModelPackage, storeUrlFor } from '../models/model-source';
 import type { ClassifierFormat } from '../postprocess/classify';
 import { validateModelName, validateRelativePath } from '../models/model-name';
 import { ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
@@ -230,14 +230,15 @@ export class ModelScheduler {
     return run;
   }
 
-  /** What one copy of the model at `url` is predicted to take, before any load (ModelMesh's predictModelSize). */
-  async predictBytes(url: string): Promise<number> {
-    const pkg = await openModelPackage(url, this.options);
-    try {
-      return this.predictCopyBytes(pkg);
-    } finally {
-      this.releaseArtifact(pkg);
-    }
+  /**
+   * What one copy of the local model at `url` is predicted to take, from its file's size and earlier
+   * loads of it, without opening the package (ModelMesh's predictModelSize); undefined when only a
+   * download or an unpack could tell.
+   */
+  async quickPrediction(url: string): Promise<number | undefined> {
+    const file = await localModelFile(url, this.options.modelStore).catch(() => undefined);
+    if (!file) return undefined;
+    return this.costs.predictCopy(file, (await fsp.stat(file)).size);
   }
 
   predictCopyBytes(pkg: ModelPackage): number {
@@ -618,11 +619,11 @@ export class ModelScheduler {
   }
 
   /** Waits for the model's placement, at most until the request's deadline (its response_timeout runs from arrival). */
-  private async placementBefore(name: string, deadline: number, timeoutS: number): Promise<Placement> {
+  private async placementBefore(name: string, deadline: number, limit: string): Promise<Placement> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new InferenceTimeoutError(`model "${name}" did not answer within ${timeoutS} s (response_timeout): it was still loading; the request was dropped`)),
+        () => reject(new InferenceTimeoutError(`model "${name}" did not answer within ${limit}: it was still loading; the request was dropped`)),
         Math.max(0, deadline - Date.now()),
       );
       timer.unref();
@@ -640,11 +641,13 @@ export class ModelScheduler {
     }
   }
 
-  async infer(name: string, version: string | undefined, request: InferRequest): Promise<InferOutcome> {
+  /** `clientDeadline` (epoch ms, a gRPC call's deadline): the request is dropped then if its response_timeout is later. */
+  async infer(name: string, version: string | undefined, request: InferRequest, clientDeadline = Infinity): Promise<InferOutcome> {
     const record = this.registry.get(name);
     const arrivedAt = Date.now();
     const timeoutS = record.settings?.responseTimeoutS ?? this.options.defaultResponseTimeoutS ?? 120;
-    const deadline = arrivedAt + timeoutS * 1000;
+    const deadline = Math.min(arrivedAt + timeoutS * 1000, clientDeadline);
+    const limit = clientDeadline < arrivedAt + timeoutS * 1000 ? "the call's deadline" : `${timeoutS} s (response_timeout)`;
     this.admitRequest(name);
     // A request that finds its model loading or evicted waits for the load: a cold start.
     const coldStart = this.loading.has(name) || record.state === 'evicted';
@@ -655,7 +658,7 @@ export class ModelScheduler {
     let counted = false;
     try {
       try {
-        placement ??= await this.placementBefore(name, deadline, timeoutS);
+        placement ??= await this.placementBefore(name, deadline, limit);
       } finally {
         const left = this.waiting.get(name)! - 1;
         if (left > 0) this.waiting.set(name, left);
@@ -691,7 +694,7 @@ export class ModelScheduler {
       return { ...result, coldStart };
     } catch (err) {
       if (err instanceof QuiverError && err.kind === 'InferenceTimeout' && !/still loading/.test(err.message)) {
-        throw new InferenceTimeoutError(`model "${name}" did not answer within ${timeoutS} s (response_timeout); the request was dropped`);
+        throw new InferenceTimeoutError(`model "${name}" did not answer within ${limit}; the request was dropped`);
       }
       throw err;
     } finally {
@@ -759,11 +762,14 @@ export class ModelScheduler {
     return [...entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  /** Whether a request for the model would be served: registered, and not failed or going. */
+  /**
+   * Ready as Triton means it: loaded (or evicted, which its next request loads again); not while its
+   * registration's load is still running, failed or going.
+   */
   readiness(name: string, version?: string): { ready: boolean; state: string } {
     const record = this.registry.get(name);
     this.checkVersion(record, version);
-    return { ready: record.state !== 'unloading' && record.state !== 'failed', state: record.state };
+    return { ready: record.state === 'ready' || record.state === 'evicted', state: record.state };
   }
 
   private checkVersion(record: ModelRecord, version: string | undefined): void {

@@ -10,7 +10,7 @@ const DEPLOY = path.resolve(__dirname, '..', '..', '..', 'deploy');
 const read = (file: string): any => parse(fs.readFileSync(path.join(DEPLOY, file), 'utf8'));
 
 /** Environment variables Quiver reads that are not its own QUIVER_* keys (ModelMesh's). */
-const FOREIGN_ENV = ['INTERNAL_GRPC_PORT', 'INTERNAL_GRPC_SOCKET_PATH'];
+const FOREIGN_ENV = ['INTERNAL_GRPC_PORT', 'INTERNAL_GRPC_SOCKET_PATH', 'INTERNAL_SERVING_GRPC_PORT', 'INTERNAL_SERVING_GRPC_SOCKET_PATH'];
 const FLAGS = new Set(CONFIG_SCHEMA.map((e) => e.flag));
 const ENVS = new Set([...CONFIG_SCHEMA.map((e) => e.env), ...FOREIGN_ENV]);
 
@@ -78,8 +78,11 @@ test('ModelMesh ServingRuntime: grpcEndpoint is where mmesh.ModelRuntime listens
   expect(isvc.spec.predictor.model.runtime).toBe(runtime.metadata.name);
 });
 
-test('ModelMesh\'s socket variable gives a unix address', () => {
+test('ModelMesh\'s variables give the addresses', () => {
   const config = loadConfig({}, { INTERNAL_GRPC_SOCKET_PATH: '/var/run/mm.sock' }, fs.mkdtempSync('/tmp/quiver-deploy-'));
   expect(config.modelmesh_address).toBe('unix:/var/run/mm.sock');
   expect(loadConfig({}, {}, fs.mkdtempSync('/tmp/quiver-deploy-')).modelmesh_address).toBe('off');
+  // ModelMesh's serving port, when it names one, is where the inference service listens.
+  expect(loadConfig({}, { INTERNAL_SERVING_GRPC_PORT: '8033' }, fs.mkdtempSync('/tmp/quiver-deploy-')).grpc_inference_address).toBe('127.0.0.1:8033');
+  expect(loadConfig({}, { INTERNAL_SERVING_GRPC_SOCKET_PATH: '/run/s.sock' }, fs.mkdtempSync('/tmp/quiver-deploy-')).grpc_inference_address).toBe('unix:/run/s.sock');
 });

@@ -13,6 +13,7 @@ let socketDir: string;
 let inference: grpc.Client;
 let health: grpc.Client;
 let mesh: grpc.Client;
+let meshInference: grpc.Client;
 
 type Callable = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: any) => void) => void;
 
@@ -50,10 +51,11 @@ beforeAll(async () => {
   inference = new C.inference(s.grpc, grpc.credentials.createInsecure());
   health = new C.health(s.grpc, grpc.credentials.createInsecure());
   mesh = new C.modelRuntime(`unix:${path.join(socketDir, 'mesh.sock')}`, grpc.credentials.createInsecure());
+  meshInference = new C.inference(`unix:${path.join(socketDir, 'mesh.sock')}`, grpc.credentials.createInsecure());
 }, 60_000);
 
 afterAll(async () => {
-  for (const c of [inference, health, mesh]) c?.close();
+  for (const c of [inference, health, mesh, meshInference]) c?.close();
   await s?.close();
   fs.rmSync(socketDir, { recursive: true, force: true });
 });
@@ -72,7 +74,9 @@ describe('GRPCInferenceService', () => {
     expect(meta).toMatchObject({ name: 'two', versions: ['1.0'], platform: 'onnxruntime_onnx', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }] });
     expect(meta.outputs.map((o: any) => o.name)).toEqual(['plus', 'times']);
     expect((await failure(call(inference, 'ModelMetadata', { name: 'nope' }))).code).toBe(grpc.status.NOT_FOUND);
-    expect((await failure(call(inference, 'ModelReady', { name: 'two', version: '9' }))).code).toBe(grpc.status.NOT_FOUND);
+    // As Triton answers it: not ready, not an error.
+    expect(await call(inference, 'ModelReady', { name: 'two', version: '9' })).toEqual({ ready: false });
+    expect(await call(inference, 'ModelReady', { name: 'nope' })).toEqual({ ready: false });
   });
 
   test('model config (Triton\'s ModelConfig message)', async () => {
@@ -109,6 +113,11 @@ describe('GRPCInferenceService', () => {
     const type = await failure(call(inference, 'ModelInfer', { model_name: 'two', inputs: [{ name: 'x', datatype: 'FP64', shape: [1, 3], contents: { fp64_contents: [1, 2, 3] } }] }));
     expect(type.details).toMatch(/FP64/);
     expect((await failure(call(inference, 'ModelInfer', { model_name: 'ghost', inputs: [] }))).code).toBe(grpc.status.NOT_FOUND);
+    const classes = await failure(call(inference, 'ModelInfer', {
+      model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32([1, 2, 3])], outputs: [{ name: 'plus', parameters: { classification: { int64_param: 2 } } }],
+    }));
+    expect(classes.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(classes.details).toMatch(/classification/);
   });
 
   test('a message over grpc_max_message_size is refused, and the server goes on', async () => {
@@ -140,6 +149,20 @@ describe('GRPCInferenceService', () => {
     await new Promise((r) => setTimeout(r, 100));
     const late = await failure(call(inference, 'ModelInfer', { model_name: 'slow1', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }], raw_input_contents: [f32([1])] }));
     expect(late.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    await blocker;
+  }, 30_000);
+
+  test('a call\'s own deadline drops its request from the queue: it does not wait for response_timeout', async () => {
+    const blocker = fetch(`${s.inference}/predictions/slow`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-custom-attributes': 'sleep=2000' }, body: JSON.stringify({ x: [[1000]] }),
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    // two shares the one thread with slow, so this waits behind slow's run.
+    const late = await failure(call(inference, 'ModelInfer', { model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32([1, 2, 3])] }, new grpc.Metadata(), 300));
+    expect(late.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    await new Promise((r) => setTimeout(r, 300));
+    const metrics = await fetch(`${s.management}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/quiver_queue_depth\{model="two"\} 0/);
     await blocker;
   }, 30_000);
 
@@ -192,14 +215,22 @@ describe('ModelMesh runtime (mmesh.ModelRuntime on its own socket)', () => {
     expect(r.model_name).toBe('mnist__isvc-1');
     expect(floats(r.raw_output_contents[0])).toEqual([6, 7]);
 
+    // ModelMesh sends inference to the management socket when it has no serving port: it is served there too.
+    const viaMesh = await call(meshInference, 'ModelInfer', { model_name: 'mnist__isvc-1', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([0, 0])] });
+    expect(floats(viaMesh.raw_output_contents[0])).toEqual([5, 6]);
     const size = await call(mesh, 'modelSize', { modelId: 'mnist__isvc-1' });
     expect(size.sizeInBytes).toBeGreaterThanOrEqual(loaded.sizeInBytes);
     // Loading again what is loaded is success with its size.
     expect((await call(mesh, 'loadModel', { modelId: 'mnist__isvc-1', modelPath })).sizeInBytes).toBe(size.sizeInBytes);
-    await call(mesh, 'unloadModel', { modelId: 'mnist__isvc-1' });
-    // Unloading what is absent is success too.
+    // A second runtimeStatus (ModelMesh's container restarted) purges again.
+    await call(mesh, 'runtimeStatus', {});
+    expect((await fetch(`${s.management}/models/mnist__isvc-1`)).status).toBe(404);
+    // Unloading what is absent is success.
     await call(mesh, 'unloadModel', { modelId: 'mnist__isvc-1' });
     expect((await failure(call(inference, 'ModelInfer', { model_name: 'x', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([1, 1])] }, md))).code).toBe(grpc.status.NOT_FOUND);
-    expect((await failure(call(mesh, 'loadModel', { modelId: 'gone', modelPath: path.join(s.store, 'pulled', 'missing') }))).code).toBe(grpc.status.NOT_FOUND);
+    // No load was attempted: INVALID_ARGUMENT, as the model-runtime proto asks.
+    expect((await failure(call(mesh, 'loadModel', { modelId: 'gone', modelPath: path.join(s.store, 'pulled', 'missing') }))).code).toBe(grpc.status.INVALID_ARGUMENT);
+    // Nothing local to size quickly (a path that is not there): ModelMesh's default, at once.
+    expect((await call(mesh, 'predictModelSize', { modelId: 'gone', modelPath: path.join(s.store, 'pulled', 'missing') })).sizeInBytes).toBe(status.defaultModelSizeInBytes);
   });
 });

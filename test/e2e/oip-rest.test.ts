@@ -1,6 +1,7 @@
 // The Open Inference Protocol (v2) over real HTTP, as Triton's and KServe's clients speak it: health,
 // metadata, model config, JSON and binary tensors, raw bodies, images, errors and the repository API.
 import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { identityModel, twoOutputModel, channelMeanModel, writeModelFolder } from '../fixtures/onnx-models';
@@ -135,9 +136,25 @@ describe('inference', () => {
   test('a raw body (Inference-Header-Content-Length: 0) is the one input', async () => {
     const r = await fetch(v2('/models/fixed/infer'), { method: 'POST', headers: { 'inference-header-content-length': '0' }, body: Buffer.from(f32([1, 2, 3, 4])) });
     expect(r.status).toBe(200);
-    expect((await json(r)).outputs[0]).toEqual({ name: 'out', datatype: 'FP32', shape: [2, 2], data: [1, 2, 3, 4] });
+    // No header to ask for JSON: the outputs come back binary.
+    const { header, rest } = await binaryAnswer(r);
+    expect(header.outputs[0]).toEqual({ name: 'out', datatype: 'FP32', shape: [2, 2], parameters: { binary_data_size: 16 } });
+    expect(Array.from(new Float32Array(rest.buffer.slice(rest.byteOffset, rest.byteOffset + 16)))).toEqual([1, 2, 3, 4]);
     const short = await fetch(v2('/models/fixed/infer'), { method: 'POST', headers: { 'inference-header-content-length': '0' }, body: Buffer.from(f32([1, 2, 3])) });
     expect(short.status).toBe(400);
+  });
+
+  test('gzip and deflate bodies (tritonclient\'s request_compression_algorithm) are inflated; others are 415', async () => {
+    const { body, headers } = binaryBody({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }, [f32([1, 2, 3])]);
+    for (const [encoding, packed] of [['gzip', zlib.gzipSync(body)], ['deflate', zlib.deflateSync(body)]] as const) {
+      const r = await fetch(v2('/models/two/infer'), { method: 'POST', headers: { ...headers, 'content-encoding': encoding }, body: packed });
+      expect(r.status).toBe(200);
+      expect((await json(r)).outputs[0].data).toEqual([2, 3, 4]);
+    }
+    const br = await fetch(v2('/models/two/infer'), { method: 'POST', headers: { ...headers, 'content-encoding': 'br' }, body });
+    expect(br.status).toBe(415);
+    const broken = await fetch(v2('/models/two/infer'), { method: 'POST', headers: { ...headers, 'content-encoding': 'gzip' }, body });
+    expect(broken.status).toBe(400);
   });
 
   test('FP16, INT64, BOOL and BYTES pass through, as JSON and as binary', async () => {
