@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <mutex>
 #include <string>
 
 #include "preprocess.h"
@@ -30,7 +31,8 @@ DeviceProbe Probe();
 MemoryInfo GetMemoryInfo(int device);
 
 // One per worker thread: its own stream, device buffers and pinned staging buffers, grown on demand
-// and freed on destruction. Work is ordered on the stream; only the stream is synchronized.
+// and freed on destruction. Jobs come from several libuv threads at once (a batch prepares its images
+// side by side) and share the staging buffers, so one job at a time holds them (mutex_).
 class StreamContext {
  public:
   explicit StreamContext(int device);
@@ -41,11 +43,21 @@ class StreamContext {
   void Preprocess(const SourceImage& src, const CropRect& crop, const Placement& place, const Affine& affine, const Output& out);
   // Times the kernel alone on the buffers of one staged job, against a device-to-device copy.
   KernelTiming Benchmark(const SourceImage& src, const CropRect& crop, const Placement& place, const Affine& affine, const Output& out, int iterations);
-  size_t DeviceBytes() const { return deviceSrcBytes_ + deviceOutBytes_; }
-  size_t PinnedBytes() const { return pinnedSrcBytes_ + pinnedOutBytes_; }
+  size_t DeviceBytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return deviceSrcBytes_ + deviceOutBytes_;
+  }
+  size_t PinnedBytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return pinnedSrcBytes_ + pinnedOutBytes_;
+  }
   int Device() const { return device_; }
 
  private:
+  // Stages one job and runs it; the caller holds mutex_.
+  void PreprocessLocked(const SourceImage& src, const CropRect& crop, const Placement& place, const Affine& affine, const Output& out);
+
+  mutable std::mutex mutex_;
   int device_;
   void* stream_ = nullptr;
   void* deviceSrc_ = nullptr;

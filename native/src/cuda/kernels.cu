@@ -127,7 +127,8 @@ StreamContext::~StreamContext() {
 
 KernelTiming StreamContext::Benchmark(const SourceImage& src, const CropRect& crop, const Placement& place, const Affine& affine,
                                      const Output& out, int iterations) {
-  Preprocess(src, crop, place, affine, out);  // stages the buffers
+  std::lock_guard<std::mutex> lock(mutex_);
+  PreprocessLocked(src, crop, place, affine, out);  // stages the buffers
   auto stream = static_cast<cudaStream_t>(stream_);
   const size_t rowBytes = static_cast<size_t>(src.width) * src.channels;
   const size_t srcBytes = rowBytes * crop.height;
@@ -169,6 +170,11 @@ KernelTiming StreamContext::Benchmark(const SourceImage& src, const CropRect& cr
 }
 
 void StreamContext::Preprocess(const SourceImage& src, const CropRect& crop, const Placement& place, const Affine& affine, const Output& out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  PreprocessLocked(src, crop, place, affine, out);
+}
+
+void StreamContext::PreprocessLocked(const SourceImage& src, const CropRect& crop, const Placement& place, const Affine& affine, const Output& out) {
   ValidateArguments(src, crop, place, out);
   // The calling thread (a libuv worker) may not have this device current yet.
   Check(cudaSetDevice(device_), "cudaSetDevice");
