@@ -3,6 +3,8 @@
 // contents, and the same crop as a PNG, at c=1 and c=8. Baseline, in the same run and the same
 // process turns: onnxruntime's own run of that tensor, in process (same session settings as the
 // server's workers). Overhead = the form's median latency at c=1 − the baseline's median run.
+// "pool-only" is the binary body handed to a worker thread of the same pool, without HTTP: the thread
+// hop's and the worker's own share.
 //
 //   --duration S     seconds per form and round (default 2)
 //   --rounds N       rounds; each figure is the median over them (default 3)
@@ -17,6 +19,9 @@ import { BUILTIN_MODEL_STORE } from '../src/config/schema';
 import { runLoad, LoadResult, percentile } from './load';
 import type { GrpcLoadJob } from './grpc-load-client';
 import { workloads } from './workloads';
+import { WorkerPool, transferableBody } from '../src/workers/pool';
+import { parseModelConfig } from '../src/models/model-config';
+import type { ModelSpec } from '../src/workers/messages';
 
 const ROOT = path.join(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -105,6 +110,50 @@ class InProcessRun {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/**
+ * The OIP binary body handed straight to a worker thread as the server does (same pool, same task),
+ * without HTTP: what the thread hop and the worker's decoding cost on their own.
+ */
+class PoolOnly {
+  private readonly pool = new WorkerPool(1, { intraOpThreads: 1, interOpThreads: 1, maxImagePixels: 1e8, preprocessBackend: 'auto', heapLimitMb: 0 });
+  private spec!: ModelSpec;
+
+  constructor(private readonly body: Buffer, private readonly headerLength: number) {}
+
+  async open(): Promise<void> {
+    await this.pool.warmUp();
+    const dir = path.join(BUILTIN_MODEL_STORE, 'ocr-cls');
+    const config = parseModelConfig(JSON.parse(fs.readFileSync(path.join(dir, 'model-config.json'), 'utf8')), 'model-config.json');
+    this.spec = { key: 'bench-cls', name: 'ocr-cls', version: '1.0', modelPath: path.join(dir, 'model.onnx'), config };
+    await this.pool.slot(0).run({ kind: 'load', model: this.spec });
+  }
+
+  private async once(): Promise<void> {
+    const { body, transfer } = transferableBody(Buffer.from(this.body));
+    await this.pool.slot(0).run({ kind: 'infer', model: this.spec, request: { body, contentType: 'application/octet-stream', requestId: 'b', enqueuedAt: Date.now(), oip: { headerLength: this.headerLength } } }, transfer);
+  }
+
+  async load(connections: number, seconds: number): Promise<LoadResult> {
+    const latencies: number[] = [];
+    const started = performance.now();
+    const end = started + seconds * 1000;
+    await Promise.all(Array.from({ length: connections }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        await this.once();
+        latencies.push(performance.now() - t);
+      }
+    }));
+    const elapsed = (performance.now() - started) / 1000;
+    latencies.sort((a, b) => a - b);
+    return { requests: latencies.length, throughput: latencies.length / elapsed, p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), errors: 0, timeouts: 0, non2xx: 0 };
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
 async function main(): Promise<void> {
   const { values: args } = parseArgs({ options: { duration: { type: 'string', default: '2' }, rounds: { type: 'string', default: '3' } } });
   const seconds = Number(args.duration);
@@ -162,6 +211,9 @@ async function main(): Promise<void> {
       { name: 'grpc-raw', load: (c, s) => runGrpcLoad(grpcJob(c, s)), check: async () => undefined },
       http('png', `${base}/v2/models/ocr-cls/infer`, png, { 'content-type': 'image/png' }, async () => undefined),
     ];
+    const poolOnly = new PoolOnly(binary, header.length);
+    await poolOnly.open();
+    forms.push({ name: 'pool-only', load: (c, s) => poolOnly.load(c, s), check: async () => undefined });
     for (const f of forms) await f.check();
 
     const c1: Record<string, number[]> = Object.fromEntries([...forms.map((f) => [f.name, []]), ['in-process', []]]);
@@ -198,10 +250,12 @@ async function main(): Promise<void> {
     }
     const errors = forms.reduce((n, f) => n + c8[f.name].reduce((m, r) => m + r.errors + r.non2xx, 0), 0);
     if (errors > 0) console.log(`errors or non-2xx answers: ${errors}`);
-    console.log(`RESULT protocols binary_overhead_ms=${overhead('oip-binary').toFixed(3)} grpc_overhead_ms=${overhead('grpc-raw').toFixed(3)} json_overhead_ms=${overhead('oip-json').toFixed(3)} mms_json_overhead_ms=${overhead('mms-json').toFixed(3)} png_overhead_ms=${overhead('png').toFixed(3)}`);
+    await poolOnly.close();
+    console.log(`RESULT protocols binary_overhead_ms=${overhead('oip-binary').toFixed(3)} grpc_overhead_ms=${overhead('grpc-raw').toFixed(3)} json_overhead_ms=${overhead('oip-json').toFixed(3)} mms_json_overhead_ms=${overhead('mms-json').toFixed(3)} png_overhead_ms=${overhead('png').toFixed(3)} pool_only_overhead_ms=${overhead('pool-only').toFixed(3)}`);
   } finally {
     server.kill('SIGTERM');
   }
+  process.exit(0);
 }
 
 main().catch((err) => {
