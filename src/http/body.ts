@@ -78,13 +78,16 @@ export function readBody(options: BodyOptions): BodyMiddleware {
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    // With a length given (and reserved), the body is read into one buffer of its own: no concat, and
+    // a buffer that can be handed to a worker thread as it is.
+    const whole = Number.isFinite(declared) && declared > 0 ? Buffer.allocUnsafeSlow(declared) : undefined;
     let settled = false;
     const settle = (err?: Error) => {
       if (settled) return;
       settled = true;
       req.off('data', onData).off('end', onEnd).off('aborted', onAborted).off('error', onAborted);
       if (err) return next(err);
-      const body = Buffer.concat(chunks, size);
+      const body = whole && size === whole.length && chunks.length === 0 ? whole : Buffer.concat(whole ? [whole.subarray(0, Math.min(size, whole.length)), ...chunks] : chunks, size);
       if (options.json === 'always' || (options.json === 'when-declared' && isJson(req))) {
         if (body.length === 0) {
           req.body = undefined;
@@ -111,7 +114,8 @@ export function readBody(options: BodyOptions): BodyMiddleware {
         settle(refused);
         return;
       }
-      chunks.push(chunk);
+      if (whole && size <= whole.length) chunk.copy(whole, size - chunk.length);
+      else chunks.push(chunk);
     };
     const onEnd = () => settle();
     const onAborted = () => settle(new BadRequestError('request body was cut off before it ended'));
