@@ -23,6 +23,9 @@ const KINDS = {
   HandlersRefused: { type: 'HandlerNotAllowedException', status: 400 },
   UnsafePath: { type: 'UnsafePathException', status: 400 },
   ModelNotFound: { type: 'ModelNotFoundException', status: 404 },
+  ModelVersionNotFound: { type: 'ModelVersionNotFoundException', status: 404 },
+  // TorchServe's: a version change the registry refuses (removing the default while others remain).
+  InvalidModelVersion: { type: 'InvalidModelVersionException', status: 400 },
   ArtifactNotFound: { type: 'ArtifactNotFoundException', status: 404 },
   ArtifactAccessDenied: { type: 'ArtifactAccessDeniedException', status: 403 },
   // TorchServe answers 404 for a URL that allowed_urls does not list.
@@ -41,6 +44,8 @@ const KINDS = {
   TooManyConnections: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 1 },
   InsufficientMemory: { type: 'InsufficientMemoryException', status: 503, sagemakerStatus: 507, retryAfterS: 1 },
   InferenceTimeout: { type: 'InferenceTimeoutException', status: 504 },
+  // nginx's 499: the client went away before its answer; nobody reads it, the logs and metrics do.
+  ClientDisconnected: { type: 'ClientClosedRequestException', status: 499 },
   // The artifact store failed us (connection lost, truncated or corrupt download): a bad gateway.
   ArtifactDownloadFailed: { type: 'ArtifactDownloadException', status: 502 },
   DownloadCacheFull: { type: 'InsufficientStorageException', status: 507 },
@@ -82,6 +87,8 @@ export class InvalidModelArchiveError extends defineError('InvalidModelArchive')
 export class HandlersRefusedError extends defineError('HandlersRefused') {}
 export class UnsafePathError extends defineError('UnsafePath') {}
 export class ModelNotFoundError extends defineError('ModelNotFound') {}
+export class ModelVersionNotFoundError extends defineError('ModelVersionNotFound') {}
+export class InvalidModelVersionError extends defineError('InvalidModelVersion') {}
 export class ArtifactNotFoundError extends defineError('ArtifactNotFound') {}
 export class ArtifactAccessDeniedError extends defineError('ArtifactAccessDenied') {}
 export class UrlNotAllowedError extends defineError('UrlNotAllowed') {}
@@ -100,6 +107,7 @@ export class ServerDrainingError extends defineError('ServerDraining') {}
 export class TooManyConnectionsError extends defineError('TooManyConnections') {}
 export class InsufficientMemoryError extends defineError('InsufficientMemory') {}
 export class InferenceTimeoutError extends defineError('InferenceTimeout') {}
+export class ClientDisconnectedError extends defineError('ClientDisconnected') {}
 export class ModelLoadFailedError extends defineError('ModelLoadFailed') {}
 export class InferenceFailedError extends defineError('InferenceFailed') {}
 export class WorkerFailedError extends defineError('WorkerFailed') {}
@@ -119,6 +127,8 @@ const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> 
   HandlersRefused: HandlersRefusedError,
   UnsafePath: UnsafePathError,
   ModelNotFound: ModelNotFoundError,
+  ModelVersionNotFound: ModelVersionNotFoundError,
+  InvalidModelVersion: InvalidModelVersionError,
   ArtifactNotFound: ArtifactNotFoundError,
   ArtifactAccessDenied: ArtifactAccessDeniedError,
   UrlNotAllowed: UrlNotAllowedError,
@@ -137,6 +147,7 @@ const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> 
   TooManyConnections: TooManyConnectionsError,
   InsufficientMemory: InsufficientMemoryError,
   InferenceTimeout: InferenceTimeoutError,
+  ClientDisconnected: ClientDisconnectedError,
   ModelLoadFailed: ModelLoadFailedError,
   InferenceFailed: InferenceFailedError,
   WorkerFailed: WorkerFailedError,

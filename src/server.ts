@@ -247,7 +247,7 @@ export class QuiverServer {
         throw err;
       }
       const server = new QuiverServer(config, scheduler, servers, lifecycle, grpcServers);
-      log.info('quiver is serving', { mode: config.mode, ...server.urls(), workers: config.workers, models: scheduler.registry.size() });
+      log.info('quiver is serving', { mode: config.mode, ...server.urls(), workers: config.workers, models: scheduler.modelCount() });
       return server;
     } catch (err) {
       await scheduler.close();
@@ -257,7 +257,7 @@ export class QuiverServer {
 
   private static async loadStartupModels(scheduler: ModelScheduler, config: QuiverConfig): Promise<void> {
     for (const model of await startupModels(config.load_models, config.model_store)) {
-      if (model.name && scheduler.registry.has(model.name)) continue;
+      if (model.name && scheduler.hasModel(model.name)) continue;
       const request: RegisterRequest = { ...model, synchronous: true, loadedAtStartup: true };
       try {
         const record = await scheduler.register(request);
@@ -275,16 +275,27 @@ export class QuiverServer {
     for (const m of models) {
       try {
         await scheduler.register({
-          name: m.name, url: m.url, initialWorkers: m.workers, batchSize: m.batchSize,
+          name: m.name, version: m.modelVersion, url: m.url, initialWorkers: m.workers, batchSize: m.batchSize,
           maxBatchDelayMs: m.maxBatchDelayMs, responseTimeoutS: m.responseTimeoutS, synchronous: true,
           // Models that /invocations loaded are named by their target path.
           nameIsTargetPath: m.name.includes('/'),
+          // Predicted from what it measured before the crash, not a first guess from its file size.
+          measured: m.measured,
         });
       } catch (err) {
-        log.error('model from the snapshot failed to load', { model: m.name, error: (err as Error).message });
+        log.error('model from the snapshot failed to load', { model: m.name, version: m.modelVersion, error: (err as Error).message });
       }
     }
-    log.info('snapshot restored', { models: scheduler.registry.size(), of: models.length });
+    for (const m of models) {
+      if (m.isDefault && m.modelVersion !== undefined && scheduler.hasModel(m.name)) {
+        try {
+          scheduler.setDefault(m.name, m.modelVersion);
+        } catch (err) {
+          log.error('default version from the snapshot could not be set', { model: m.name, version: m.modelVersion, error: (err as Error).message });
+        }
+      }
+    }
+    log.info('snapshot restored', { models: scheduler.modelCount(), of: models.length });
   }
 
   private static url(server: http.Server): string {

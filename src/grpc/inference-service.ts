@@ -44,7 +44,7 @@ export function inferenceService(scheduler: ModelScheduler, isHealthy: () => boo
       try {
         return { ready: scheduler.readiness(t.name, t.version).ready };
       } catch (err) {
-        if (err instanceof QuiverError && err.kind === 'ModelNotFound') return { ready: false };
+        if (err instanceof QuiverError && (err.kind === 'ModelNotFound' || err.kind === 'ModelVersionNotFound')) return { ready: false };
         throw err;
       }
     }),
@@ -60,9 +60,12 @@ export function inferenceService(scheduler: ModelScheduler, isHealthy: () => boo
       const t = target(req, md);
       scheduler.readiness(t.name, t.version);
       const { body, headerLength } = inferRequestBody(req);
+      // A cancelled call (the client gave up) takes its request off any queue it still waits in.
+      const cancelled = new AbortController();
+      call.once('cancelled', () => cancelled.abort());
       const result = await scheduler.infer(t.name, t.version, {
         body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: Date.now(), oip: { headerLength },
-      }, deadlineOf(call));
+      }, deadlineOf(call), cancelled.signal);
       return inferResponse(result.body, result.binary);
     }),
     RepositoryIndex: unary(async (req: { ready?: boolean }) => {
@@ -86,7 +89,7 @@ export function inferenceService(scheduler: ModelScheduler, isHealthy: () => boo
       return {};
     }),
     RepositoryModelUnload: unary(async (req: { model_name: string }) => {
-      await scheduler.unregister(req.model_name);
+      await scheduler.unregisterAll(req.model_name);
       return {};
     }),
   };

@@ -33,7 +33,7 @@ interface LoadModelRequest {
 export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOptions): grpc.UntypedServiceImplementation {
   // ModelMesh starts from an empty runtime: each runtimeStatus (its model-mesh container started, or
   // restarted) drops every model first.
-  const purge = () => Promise.all(scheduler.registry.all().map((r) => scheduler.unregister(r.name).catch(() => undefined))).then(() => undefined);
+  const purge = () => Promise.all(scheduler.modelNames().map((name) => scheduler.unregisterAll(name).catch(() => undefined))).then(() => undefined);
   const concurrency = (name: string) => {
     const d = scheduler.describe(name);
     return Math.max(1, d.minWorkers) * Math.max(1, d.batchSize);
@@ -69,7 +69,7 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       return { sizeInBytes: scheduler.describe(req.modelId).memoryBytes, maxConcurrency: concurrency(req.modelId) };
     }),
     unloadModel: unary(async (req: { modelId: string }) => {
-      if (scheduler.registry.has(req.modelId)) await scheduler.unregister(req.modelId);
+      if (scheduler.hasModel(req.modelId)) await scheduler.unregisterAll(req.modelId);
       return {};
     }),
     // ModelMesh waits 500 ms for this: a local file's size and earlier measurements only, never a download or unpack.

@@ -5,6 +5,7 @@ import { BadRequestError } from '../errors';
 import type { InferOutcome, ModelScheduler } from '../scheduler/scheduler';
 import { locals } from './access-log';
 import { Payload, requestPayloads } from './request-body';
+import { clientGone } from './client-gone';
 
 const CUSTOM_ATTRIBUTES = 'x-amzn-sagemaker-custom-attributes';
 const MAX_CUSTOM_ATTRIBUTES = 1024;
@@ -12,7 +13,7 @@ const MAX_CUSTOM_ATTRIBUTES = 1024;
 export async function invokeModel(scheduler: ModelScheduler, name: string, version: string | undefined, req: Request, res: Response): Promise<void> {
   const context = locals(res);
   // An unknown model is a 404 whatever the body.
-  scheduler.registry.get(name);
+  scheduler.checkModel(name, version);
   context.model = name;
   const customAttributes = req.get(CUSTOM_ATTRIBUTES);
   if (customAttributes !== undefined && customAttributes.length > MAX_CUSTOM_ATTRIBUTES) {
@@ -23,6 +24,7 @@ export async function invokeModel(scheduler: ModelScheduler, name: string, versi
   const payloads = requestPayloads(body, req.get('content-type'));
   // Every input is checked before any runs, so that none is left running for a request already failed.
   if (payloads.some((p) => p.body.byteLength === 0)) throw new BadRequestError('request input is empty: send an image or JSON tensors');
+  const gone = clientGone(res);
   const run = (payload: Payload) =>
     scheduler.infer(name, version, {
       body: payload.body,
@@ -30,7 +32,7 @@ export async function invokeModel(scheduler: ModelScheduler, name: string, versi
       customAttributes,
       requestId: context.requestId,
       enqueuedAt: Date.now(),
-    });
+    }, Infinity, gone);
   if (payloads.length > 1) {
     const outcomes = await Promise.allSettled(payloads.map(run));
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');

@@ -28,7 +28,7 @@ export function predictionTarget(scheduler: ModelScheduler, given: string[]): { 
   // "/predictions/x/" is "/predictions/x".
   const segments = given.length > 1 && given[given.length - 1] === '' ? given.slice(0, -1) : given;
   const whole = segments.join('/');
-  if (segments.length === 1 || scheduler.registry.has(whole)) return { name: whole };
+  if (segments.length === 1 || scheduler.hasModel(whole)) return { name: whole };
   if (segments.length === 2) return { name: segments[0], version: segments[1] };
   throw new ModelNotFoundError(`model "${whole}" is not registered`);
 }

@@ -1,6 +1,6 @@
-// MMS management API: register, scale, describe, list and unregister models.
+// MMS management API: register, scale, describe, list and unregister models; TorchServe's versions.
 import { redactedUrl } from '../models/remote-artifact';
-import { Router } from 'express';
+import { Request, Response, Router } from 'express';
 import { readBody } from './body';
 import { log } from '../log';
 import { ArtifactNotFoundError, BadRequestError } from '../errors';
@@ -34,6 +34,7 @@ export function mmsManagementRouter(scheduler: ModelScheduler): Router {
     const record = await scheduler.register({
       url,
       name: params.string('model_name') || undefined,
+      version: params.string('model_version') || undefined,
       initialWorkers,
       batchSize: params.int('batch_size', { min: 1, max: 4096 }),
       maxBatchDelayMs: params.int('max_batch_delay', { min: 0, max: 600_000 }),
@@ -45,24 +46,33 @@ export function mmsManagementRouter(scheduler: ModelScheduler): Router {
     else res.status(200).json({ status: `Model "${record.name}" registered` });
   });
 
-  router.put('/models/:name', async (req, res) => {
+  // TorchServe's, typo included: clients compare the text.
+  router.put('/models/:name/:version/set-default', (req, res) => {
+    scheduler.setDefault(req.params.name, req.params.version);
+    res.json({ status: `Default vesion succsesfully updated for model "${req.params.name}" to "${req.params.version}"` });
+  });
+
+  const scale = async (req: Request, res: Response) => {
     const minWorkers = intParam(req, 'min_worker', { min: 0, max: 1024 }) ?? 1;
     const maxWorkers = intParam(req, 'max_worker', { min: 0, max: 1024 }) ?? minWorkers;
     const synchronous = boolParam(req, 'synchronous') ?? false;
+    const { name, version } = req.params as { name: string; version?: string };
     // A bad name or count throws here, also when the scaling itself runs in the background.
-    const scaling = scheduler.scale(req.params.name, minWorkers, maxWorkers);
+    const scaling = scheduler.scale(name, minWorkers, maxWorkers, version);
     if (synchronous) {
       await scaling;
       res.status(200).json({ status: 'Workers scaled' });
     } else {
       // MMS answers 202 and scales in the background; a failure then can only be logged.
-      scaling.catch((err: Error) => log.warn('background scale failed', { model: req.params.name, minWorkers, maxWorkers, error: err.message }));
+      scaling.catch((err: Error) => log.warn('background scale failed', { model: name, version, minWorkers, maxWorkers, error: err.message }));
       res.status(202).json({ status: 'Processing worker updates...' });
     }
-  });
+  };
+  router.put('/models/:name', scale);
+  router.put('/models/:name/:version', scale);
 
   router.get('/models', (req, res) => {
-    const page = scheduler.registry.page(intParam(req, 'limit', { min: 1, max: 1000 }) ?? 100, stringParam(req, 'next_page_token'));
+    const page = scheduler.listModels(intParam(req, 'limit', { min: 1, max: 1000 }) ?? 100, stringParam(req, 'next_page_token'));
     res.json({
       ...(page.nextPageToken !== undefined ? { nextPageToken: page.nextPageToken } : {}),
       models: page.models.map((m) => ({ modelName: m.name, modelUrl: redactedUrl(m.url) })),
@@ -71,10 +81,14 @@ export function mmsManagementRouter(scheduler: ModelScheduler): Router {
 
   router.use(modelStatusRouter(scheduler));
 
-  router.delete('/models/:name', async (req, res) => {
-    await scheduler.unregister(req.params.name);
-    res.json({ status: `Model "${req.params.name}" unregistered` });
-  });
+  // Without a version, the default one (refused while other versions remain, as TorchServe).
+  const unregister = async (req: Request, res: Response) => {
+    const { name, version } = req.params as { name: string; version?: string };
+    await scheduler.unregister(name, version);
+    res.json({ status: version === undefined ? `Model "${name}" unregistered` : `Model "${name}" version: ${version} unregistered` });
+  };
+  router.delete('/models/:name', unregister);
+  router.delete('/models/:name/:version', unregister);
 
   return router;
 }

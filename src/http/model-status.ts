@@ -1,4 +1,4 @@
-// Routes both API families share: GET /models/{name} (describe) and GET /status (the memory budget).
+// Routes both API families share: GET /models/{name}[/all|/{version}] (describe) and GET /status (the memory budget).
 import { Router } from 'express';
 import type { ModelScheduler } from '../scheduler/scheduler';
 
@@ -7,8 +7,15 @@ export function modelStatusRouter(scheduler: ModelScheduler): Router {
   router.get('/status', (_req, res) => {
     res.json(scheduler.status());
   });
+  // MMS: one object for the name (its default version); TorchServe: an array for /all and /{version}.
   router.get('/models/:name', (req, res) => {
     res.json(scheduler.describe(req.params.name));
+  });
+  router.get('/models/:name/all', (req, res) => {
+    res.json(scheduler.describeVersions(req.params.name));
+  });
+  router.get('/models/:name/:version', (req, res) => {
+    res.json([scheduler.describe(req.params.name, req.params.version)]);
   });
   return router;
 }

@@ -1,5 +1,6 @@
 // The Open Inference Protocol (KServe v2) over REST, with Triton's extensions that its clients and
 // perf_analyzer need: binary tensor data, model configuration and the model repository.
+import { clientGone } from './client-gone';
 import { Router, Request, Response } from 'express';
 import * as zlib from 'node:zlib';
 import { BadRequestError, InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors';
@@ -83,7 +84,7 @@ async function infer(scheduler: ModelScheduler, target: Target, req: Request, re
     requestId: context.requestId,
     enqueuedAt: Date.now(),
     oip: { headerLength },
-  });
+  }, Infinity, clientGone(res));
   context.timings = result.timings;
   if (result.coldStart) res.set('X-Quiver-Cold-Start', 'true');
   if (!result.binary) {
@@ -166,7 +167,7 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
   });
 
   router.post('/v2/repository/models/:name/unload', json, async (req, res) => {
-    await scheduler.unregister(req.params.name);
+    await scheduler.unregisterAll(req.params.name);
     res.status(200).json({});
   });
 

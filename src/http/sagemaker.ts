@@ -39,7 +39,7 @@ export function sagemakerRouter(scheduler: ModelScheduler, options: SageMakerRou
   });
 
   router.get('/models', (req, res) => {
-    const page = scheduler.registry.page(intParam(req, 'page_size', { min: 1, max: 1000 }) ?? 100, stringParam(req, 'next_page_token'));
+    const page = scheduler.listModels(intParam(req, 'page_size', { min: 1, max: 1000 }) ?? 100, stringParam(req, 'next_page_token'));
     res.json({
       models: page.models.map((m) => ({ modelName: m.name, modelUrl: redactedUrl(m.url) })),
       ...(page.nextPageToken !== undefined ? { nextPageToken: page.nextPageToken } : {}),
@@ -49,7 +49,7 @@ export function sagemakerRouter(scheduler: ModelScheduler, options: SageMakerRou
   router.use(modelStatusRouter(scheduler));
 
   router.delete('/models/:name', async (req, res) => {
-    await scheduler.unregister(req.params.name);
+    await scheduler.unregisterAll(req.params.name);
     res.status(200).json({ status: `Model "${req.params.name}" unloaded` });
   });
 

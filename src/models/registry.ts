@@ -1,12 +1,15 @@
-// What models exist: names, versions, where they came from and how they are to be served.
-// Where each one is placed is the scheduler's business, not the registry's.
-import { BadRequestError, ModelAlreadyExistsError, ModelNotFoundError } from '../errors';
+// What models exist: names, their versions, which version answers the bare name, where each came from
+// and how it is to be served. Whether and where a version is loaded is the lifecycle's business.
+import { BadRequestError, InvalidModelVersionError, ModelAlreadyExistsError, ModelNotFoundError, ModelVersionNotFoundError } from '../errors';
 import type { ModelPackage } from './model-source';
 import type { TensorInfo } from '../preprocess/tensor-types';
 
-/** evicted: registered, but unloaded to make room; its next request loads it again. */
-/** failed: a lazy registration whose load failed after it was answered; no longer registered. */
-export type ModelState = 'loading' | 'ready' | 'unloading' | 'evicted' | 'failed';
+/**
+ * Written by the lifecycle (src/scheduler/lifecycle.ts) alone. evicted: registered, unloaded to make
+ * room, its next request loads it again. failed: a lazy registration whose load failed after it was
+ * answered; no longer registered.
+ */
+export type ModelState = 'loading' | 'ready' | 'evicting' | 'evicted' | 'unloading' | 'gone' | 'failed';
 
 export interface ModelSettings {
   minWorkers: number;
@@ -16,8 +19,13 @@ export interface ModelSettings {
   responseTimeoutS: number;
 }
 
+/** One version of one model. */
 export interface ModelRecord {
   name: string;
+  /** Known once its package is open (the manifest's modelVersion, or the registration's model_version). */
+  version?: string;
+  /** Unique among registered versions: the key of the budget, the queues and the worker sessions. */
+  readonly id: string;
   url: string;
   state: ModelState;
   registeredAt: Date;
@@ -26,62 +34,152 @@ export interface ModelRecord {
   settings?: ModelSettings;
   /** Why its load failed (state failed). */
   error?: string;
-  /** Its artifact's cache pin was given back (at most once). */
+  /** Its artifact's cache pin and unpacked folder were given back (at most once). */
   artifactReleased?: boolean;
   /** Inputs and outputs as its session reported them at its last load; kept while evicted. */
   io?: { inputs: TensorInfo[]; outputs: TensorInfo[] };
 }
 
 export interface ModelPage {
+  /** The default version of each name. */
   models: ModelRecord[];
   nextPageToken?: string;
 }
 
-export class ModelRegistry {
-  private readonly records = new Map<string, ModelRecord>();
+interface NamedModel {
+  /** In registration order; the versions still opening have no version yet. */
+  records: ModelRecord[];
+  defaultVersion?: string;
+}
 
-  /** Claims a name before the (slow) load starts, so a second registration gets 409 at once. */
-  reserve(name: string, url: string, loadedAtStartup = false): ModelRecord {
-    if (this.records.has(name)) throw new ModelAlreadyExistsError(`model "${name}" is already registered`);
-    const record: ModelRecord = { name, url, state: 'loading', registeredAt: new Date(), loadedAtStartup };
-    this.records.set(name, record);
+let idSeq = 0;
+
+export class ModelRegistry {
+  private readonly names = new Map<string, NamedModel>();
+
+  /**
+   * Claims a name (and a version, when the registration gives one) before the slow open and load, so
+   * that a second registration of the same version gets 409 at once.
+   */
+  reserve(name: string, url: string, loadedAtStartup = false, version?: string): ModelRecord {
+    const named = this.names.get(name) ?? { records: [] };
+    // Without a version, whether it is a new one is known once the package is open (settleVersion).
+    if (version !== undefined && named.records.some((r) => r.version === version)) {
+      throw new ModelAlreadyExistsError(`model "${name}" version ${version} is already registered`);
+    }
+    const record: ModelRecord = { name, version, id: `${name}\u0000${++idSeq}`, url, state: 'loading', registeredAt: new Date(), loadedAtStartup };
+    named.records.push(record);
+    if (named.defaultVersion === undefined && version !== undefined && named.records.length === 1) named.defaultVersion = version;
+    this.names.set(name, named);
     return record;
+  }
+
+  /** Gives a reserved record the version its package declares; 409 when that version is taken meanwhile. */
+  settleVersion(record: ModelRecord, version: string): void {
+    const named = this.names.get(record.name);
+    if (!named?.records.includes(record)) throw new ModelNotFoundError(`model "${record.name}" was unregistered while it was opened`);
+    if (record.version === version) return;
+    if (named.records.some((r) => r !== record && r.version === version)) {
+      throw new ModelAlreadyExistsError(`model "${record.name}" version ${version} is already registered`);
+    }
+    record.version = version;
+    named.defaultVersion ??= version;
   }
 
   has(name: string): boolean {
-    return this.records.has(name);
+    return this.names.has(name);
   }
 
-  find(name: string): ModelRecord | undefined {
-    return this.records.get(name);
+  /** `version` undefined or empty: the default version. */
+  find(name: string, version?: string): ModelRecord | undefined {
+    const named = this.names.get(name);
+    if (!named) return undefined;
+    const wanted = version === undefined || version === '' ? named.defaultVersion : version;
+    // A name whose only registration is still opening answers for it.
+    if (wanted === undefined) return named.records.length === 1 ? named.records[0] : undefined;
+    return named.records.find((r) => r.version === wanted);
   }
 
-  get(name: string): ModelRecord {
-    const record = this.records.get(name);
-    if (!record) throw new ModelNotFoundError(`model "${name}" is not registered`);
+  get(name: string, version?: string): ModelRecord {
+    const record = this.find(name, version);
+    if (record) return record;
+    if (!this.names.has(name)) throw new ModelNotFoundError(`model "${name}" is not registered`);
+    throw new ModelVersionNotFoundError(`model "${name}" has no version "${version}" (registered: ${this.versionsOf(name).join(', ')})`);
+  }
+
+  /** Every version of a name, in registration order; 404 when none is registered. */
+  versions(name: string): ModelRecord[] {
+    const named = this.names.get(name);
+    if (!named) throw new ModelNotFoundError(`model "${name}" is not registered`);
+    return [...named.records];
+  }
+
+  defaultVersion(name: string): string | undefined {
+    return this.names.get(name)?.defaultVersion;
+  }
+
+  isDefault(record: ModelRecord): boolean {
+    const named = this.names.get(record.name);
+    return named !== undefined && (named.defaultVersion === undefined ? named.records[0] === record : named.defaultVersion === record.version);
+  }
+
+  setDefault(name: string, version: string): void {
+    const record = this.get(name, version);
+    this.names.get(name)!.defaultVersion = record.version;
+  }
+
+  /**
+   * The record a removal of (name, version) takes: the default one when no version is given. As
+   * TorchServe, the default version cannot go while other versions are registered.
+   */
+  removable(name: string, version?: string): ModelRecord {
+    const record = this.get(name, version);
+    const named = this.names.get(name)!;
+    if (named.records.length > 1 && this.isDefault(record)) {
+      throw new InvalidModelVersionError(`model "${name}" version ${record.version} is the default version: set another version as default first (PUT /models/${name}/{version}/set-default)`);
+    }
     return record;
   }
 
-  remove(name: string): void {
-    this.records.delete(name);
+  remove(record: ModelRecord): void {
+    const named = this.names.get(record.name);
+    if (!named) return;
+    const left = named.records.filter((r) => r !== record);
+    if (left.length === named.records.length) return;
+    if (left.length === 0) {
+      this.names.delete(record.name);
+      return;
+    }
+    named.records = left;
+    if (named.defaultVersion === record.version) named.defaultVersion = left.find((r) => r.version !== undefined)?.version;
   }
 
+  includes(record: ModelRecord): boolean {
+    return this.names.get(record.name)?.records.includes(record) ?? false;
+  }
+
+  /** Registered names. */
   size(): number {
-    return this.records.size;
+    return this.names.size;
   }
 
+  /** Every registered version of every name. */
   all(): ModelRecord[] {
-    return [...this.records.values()];
+    return [...this.names.values()].flatMap((n) => n.records);
   }
 
-  /** Pages in name order; the token is the offset of the next page. */
+  /** Pages over names in name order, each as its default version; the token is the offset of the next page. */
   page(limit: number, pageToken?: string): ModelPage {
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new BadRequestError(`limit must be a whole number from 1 to 1000, got ${limit}`);
     const start = pageToken === undefined || pageToken === '' ? 0 : Number(pageToken);
     if (!Number.isInteger(start) || start < 0) throw new BadRequestError(`next_page_token ${JSON.stringify(pageToken)} is not valid`);
-    const sorted = this.all().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const models = sorted.slice(start, start + limit);
+    const sorted = [...this.names.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const models = sorted.slice(start, start + limit).map((name) => this.find(name) ?? this.names.get(name)!.records[0]);
     const next = start + limit;
     return { models, nextPageToken: next < sorted.length ? String(next) : undefined };
+  }
+
+  private versionsOf(name: string): string[] {
+    return (this.names.get(name)?.records ?? []).flatMap((r) => (r.version === undefined ? [] : [r.version]));
   }
 }

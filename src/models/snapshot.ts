@@ -16,6 +16,13 @@ const snapshotSchema = z.object({
       batchSize: z.number().int().min(1),
       maxBatchDelayMs: z.number().int().min(0),
       responseTimeoutS: z.number().int().min(1),
+      /** Absent in snapshots written before versions: the package's own. */
+      modelVersion: z.string().optional(),
+      isDefault: z.boolean().optional(),
+      /** What one copy measured before the crash, so the restore predicts with it rather than guesses. */
+      measured: z
+        .object({ copyBytes: z.number().int().min(0), peakBytes: z.number().int().min(0).optional(), firstRunBytes: z.number().int().min(0).optional() })
+        .optional(),
     }),
   ),
 });

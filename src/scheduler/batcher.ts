@@ -1,6 +1,6 @@
 // A model's dynamic batcher: queues its requests and hands them to an idle host as one task,
 // following decideBatch; each caller gets its own answer (or error) back.
-import { InferenceTimeoutError, fromWireError } from '../errors';
+import { ClientDisconnectedError, InferenceTimeoutError, fromWireError } from '../errors';
 import type { InferBatchResult, InferRequest, InferResult } from '../workers/messages';
 import { decideBatch } from './batching';
 import { deadlineSignal } from '../workers/pool';
@@ -40,10 +40,28 @@ export class ModelBatcher {
     this.pump();
   }
 
-  submit(request: InferRequest, timeoutMs: number): Promise<InferResult> {
+  /** `cancel` (the client went away) takes the request off the queue; once sent in a batch it runs. */
+  submit(request: InferRequest, timeoutMs: number, cancel?: AbortSignal): Promise<InferResult> {
+    if (cancel?.aborted) return Promise.reject(new ClientDisconnectedError('the client went away while its request was queued; it was dropped'));
     return new Promise((resolve, reject) => {
       const now = performance.now();
-      this.queue.push({ request, enqueuedAt: now, deadline: now + timeoutMs, resolve, reject });
+      const pending: Pending = { request, enqueuedAt: now, deadline: now + timeoutMs, resolve, reject };
+      if (cancel) {
+        const drop = () => {
+          const at = this.queue.indexOf(pending);
+          if (at < 0) return;
+          this.queue.splice(at, 1);
+          reject(new ClientDisconnectedError('the client went away while its request was queued; it was dropped'));
+        };
+        cancel.addEventListener('abort', drop, { once: true });
+        const settleWith = <A extends unknown[]>(f: (...a: A) => void) => (...a: A) => {
+          cancel.removeEventListener('abort', drop);
+          f(...a);
+        };
+        pending.resolve = settleWith(resolve);
+        pending.reject = settleWith(reject);
+      }
+      this.queue.push(pending);
       this.pump();
     });
   }

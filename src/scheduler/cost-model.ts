@@ -46,6 +46,21 @@ export class LoadCostModel {
     this.firstRunBytes.set(modelPath, bytes);
   }
 
+  /** What was measured for this file, as a snapshot keeps it; undefined before its first load. */
+  measured(modelPath: string): (MeasuredLoad & { firstRunBytes?: number }) | undefined {
+    const copyBytes = this.copyBytes.get(modelPath);
+    if (copyBytes === undefined) return undefined;
+    const extra = this.extraBytes.get(modelPath);
+    return { copyBytes, peakBytes: extra === undefined ? undefined : copyBytes + extra, firstRunBytes: this.firstRunBytes.get(modelPath) };
+  }
+
+  /** Takes what an earlier process measured (the snapshot), unless this one has measured the file itself. */
+  restore(modelPath: string, fileBytes: number, load: MeasuredLoad & { firstRunBytes?: number }): void {
+    if (this.copyBytes.has(modelPath)) return;
+    this.record(modelPath, fileBytes, load);
+    if (load.firstRunBytes) this.recordFirstRun(modelPath, load.firstRunBytes);
+  }
+
   record(modelPath: string, fileBytes: number, load: MeasuredLoad): void {
     this.copyBytes.set(modelPath, load.copyBytes);
     if (fileBytes > 0) this.perFileByte.set(modelPath, load.copyBytes / fileBytes);

@@ -23,6 +23,8 @@ export interface RoomRequest {
   peakBytes?: number;
   /** Wait for busy models to become idle (up to waitMs), rather than refuse at once. */
   waitForBusy?: boolean;
+  /** The model as errors and logs name it (its id otherwise). */
+  label?: string;
 }
 
 export interface MemoryBudgetOptions {
@@ -47,21 +49,22 @@ export class MemoryBudget {
     this.waitMs = options.waitMs ?? 10_000;
   }
 
-  async makeRoom(forModel: string, request: RoomRequest): Promise<void> {
+  async makeRoom(id: string, request: RoomRequest): Promise<void> {
     if (this.bytes <= 0) return;
+    const forModel = request.label ?? id;
     const deadline = Date.now() + this.waitMs;
     let reserve = request.peakBytes ?? 0;
     for (;;) {
       const overBy = this.host.usedBytes() + request.keepBytes + reserve - this.bytes;
       if (overBy <= 0) return;
-      const residents = this.host.residents(forModel);
+      const residents = this.host.residents(id);
       const choice = chooseEvictions(residents, overBy, this.policy, this.eviction);
       if (choice) {
         this.eviction.inflation = choice.inflation;
         for (const name of choice.evict) {
           // The choice was made before the awaits: a victim that got a request meanwhile is kept, and
           // the next turn chooses again.
-          const victim = this.host.residents(forModel).find((m) => m.name === name);
+          const victim = this.host.residents(id).find((m) => m.name === name);
           if (!victim || victim.busy) break;
           await this.host.evict(name);
         }

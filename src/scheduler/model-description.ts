@@ -14,16 +14,22 @@ export interface HostInfo {
   loadedAt: Date;
   preprocessing: string;
   deviceBytes: number;
+  /** Tasks of this generation sent to that thread and not yet answered (a scale-down waits for them). */
+  running: number;
 }
 
+/** One generation of a model version: one load's copies on their threads, and their batcher. */
 export interface Placement {
+  /** Which load of the version this is; the worker sessions' key carries it. */
+  generation: number;
   spec: ModelSpec;
   /** Present when the model batches (batch_size > 1 and a free batch dimension). */
   batcher?: ModelBatcher;
   hosts: Map<number, HostInfo>;
   inputs: TensorInfo[];
   outputs: TensorInfo[];
-  inFlight: number;
+  /** Requests that hold a lease on this generation (src/scheduler/lifecycle.ts). */
+  leases: number;
   cursor: number;
   lastPreprocessPath?: InferResult['preprocessPath'];
   /** Requests answered since it was loaded, and when the last one came (for eviction). */
@@ -90,7 +96,7 @@ export function describeModel(record: ModelRecord, placement: Placement | undefi
     : [];
   return {
     modelName: record.name,
-    modelVersion: record.pkg?.version ?? '',
+    modelVersion: record.version ?? record.pkg?.version ?? '',
     modelUrl: redactedUrl(record.url),
     engine: 'onnxruntime',
     runtime: 'node',
@@ -106,7 +112,7 @@ export function describeModel(record: ModelRecord, placement: Placement | undefi
     predictedBytes: placement?.predictedBytes ?? predictedBytes,
     lastUsed: placement && placement.lastUsed > 0 ? new Date(placement.lastUsed).toISOString() : undefined,
     hits: placement?.hits ?? 0,
-    inFlight: placement?.inFlight ?? 0,
+    inFlight: placement?.leases ?? 0,
     preprocessing: !record.pkg?.config.image ? 'none' : workers[0]?.preprocessing ?? 'unplaced',
     lastPreprocessPath: placement?.lastPreprocessPath,
     inputs: placement?.inputs ?? [],

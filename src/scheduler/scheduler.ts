@@ -1,32 +1,39 @@
-// Applies the placement policy: registers models (resolve, reserve, place on workers), scales and
-// unregisters them, and routes each request to a worker that hosts its model.
+// The model repository manager: registers model versions (open, reserve, load), scales, evicts and
+// unregisters them, and hands each request to its version's dispatch. It composes the lifecycle (who
+// is loaded, in which generation, with which leases: lifecycle.ts), request admission (admission.ts),
+// the memory budget (memory-budget.ts) and dispatch (dispatch.ts); the HTTP layer sees only this class.
 import {
-  BadRequestError, InferenceTimeoutError, ModelLoadFailedError, InsufficientMemoryError, ModelNotFoundError, NoWorkerAvailableError, QueueFullError, QuiverError,
+  BadRequestError, ClientDisconnectedError, InferenceTimeoutError, InsufficientMemoryError, InternalError, ModelLoadFailedError, ModelNotFoundError,
+  NoWorkerAvailableError, QuiverError,
 } from '../errors';
 import type { ModelConfig } from '../models/model-config';
 import * as fsp from 'node:fs/promises';
 import { ModelPackage, ModelSourceOptions, localModelFile, openModelPackage, storeUrlFor } from '../models/model-source';
 import type { ClassifierFormat } from '../postprocess/classify';
 import { validateModelName, validateRelativePath } from '../models/model-name';
-import { ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
+import { ModelPage, ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
 import type { SnapshotModel } from '../models/snapshot';
 import type { CacheStatus } from '../models/download-cache';
 import { log } from '../log';
 import type { QuiverMetrics } from '../metrics';
 import type { InferRequest, InferResult, LoadResult, ModelSpec } from '../workers/messages';
 import type { TensorInfo } from '../preprocess/tensor-types';
-import { WorkerPool, deadlineSignal, transferableBody } from '../workers/pool';
-import { ModelBatcher } from './batcher';
-import { HostInfo, ModelDescription, Placement, describeModel } from './model-description';
-import { canBatch } from './batching';
+import { WorkerPool, deadlineSignal } from '../workers/pool';
+import { ModelDescription, Placement, describeModel } from './model-description';
 import type { EvictionPolicyName, ResidentModel } from './eviction';
 import { MemoryBudget } from './memory-budget';
-import { chooseRemovals, pickWorker, placeModel, threadsToAdd, WorkerLoad } from './placement';
-import { LoadCostModel } from './cost-model';
+import { chooseRemovals, placeModel, threadsToAdd, WorkerLoad } from './placement';
+import { LoadCostModel, MeasuredLoad } from './cost-model';
+import { Lease, LifeEntry, ModelLifecycle } from './lifecycle';
+import { RequestAdmission } from './admission';
+import { DispatchHost, configureBatching, dispatch } from './dispatch';
+import { autoscaleStep } from './autoscale';
 
 export interface RegisterRequest {
   url: string;
   name?: string;
+  /** The version to register it as; absent: the package's own (the manifest's modelVersion, or 1.0). */
+  version?: string;
   initialWorkers?: number;
   batchSize?: number;
   maxBatchDelayMs?: number;
@@ -36,6 +43,8 @@ export interface RegisterRequest {
   loadedAtStartup?: boolean;
   /** The name is a SageMaker target model, a relative path already checked as one. */
   nameIsTargetPath?: boolean;
+  /** What an earlier process measured for one copy (the snapshot): predicts this load instead of a guess. */
+  measured?: MeasuredLoad & { firstRunBytes?: number };
 }
 
 /** A model's tensors and serving settings, as protocol metadata and Triton's model config report them. */
@@ -58,7 +67,7 @@ export interface SchedulerOptions extends ModelSourceOptions {
   defaultWorkersPerModel: number;
   /** Threads the pool may grow to when copies of a model ask for more than it has (at least its size). */
   maxWorkerThreads?: number;
-  /** Requests one model may have queued or running. */
+  /** Requests one model version may have queued or running. */
   jobQueueSize: number;
   /** Requests all models together may have queued or running. */
   maxQueuedRequests?: number;
@@ -76,15 +85,15 @@ export interface SchedulerOptions extends ModelSourceOptions {
    * change that asked for it is then not made.
    */
   persist?: (models: SnapshotModel[]) => void;
+  /** How often the budget is checked against what the copies hold now, and min/max workers applied (ms). */
+  housekeepingMs?: number;
 }
 
 export interface ServerStatus {
   budget: { bytes: number; usedBytes: number; policy: EvictionPolicyName };
   downloadCache?: CacheStatus;
-  models: { modelName: string; status: string; memoryBytes: number; predictedBytes: number; workers: number[]; hits: number; lastUsed?: string }[];
+  models: { modelName: string; modelVersion: string; status: string; memoryBytes: number; predictedBytes: number; workers: number[]; hits: number; lastUsed?: string }[];
 }
-
-
 
 /**
  * What one more worker thread holds before any model: its V8 isolate and onnxruntime's environment and
@@ -92,48 +101,56 @@ export interface ServerStatus {
  */
 const THREAD_FIXED_BYTES = 28 * 2 ** 20;
 
+const mib = (n: number) => Math.round(n / 2 ** 20);
+
 function withClassifierFormat(config: ModelConfig, format: ClassifierFormat): ModelConfig {
   const post = config.postprocess;
   return post.type === 'topk' && post.format === undefined ? { ...config, postprocess: { ...post, format } } : config;
 }
 
 export class ModelScheduler {
-  private readonly placements = new Map<string, Placement>();
-  private readonly loading = new Map<string, Promise<ModelRecord>>();
+  private readonly lifecycle = new ModelLifecycle();
+  private readonly admission: RequestAdmission;
   // Loads run one at a time so each one's memory growth can be attributed to it.
   private loadChain: Promise<unknown> = Promise.resolve();
   private keySeq = 0;
-  /** Requests of all models queued or running. */
-  private pending = 0;
-  // Admissions (make room, then load) run one at a time, so two loads never count the same free bytes.
-  private admission: Promise<unknown> = Promise.resolve();
+  // Admissions of copies (make room, then load), scales and budget checks run one at a time, so two
+  // never count the same free bytes.
+  private admissionChain: Promise<unknown> = Promise.resolve();
   private readonly costs = new LoadCostModel();
   private readonly budget: MemoryBudget;
-  /** Requests per model that wait for its placement (a load in progress). */
-  private readonly waiting = new Map<string, number>();
+  /** Every generation that holds copies, whatever its state (a loading or evicting one holds memory too). */
+  private readonly resident = new Set<Placement>();
   /** Lazy registrations whose load failed after they were answered, by name, until the name is registered again. */
   private readonly failedLoads = new Map<string, ModelRecord>();
-  /** Requests per model queued, waiting for a load or running: counted from arrival. */
-  private readonly arrivedByModel = new Map<string, number>();
-  /** Requests per model since it was registered (GDSF's frequency). */
-  private readonly hitsByModel = new Map<string, number>();
+  /** Requests per version since it was registered (GDSF's frequency), by id. */
+  private readonly hits = new Map<string, number>();
+  /** When each version last had a request counted in, by id (for shrinking toward min_worker). */
+  private readonly lastArrival = new Map<string, number>();
+  private readonly dispatchHost: DispatchHost;
+  private readonly housekeeping: NodeJS.Timeout;
+  private budgetCheckQueued = false;
 
   /** Threads the server started with; those past them are paid from the budget. */
   private readonly baseWorkers: number;
 
   constructor(
-    readonly registry: ModelRegistry,
+    private readonly registry: ModelRegistry,
     private readonly pool: WorkerPool,
     private readonly options: SchedulerOptions,
   ) {
     this.baseWorkers = pool.slots.length;
+    this.admission = new RequestAdmission({ perModel: options.jobQueueSize, global: options.maxQueuedRequests ?? Infinity });
     this.budget = new MemoryBudget(
       { bytes: options.memoryBudgetBytes ?? 0, policy: options.evictionPolicy ?? 'gdsf' },
-      { usedBytes: () => this.budgetUsedBytes(), residents: (except) => this.residents(except), evict: (name) => this.evict(name) },
+      { usedBytes: () => this.budgetUsedBytes(), residents: (except) => this.residents(except), evict: (id) => this.evict(id) },
     );
+    this.dispatchHost = { pool, metrics: options.metrics, firstRun: (placement, host, bytes) => this.addFirstRunBytes(placement, host, bytes) };
+    this.housekeeping = setInterval(() => this.housekeep(), options.housekeepingMs ?? 2000);
+    this.housekeeping.unref();
   }
 
-  /** What the budget holds: the placed copies, and the threads started past `workers` for them. */
+  /** What the budget holds: every copy, and the threads started past `workers` for them. */
   private budgetUsedBytes(): number {
     return this.memoryInUse().host + this.addedThreads * THREAD_FIXED_BYTES;
   }
@@ -160,60 +177,65 @@ export class ModelScheduler {
   }
 
   /**
-   * Registers a model. The artifact is always checked before this resolves; the load onto workers is
-   * awaited too unless `synchronous` is false. Requests for the model meanwhile wait for that load.
+   * Registers a model version. The artifact is always checked before this resolves; the load onto
+   * workers is awaited too unless `synchronous` is false. Requests for it meanwhile wait for that load.
    */
   async register(request: RegisterRequest): Promise<ModelRecord> {
     let record: ModelRecord;
     let opening: Promise<ModelPackage>;
     if (request.name !== undefined) {
-      // Reserve first so that a concurrent registration of the same name gets 409 at once.
-      record = this.registry.reserve(request.nameIsTargetPath ? validateRelativePath(request.name, 'target model') : validateModelName(request.name), request.url, request.loadedAtStartup);
+      // Reserve first so that a concurrent registration of the same version gets 409 at once.
+      const name = request.nameIsTargetPath ? validateRelativePath(request.name, 'target model') : validateModelName(request.name);
+      record = this.registry.reserve(name, request.url, request.loadedAtStartup, request.version);
       opening = openModelPackage(request.url, this.options);
     } else {
       const pkg = await openModelPackage(request.url, this.options);
       try {
-        record = this.registry.reserve(validateModelName(pkg.name), request.url, request.loadedAtStartup);
+        record = this.registry.reserve(validateModelName(pkg.name), request.url, request.loadedAtStartup, request.version);
       } catch (err) {
         this.releaseArtifact(pkg);
         throw err;
       }
       opening = Promise.resolve(pkg);
     }
+    const entry = this.lifecycle.add(record);
     this.failedLoads.delete(record.name);
     // Reached twice when the artifact itself failed (both chains below end here).
     const forget = (err: unknown): never => {
-      if (this.registry.find(record.name) === record) {
-        this.registry.remove(record.name);
+      if (this.registry.includes(record)) {
+        this.registry.remove(record);
         // The snapshot written at registration lists it.
         this.persistQuietly();
       }
+      if (record.state === 'loading') this.lifecycle.move(entry, 'firstLoadFailed');
       this.releaseRecord(record);
       throw err;
     };
     const prepared = opening
       .then((pkg) => {
         record.pkg = pkg;
+        this.registry.settleVersion(record, request.version ?? pkg.version);
         record.settings = this.settingsFor(request, pkg);
+        if (request.measured) this.costs.restore(pkg.modelPath, pkg.modelBytes, request.measured);
         // On disk before it is answered or loaded: a registration the snapshot cannot hold is refused.
         this.persist();
         return record.settings;
       })
       .catch(forget);
     const loaded = prepared
-      .then((settings) => this.placeNew(record, record.pkg!, settings.minWorkers))
+      .then((settings) => this.load(entry, settings.minWorkers))
+      .then(() => record)
       .catch(forget);
-    this.loading.set(record.name, loaded);
+    entry.transition = loaded;
     let answered = false;
     loaded
       .finally(() => {
-        if (this.loading.get(record.name) === loaded) this.loading.delete(record.name);
+        if (entry.transition === loaded) entry.transition = undefined;
       })
       .catch((err: Error) => {
         // Nobody waits for a lazy registration's load: the log and GET /models/{name} show its failure.
         if (answered && request.synchronous === false && !this.registry.has(record.name)) {
-          log.warn('model failed to load after its registration was answered; it is unregistered', { model: record.name, error: err.message });
-          record.state = 'failed';
+          log.warn('model failed to load after its registration was answered; it is unregistered', { model: record.name, version: record.version, error: err.message });
           record.error = err.message;
           this.failedLoads.set(record.name, record);
         }
@@ -225,8 +247,8 @@ export class ModelScheduler {
   }
 
   private admit<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.admission.then(work, work);
-    this.admission = run.catch(() => undefined);
+    const run = this.admissionChain.then(work, work);
+    this.admissionChain = run.catch(() => undefined);
     return run;
   }
 
@@ -245,131 +267,131 @@ export class ModelScheduler {
     return this.costs.predictCopy(pkg.modelPath, pkg.modelBytes);
   }
 
-  private residents(forModel: string): ResidentModel[] {
-    return [...this.placements]
-      .filter(([name]) => name !== forModel)
-      .map(([name, p]) => ({
-        name,
-        bytes: [...p.hosts.values()].reduce((a, h) => a + h.memoryBytes, 0),
-        loadMs: Math.max(0, ...[...p.hosts.values()].map((h) => h.loadMs)),
-        // Frequency survives evictions, so a popular model that was pushed out is valued on its return.
-        hits: this.hitsByModel.get(name) ?? 0,
-        lastUsed: p.lastUsed,
-        busy: p.inFlight > 0 || this.loading.has(name) || this.waiting.has(name),
-      }));
+  private label(record: ModelRecord): string {
+    return this.registry.versions(record.name).length > 1 && record.version !== undefined ? `${record.name}/${record.version}` : record.name;
   }
 
-  private async evict(name: string): Promise<void> {
-    const placement = this.placements.get(name);
-    if (!placement) return;
-    this.placements.delete(name);
-    const record = this.registry.find(name);
-    if (record) record.state = 'evicted';
-    this.options.metrics?.evictions.inc({ model: name });
-    log.info('model evicted to make room', { model: name, hits: placement.hits });
-    await this.removeHosts(placement, [...placement.hosts.keys()]);
+  private safeLabel(record: ModelRecord): string {
+    return this.registry.has(record.name) ? this.label(record) : record.name;
   }
 
-  /** An evicted model's next request loads it again; concurrent requests wait for that one load. */
-  private reload(record: ModelRecord): Promise<ModelRecord> {
-    record.state = 'loading';
-    const loading = this.placeNew(record, record.pkg!, Math.max(1, record.settings!.minWorkers))
-      .catch((err: unknown) => {
-        if (this.registry.find(record.name) === record) record.state = 'evicted';
-        throw err;
+  private residents(exceptId: string): ResidentModel[] {
+    return this.lifecycle
+      .all()
+      .filter((e) => e.current && e.record.id !== exceptId)
+      .map((e) => {
+        const p = e.current!;
+        return {
+          name: e.record.id,
+          bytes: [...p.hosts.values()].reduce((a, h) => a + h.memoryBytes, 0),
+          loadMs: Math.max(0, ...[...p.hosts.values()].map((h) => h.loadMs)),
+          // Frequency survives evictions, so a popular model that was pushed out is valued on its return.
+          hits: this.hits.get(e.record.id) ?? 0,
+          lastUsed: p.lastUsed,
+          busy: !this.lifecycle.evictable(e, p),
+        };
+      });
+  }
+
+  /** Evicts a version's generation if it may go now (no lease, nobody waiting); else leaves it. */
+  private async evict(id: string): Promise<void> {
+    const entry = this.lifecycle.all().find((e) => e.record.id === id);
+    const placement = entry?.current;
+    if (!entry || !placement || !this.lifecycle.evictable(entry, placement)) return;
+    this.lifecycle.move(entry, 'evict');
+    this.options.metrics?.evictions.inc({ model: entry.record.name });
+    log.info('model evicted to make room', { model: entry.record.name, version: entry.record.version, hits: placement.hits });
+    const done = this.removeHosts(placement, [...placement.hosts.keys()]).finally(() => {
+      if (entry.record.state === 'evicting') this.lifecycle.move(entry, 'evicted');
+    });
+    entry.transition = done;
+    await done;
+    if (entry.transition === done) entry.transition = undefined;
+  }
+
+  /** An evicted version's next request loads it again; concurrent requests wait for that one load. */
+  private reload(entry: LifeEntry): void {
+    if (entry.record.state !== 'evicted') return;
+    const loading = this.load(entry, Math.max(1, entry.record.settings!.minWorkers));
+    const generation = entry.generation;
+    entry.transition = loading;
+    loading
+      .catch(() => {
+        if (entry.record.state === 'loading' && entry.generation === generation) this.lifecycle.move(entry, 'reloadFailed');
       })
       .finally(() => {
-        if (this.loading.get(record.name) === loading) this.loading.delete(record.name);
+        if (entry.transition === loading) entry.transition = undefined;
       });
-    this.loading.set(record.name, loading);
-    loading.catch(() => undefined);
-    return loading;
   }
 
-  private placeNew(record: ModelRecord, pkg: ModelPackage, workers: number): Promise<ModelRecord> {
+  /** Whether a generation is still wanted: the leased one, or the one being loaded now. */
+  private isLive(entry: LifeEntry, placement: Placement): boolean {
+    return entry.current === placement || (entry.record.state === 'loading' && entry.generation === placement.generation);
+  }
+
+  /** Loads a new generation of the version with `workers` copies; it becomes the one requests lease. */
+  private load(entry: LifeEntry, workers: number): Promise<Placement> {
+    const record = entry.record;
+    const pkg = record.pkg!;
+    const generation = this.lifecycle.beginLoad(entry);
     return this.admit(async () => {
-      await this.budget.makeRoom(record.name, { keepBytes: this.predictCopyBytes(pkg) * workers, peakBytes: this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes) });
-      const placed = await this.placeAdmitted(record, pkg, workers);
+      await this.budget.makeRoom(record.id, {
+        keepBytes: this.predictCopyBytes(pkg) * workers,
+        peakBytes: this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes),
+        label: this.safeLabel(record),
+      });
+      const spec: ModelSpec = {
+        key: `${record.name}@${record.version}#${generation}.${++this.keySeq}`,
+        name: record.name,
+        version: record.version ?? pkg.version,
+        modelPath: pkg.modelPath,
+        config: withClassifierFormat(pkg.config, this.options.classifierFormat ?? 'quiver'),
+        labels: pkg.labels,
+        handlerPath: pkg.handlerPath,
+      };
+      const placement: Placement = {
+        generation, spec, hosts: new Map(), inputs: [], outputs: [], leases: 0, cursor: 0, hits: 0, lastUsed: Date.now(),
+        predictedBytes: this.predictCopyBytes(pkg) * workers,
+      };
+      try {
+        await this.addHosts(entry, placement, workers);
+      } catch (err) {
+        await this.removeHosts(placement, [...placement.hosts.keys()]);
+        throw err;
+      }
+      if (placement.hosts.size > 0) {
+        const copies = [...placement.hosts.values()];
+        const perCopy = Math.round(copies.reduce((a, h) => a + h.memoryBytes, 0) / copies.length);
+        const peaks = copies.flatMap((h) => (h.loadPeakBytes === undefined ? [] : [h.loadPeakBytes]));
+        this.costs.record(pkg.modelPath, pkg.modelBytes, { copyBytes: perCopy, peakBytes: peaks.length ? Math.max(...peaks) : undefined });
+      }
+      configureBatching(record, placement, this.dispatchHost);
+      if (!this.registry.includes(record) || !this.lifecycle.loaded(entry, placement)) {
+        // Unregistered while it was loading.
+        await this.removeHosts(placement, [...placement.hosts.keys()]);
+        throw new ModelNotFoundError(`model "${record.name}" was unregistered while it loaded`);
+      }
+      record.io = { inputs: placement.inputs, outputs: placement.outputs };
       // The measured cost can exceed the prediction: make room again for the difference.
       await this.budget
-        .makeRoom(record.name, { keepBytes: 0, waitForBusy: false })
+        .makeRoom(record.id, { keepBytes: 0, waitForBusy: false, label: this.safeLabel(record) })
         .catch((err: Error) => log.warn('over the memory budget after a load', { model: record.name, error: err.message }));
-      return placed;
+      return placement;
     });
   }
 
-  private async placeAdmitted(record: ModelRecord, pkg: ModelPackage, workers: number): Promise<ModelRecord> {
-    const spec: ModelSpec = {
-      key: `${record.name}#${++this.keySeq}`,
-      name: record.name,
-      version: pkg.version,
-      modelPath: pkg.modelPath,
-      config: withClassifierFormat(pkg.config, this.options.classifierFormat ?? 'quiver'),
-      labels: pkg.labels,
-      handlerPath: pkg.handlerPath,
-    };
-    const predictedBytes = this.predictCopyBytes(pkg) * workers;
-    const placement: Placement = { spec, hosts: new Map(), inputs: [], outputs: [], inFlight: 0, cursor: 0, hits: 0, lastUsed: Date.now(), predictedBytes };
-    try {
-      await this.addHosts(placement, workers, pkg.modelBytes);
-    } catch (err) {
-      await this.removeHosts(placement, [...placement.hosts.keys()]);
-      throw err;
-    }
-    if (placement.hosts.size > 0) {
-      const copies = [...placement.hosts.values()];
-      const perCopy = Math.round(copies.reduce((a, h) => a + h.memoryBytes, 0) / copies.length);
-      const peaks = copies.flatMap((h) => (h.loadPeakBytes === undefined ? [] : [h.loadPeakBytes]));
-      this.costs.record(pkg.modelPath, pkg.modelBytes, { copyBytes: perCopy, peakBytes: peaks.length ? Math.max(...peaks) : undefined });
-    }
-    if (this.registry.find(record.name) !== record) {
-      // Unregistered while it was loading.
-      await this.removeHosts(placement, [...placement.hosts.keys()]);
-      throw new ModelNotFoundError(`model "${record.name}" was unregistered while it loaded`);
-    }
-    this.configureBatching(record, placement);
-    this.placements.set(record.name, placement);
-    record.io = { inputs: placement.inputs, outputs: placement.outputs };
-    record.state = 'ready';
-    return record;
-  }
-
-  private configureBatching(record: ModelRecord, placement: Placement): void {
-    const settings = record.settings!;
-    if (settings.batchSize <= 1) return;
-    if (placement.inputs.length > 0 && !canBatch(placement.inputs.map((i) => i.shape))) {
-      log.info('model has a fixed batch dimension: batching is off', { model: record.name });
-      record.settings = { ...settings, batchSize: 1 };
-      return;
-    }
-    const metrics = this.options.metrics;
-    placement.batcher = new ModelBatcher(record.name, settings.batchSize, settings.maxBatchDelayMs, {
-      hosts: () => [...placement.hosts.keys()].sort((a, b) => this.pool.slot(a).inFlight - this.pool.slot(b).inFlight),
-      dispatch: async (host, requests, signal) => {
-        const moved = requests.map((r) => ({ r, ...transferableBody(r.body) }));
-        const result = await this.pool.slot(host).run(
-          { kind: 'inferBatch', model: placement.spec, requests: moved.map(({ r, body }) => ({ ...r, body })) },
-          moved.flatMap((m) => m.transfer),
-          signal,
-        );
-        this.addFirstRunBytes(placement, host, result.firstRunBytes);
-        return result;
-      },
-      observeBatch: (size) => metrics?.batchSize.observe({ model: record.name }, size),
-    });
-  }
-
-  /** What a copy's first run kept counts toward its cost, and toward the next load's prediction. */
-  private addFirstRunBytes(placement: Placement, id: number, bytes: number | undefined): void {
+  /** What a copy's first run kept counts toward its cost and the next load's prediction; the budget is checked again. */
+  private addFirstRunBytes(placement: Placement, id: number, bytes: number): void {
     const host = placement.hosts.get(id);
-    if (!bytes || !host) return;
+    if (!host) return;
     host.memoryBytes += bytes;
     this.costs.recordFirstRun(placement.spec.modelPath, bytes);
+    this.queueBudgetCheck();
   }
 
   private workerLoads(): WorkerLoad[] {
     const loads: WorkerLoad[] = this.pool.slots.map((s) => ({ id: s.id, models: 0, bytes: 0 }));
-    for (const p of this.placements.values()) {
+    for (const p of this.resident) {
       for (const [id, host] of p.hosts) {
         loads[id].models += 1;
         loads[id].bytes += host.memoryBytes;
@@ -378,7 +400,9 @@ export class ModelScheduler {
     return loads;
   }
 
-  private async addHosts(placement: Placement, count: number, predictedBytes: number): Promise<void> {
+  /** Adds `count` copies of a generation; a copy that lands after its generation stopped being wanted is unloaded at once. */
+  private async addHosts(entry: LifeEntry, placement: Placement, count: number): Promise<void> {
+    const predictedBytes = entry.record.pkg!.modelBytes;
     // Each copy needs a thread of its own, and gets one that hosts no other model while the pool may grow.
     const hosting = new Set(placement.hosts.keys());
     // A thread of its own only while the budget has room for the thread too.
@@ -393,32 +417,15 @@ export class ModelScheduler {
     await this.pool.growTo(Math.max(this.workerCount + add, Math.min(placement.hosts.size + count, this.maxWorkerThreads)));
     const chosen = placeModel(this.workerLoads(), count, hosting);
     const metrics = this.options.metrics;
+    const name = placement.spec.name;
     for (const id of chosen) {
-      const limitS = this.options.modelLoadTimeoutS ?? 120;
-      const load = this.loadChain.then(async () => {
-        const timer = deadlineSignal(limitS * 1000);
-        try {
-          return await this.pool.slot(id).run({ kind: 'load', model: placement.spec }, [], timer.signal);
-        } catch (err) {
-          if (err instanceof QuiverError && err.kind === 'InferenceTimeout') {
-            throw new ModelLoadFailedError(`model "${placement.spec.name}" did not load within ${limitS} s (model_load_timeout); its worker thread was replaced`);
-          }
-          throw err;
-        } finally {
-          timer.clear();
-        }
-      });
-      this.loadChain = load.catch(() => undefined);
-      let result: LoadResult;
-      try {
-        result = await load;
-      } catch (err) {
-        metrics?.modelLoads.inc({ model: placement.spec.name, outcome: 'failure' });
+      const result = await this.loadCopy(placement.spec, id).catch((err: unknown) => {
+        metrics?.modelLoads.inc({ model: name, outcome: 'failure' });
         throw err;
-      }
-      metrics?.modelLoads.inc({ model: placement.spec.name, outcome: 'success' });
-      metrics?.modelLoadDuration.observe({ model: placement.spec.name }, result.loadMs / 1e3);
-      log.info('model loaded on worker', { model: placement.spec.name, worker: id, loadMs: Math.round(result.loadMs), memoryBytes: result.rssDeltaBytes });
+      });
+      metrics?.modelLoads.inc({ model: name, outcome: 'success' });
+      metrics?.modelLoadDuration.observe({ model: name }, result.loadMs / 1e3);
+      log.info('model loaded on worker', { model: name, version: placement.spec.version, worker: id, loadMs: Math.round(result.loadMs), memoryBytes: result.rssDeltaBytes });
       placement.inputs = result.inputs;
       placement.outputs = result.outputs;
       // RSS growth is noisy for tiny models; never report less than the weights themselves.
@@ -429,51 +436,101 @@ export class ModelScheduler {
         loadedAt: new Date(),
         preprocessing: result.preprocessing,
         deviceBytes: result.deviceBytes,
+        running: 0,
       });
+      this.resident.add(placement);
+      if (!this.isLive(entry, placement)) {
+        // Unregistered or evicted while this copy loaded (a scale racing them): nobody would unload it.
+        await this.removeHosts(placement, [...placement.hosts.keys()]);
+        return;
+      }
     }
   }
 
+  /** One copy's load on one thread, after the loads before it, bounded by model_load_timeout. */
+  private loadCopy(spec: ModelSpec, id: number): Promise<LoadResult> {
+    const limitS = this.options.modelLoadTimeoutS ?? 120;
+    const load = this.loadChain.then(async () => {
+      const timer = deadlineSignal(limitS * 1000);
+      try {
+        return await this.pool.slot(id).run({ kind: 'load', model: spec }, [], timer.signal);
+      } catch (err) {
+        if (err instanceof QuiverError && err.kind === 'InferenceTimeout') {
+          throw new ModelLoadFailedError(`model "${spec.name}" did not load within ${limitS} s (model_load_timeout); its worker thread was replaced`);
+        }
+        throw err;
+      } finally {
+        timer.clear();
+      }
+    });
+    this.loadChain = load.catch(() => undefined);
+    return load;
+  }
+
+  /** Takes copies off a generation: no new task goes to them, the tasks already sent finish, then each is unloaded. */
   private async removeHosts(placement: Placement, ids: number[]): Promise<void> {
     await Promise.all(
       ids.map(async (id) => {
+        const host = placement.hosts.get(id);
         placement.hosts.delete(id);
-        // Queued behind the model's in-flight tasks on that worker, so those finish first.
+        while (host && host.running > 0) await new Promise((resolve) => setTimeout(resolve, 5));
         await this.pool.slot(id).run({ kind: 'unload', key: placement.spec.key }).catch(() => undefined);
       }),
     );
-  }
-
-  private async readyPlacement(name: string): Promise<Placement> {
-    let pending = this.loading.get(name);
-    const record = this.registry.find(name);
-    if (!pending && record?.state === 'evicted' && !this.placements.has(name)) pending = this.reload(record);
-    if (pending) await pending;
-    const placement = this.placements.get(name);
-    if (!placement) throw new ModelNotFoundError(`model "${name}" is not registered`);
-    return placement;
+    if (placement.hosts.size === 0) this.resident.delete(placement);
   }
 
   /**
-   * Unregisters a model whatever its load state: the snapshot and the hit counts drop it at once, its
-   * copies are unloaded (queued batches answered first), and its artifact is released.
+   * Unregisters one version whatever its load state (the default one when `version` is absent; as
+   * TorchServe, not while other versions remain): the snapshot and the hit counts drop it at once,
+   * requests that hold its generation finish, its copies are unloaded, and its artifact is released.
    */
-  async unregister(name: string): Promise<void> {
-    const record = this.registry.get(name);
+  async unregister(name: string, version?: string): Promise<void> {
+    await this.unregisterRecord(this.registry.removable(name, version));
+  }
+
+  /** Unregisters every version of a name (SageMaker, OIP and ModelMesh unloads name no version). */
+  async unregisterAll(name: string): Promise<void> {
+    const records = this.registry.versions(name);
+    const isDefault = (r: ModelRecord) => this.registry.isDefault(r);
+    // The default goes last: the registry refuses to drop it while others remain.
+    for (const record of [...records.filter((r) => !isDefault(r)), ...records.filter(isDefault)]) await this.unregisterRecord(record);
+  }
+
+  private async unregisterRecord(record: ModelRecord): Promise<void> {
     // On disk first: when the snapshot cannot be written, the model stays registered.
-    this.persist(this.snapshotModels().filter((m) => m.name !== name));
-    this.registry.remove(name);
-    this.hitsByModel.delete(name);
-    await this.loading.get(name)?.catch(() => undefined);
-    const placement = this.placements.get(name);
-    // A registration of the same name made meanwhile owns whatever is placed now.
-    if (placement && !this.registry.find(name)) {
-      this.placements.delete(name);
-      record.state = 'unloading';
-      // Requests already queued for a batch are answered before the model goes.
-      await placement.batcher?.drain();
-      await this.removeHosts(placement, [...placement.hosts.keys()]);
+    this.persist(this.snapshotModels().filter((m) => !(m.name === record.name && m.modelVersion === record.version)));
+    this.registry.remove(record);
+    this.hits.delete(record.id);
+    this.lastArrival.delete(record.id);
+    const entry = this.lifecycle.entry(record);
+    if (entry && record.state !== 'unloading' && record.state !== 'gone') {
+      const placement = entry.current;
+      const pending = entry.transition;
+      this.lifecycle.move(entry, 'unregister');
+      // A load in progress sees the move when it ends and unloads its own copies.
+      await pending?.catch(() => undefined);
+      if (placement) {
+        // Requests that hold the generation (queued for a batch, or running) are answered first.
+        await placement.batcher?.drain();
+        await this.lifecycle.idle(placement);
+        await this.removeHosts(placement, [...placement.hosts.keys()]);
+      }
+      if (entry.record.state === 'unloading') this.lifecycle.move(entry, 'unloaded');
     }
     this.releaseRecord(record);
+  }
+
+  /** Makes `version` the one that answers requests naming no version; requests already queued keep theirs. */
+  setDefault(name: string, version: string): void {
+    const before = this.registry.defaultVersion(name);
+    this.registry.setDefault(name, version);
+    try {
+      this.persist();
+    } catch (err) {
+      if (before !== undefined) this.registry.setDefault(name, before);
+      throw err;
+    }
   }
 
   /** Releases a registration's artifact once, however many paths (failed load, unregister) reach here. */
@@ -502,14 +559,15 @@ export class ModelScheduler {
   }
 
   /**
-   * MMS scale: keep `minWorkers` copies. What can be known at once is checked at once (it throws, not
-   * rejects), so that a scale run in the background still fails its caller: the counts, the pool's
-   * limit, and a count whose copies could not fit the budget even with every other model unloaded.
+   * MMS scale: keep `minWorkers` copies, and up to `maxWorkers` while requests queue (housekeeping).
+   * What can be known at once is checked at once (it throws, not rejects), so that a scale run in the
+   * background still fails its caller: the counts, the pool's limit, and a count whose copies could not
+   * fit the budget even with every other model unloaded.
    */
-  scale(name: string, minWorkers: number, maxWorkers = minWorkers): Promise<void> {
+  scale(name: string, minWorkers: number, maxWorkers = minWorkers, version?: string): Promise<void> {
     if (!Number.isInteger(minWorkers) || minWorkers < 0) throw new BadRequestError(`min_worker must be a whole number ≥ 0, got ${minWorkers}`);
     if (!Number.isInteger(maxWorkers) || maxWorkers < minWorkers) throw new BadRequestError(`max_worker must be a whole number ≥ min_worker (${minWorkers}), got ${maxWorkers}`);
-    const record = this.registry.get(name);
+    const record = this.registry.get(name, version);
     this.checkPoolHolds('min_worker', minWorkers);
     this.checkPoolHolds('max_worker', maxWorkers);
     if (this.budget.bytes > 0 && record.pkg) {
@@ -517,7 +575,7 @@ export class ModelScheduler {
       const most = Math.floor(this.budget.bytes / Math.max(1, perCopy));
       if (minWorkers > most) {
         throw new InsufficientMemoryError(
-          `model "${name}" cannot have ${minWorkers} workers: each copy takes about ${Math.round(perCopy / 2 ** 20)} MiB, so at most ${most} fit in the ${Math.round(this.budget.bytes / 2 ** 20)} MiB memory budget even with every other model unloaded`,
+          `model "${name}" cannot have ${minWorkers} workers: each copy takes about ${mib(perCopy)} MiB, so at most ${most} fit in the ${mib(this.budget.bytes)} MiB memory budget even with every other model unloaded`,
         );
       }
     }
@@ -526,12 +584,18 @@ export class ModelScheduler {
 
   private async applyScale(record: ModelRecord, target: number, maxWorkers: number): Promise<void> {
     const name = record.name;
-    await this.readyPlacement(name);
-    // One admission at a time, and the placement read inside it: concurrent scales, evictions and
+    const entry = this.lifecycle.entry(record);
+    if (!entry) throw new ModelNotFoundError(`model "${name}" is not registered`);
+    // A version not loaded now is loaded first, as a request would load it.
+    if (record.state !== 'ready') {
+      const lease = await this.leaseBefore(entry, Date.now() + (this.options.modelLoadTimeoutS ?? 120) * 1000, 'model_load_timeout');
+      lease.release();
+    }
+    // One admission at a time, and the generation read inside it: concurrent scales, evictions and
     // unregistrations between the request and its turn are seen.
     await this.admit(async () => {
-      const placement = this.placements.get(name);
-      if (this.registry.find(name) !== record) throw new ModelNotFoundError(`model "${name}" was unregistered while it was being scaled`);
+      if (!this.registry.includes(record)) throw new ModelNotFoundError(`model "${name}" was unregistered while it was being scaled`);
+      const placement = entry.current;
       if (!placement) {
         // Evicted meanwhile: its next load places the new count.
         record.settings = { ...record.settings!, minWorkers: target, maxWorkers };
@@ -542,12 +606,12 @@ export class ModelScheduler {
         const pkg = record.pkg!;
         const perCopy = this.predictCopyBytes(pkg);
         try {
-          await this.budget.makeRoom(name, { keepBytes: perCopy * (target - current), peakBytes: this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes) });
+          await this.budget.makeRoom(record.id, { keepBytes: perCopy * (target - current), peakBytes: this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes), label: this.label(record) });
         } catch (err) {
           if (!(err instanceof InsufficientMemoryError)) throw err;
-          throw new InsufficientMemoryError(`model "${name}" cannot grow from ${current} to ${target} workers now (each copy about ${Math.round(perCopy / 2 ** 20)} MiB): ${err.message}`);
+          throw new InsufficientMemoryError(`model "${name}" cannot grow from ${current} to ${target} workers now (each copy about ${mib(perCopy)} MiB): ${err.message}`);
         }
-        await this.addHosts(placement, target - current, pkg.modelBytes);
+        await this.addHosts(entry, placement, target - current);
       } else if (target < current) {
         const hosts = this.workerLoads().filter((w) => placement.hosts.has(w.id));
         await this.removeHosts(placement, chooseRemovals(hosts, current - target));
@@ -570,20 +634,26 @@ export class ModelScheduler {
     }
   }
 
-  /** The registered models as a snapshot records them. */
+  /** The registered versions as a snapshot records them, with what each measured. */
   snapshotModels(): SnapshotModel[] {
     return this.registry
       .all()
       // Whatever its load state: a model reloading after an eviction is still registered.
-      .filter((r) => r.state !== 'unloading' && r.settings)
-      .map((r) => ({
-        name: r.name,
-        url: r.url,
-        workers: r.settings!.minWorkers,
-        batchSize: r.settings!.batchSize,
-        maxBatchDelayMs: r.settings!.maxBatchDelayMs,
-        responseTimeoutS: r.settings!.responseTimeoutS,
-      }));
+      .filter((r) => r.state !== 'unloading' && r.state !== 'gone' && r.settings)
+      .map((r) => {
+        const measured = r.pkg ? this.costs.measured(r.pkg.modelPath) : undefined;
+        return {
+          name: r.name,
+          url: r.url,
+          workers: r.settings!.minWorkers,
+          batchSize: r.settings!.batchSize,
+          maxBatchDelayMs: r.settings!.maxBatchDelayMs,
+          responseTimeoutS: r.settings!.responseTimeoutS,
+          modelVersion: r.version,
+          isDefault: this.registry.isDefault(r),
+          ...(measured ? { measured } : {}),
+        };
+      });
   }
 
   /** SageMaker's /invocations: load the target from the model store on first use, once. */
@@ -597,99 +667,75 @@ export class ModelScheduler {
     }
   }
 
-  /** Admits a request on arrival, cold or not: it counts against job_queue_size and max_queued_requests from now. */
-  private admitRequest(name: string): void {
-    const mine = this.arrivedByModel.get(name) ?? 0;
-    if (mine >= this.options.jobQueueSize) {
-      throw new QueueFullError(`model "${name}" has ${mine} requests queued or running, the limit (job_queue_size)`);
-    }
-    const globalLimit = this.options.maxQueuedRequests ?? Infinity;
-    if (this.pending >= globalLimit) {
-      throw new QueueFullError(`the server has ${this.pending} requests queued or running, the limit (max_queued_requests)`);
-    }
-    this.arrivedByModel.set(name, mine + 1);
-    this.pending++;
-  }
-
-  private releaseRequest(name: string): void {
-    this.pending--;
-    const left = (this.arrivedByModel.get(name) ?? 1) - 1;
-    if (left > 0) this.arrivedByModel.set(name, left);
-    else this.arrivedByModel.delete(name);
-  }
-
-  /** Waits for the model's placement, at most until the request's deadline (its response_timeout runs from arrival). */
-  private async placementBefore(name: string, deadline: number, limit: string): Promise<Placement> {
+  /**
+   * Leases the version's current generation, loading it if it was evicted and waiting for a load or an
+   * eviction in progress, at most until `deadline` (epoch ms) or until `cancel` aborts.
+   */
+  private async leaseBefore(entry: LifeEntry, deadline: number, limit: string, cancel?: AbortSignal): Promise<Lease> {
+    const name = entry.record.name;
+    entry.waiting++;
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
+    let onCancel: (() => void) | undefined;
+    const stop = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(new InferenceTimeoutError(`model "${name}" did not answer within ${limit}: it was still loading; the request was dropped`)),
         Math.max(0, deadline - Date.now()),
       );
       timer.unref();
+      if (cancel) {
+        onCancel = () => reject(new ClientDisconnectedError('the client went away while its request waited for the model to load; it was dropped'));
+        if (cancel.aborted) onCancel();
+        else cancel.addEventListener('abort', onCancel, { once: true });
+      }
     });
-    const ready = async () => {
-      let placement = await this.readyPlacement(name);
-      // Evicted between its load and this request's turn: load it again rather than fail.
-      for (let tries = 0; this.placements.get(name) !== placement && tries < 3; tries++) placement = await this.readyPlacement(name);
-      return placement;
-    };
+    stop.catch(() => undefined);
     try {
-      return await Promise.race([ready(), late]);
+      for (let turn = 0; turn < 8; turn++) {
+        const lease = this.lifecycle.lease(entry);
+        if (lease) return lease;
+        const state = entry.record.state;
+        if (state === 'unloading' || state === 'gone' || (state === 'failed' && turn > 0)) {
+          throw new ModelNotFoundError(`model "${name}" was unregistered before its request ran`);
+        }
+        this.reload(entry);
+        const pending = entry.transition;
+        if (!pending) break;
+        await Promise.race([pending, stop]);
+      }
+      throw new InternalError(`model "${name}" is ${entry.record.state} and no load makes it ready`);
     } finally {
+      entry.waiting--;
       clearTimeout(timer);
+      if (onCancel) cancel!.removeEventListener('abort', onCancel);
     }
   }
 
-  /** `clientDeadline` (epoch ms, a gRPC call's deadline): the request is dropped then if its response_timeout is later. */
-  async infer(name: string, version: string | undefined, request: InferRequest, clientDeadline = Infinity): Promise<InferOutcome> {
-    const record = this.registry.get(name);
+  /**
+   * `version` absent: the default version when the request arrives (a later set-default does not move
+   * it). `clientDeadline` (epoch ms, a gRPC call's deadline) drops it then if its response_timeout is
+   * later; `cancel` (the client went away) takes it off any queue it still waits in.
+   */
+  async infer(name: string, version: string | undefined, request: InferRequest, clientDeadline = Infinity, cancel?: AbortSignal): Promise<InferOutcome> {
+    const record = this.registry.get(name, version);
+    const entry = this.lifecycle.entry(record);
+    if (!entry) throw new ModelNotFoundError(`model "${name}" is not registered`);
     const arrivedAt = Date.now();
     const timeoutS = record.settings?.responseTimeoutS ?? this.options.defaultResponseTimeoutS ?? 120;
     const deadline = Math.min(arrivedAt + timeoutS * 1000, clientDeadline);
     const limit = clientDeadline < arrivedAt + timeoutS * 1000 ? "the call's deadline" : `${timeoutS} s (response_timeout)`;
-    this.admitRequest(name);
-    // A request that finds its model loading or evicted waits for the load: a cold start.
-    const coldStart = this.loading.has(name) || record.state === 'evicted';
-    // A model with requests waiting for its load is busy: another load must not evict it before they run.
-    this.waiting.set(name, (this.waiting.get(name) ?? 0) + 1);
-    // A placed model is taken at once, without a turn of the event loop in which it could go.
-    let placement: Placement | undefined = this.loading.has(name) ? undefined : this.placements.get(name);
-    let counted = false;
+    this.admission.admit(record.id, name);
+    this.lastArrival.set(record.id, arrivedAt);
+    // A placed version is leased at once, without a turn of the event loop in which it could go.
+    let lease = this.lifecycle.lease(entry);
+    const coldStart = lease === undefined;
     try {
-      try {
-        placement ??= await this.placementBefore(name, deadline, limit);
-      } finally {
-        const left = this.waiting.get(name)! - 1;
-        if (left > 0) this.waiting.set(name, left);
-        else this.waiting.delete(name);
-      }
-      if (version !== undefined && version !== placement.spec.version) {
-        throw new ModelNotFoundError(`model "${name}" has no version "${version}" (registered: ${placement.spec.version})`);
-      }
+      lease ??= await this.leaseBefore(entry, deadline, limit, cancel);
+      const placement = lease.placement;
       if (placement.hosts.size === 0) throw new NoWorkerAvailableError(`model "${name}" has no workers; scale it with PUT /models/${name}?min_worker=1`);
-      placement.inFlight++;
-      counted = true;
       placement.hits++;
       placement.lastUsed = Date.now();
-      this.hitsByModel.set(name, (this.hitsByModel.get(name) ?? 0) + 1);
-      const remainingMs = Math.max(1, deadline - Date.now());
-      let result: InferResult;
-      if (placement.batcher) {
-        result = await placement.batcher.submit(request, remainingMs);
-      } else {
-        const hosts = [...placement.hosts.keys()].map((id) => ({ id, inFlight: this.pool.slot(id).inFlight }));
-        const id = pickWorker(hosts, placement.cursor++)!;
-        const { body, transfer } = transferableBody(request.body);
-        const timer = deadlineSignal(remainingMs);
-        try {
-          result = await this.pool.slot(id).run({ kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer, timer.signal);
-        } finally {
-          timer.clear();
-        }
-        this.addFirstRunBytes(placement, id, result.firstRunBytes);
-        this.options.metrics?.batchSize.observe({ model: name }, 1);
-      }
+      this.hits.set(record.id, (this.hits.get(record.id) ?? 0) + 1);
+      const result = await dispatch(placement, request, Math.max(1, deadline - Date.now()), this.dispatchHost, cancel);
       placement.lastPreprocessPath = result.preprocessPath;
       return { ...result, coldStart };
     } catch (err) {
@@ -698,8 +744,8 @@ export class ModelScheduler {
       }
       throw err;
     } finally {
-      if (counted) placement!.inFlight--;
-      this.releaseRequest(name);
+      lease?.release();
+      this.admission.release(record.id);
     }
   }
 
@@ -708,16 +754,20 @@ export class ModelScheduler {
    * evicted); a model never loaded yet is loaded, as its first request would.
    */
   async signature(name: string, version?: string): Promise<ModelSignature> {
-    const record = this.registry.get(name);
-    this.checkVersion(record, version);
-    if (!record.io) await this.readyPlacement(name);
+    const record = this.registry.get(name, version);
+    if (!record.io) {
+      const entry = this.lifecycle.entry(record);
+      if (!entry) throw new ModelNotFoundError(`model "${name}" is not registered`);
+      const lease = await this.leaseBefore(entry, Date.now() + (this.options.modelLoadTimeoutS ?? 120) * 1000, 'model_load_timeout');
+      lease.release();
+    }
     const settings = record.settings!;
     return {
       name,
-      version: record.pkg?.version ?? '',
+      version: record.version ?? '',
       inputs: record.io!.inputs,
       outputs: record.io!.outputs,
-      batchSize: this.placements.get(name)?.batcher ? settings.batchSize : 1,
+      batchSize: this.lifecycle.entry(record)?.current?.batcher ? settings.batchSize : 1,
       maxBatchDelayMs: settings.maxBatchDelayMs,
       workers: Math.max(1, settings.minWorkers),
       modelFile: record.pkg ? record.pkg.modelPath.split('/').pop()! : 'model.onnx',
@@ -735,31 +785,33 @@ export class ModelScheduler {
         await this.signature(name);
         return;
       }
-      await this.unregister(name);
+      await this.unregisterAll(name);
     }
     const url = await storeUrlFor(this.options.modelStore, name);
     await this.register({ name, url, synchronous: true, batchSize: settings.batchSize, maxBatchDelayMs: settings.maxBatchDelayMs, initialWorkers: settings.workers });
   }
 
-  /** Triton's repository index: every registered model with its state, and the store's others as unavailable. */
+  /** Triton's repository index: every registered version with its state, and the store's others as unavailable. */
   async repositoryIndex(): Promise<{ name: string; version: string; state: string; reason: string }[]> {
     const entries = new Map<string, { name: string; version: string; state: string; reason: string }>();
     const stateOf: Record<string, [string, string]> = {
-      ready: ['READY', ''], loading: ['LOADING', ''], evicted: ['READY', 'evicted to make room: its next request loads it'],
-      unloading: ['UNLOADING', ''], failed: ['UNAVAILABLE', 'its load failed'],
+      ready: ['READY', ''], loading: ['LOADING', ''], evicting: ['READY', 'being evicted to make room: its next request loads it'],
+      evicted: ['READY', 'evicted to make room: its next request loads it'], unloading: ['UNLOADING', ''], gone: ['UNAVAILABLE', 'unloaded'],
+      failed: ['UNAVAILABLE', 'its load failed'],
     };
     for (const record of [...this.failedLoads.values(), ...this.registry.all()]) {
       const [state, reason] = stateOf[record.state];
-      entries.set(record.name, { name: record.name, version: record.pkg?.version ?? '', state, reason: record.error ?? reason });
+      entries.set(`${record.name}\u0000${record.version ?? ''}`, { name: record.name, version: record.version ?? '', state, reason: record.error ?? reason });
     }
+    const names = new Set([...entries.values()].map((e) => e.name));
     const dirents = await fsp.readdir(this.options.modelStore, { withFileTypes: true }).catch(() => []);
     for (const d of dirents) {
       if (d.name.startsWith('.')) continue;
       const name = d.isDirectory() ? d.name : d.name.replace(/(\.tar\.gz|\.tgz|\.tar|\.mar|\.zip)$/i, '');
       if (name === d.name && !d.isDirectory()) continue;
-      if (!entries.has(name)) entries.set(name, { name, version: '', state: 'UNAVAILABLE', reason: 'unloaded' });
+      if (!names.has(name)) entries.set(name, { name, version: '', state: 'UNAVAILABLE', reason: 'unloaded' });
     }
-    return [...entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.version < b.version ? -1 : a.version > b.version ? 1 : 0));
   }
 
   /**
@@ -767,34 +819,106 @@ export class ModelScheduler {
    * registration's load is still running, failed or going.
    */
   readiness(name: string, version?: string): { ready: boolean; state: string } {
-    const record = this.registry.get(name);
-    this.checkVersion(record, version);
-    return { ready: record.state === 'ready' || record.state === 'evicted', state: record.state };
+    const record = this.registry.get(name, version);
+    const ready = record.state === 'ready' || record.state === 'evicted' || record.state === 'evicting' || (record.state === 'loading' && record.io !== undefined);
+    return { ready, state: record.state };
   }
 
-  private checkVersion(record: ModelRecord, version: string | undefined): void {
-    const have = record.pkg?.version;
-    if (version !== undefined && version !== '' && have !== undefined && version !== have) {
-      throw new ModelNotFoundError(`model "${record.name}" has no version "${version}" (registered: ${have})`);
-    }
+  /** Whether a model of this name is registered (any version). */
+  hasModel(name: string): boolean {
+    return this.registry.has(name);
+  }
+
+  /** 404 for an unknown model or version, before a body is read. */
+  checkModel(name: string, version?: string): void {
+    this.registry.get(name, version);
+  }
+
+  modelNames(): string[] {
+    return [...new Set(this.registry.all().map((r) => r.name))];
+  }
+
+  /** Registered names. */
+  modelCount(): number {
+    return this.registry.size();
+  }
+
+  /** Registered names in name order, each as its default version. */
+  listModels(limit: number, pageToken?: string): ModelPage {
+    return this.registry.page(limit, pageToken);
   }
 
   /** Requests of all models queued or running now. */
   pendingRequests(): number {
-    return this.pending;
+    return this.admission.pending();
   }
 
-  /** A worker thread was replaced: load its models on the new thread now rather than on first use. */
+  /** A worker thread was replaced: load its generations on the new thread now, unless they went meanwhile. */
   reloadWorker(id: number): void {
-    for (const placement of this.placements.values()) {
-      if (!placement.hosts.has(id)) continue;
-      const load = this.loadChain.then(() => this.pool.slot(id).run({ kind: 'load', model: placement.spec }));
+    for (const entry of this.lifecycle.all()) {
+      const placement = entry.current;
+      if (!placement?.hosts.has(id)) continue;
+      const load = this.loadChain.then(async () => {
+        if (!this.isLive(entry, placement) || !placement.hosts.has(id)) return;
+        await this.pool.slot(id).run({ kind: 'load', model: placement.spec });
+        // Unloaded while this load waited its turn: nobody else would unload this copy.
+        if (!this.isLive(entry, placement) || !placement.hosts.has(id)) await this.pool.slot(id).run({ kind: 'unload', key: placement.spec.key });
+      });
       this.loadChain = load.catch(() => undefined);
       load.catch((err: Error) => log.error('model reload after worker restart failed', { model: placement.spec.name, worker: id, error: err.message }));
     }
   }
 
-  /** GET /status: the budget in use and, per registered model, its state, cost, placement and last use. */
+  /** Checks the budget against what the copies hold now (after a first run grew one, and on the timer). */
+  private queueBudgetCheck(): void {
+    if (this.budget.bytes <= 0 || this.budgetCheckQueued) return;
+    this.budgetCheckQueued = true;
+    void this.admit(async () => {
+      this.budgetCheckQueued = false;
+      const used = this.budgetUsedBytes();
+      if (used <= this.budget.bytes) return;
+      log.warn('the models hold more than the memory budget: evicting idle ones', { usedBytes: used, budgetBytes: this.budget.bytes, overBytes: used - this.budget.bytes });
+      await this.budget
+        .makeRoom('', { keepBytes: 0, waitForBusy: false, label: 'the models in use' })
+        .catch((err: Error) => log.warn('still over the memory budget: every model left is in use', { usedBytes: this.budgetUsedBytes(), budgetBytes: this.budget.bytes, error: err.message }));
+    });
+  }
+
+  /** The timer's round: the budget re-checked, and each version grown or shrunk between min and max workers. */
+  private housekeep(): void {
+    this.queueBudgetCheck();
+    const now = Date.now();
+    for (const entry of this.lifecycle.all()) {
+      const placement = entry.current;
+      const settings = entry.record.settings;
+      if (!placement || !settings || settings.maxWorkers <= settings.minWorkers && placement.hosts.size <= settings.minWorkers) continue;
+      const perCopy = this.predictCopyBytes(entry.record.pkg!);
+      const busyThreads = new Set(this.pool.slots.filter((s) => s.inFlight > 0).map((s) => s.id));
+      const step = autoscaleStep({
+        copies: placement.hosts.size,
+        minWorkers: settings.minWorkers,
+        maxWorkers: settings.maxWorkers,
+        queued: this.admission.count(entry.record.id),
+        idleThreads: this.pool.slots.filter((s) => !placement.hosts.has(s.id) && !busyThreads.has(s.id)).length,
+        fitsOneMore: this.budget.bytes <= 0 || this.budgetUsedBytes() + perCopy <= this.budget.bytes,
+        idleForMs: now - (this.lastArrival.get(entry.record.id) ?? 0),
+      });
+      if (step === 0) continue;
+      void this.admit(async () => {
+        if (entry.current !== placement) return;
+        if (step > 0) {
+          log.info('model grows toward max_worker: requests are queued and a thread is idle', { model: entry.record.name, copies: placement.hosts.size + 1 });
+          await this.addHosts(entry, placement, 1);
+        } else {
+          log.info('model shrinks toward min_worker: idle', { model: entry.record.name, copies: placement.hosts.size - 1 });
+          const hosts = this.workerLoads().filter((w) => placement.hosts.has(w.id));
+          await this.removeHosts(placement, chooseRemovals(hosts, 1));
+        }
+      }).catch((err: Error) => log.warn('min/max worker scaling failed', { model: entry.record.name, error: err.message }));
+    }
+  }
+
+  /** GET /status: the budget in use and, per registered version, its state, cost, placement and last use. */
   status(): ServerStatus {
     return {
       budget: {
@@ -804,32 +928,43 @@ export class ModelScheduler {
       },
       downloadCache: this.options.remote?.cache.status(),
       models: this.registry.all().map((r) => {
-        const d = describeModel(r, this.placements.get(r.name), r.pkg ? this.predictCopyBytes(r.pkg) : 0);
+        const d = this.describeRecord(r);
         return {
-          modelName: d.modelName, status: d.status, memoryBytes: d.memoryBytes, predictedBytes: d.predictedBytes,
+          modelName: d.modelName, modelVersion: d.modelVersion, status: d.status, memoryBytes: d.memoryBytes, predictedBytes: d.predictedBytes,
           workers: d.workers.map((w) => Number(w.id)), hits: d.hits, lastUsed: d.lastUsed,
         };
       }),
     };
   }
 
-  describe(name: string): ModelDescription {
+  private describeRecord(record: ModelRecord): ModelDescription {
+    return describeModel(record, this.lifecycle.entry(record)?.current, record.pkg ? this.predictCopyBytes(record.pkg) : 0);
+  }
+
+  /** GET /models/{name}[/{version}]: the default version when none is named. */
+  describe(name: string, version?: string): ModelDescription {
     const failed = this.registry.has(name) ? undefined : this.failedLoads.get(name);
     if (failed) return describeModel(failed, undefined, 0);
-    const record = this.registry.get(name);
-    return describeModel(record, this.placements.get(name), record.pkg ? this.predictCopyBytes(record.pkg) : 0);
+    return this.describeRecord(this.registry.get(name, version));
   }
 
-  /** Requests queued or running per model, for the queue-depth gauge. */
+  /** GET /models/{name}/all: every version, in registration order. */
+  describeVersions(name: string): ModelDescription[] {
+    return this.registry.versions(name).map((r) => this.describeRecord(r));
+  }
+
+  /** Requests queued or running per model name, for the queue-depth gauge. */
   queueDepths(): Map<string, number> {
-    return new Map(this.registry.all().map((r) => [r.name, this.arrivedByModel.get(r.name) ?? 0]));
+    const depths = new Map<string, number>();
+    for (const r of this.registry.all()) depths.set(r.name, (depths.get(r.name) ?? 0) + this.admission.count(r.id));
+    return depths;
   }
 
-  /** Measured bytes of every placed copy, and device memory held for preprocessing. */
+  /** Measured bytes of every copy held (ready, loading or being evicted), and device memory held for preprocessing. */
   memoryInUse(): { host: number; gpu: number } {
     let host = 0;
     const gpuByWorker = new Map<number, number>();
-    for (const p of this.placements.values()) {
+    for (const p of this.resident) {
       for (const [id, h] of p.hosts) {
         host += h.memoryBytes;
         gpuByWorker.set(id, h.deviceBytes);
@@ -838,11 +973,20 @@ export class ModelScheduler {
     return { host, gpu: [...gpuByWorker.values()].reduce((a, b) => a + b, 0) };
   }
 
+  /** Versions with a generation requests can use now. */
   placedModelCount(): number {
-    return this.placements.size;
+    return this.lifecycle.all().filter((e) => e.current).length;
+  }
+
+  /** Sessions the lifecycle says are loaded: one per copy of each generation held. */
+  loadedSessionCount(): number {
+    let n = 0;
+    for (const p of this.resident) n += p.hosts.size;
+    return n;
   }
 
   async close(): Promise<void> {
+    clearInterval(this.housekeeping);
     await this.pool.close();
   }
 }

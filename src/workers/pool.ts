@@ -3,7 +3,7 @@
 // its own queue, one lane per model served in fair turns. piscina still gives us the thread lifecycle, replacement on exit and transfers.
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
-import { InferenceTimeoutError, WorkerFailedError, fromWireError } from '../errors';
+import { ClientDisconnectedError, InferenceTimeoutError, WorkerFailedError, fromWireError } from '../errors';
 import { activatedTime, chargedTime, nextLane } from '../scheduler/fair-share';
 import type {
   InferBatchResult, InferRequest, InferResult, LoadResult, LoadTask, ModelSpec, UnloadResult, UnloadTask, WarmUpResult, WarmUpTask, WorkerInit,
@@ -36,7 +36,7 @@ interface Waiting {
   transferList: ArrayBuffer[];
   signal?: AbortSignal;
   seq: number;
-  settle(outcome: { result?: WorkerResult; error?: unknown }): void;
+  settle(outcome: { result?: WorkerResult; error?: unknown; cancelled?: boolean }): void;
 }
 
 /** One model's tasks on this thread, first in first out, and the thread time it has used. */
@@ -111,26 +111,34 @@ export class WorkerSlot {
    * other models' (fair-share.ts). When `signal` aborts, a waiting task is dropped and a running one ends
    * with its thread (piscina starts a new one), so a stuck task never blocks the next.
    */
-  async run<T extends SlotTask>(task: T, transferList: ArrayBuffer[] = [], signal?: AbortSignal): Promise<ResultOf<T>> {
+  async run<T extends SlotTask>(task: T, transferList: ArrayBuffer[] = [], signal?: AbortSignal, cancel?: AbortSignal): Promise<ResultOf<T>> {
     this.inFlight++;
-    let outcome: { result?: WorkerResult; error?: unknown };
+    let outcome: { result?: WorkerResult; error?: unknown; cancelled?: boolean };
     let drop: (() => void) | undefined;
+    let dropCancelled: (() => void) | undefined;
     try {
       outcome = await new Promise((settle) => {
         const entry: Waiting = { task, transferList, signal, settle, seq: this.seq++ };
         const key = laneKey(task);
+        const dequeue = (why: { error: unknown; cancelled?: boolean }) => {
+          const lane = this.lanes.get(key);
+          const at = lane ? lane.waiting.indexOf(entry) : -1;
+          if (lane && at >= 0) {
+            lane.waiting.splice(at, 1);
+            this.queuedCount--;
+            settle(why);
+          }
+        };
         if (signal) {
-          drop = () => {
-            const lane = this.lanes.get(key);
-            const at = lane ? lane.waiting.indexOf(entry) : -1;
-            if (lane && at >= 0) {
-              lane.waiting.splice(at, 1);
-              this.queuedCount--;
-              settle({ error: signal.reason ?? new Error('aborted') });
-            }
-          };
+          drop = () => dequeue({ error: signal.reason ?? new Error('aborted') });
           if (signal.aborted) return settle({ error: signal.reason ?? new Error('aborted') });
           signal.addEventListener('abort', drop, { once: true });
+        }
+        // Unlike `signal`, a cancel only takes a task off the queue: a running one is never ended for it.
+        if (cancel) {
+          dropCancelled = () => dequeue({ error: cancel.reason, cancelled: true });
+          if (cancel.aborted) return settle({ error: cancel.reason, cancelled: true });
+          cancel.addEventListener('abort', dropCancelled, { once: true });
         }
         let lane = this.lanes.get(key);
         if (!lane) {
@@ -148,7 +156,9 @@ export class WorkerSlot {
       // The listener holds the task and its result: left on a signal that outlives the task, it kept
       // every answer of the last response_timeout seconds in memory.
       if (drop) signal!.removeEventListener('abort', drop);
+      if (dropCancelled) cancel!.removeEventListener('abort', dropCancelled);
     }
+    if (outcome.cancelled) throw new ClientDisconnectedError('the client went away while its request was queued; it was dropped');
     if (outcome.error !== undefined || !outcome.result) {
       if (signal?.aborted) throw new InferenceTimeoutError(String(signal.reason ?? 'the task was aborted'));
       // The thread itself failed (it exited or ran out of heap); piscina starts a new one.

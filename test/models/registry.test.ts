@@ -1,14 +1,36 @@
 import { ModelRegistry } from '../../src/models/registry';
-import { BadRequestError, ModelAlreadyExistsError, ModelNotFoundError } from '../../src/errors';
+import { BadRequestError, InvalidModelVersionError, ModelAlreadyExistsError, ModelNotFoundError, ModelVersionNotFoundError } from '../../src/errors';
 
 describe('ModelRegistry', () => {
-  test('a name is reserved once', () => {
+  test('a version is reserved once, at once when named and when its package declares it otherwise', () => {
     const registry = new ModelRegistry();
-    registry.reserve('a', 'a.tar.gz');
-    expect(() => registry.reserve('a', 'other')).toThrow(ModelAlreadyExistsError);
-    registry.remove('a');
+    registry.reserve('a', 'a.tar.gz', false, '1.0');
+    expect(() => registry.reserve('a', 'other', false, '1.0')).toThrow(ModelAlreadyExistsError);
+    const unnamed = registry.reserve('a', 'same.tar.gz');
+    expect(() => registry.settleVersion(unnamed, '1.0')).toThrow(ModelAlreadyExistsError);
+    registry.remove(unnamed);
+    registry.remove(registry.get('a'));
     expect(() => registry.get('a')).toThrow(ModelNotFoundError);
     expect(registry.reserve('a', 'again').url).toBe('again');
+  });
+
+  test('the first version is the default until set-default; the default cannot go while others remain', () => {
+    const registry = new ModelRegistry();
+    const one = registry.reserve('m', 'm1.mar', false, '1.0');
+    const two = registry.reserve('m', 'm2.mar');
+    registry.settleVersion(two, '2.0');
+    expect(registry.get('m')).toBe(one);
+    expect(registry.get('m', '2.0')).toBe(two);
+    expect(() => registry.get('m', '3.0')).toThrow(ModelVersionNotFoundError);
+    expect(() => registry.removable('m')).toThrow(InvalidModelVersionError);
+    registry.setDefault('m', '2.0');
+    expect(registry.get('m')).toBe(two);
+    expect(registry.removable('m', '1.0')).toBe(one);
+    registry.remove(one);
+    expect(registry.versions('m')).toEqual([two]);
+    expect(registry.page(10).models).toEqual([two]);
+    registry.remove(two);
+    expect(registry.has('m')).toBe(false);
   });
 
   test('pages in name order with a next-page token', () => {

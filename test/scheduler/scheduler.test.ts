@@ -68,7 +68,7 @@ describe('ModelScheduler', () => {
     ctx = setup(2);
     writeModelFolder(path.join(ctx.store, 'target'), addModel([1]));
     await Promise.all(Array.from({ length: 5 }, () => ctx.scheduler.ensureLoaded('target', 'target')));
-    expect(ctx.scheduler.registry.size()).toBe(1);
+    expect(ctx.scheduler.modelCount()).toBe(1);
     expect(ctx.scheduler.describe('target').workers).toHaveLength(1);
   });
 
@@ -80,7 +80,7 @@ describe('ModelScheduler', () => {
     const waiting = [ctx.scheduler.infer('broken', undefined, request([[1]])), ctx.scheduler.infer('broken', undefined, request([[1]]))];
     await registering;
     for (const w of waiting) await expect(w).rejects.toBeInstanceOf(InvalidModelArchiveError);
-    expect(ctx.scheduler.registry.has('broken')).toBe(false);
+    expect(ctx.scheduler.hasModel('broken')).toBe(false);
     // The name is free again and a good artifact under it loads.
     fs.writeFileSync(path.join(ctx.store, 'broken', 'model.onnx'), addModel([2]));
     await ctx.scheduler.register({ name: 'broken', url: 'broken' });
