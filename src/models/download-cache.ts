@@ -67,6 +67,8 @@ async function sizeOnDisk(target: string): Promise<number> {
 export class DownloadCache {
   private readonly entries = new Map<string, CacheEntryState & { dir: string }>();
   private readonly filling = new Map<string, Promise<void>>();
+  /** Entries whose folder is being deleted: a fill of the same key waits, as it renames into that path. */
+  private readonly removing = new Map<string, Promise<void>>();
   private reservedBytes = 0;
   private opened: Promise<void> | undefined;
 
@@ -126,6 +128,11 @@ export class DownloadCache {
         await fsp.utimes(path.join(entry.dir, META_FILE), new Date(), new Date()).catch(() => undefined);
         return path.join(entry.dir, ARTIFACT);
       }
+      const removal = this.removing.get(key);
+      if (removal) {
+        await removal;
+        continue;
+      }
       const pending = this.filling.get(key);
       if (!pending) break;
       await pending;
@@ -154,24 +161,41 @@ export class DownloadCache {
     await this.remove(evict ?? []);
   }
 
+  /**
+   * Removes the entries just chosen, one at a time. Each is checked again right before it goes: while an
+   * earlier one was deleted it may have been pinned, or removed and filled anew by another caller.
+   */
   private async remove(keys: readonly string[]): Promise<void> {
-    for (const key of keys) {
-      const entry = this.entries.get(key)!;
-      this.entries.delete(key);
-      log.info('download cache entry removed', { key, bytes: entry.bytes });
-      await fsp.rm(entry.dir, { recursive: true, force: true });
+    // Read before the first await, so these are the entries the choice saw.
+    const chosen = keys.map((key) => this.entries.get(key));
+    for (const entry of chosen) {
+      if (!entry || this.entries.get(entry.key) !== entry || entry.pins > 0) continue;
+      this.entries.delete(entry.key);
+      log.info('download cache entry removed', { key: entry.key, bytes: entry.bytes });
+      const removal = fsp.rm(entry.dir, { recursive: true, force: true });
+      const settled = removal.then(() => undefined, () => undefined);
+      this.removing.set(entry.key, settled);
+      try {
+        await removal;
+      } finally {
+        if (this.removing.get(entry.key) === settled) this.removing.delete(entry.key);
+      }
     }
   }
 
   private async makeRoom(bytes: number, label: string): Promise<void> {
-    const evict = chooseCacheEvictions([...this.entries.values()], bytes, this.reservedBytes, this.budgetBytes);
-    if (!evict) {
-      const { usedBytes } = this.status();
-      throw new DownloadCacheFullError(
-        `${label} needs ${bytes} bytes but the download cache holds ${usedBytes} of ${this.budgetBytes} in artifacts of registered models (raise download_cache_bytes)`,
-      );
+    // Chosen again after each round: a victim pinned meanwhile was kept, so the room may still be short.
+    for (;;) {
+      const evict = chooseCacheEvictions([...this.entries.values()], bytes, this.reservedBytes, this.budgetBytes);
+      if (!evict) {
+        const { usedBytes } = this.status();
+        throw new DownloadCacheFullError(
+          `${label} needs ${bytes} bytes but the download cache holds ${usedBytes} of ${this.budgetBytes} in artifacts of registered models (raise download_cache_bytes)`,
+        );
+      }
+      if (evict.length === 0) return;
+      await this.remove(evict);
     }
-    await this.remove(evict);
   }
 
   private async fill(key: string, expectedBytes: number, label: string, fill: (dir: string) => Promise<void>): Promise<void> {

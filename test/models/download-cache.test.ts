@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import fsp = require('node:fs/promises');
 import { chooseCacheEvictions, CacheEntryState, DownloadCache } from '../../src/models/download-cache';
 import { DownloadCacheFullError, ArtifactDownloadFailedError, ArtifactNotFoundError, ArtifactAccessDeniedError, BadRequestError } from '../../src/errors';
 import { parseS3Url, s3Failure } from '../../src/models/s3-store';
@@ -79,6 +80,56 @@ describe('DownloadCache', () => {
     expect(cache.has('a')).toBe(false);
     await expect(cache.acquire('d', 1000, 'd', writeFiles(1000))).rejects.toBeInstanceOf(DownloadCacheFullError);
     expect(cache.status().entries).toBe(2);
+  });
+
+  /** Runs `during` when the cache first deletes the folder `dir`, before the deletion itself. */
+  function onRemoval(dir: string, during: () => Promise<unknown>): jest.SpyInstance {
+    const rm = fsp.rm;
+    let seen = false;
+    return jest.spyOn(fsp, 'rm').mockImplementation(async (target, options) => {
+      if (target === dir && !seen) {
+        seen = true;
+        await during();
+      }
+      return rm(target, options);
+    });
+  }
+
+  test('an entry pinned while an earlier one is being removed is kept, and the newcomer is refused', async () => {
+    const cache = new DownloadCache(root, 2_500);
+    const a = await cache.acquire('a', 1000, 'a', writeFiles(1000));
+    const b = await cache.acquire('b', 1000, 'b', writeFiles(1000));
+    cache.release('a');
+    cache.release('b');
+    // c needs both idle entries gone; b is registered again while a's folder is deleted.
+    const spy = onRemoval(path.dirname(a), () => cache.acquire('b', 1000, 'b', writeFiles(1000)));
+    try {
+      await expect(cache.acquire('c', 2000, 'c', writeFiles(2000))).rejects.toBeInstanceOf(DownloadCacheFullError);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(cache.has('b')).toBe(true);
+    expect(fs.readFileSync(path.join(b, 'model.onnx')).length).toBe(1000);
+  });
+
+  test('an entry acquired while its folder is being deleted is filled again, after the deletion', async () => {
+    const cache = new DownloadCache(root, 2_000);
+    const a = await cache.acquire('a', 1500, 'a', writeFiles(1500));
+    cache.release('a');
+    let again: Promise<string> | undefined;
+    const spy = onRemoval(path.dirname(a), async () => {
+      again = cache.acquire('a', 100, 'a', writeFiles(100));
+      // Long enough for a refill that does not wait to finish before the deletion below.
+      await Promise.race([again, new Promise((r) => setTimeout(r, 200))]);
+    });
+    try {
+      await cache.acquire('c', 1000, 'c', writeFiles(1000));
+      const dir = await again!;
+      expect(fs.readFileSync(path.join(dir, 'model.onnx')).length).toBe(100);
+      expect(cache.has('a')).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   test('a restart keeps complete entries and drops partial ones', async () => {
