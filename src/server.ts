@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { prepareWorkDir } from './models/work-dir';
+import { clearUnpacked } from './models/unpacked-folders';
 import { parseAddress } from './config/load';
 import type { QuiverConfig } from './config/schema';
 import { createMmsApps, createSageMakerApp } from './http/app';
@@ -139,6 +140,8 @@ export class QuiverServer {
     }
     configureLogging(config.log_level, config.log_format);
     prepareWorkDir(config.work_dir);
+    // Before the snapshot is restored: it unpacks what its models need afresh.
+    await clearUnpacked(config.work_dir);
     // The metrics read the scheduler, which needs the metrics to count loads: bind them late.
     let scheduler: ModelScheduler | undefined;
     const metrics = new QuiverMetrics({

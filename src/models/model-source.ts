@@ -10,6 +10,7 @@ import { extractArchive } from './archive';
 import { ModelConfig, formatIssues, parseModelConfig } from './model-config';
 import { resolveInside } from './model-name';
 import { RemoteArtifactSource, isRemoteUrl } from './remote-source';
+import { releaseUnpacked, unpackedRoot, useUnpacked } from './unpacked-folders';
 
 export interface ModelPackage {
   /** Name the package gives itself (manifest modelName, else the file or folder name). */
@@ -24,7 +25,12 @@ export interface ModelPackage {
   handlerPath?: string;
   /** Set for a downloaded artifact: its download-cache entry, pinned until the model goes. */
   cacheKey?: string;
+  /** Set for a local archive: the folder it was unpacked into, used by this package until the model goes. */
+  unpackedDir?: string;
 }
+
+/** What an open package holds until releasePackage gives it back. */
+export type PackageHolds = Pick<ModelPackage, 'cacheKey' | 'unpackedDir'>;
 
 export interface ModelSourceOptions {
   modelStore: string;
@@ -161,40 +167,37 @@ export async function readModelPackage(dir: string, url: string, defaultName: st
   };
 }
 
-/** Unpacks in progress by destination: concurrent registrations of one archive share one unpack. */
-const unpacking = new Map<string, Promise<string>>();
-
-function unpackOnce(file: string, opts: ModelSourceOptions, size: number, mtimeMs: number): Promise<string> {
+/**
+ * The folder `file` is unpacked into, with one use of it taken (see releasePackage). Registrations of
+ * one archive share the folder; the unpack runs in the folder's turn, so it never meets a removal.
+ */
+async function unpackOnce(file: string, opts: ModelSourceOptions, size: number, mtimeMs: number): Promise<string> {
   // Keyed by path, size and mtime so a replaced archive is unpacked again.
   const key = createHash('sha256').update(`${file}\0${size}\0${mtimeMs}`).digest('hex').slice(0, 16);
-  const dest = path.join(opts.workDir, 'unpacked', `${path.basename(file).replace(ARCHIVE_SUFFIX, '')}-${key}`);
-  let running = unpacking.get(dest);
-  if (!running) {
-    running = unpackTo(file, dest, opts).finally(() => unpacking.delete(dest));
-    unpacking.set(dest, running);
-  }
-  return running;
-}
-
-async function unpackTo(file: string, dest: string, opts: ModelSourceOptions): Promise<string> {
-  if (await statOrUndefined(dest)) return dest;
-  await fsp.mkdir(path.dirname(dest), { recursive: true });
-  try {
+  const dest = path.join(unpackedRoot(opts.workDir), `${path.basename(file).replace(ARCHIVE_SUFFIX, '')}-${key}`);
+  await useUnpacked(dest, async () => {
+    if (await statOrUndefined(dest)) return;
+    await fsp.mkdir(path.dirname(dest), { recursive: true });
     await extractArchive(file, dest, { maxBytes: opts.maxArchiveBytes, maxRatio: opts.maxArchiveRatio });
-  } catch (err) {
-    // Another registration may have unpacked the same archive meanwhile.
-    if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY' && (await statOrUndefined(dest))) return dest;
-    throw err;
-  }
+  });
   return dest;
 }
 
-async function openRemotePackage(url: string, remote: RemoteArtifactSource): Promise<ModelPackage> {
-  const folder = await remote.open(url);
+/**
+ * Gives back what an open package holds: its download-cache pin and its use of an unpacked folder.
+ * Resolves once a folder no package uses any more is removed; it never rejects.
+ */
+export async function releasePackage(pkg: PackageHolds, opts: ModelSourceOptions): Promise<void> {
+  if (pkg.cacheKey !== undefined) opts.remote?.release(pkg.cacheKey);
+  if (pkg.unpackedDir !== undefined) await releaseUnpacked(pkg.unpackedDir);
+}
+
+/** Reads the package in `dir`, which `holds` keep on disk; they are given back when it cannot be read. */
+async function readHeldPackage(dir: string, url: string, defaultName: string, holds: PackageHolds, opts: ModelSourceOptions): Promise<ModelPackage> {
   try {
-    return { ...(await readModelPackage(folder.dir, url, folder.defaultName)), cacheKey: folder.cacheKey };
+    return { ...(await readModelPackage(dir, url, defaultName)), ...holds };
   } catch (err) {
-    remote.release(folder.cacheKey);
+    await releasePackage(holds, opts);
     throw err;
   }
 }
@@ -207,7 +210,7 @@ async function openRemotePackage(url: string, remote: RemoteArtifactSource): Pro
 export async function openModelPackage(url: string, opts: ModelSourceOptions): Promise<ModelPackage> {
   const pkg = await openPackage(url, opts);
   if (pkg.handlerPath !== undefined && opts.allowHandlers === false) {
-    if (pkg.cacheKey !== undefined) opts.remote?.release(pkg.cacheKey);
+    await releasePackage(pkg, opts);
     throw new HandlersRefusedError(
       `model ${JSON.stringify(pkg.name)} has a JavaScript handler (${path.basename(pkg.handlerPath)}) and this server runs none (allow_handlers=false): use a model config instead`,
     );
@@ -217,7 +220,10 @@ export async function openModelPackage(url: string, opts: ModelSourceOptions): P
 
 async function openPackage(url: string, opts: ModelSourceOptions): Promise<ModelPackage> {
   if (typeof url !== 'string' || url.length === 0) throw new BadRequestError('a model url is required');
-  if (isRemoteUrl(url) && opts.remote) return openRemotePackage(url, opts.remote);
+  if (isRemoteUrl(url) && opts.remote) {
+    const folder = await opts.remote.open(url);
+    return readHeldPackage(folder.dir, url, folder.defaultName, { cacheKey: folder.cacheKey }, opts);
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     throw new BadRequestError(`model url ${JSON.stringify(url)}: only s3://, http(s):// URLs and paths inside the model store are supported`);
   }
@@ -232,7 +238,7 @@ async function openPackage(url: string, opts: ModelSourceOptions): Promise<Model
   // A bare model file (ModelMesh's modelPath may name one): its folder is the package.
   if (real.endsWith('.onnx')) return readModelPackage(path.dirname(real), url, path.basename(real, '.onnx'), path.basename(real));
   const dir = await unpackOnce(real, opts, stat.size, stat.mtimeMs);
-  return readModelPackage(dir, url, defaultName);
+  return readHeldPackage(dir, url, defaultName, { unpackedDir: dir }, opts);
 }
 
 const STORE_SUFFIXES = ['', '.tar.gz', '.tgz', '.tar', '.mar', '.zip'];

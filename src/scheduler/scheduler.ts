@@ -14,6 +14,7 @@ import { validateModelName, validateRelativePath } from '../models/model-name';
 import { ModelPage, ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
 import type { SnapshotModel } from '../models/snapshot';
 import type { CacheStatus } from '../models/download-cache';
+import { releasePackage } from '../models/model-source';
 import { log } from '../log';
 import type { QuiverMetrics } from '../metrics';
 import type { InferRequest, InferResult, LoadResult, ModelSpec } from '../workers/messages';
@@ -542,7 +543,7 @@ export class ModelScheduler {
 
   /** Unpins a downloaded artifact's cache entry once no model uses it. */
   private releaseArtifact(pkg: ModelPackage): void {
-    if (pkg.cacheKey !== undefined) this.options.remote?.release(pkg.cacheKey);
+    void releasePackage(pkg, this.options);
   }
 
   /** Threads the pool may grow to: a model's copies live on distinct threads, so no count can pass it. */

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openModelPackage } from '../../src/models/model-source';
-import { ArtifactNotFoundError, BadRequestError, InvalidModelArchiveError, UnsafePathError } from '../../src/errors';
+import { openModelPackage, releasePackage } from '../../src/models/model-source';
+import { ArtifactNotFoundError, BadRequestError, HandlersRefusedError, InvalidModelArchiveError, UnsafePathError } from '../../src/errors';
 import { addModel, writeModelFolder } from '../fixtures/onnx-models';
 import { tarGz, zip } from '../fixtures/archives';
 import { tempDir } from '../fixtures/server';
@@ -101,5 +101,53 @@ describe('openModelPackage', () => {
     await expect(openModelPackage('pyhandler', options(store))).rejects.toThrow(/not a JavaScript module/);
     writeModelFolder(path.join(store, 'badjson'), addModel([1]), undefined, { 'model-config.json': '{nope' });
     await expect(openModelPackage('badjson', options(store))).rejects.toBeInstanceOf(InvalidModelArchiveError);
+  });
+});
+
+describe('unpacked folders', () => {
+  const unpacked = (workDir: string) => fs.readdirSync(path.join(workDir, 'unpacked'));
+
+  test('are shared by the packages of one archive and removed when the last is released', async () => {
+    const store = tempDir('store');
+    fs.writeFileSync(path.join(store, 'adder.tar.gz'), tarGz([{ name: 'model.onnx', content: addModel([3]) }]));
+    const opts = options(store);
+    const first = await openModelPackage('adder.tar.gz', opts);
+    const second = await openModelPackage('adder.tar.gz', opts);
+    expect(second.unpackedDir).toBe(first.unpackedDir);
+    await releasePackage(first, opts);
+    expect(fs.existsSync(second.modelPath)).toBe(true);
+    await releasePackage(second, opts);
+    expect(unpacked(opts.workDir)).toEqual([]);
+  });
+
+  test('an open during the removal gets a whole folder, unpacked again after it', async () => {
+    const store = tempDir('store');
+    // Many files, so that the removal takes a while.
+    const files = Array.from({ length: 400 }, (_, i) => ({ name: `extra/f${i}.txt`, content: 'x'.repeat(1000) }));
+    fs.writeFileSync(path.join(store, 'big.tar.gz'), tarGz([{ name: 'model.onnx', content: addModel([3]) }, ...files]));
+    const opts = options(store);
+    const first = await openModelPackage('big.tar.gz', opts);
+    const removal = releasePackage(first, opts);
+    const again = await openModelPackage('big.tar.gz', opts);
+    await removal;
+    expect(again.unpackedDir).toBe(first.unpackedDir);
+    expect(fs.readFileSync(again.modelPath).equals(Buffer.from(addModel([3])))).toBe(true);
+    expect(fs.readdirSync(path.join(again.dir, 'extra'))).toHaveLength(400);
+    await releasePackage(again, opts);
+    expect(unpacked(opts.workDir)).toEqual([]);
+  });
+
+  test('a package refused after its unpack leaves no folder behind', async () => {
+    const store = tempDir('store');
+    fs.writeFileSync(path.join(store, 'badcfg.tar.gz'), tarGz([{ name: 'model.onnx', content: addModel([1]) }, { name: 'model-config.json', content: '{nope' }]));
+    fs.writeFileSync(path.join(store, 'handler.tar.gz'), tarGz([
+      { name: 'MAR-INF/MANIFEST.json', content: MANIFEST },
+      { name: 'handler.js', content: HANDLER },
+      { name: 'model.onnx', content: addModel([1]) },
+    ]));
+    const opts = { ...options(store), allowHandlers: false };
+    await expect(openModelPackage('badcfg.tar.gz', opts)).rejects.toBeInstanceOf(InvalidModelArchiveError);
+    await expect(openModelPackage('handler.tar.gz', opts)).rejects.toBeInstanceOf(HandlersRefusedError);
+    expect(unpacked(opts.workDir)).toEqual([]);
   });
 });
