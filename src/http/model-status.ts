@@ -4,8 +4,10 @@ import type { ModelScheduler } from '../scheduler/scheduler';
 
 export function modelStatusRouter(scheduler: ModelScheduler): Router {
   const router = Router();
-  router.get('/status', (_req, res) => {
-    res.json(scheduler.status());
+  router.get('/status', async (req, res) => {
+    // Asking every worker thread costs a turn on each: only on request.
+    const sessions = req.query.sessions === 'true' ? { sessions: await scheduler.sessionCounts() } : {};
+    res.json({ ...scheduler.status(), ...sessions });
   });
   // MMS: one object for the name (its default version); TorchServe: an array for /all and /{version}.
   router.get('/models/:name', (req, res) => {

@@ -8,13 +8,12 @@ import {
 } from '../errors';
 import type { ModelConfig } from '../models/model-config';
 import * as fsp from 'node:fs/promises';
-import { ModelPackage, ModelSourceOptions, localModelFile, openModelPackage, storeUrlFor } from '../models/model-source';
+import { ModelPackage, ModelSourceOptions, localModelFile, openModelPackage, releasePackage, storeUrlFor } from '../models/model-source';
 import type { ClassifierFormat } from '../postprocess/classify';
 import { validateModelName, validateRelativePath } from '../models/model-name';
 import { ModelPage, ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
 import type { SnapshotModel } from '../models/snapshot';
 import type { CacheStatus } from '../models/download-cache';
-import { releasePackage } from '../models/model-source';
 import { log } from '../log';
 import type { QuiverMetrics } from '../metrics';
 import type { InferRequest, InferResult, LoadResult, ModelSpec } from '../workers/messages';
@@ -541,7 +540,7 @@ export class ModelScheduler {
     this.releaseArtifact(record.pkg);
   }
 
-  /** Unpins a downloaded artifact's cache entry once no model uses it. */
+  /** Gives back the package's download-cache pin and its unpacked folder (removed once nobody uses it). */
   private releaseArtifact(pkg: ModelPackage): void {
     void releasePackage(pkg, this.options);
   }
@@ -979,11 +978,15 @@ export class ModelScheduler {
     return this.lifecycle.all().filter((e) => e.current).length;
   }
 
-  /** Sessions the lifecycle says are loaded: one per copy of each generation held. */
-  loadedSessionCount(): number {
-    let n = 0;
-    for (const p of this.resident) n += p.hosts.size;
-    return n;
+  /**
+   * Sessions as the lifecycle counts them (one per copy of each generation held) and as the worker
+   * threads report them: a difference is a leaked or lost session.
+   */
+  async sessionCounts(): Promise<{ lifecycle: number; workers: number }> {
+    let lifecycle = 0;
+    for (const p of this.resident) lifecycle += p.hosts.size;
+    const reported = await Promise.all(this.pool.slots.map((s) => s.run({ kind: 'sessions' }).then((r) => r.count)));
+    return { lifecycle, workers: reported.reduce((a, b) => a + b, 0) };
   }
 
   async close(): Promise<void> {

@@ -53,6 +53,11 @@ export interface WarmUpTask {
   kind: 'warmUp';
 }
 
+/** How many sessions the thread holds: checked against what the lifecycle says is loaded. */
+export interface SessionsTask {
+  kind: 'sessions';
+}
+
 /**
  * A request names its model by key: the spec (config, labels: kilobytes to clone) crosses only with
  * the load, or once more to a thread that replaced one that exited.
@@ -72,7 +77,7 @@ export interface InferBatchTask {
   requests: InferRequest[];
 }
 
-export type WorkerTask = LoadTask | UnloadTask | WarmUpTask | InferTask | InferBatchTask;
+export type WorkerTask = LoadTask | UnloadTask | WarmUpTask | SessionsTask | InferTask | InferBatchTask;
 
 export interface LoadResult {
   ok: true;
@@ -94,6 +99,12 @@ export interface UnloadResult {
   ok: true;
   kind: 'unload';
   released: boolean;
+}
+
+export interface SessionsResult {
+  ok: true;
+  kind: 'sessions';
+  count: number;
 }
 
 export interface WarmUpResult {
@@ -141,4 +152,4 @@ export interface InferBatchResult {
   firstRunBytes?: number;
 }
 
-export type WorkerResult = LoadResult | UnloadResult | WarmUpResult | InferResult | InferBatchResult | FailedResult;
+export type WorkerResult = LoadResult | UnloadResult | WarmUpResult | SessionsResult | InferResult | InferBatchResult | FailedResult;

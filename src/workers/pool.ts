@@ -6,14 +6,14 @@ import { Piscina } from 'piscina';
 import { ClientDisconnectedError, InferenceTimeoutError, WorkerFailedError, fromWireError } from '../errors';
 import { activatedTime, chargedTime, nextLane } from '../scheduler/fair-share';
 import type {
-  InferBatchResult, InferRequest, InferResult, LoadResult, LoadTask, ModelSpec, UnloadResult, UnloadTask, WarmUpResult, WarmUpTask, WorkerInit,
+  InferBatchResult, InferRequest, InferResult, LoadResult, LoadTask, ModelSpec, SessionsResult, SessionsTask, UnloadResult, UnloadTask, WarmUpResult, WarmUpTask, WorkerInit,
   WorkerResult, WorkerTask,
 } from './messages';
 
 const WORKER_FILE = path.join(__dirname, 'worker.js');
 
 /** What the scheduler asks of a slot; the slot sends requests to the thread by key (see InferTask). */
-export type SlotTask = LoadTask | UnloadTask | WarmUpTask
+export type SlotTask = LoadTask | UnloadTask | WarmUpTask | SessionsTask
   | { kind: 'infer'; model: ModelSpec; request: InferRequest }
   | { kind: 'inferBatch'; model: ModelSpec; requests: InferRequest[] };
 
@@ -22,6 +22,7 @@ type ResultOf<T extends SlotTask> = T extends { kind: 'infer' } ? InferResult
   : T extends LoadTask ? LoadResult
   : T extends UnloadTask ? UnloadResult
   : T extends WarmUpTask ? WarmUpResult
+  : T extends SessionsTask ? SessionsResult
   : never;
 
 export interface WorkerEvents {
@@ -48,6 +49,7 @@ interface Lane {
 function laneKey(task: SlotTask): string {
   switch (task.kind) {
     case 'warmUp':
+    case 'sessions':
       return '';
     case 'unload':
       return task.key;

@@ -121,6 +121,11 @@ export class SessionCache {
     return model;
   }
 
+  /** Sessions loaded or loading on this thread. */
+  get size(): number {
+    return new Set([...this.loaded.keys(), ...this.pending.keys()]).size;
+  }
+
   async release(key: string): Promise<boolean> {
     await this.pending.get(key)?.catch(() => undefined);
     const model = this.loaded.get(key);

@@ -63,6 +63,8 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerResult
         await sessions.warmUp();
         releaseFreeMemory();
         return { ok: true, kind: 'warmUp' };
+      case 'sessions':
+        return { ok: true, kind: 'sessions', count: sessions.size };
       case 'unload': {
         const released = await sessions.release(task.key);
         releaseFreeMemory();

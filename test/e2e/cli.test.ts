@@ -31,7 +31,8 @@ function run(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; out
 async function waitForPing(url: string, exited: Promise<unknown>): Promise<void> {
   let done = false;
   exited.then(() => (done = true));
-  for (let i = 0; i < 200 && !done; i++) {
+  // Under a busy suite a child process may take a while to warm its workers up.
+  for (let i = 0; i < 600 && !done; i++) {
     try {
       if ((await fetch(`${url}/ping`)).status === 200) return;
     } catch {

@@ -63,7 +63,8 @@ describe('faults and limits', () => {
 
   test('past the global bound, requests get 503 with Retry-After at once, not after a timeout', async () => {
     const slow = Array.from({ length: 8 }, () => faulty(1000, { 'X-Amzn-SageMaker-Custom-Attributes': 'sleep=100' }));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Until all eight are counted in (a busy machine may take a while to read their bodies).
+    for (let i = 0; i < 200 && s.server.scheduler.pendingRequests() < 8; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     const started = Date.now();
     const refused = await plain(1);
     expect(Date.now() - started).toBeLessThan(250);
