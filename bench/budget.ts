@@ -3,10 +3,10 @@
 // HTTP, once with LRU and once with GreedyDual-Size-Frequency. Every answer names its model and is checked.
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { freePort, rssOf } from './process-info';
 import { onnx } from 'onnx-proto';
 import { percentile } from './load';
 import { rng } from './models';
@@ -50,23 +50,6 @@ function zipfStream(models: number, length: number, seed: number): number[] {
     }
     return rank[models - 1];
   });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function rssOf(pid: number | undefined): number {
-  try {
-    return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-  } catch {
-    return 0;
-  }
 }
 
 interface RunResult {

@@ -8,10 +8,10 @@
 //   npm run bench:churn -- [--seconds 60] [--cycles 200] [--seed 7]
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { freePort, rssOf } from './process-info';
 import { onnx } from 'onnx-proto';
 import { rng } from './models';
 import { tarGz } from '../test/fixtures/archives';
@@ -35,23 +35,6 @@ function codeModel(code: number, floats: number): Uint8Array {
       input: [info('x', INT64)], output: [info('y', FLOAT)],
     },
   })).finish();
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function rssOf(pid: number | undefined): number {
-  try {
-    return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-  } catch {
-    return 0;
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,77 @@
+// The lifecycle as clients meet it: a client that goes away takes its queued request off the queue;
+// a version with max_worker above min_worker grows while requests queue; a restart predicts each
+// model's cost from what it measured before, as the snapshot recorded it.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeFaultyModel } from '../fixtures/fault-models';
+import { addModel, writeModelFolder } from '../fixtures/onnx-models';
+import { json, postJson, startServer, tempDir, TestServer } from '../fixtures/server';
+
+const SLOW = (ms: number) => ({ 'X-Amzn-SageMaker-Custom-Attributes': `sleep=${ms}` });
+
+describe('requests and the lifecycle', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startServer({ workers: '2', 'max-worker-threads': '2', 'job-queue-size': '3' });
+    writeFaultyModel(s.store, 'slow', { responseTimeoutS: 30 });
+    const r = await fetch(`${s.management}/models?url=slow&initial_workers=1`, { method: 'POST' });
+    expect(r.status).toBe(200);
+  });
+  afterAll(async () => s.close());
+
+  test('a client that disconnects while its request is queued frees its place in job_queue_size', async () => {
+    const blocker = postJson(`${s.inference}/predictions/slow`, { x: [[1000]] }, SLOW(1500));
+    await new Promise((r) => setTimeout(r, 100));
+    const gone = [new AbortController(), new AbortController()];
+    const abandoned = gone.map((c) => fetch(`${s.inference}/predictions/slow`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ x: [[1]] }), signal: c.signal }).catch((err: Error) => err));
+    for (let i = 0; i < 100 && s.server.scheduler.pendingRequests() < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(s.server.scheduler.pendingRequests()).toBe(3);
+    for (const c of gone) c.abort();
+    for (const a of await Promise.all(abandoned)) expect((a as Error).name).toBe('AbortError');
+    // Their places are free at once, not when the worker would have reached them.
+    for (let i = 0; i < 100 && s.server.scheduler.pendingRequests() > 1; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(s.server.scheduler.pendingRequests()).toBe(1);
+    const next = await Promise.all([1, 2].map((x) => postJson(`${s.inference}/predictions/slow`, { x: [[x]] })));
+    expect(next.map((r) => r.status)).toEqual([200, 200]);
+    expect((await blocker).status).toBe(200);
+  });
+
+  test('max_worker above min_worker: queued requests and an idle thread grow the version by a copy', async () => {
+    const scaled = await fetch(`${s.management}/models/slow?min_worker=1&max_worker=2&synchronous=true`, { method: 'PUT' });
+    expect({ status: scaled.status, body: await json(scaled) }).toMatchObject({ status: 200 });
+    expect((await json(await fetch(`${s.management}/models/slow`))).workers).toHaveLength(1);
+    const queued = [1, 2, 3].map(() => postJson(`${s.inference}/predictions/slow`, { x: [[1000]] }, SLOW(1500)));
+    let workers = 1;
+    for (let i = 0; i < 60 && workers < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      workers = (await json(await fetch(`${s.management}/models/slow`))).workers.length;
+    }
+    expect(workers).toBe(2);
+    for (const r of await Promise.all(queued)) expect({ status: r.status, body: await json(r) }).toMatchObject({ status: 200 });
+    // min_worker is still what it was asked to keep.
+    expect((await json(await fetch(`${s.management}/models/slow`))).minWorkers).toBe(1);
+  });
+});
+
+test('a restart predicts a model from the cost it measured before, as the snapshot recorded it', async () => {
+  const store = tempDir('measured-store');
+  const workDir = tempDir('measured-work');
+  writeModelFolder(path.join(store, 'adder'), addModel(Array.from({ length: 4096 }, (_, i) => i)));
+  let s = await startServer({ 'model-store': store, 'work-dir': workDir });
+  try {
+    expect((await fetch(`${s.management}/models?url=adder`, { method: 'POST' })).status).toBe(200);
+    expect((await postJson(`${s.inference}/predictions/adder`, { x: [Array.from({ length: 4096 }, () => 1)] })).status).toBe(200);
+    // Written at the next change of the registry: a scale.
+    expect((await fetch(`${s.management}/models/adder?min_worker=1&synchronous=true`, { method: 'PUT' })).status).toBe(200);
+    const [model] = JSON.parse(fs.readFileSync(path.join(workDir, 'snapshot.json'), 'utf8')).models;
+    expect(model.measured.copyBytes).toBeGreaterThan(0);
+    await s.server.close();
+    s = await startServer({ 'model-store': store, 'work-dir': workDir }, {}, { restoreSnapshot: true });
+    const described = await json(await fetch(`${s.management}/models/adder`));
+    expect(described.status).toBe('READY');
+    expect(described.predictedBytes).toBe(model.measured.copyBytes + (model.measured.firstRunBytes ?? 0));
+  } finally {
+    await s.close();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+});
