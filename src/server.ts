@@ -275,10 +275,10 @@ export class QuiverServer {
 
   private static async restoreSnapshot(scheduler: ModelScheduler, config: QuiverConfig): Promise<void> {
     const models = readSnapshot(snapshotFile(config.work_dir));
-    for (const m of models) {
+    await scheduler.restore(models, async (m) => {
       try {
         await scheduler.register({
-          name: m.name, version: m.modelVersion, url: m.url, initialWorkers: m.workers, batchSize: m.batchSize,
+          name: m.name, version: m.modelVersion, url: m.url, initialWorkers: m.workers, maxWorkers: m.maxWorkers, batchSize: m.batchSize,
           maxBatchDelayMs: m.maxBatchDelayMs, responseTimeoutS: m.responseTimeoutS, synchronous: true,
           // Models that /invocations loaded are named by their target path.
           nameIsTargetPath: m.name.includes('/'),
@@ -286,18 +286,10 @@ export class QuiverServer {
           measured: m.measured,
         });
       } catch (err) {
-        log.error('model from the snapshot failed to load', { model: m.name, version: m.modelVersion, error: (err as Error).message });
+        log.error('model from the snapshot failed to load; it stays in the snapshot until the next change', { model: m.name, version: m.modelVersion, error: (err as Error).message });
+        throw err;
       }
-    }
-    for (const m of models) {
-      if (m.isDefault && m.modelVersion !== undefined && scheduler.hasModel(m.name)) {
-        try {
-          scheduler.setDefault(m.name, m.modelVersion);
-        } catch (err) {
-          log.error('default version from the snapshot could not be set', { model: m.name, version: m.modelVersion, error: (err as Error).message });
-        }
-      }
-    }
+    });
     log.info('snapshot restored', { models: scheduler.modelCount(), of: models.length });
   }
 

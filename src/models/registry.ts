@@ -95,8 +95,8 @@ export class ModelRegistry {
     const named = this.names.get(name);
     if (!named) return undefined;
     const wanted = version === undefined || version === '' ? named.defaultVersion : version;
-    // A name whose only registration is still opening answers for it.
-    if (wanted === undefined) return named.records.length === 1 ? named.records[0] : undefined;
+    // Before any version is known, the first registration answers for the name (as isDefault says).
+    if (wanted === undefined) return named.records[0];
     return named.records.find((r) => r.version === wanted);
   }
 

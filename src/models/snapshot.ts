@@ -16,6 +16,8 @@ const snapshotSchema = z.object({
       batchSize: z.number().int().min(1),
       maxBatchDelayMs: z.number().int().min(0),
       responseTimeoutS: z.number().int().min(1),
+      /** Present when max_worker is above min_worker (workers). */
+      maxWorkers: z.number().int().min(0).optional(),
       /** Absent in snapshots written before versions: the package's own. */
       modelVersion: z.string().optional(),
       isDefault: z.boolean().optional(),

@@ -51,6 +51,11 @@ export class ModelLifecycle {
     return entry;
   }
 
+  /** Forgets a version that never became registered (its first open or load failed). */
+  remove(entry: LifeEntry): void {
+    if (this.entries.get(entry.record.id) === entry) this.entries.delete(entry.record.id);
+  }
+
   entry(record: ModelRecord): LifeEntry | undefined {
     return this.entries.get(record.id);
   }

@@ -35,6 +35,8 @@ export interface RegisterRequest {
   /** The version to register it as; absent: the package's own (the manifest's modelVersion, or 1.0). */
   version?: string;
   initialWorkers?: number;
+  /** max_worker, above initialWorkers: grown to while requests queue (a snapshot's). */
+  maxWorkers?: number;
   batchSize?: number;
   maxBatchDelayMs?: number;
   responseTimeoutS?: number;
@@ -130,6 +132,10 @@ export class ModelScheduler {
   private readonly dispatchHost: DispatchHost;
   private readonly housekeeping: NodeJS.Timeout;
   private budgetCheckQueued = false;
+  /** While a snapshot is restored, changes are not written (restore() writes once at its end). */
+  private restoring = false;
+  /** Versions with an autoscale step queued: at most one each, recomputed when its turn comes. */
+  private readonly scaling = new Set<LifeEntry>();
 
   /** Threads the server started with; those past them are paid from the budget. */
   private readonly baseWorkers: number;
@@ -169,7 +175,7 @@ export class ModelScheduler {
     this.checkPoolHolds('initial_workers', workers);
     return {
       minWorkers: workers,
-      maxWorkers: workers,
+      maxWorkers: Math.max(workers, request.maxWorkers ?? workers),
       batchSize: request.batchSize ?? pkg.config.batchSize,
       maxBatchDelayMs: request.maxBatchDelayMs ?? pkg.config.maxBatchDelayMs,
       responseTimeoutS: request.responseTimeoutS ?? pkg.config.responseTimeoutS ?? this.options.defaultResponseTimeoutS ?? 120,
@@ -208,6 +214,9 @@ export class ModelScheduler {
         this.persistQuietly();
       }
       if (record.state === 'loading') this.lifecycle.move(entry, 'firstLoadFailed');
+      this.lifecycle.remove(entry);
+      this.hits.delete(record.id);
+      this.lastArrival.delete(record.id);
       this.releaseRecord(record);
       throw err;
     };
@@ -223,7 +232,7 @@ export class ModelScheduler {
       })
       .catch(forget);
     const loaded = prepared
-      .then((settings) => this.load(entry, settings.minWorkers))
+      .then(() => this.load(entry, () => record.settings!.minWorkers))
       .then(() => record)
       .catch(forget);
     entry.transition = loaded;
@@ -237,7 +246,10 @@ export class ModelScheduler {
         if (answered && request.synchronous === false && !this.registry.has(record.name)) {
           log.warn('model failed to load after its registration was answered; it is unregistered', { model: record.name, version: record.version, error: err.message });
           record.error = err.message;
+          this.failedLoads.delete(record.name);
           this.failedLoads.set(record.name, record);
+          // The most recent failures are shown; older ones go, so bad registrations cannot grow memory.
+          if (this.failedLoads.size > 100) this.failedLoads.delete(this.failedLoads.keys().next().value!);
         }
       });
     await prepared;
@@ -312,7 +324,7 @@ export class ModelScheduler {
   /** An evicted version's next request loads it again; concurrent requests wait for that one load. */
   private reload(entry: LifeEntry): void {
     if (entry.record.state !== 'evicted') return;
-    const loading = this.load(entry, Math.max(1, entry.record.settings!.minWorkers));
+    const loading = this.load(entry, () => Math.max(1, entry.record.settings!.minWorkers));
     const generation = entry.generation;
     entry.transition = loading;
     loading
@@ -330,11 +342,18 @@ export class ModelScheduler {
   }
 
   /** Loads a new generation of the version with `workers` copies; it becomes the one requests lease. */
-  private load(entry: LifeEntry, workers: number): Promise<Placement> {
+  private load(entry: LifeEntry, workersOf: () => number): Promise<Placement> {
     const record = entry.record;
     const pkg = record.pkg!;
+    if (!this.registry.includes(record) || (record.state !== 'loading' && record.state !== 'evicted')) {
+      return Promise.reject(new ModelNotFoundError(`model "${record.name}" was unregistered before it loaded`));
+    }
     const generation = this.lifecycle.beginLoad(entry);
     return this.admit(async () => {
+      // Unregistered while it waited for its turn: nothing to evict or load for it.
+      if (record.state !== 'loading' || entry.generation !== generation) throw new ModelNotFoundError(`model "${record.name}" was unregistered before it loaded`);
+      // Read now, not when the load was asked for: a scale made meanwhile is placed.
+      const workers = workersOf();
       await this.budget.makeRoom(record.id, {
         keepBytes: this.predictCopyBytes(pkg) * workers,
         peakBytes: this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes),
@@ -622,7 +641,31 @@ export class ModelScheduler {
   }
 
   private persist(models: SnapshotModel[] = this.snapshotModels()): void {
+    if (this.restoring) return;
     this.options.persist?.(models);
+  }
+
+  /**
+   * Registers a snapshot's models without writing the snapshot while it runs (a crash midway, or a
+   * model that fails to come back for a passing reason, must not shorten it), then writes it once:
+   * what came back, and the entries that did not, as they were, until the next change.
+   */
+  async restore(models: SnapshotModel[], register: (m: SnapshotModel) => Promise<void>): Promise<void> {
+    this.restoring = true;
+    const failed: SnapshotModel[] = [];
+    try {
+      for (const m of models) await register(m).catch(() => failed.push(m));
+      for (const m of models) {
+        if (m.isDefault && m.modelVersion !== undefined && this.registry.find(m.name, m.modelVersion)) this.registry.setDefault(m.name, m.modelVersion);
+      }
+    } finally {
+      this.restoring = false;
+    }
+    try {
+      this.persist([...this.snapshotModels(), ...failed]);
+    } catch (err) {
+      log.error('snapshot could not be written after the restore', { error: (err as Error).message });
+    }
   }
 
   /** For changes already made (a scale, a failed load's removal): a snapshot that fails is logged. */
@@ -649,6 +692,7 @@ export class ModelScheduler {
           batchSize: r.settings!.batchSize,
           maxBatchDelayMs: r.settings!.maxBatchDelayMs,
           responseTimeoutS: r.settings!.responseTimeoutS,
+          ...(r.settings!.maxWorkers > r.settings!.minWorkers ? { maxWorkers: r.settings!.maxWorkers } : {}),
           modelVersion: r.version,
           isDefault: this.registry.isDefault(r),
           ...(measured ? { measured } : {}),
@@ -673,6 +717,7 @@ export class ModelScheduler {
    */
   private async leaseBefore(entry: LifeEntry, deadline: number, limit: string, cancel?: AbortSignal): Promise<Lease> {
     const name = entry.record.name;
+    if (cancel?.aborted) throw new ClientDisconnectedError('the client went away before its request ran; it was dropped');
     entry.waiting++;
     let timer: NodeJS.Timeout | undefined;
     let onCancel: (() => void) | undefined;
@@ -860,7 +905,12 @@ export class ModelScheduler {
       if (!placement?.hosts.has(id)) continue;
       const load = this.loadChain.then(async () => {
         if (!this.isLive(entry, placement) || !placement.hosts.has(id)) return;
-        await this.pool.slot(id).run({ kind: 'load', model: placement.spec });
+        const timer = deadlineSignal((this.options.modelLoadTimeoutS ?? 120) * 1000);
+        try {
+          await this.pool.slot(id).run({ kind: 'load', model: placement.spec }, [], timer.signal);
+        } finally {
+          timer.clear();
+        }
         // Unloaded while this load waited its turn: nobody else would unload this copy.
         if (!this.isLive(entry, placement) || !placement.hosts.has(id)) await this.pool.slot(id).run({ kind: 'unload', key: placement.spec.key });
       });
@@ -887,35 +937,42 @@ export class ModelScheduler {
   /** The timer's round: the budget re-checked, and each version grown or shrunk between min and max workers. */
   private housekeep(): void {
     this.queueBudgetCheck();
-    const now = Date.now();
     for (const entry of this.lifecycle.all()) {
       const placement = entry.current;
       const settings = entry.record.settings;
-      if (!placement || !settings || settings.maxWorkers <= settings.minWorkers && placement.hosts.size <= settings.minWorkers) continue;
-      const perCopy = this.predictCopyBytes(entry.record.pkg!);
-      const busyThreads = new Set(this.pool.slots.filter((s) => s.inFlight > 0).map((s) => s.id));
-      const step = autoscaleStep({
-        copies: placement.hosts.size,
-        minWorkers: settings.minWorkers,
-        maxWorkers: settings.maxWorkers,
-        queued: this.admission.count(entry.record.id),
-        idleThreads: this.pool.slots.filter((s) => !placement.hosts.has(s.id) && !busyThreads.has(s.id)).length,
-        fitsOneMore: this.budget.bytes <= 0 || this.budgetUsedBytes() + perCopy <= this.budget.bytes,
-        idleForMs: now - (this.lastArrival.get(entry.record.id) ?? 0),
-      });
-      if (step === 0) continue;
+      if (!placement || !settings || this.scaling.has(entry)) continue;
+      if (settings.maxWorkers <= settings.minWorkers && placement.hosts.size === settings.minWorkers) continue;
+      if (this.autoscaleNow(entry, placement) === 0) continue;
+      this.scaling.add(entry);
       void this.admit(async () => {
-        if (entry.current !== placement) return;
+        // Decided again in its turn: the copies, the queue and the budget may have changed since.
+        const step = entry.current === placement ? this.autoscaleNow(entry, placement) : 0;
         if (step > 0) {
           log.info('model grows toward max_worker: requests are queued and a thread is idle', { model: entry.record.name, copies: placement.hosts.size + 1 });
           await this.addHosts(entry, placement, 1);
-        } else {
+        } else if (step < 0) {
           log.info('model shrinks toward min_worker: idle', { model: entry.record.name, copies: placement.hosts.size - 1 });
           const hosts = this.workerLoads().filter((w) => placement.hosts.has(w.id));
           await this.removeHosts(placement, chooseRemovals(hosts, 1));
         }
-      }).catch((err: Error) => log.warn('min/max worker scaling failed', { model: entry.record.name, error: err.message }));
+      })
+        .catch((err: Error) => log.warn('min/max worker scaling failed', { model: entry.record.name, error: err.message }))
+        .finally(() => this.scaling.delete(entry));
     }
+  }
+
+  private autoscaleNow(entry: LifeEntry, placement: Placement): -1 | 0 | 1 {
+    const settings = entry.record.settings!;
+    const perCopy = this.predictCopyBytes(entry.record.pkg!);
+    return autoscaleStep({
+      copies: placement.hosts.size,
+      minWorkers: settings.minWorkers,
+      maxWorkers: Math.max(settings.minWorkers, settings.maxWorkers),
+      queued: this.admission.count(entry.record.id),
+      idleThreads: this.pool.slots.filter((s) => !placement.hosts.has(s.id) && s.inFlight === 0).length,
+      fitsOneMore: this.budget.bytes <= 0 || this.budgetUsedBytes() + perCopy <= this.budget.bytes,
+      idleForMs: Date.now() - (this.lastArrival.get(entry.record.id) ?? 0),
+    });
   }
 
   /** GET /status: the budget in use and, per registered version, its state, cost, placement and last use. */

@@ -75,3 +75,22 @@ test('a restart predicts a model from the cost it measured before, as the snapsh
     fs.rmSync(workDir, { recursive: true, force: true });
   }
 });
+
+test('a restore that cannot bring a model back keeps it in the snapshot, and a restore writes the snapshot once', async () => {
+  const store = tempDir('restore-store');
+  const workDir = tempDir('restore-work');
+  writeModelFolder(path.join(store, 'adder'), addModel([1]));
+  const entry = (name: string, url: string) => ({ name, url, workers: 1, batchSize: 1, maxBatchDelayMs: 100, responseTimeoutS: 120, modelVersion: '1.0', isDefault: true });
+  const models = [entry('gone', 'missing-folder'), entry('adder', 'adder')];
+  fs.writeFileSync(path.join(workDir, 'snapshot.json'), JSON.stringify({ version: 1, savedAt: new Date().toISOString(), models }));
+  const s = await startServer({ 'model-store': store, 'work-dir': workDir }, {}, { restoreSnapshot: true });
+  try {
+    expect((await json(await postJson(`${s.inference}/predictions/adder`, { x: [[1]] }))).y).toEqual([[2]]);
+    expect((await fetch(`${s.management}/models/gone`)).status).toBe(404);
+    const written = JSON.parse(fs.readFileSync(path.join(workDir, 'snapshot.json'), 'utf8')).models.map((m: { name: string }) => m.name).sort();
+    expect(written).toEqual(['adder', 'gone']);
+  } finally {
+    await s.close();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+});

@@ -123,6 +123,11 @@ describe('autoscaleStep', () => {
     expect(autoscaleStep({ ...base, copies: 3, idleForMs: SHRINK_AFTER_MS })).toBe(-1);
     expect(autoscaleStep({ ...base, copies: 3, idleForMs: SHRINK_AFTER_MS - 1 })).toBe(0);
     expect(autoscaleStep({ ...base, copies: 1, idleForMs: SHRINK_AFTER_MS })).toBe(0);
+  });
+  test('a version below min_worker is brought back up when a thread and the budget allow', () => {
+    expect(autoscaleStep({ ...base, copies: 0 })).toBe(1);
+    expect(autoscaleStep({ ...base, copies: 0, fitsOneMore: false })).toBe(0);
+    expect(autoscaleStep({ ...base, copies: 0, idleThreads: 0 })).toBe(0);
     expect(autoscaleStep({ ...base, copies: 3, queued: 1, idleForMs: SHRINK_AFTER_MS })).toBe(0);
   });
 });
