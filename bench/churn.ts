@@ -363,15 +363,20 @@ async function compareServer(admin: string, expected: Oracle, problems: string[]
 
 // ---- Part 2: load/unload and evict/reload cycles of the PP-OCR models -------------------------------
 
-async function cycles(n: number, logFile: string) {
+async function cycles(n: number, keys: readonly ('det' | 'rec' | 'cls')[], logFile: string) {
   const store = fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-cycles-store-'));
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-cycles-work-'));
   const w = await workloads('jpeg');
-  const keys = ['det', 'rec', 'cls'] as const;
   for (const k of keys) fs.cpSync(path.join(ROOT, 'models', w[k].folder), path.join(store, w[k].folder), { recursive: true });
   const at = Math.max(1, Math.min(100, Math.floor(n / 10)));
-  const predict = async (server: Server, k: typeof keys[number]) => {
-    const r = await fetch(`${server.base}/predictions/${w[k].folder}`, { method: 'POST', headers: { 'content-type': w[k].contentType }, body: w[k].body });
+  // V8 and glibc give memory back in steps, so one RSS sample may sit anywhere on a sawtooth of tens of
+  // MiB: what a run retains is the floor. Compared: the lowest RSS over cycles at..2·at, and over the last at.
+  const floors = (samples: number[]) => ({
+    from: Math.min(...samples.slice(at - 1, Math.min(samples.length, 2 * at))),
+    to: Math.min(...samples.slice(Math.max(0, samples.length - at))),
+  });
+  const predict = async (server: Server, k: typeof keys[number], name: string = w[k].folder) => {
+    const r = await fetch(`${server.base}/predictions/${name}`, { method: 'POST', headers: { 'content-type': w[k].contentType }, body: w[k].body });
     if (r.status !== 200) throw new Error(`${k}: ${r.status} ${await r.text()}`);
     await r.arrayBuffer();
   };
@@ -379,8 +384,7 @@ async function cycles(n: number, logFile: string) {
   // Register → predict → unregister, n times each.
   let server = await startServer(store, workDir, ['--workers', '1', '--max-worker-threads', '1'], 'first', logFile);
   const cost = new Map<string, number>();
-  let loadRssAt = 0;
-  let loadRssEnd = 0;
+  const loadSamples: number[] = [];
   const t0 = Date.now();
   for (let c = 1; c <= n; c++) {
     for (const k of keys) {
@@ -390,52 +394,76 @@ async function cycles(n: number, logFile: string) {
       if (c === 1) cost.set(k, (await (await fetch(`${server.admin}/models/${w[k].folder}`)).json() as { memoryBytes: number }).memoryBytes);
       await fetch(`${server.admin}/models/${w[k].folder}`, { method: 'DELETE' });
     }
-    if (c === at) loadRssAt = rssOf(server.child.pid);
+    loadSamples.push(rssOf(server.child.pid));
+    if (process.env.CHURN_TRACE && c % 50 === 0) console.log(`cycle ${c}: RSS ${(loadSamples[c - 1] / MiB).toFixed(1)} MiB`);
   }
-  loadRssEnd = rssOf(server.child.pid);
+  const { from: loadRssAt, to: loadRssEnd } = floors(loadSamples);
   const loadSeconds = (Date.now() - t0) / 1000;
   await stop(server);
 
-  // Evict → reload: a budget that holds the largest model alone, so each request evicts what the next needs.
-  const budget = Math.round(Math.max(...cost.values()) * 1.05);
-  server = await startServer(store, workDir, ['--workers', '1', '--max-worker-threads', '1', '--memory-budget', String(budget)], 'first', logFile);
-  for (const k of keys) {
-    const r = await fetch(`${server.admin}/models?url=${w[k].folder}&synchronous=false`, { method: 'POST' });
-    if (r.status !== 200) throw new Error(`register ${k}: ${r.status}`);
-  }
-  const metric = async () => {
-    const text = await (await fetch(`${server.admin}/metrics`)).text();
-    return text.split('\n').filter((l) => l.startsWith('quiver_model_evictions_total{')).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
-  };
+  // Evict → reload: each model registered twice (a and b) under a budget that holds one copy of it, so
+  // that every request evicts the other name's copy and reloads its own.
   let evictRssAt = 0;
+  let evictRssEnd = 0;
+  let evictions = 0;
   const t1 = Date.now();
-  for (let c = 1; c <= n; c++) {
-    for (const k of keys) await predict(server, k);
-    if (c === at) evictRssAt = rssOf(server.child.pid);
+  for (const k of keys) {
+    const budget = Math.round(cost.get(k)! * 1.5);
+    server = await startServer(store, workDir, ['--workers', '1', '--max-worker-threads', '1', '--memory-budget', String(budget)], 'first', logFile);
+    for (const copy of ['a', 'b']) {
+      const r = await fetch(`${server.admin}/models?url=${w[k].folder}&model_name=${k}-${copy}&synchronous=false`, { method: 'POST' });
+      if (r.status !== 200) throw new Error(`register ${k}-${copy}: ${r.status}`);
+    }
+    const samples: number[] = [];
+    for (let c = 1; c <= n; c++) {
+      await predict(server, k, `${k}-a`);
+      await predict(server, k, `${k}-b`);
+      samples.push(rssOf(server.child.pid));
+    }
+    const f = floors(samples);
+    evictRssAt += f.from;
+    evictRssEnd += f.to;
+    const text = await (await fetch(`${server.admin}/metrics`)).text();
+    evictions += text.split('\n').filter((l) => l.startsWith('quiver_model_evictions_total{')).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+    await stop(server);
   }
-  const evictRssEnd = rssOf(server.child.pid);
-  const evictions = await metric();
   const evictSeconds = (Date.now() - t1) / 1000;
-  await stop(server);
   fs.rmSync(store, { recursive: true, force: true });
   fs.rmSync(workDir, { recursive: true, force: true });
   return {
-    at, loadRssAt, loadRssEnd, loadSeconds, evictRssAt, evictRssEnd, evictSeconds, evictions, budget, cost,
+    at, loadRssAt, loadRssEnd, loadSeconds, evictRssAt, evictRssEnd, evictSeconds, evictions, cost,
     loadGrowthPct: ((loadRssEnd - loadRssAt) / loadRssAt) * 100,
     evictGrowthPct: ((evictRssEnd - evictRssAt) / evictRssAt) * 100,
   };
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, cycles: { type: 'string', default: '200' }, seed: { type: 'string', default: '7' } } });
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '60' }, cycles: { type: 'string', default: '200' }, seed: { type: 'string', default: '7' },
+      parts: { type: 'string', default: 'churn,cycles' }, models: { type: 'string', default: 'det,rec,cls' },
+    },
+  });
+  const parts = new Set(values.parts!.split(','));
+  const keys = values.models!.split(',') as ('det' | 'rec' | 'cls')[];
   const seconds = Number(values.seconds);
   const n = Number(values.cycles);
   const logFile = path.join(os.tmpdir(), `quiver-churn-${process.pid}.log`);
-  console.log(`churn: ${seconds} s at concurrency 32, 12 models (16 versions), one SIGKILL; then ${n} load/unload and ${n} evict/reload cycles of det, rec, cls (server log: ${logFile})`);
+  console.log(`churn: ${seconds} s at concurrency 32, 12 models (16 versions), one SIGKILL; then ${n} load/unload and ${n} evict/reload cycles of ${keys.join(", ")} (server log: ${logFile})`);
 
-  const c = await churn(seconds, Number(values.seed), logFile);
-  const mb = (b: number) => (b / MiB).toFixed(1);
-  const peakOver = c.peakRss - c.idleRss - (c.budget + c.fixedOverhead);
+  const c = parts.has('churn') ? await churn(seconds, Number(values.seed), logFile) : undefined;
+  if (c) printChurn(c);
+  const y = parts.has('cycles') ? await cycles(n, keys, logFile) : undefined;
+  if (y) printCycles(y, n);
+  const growth = y ? Math.max(y.loadGrowthPct, y.evictGrowthPct) : NaN;
+  const k = c?.counts;
+  const peakOver = c ? c.peakRss - c.idleRss - (c.budget + c.fixedOverhead) : NaN;
+  console.log(`RESULT churn requests=${k?.requests ?? NaN} ops=${k?.ops ?? NaN} lost=${k?.lost ?? NaN} wrong=${k?.wrong ?? NaN} unexpected=${k?.unexpected ?? NaN} leaked_sessions=${c?.leakedSessions ?? NaN} orphan_dirs=${c?.orphanDirs ?? NaN} snapshot_mismatch=${c?.snapshotMismatch ?? NaN} peak_over_budget_bytes=${peakOver} cycle_rss_growth_pct=${growth.toFixed(2)}`);
+}
+
+const mb = (b: number) => (b / MiB).toFixed(1);
+
+function printChurn(c: Awaited<ReturnType<typeof churn>>): void {
   console.log(`\n| churn | figure |\n|---|---|`);
   console.log(`| requests (${c.elapsed.toFixed(0)} s) | ${c.counts.requests}: ${c.counts.ok} right, ${c.counts.notFound} 404 (not registered when sent), ${c.counts.refused} 503/507 with Retry-After, ${c.counts.killedInFlight} cut by the SIGKILL |`);
   console.log(`| operations | ${c.counts.ops} (${c.counts.opFailures} failed) |`);
@@ -443,15 +471,13 @@ async function main(): Promise<void> {
   console.log(`| leaked sessions / orphan dirs / snapshot mismatches | ${c.leakedSessions} / ${c.orphanDirs} / ${c.snapshotMismatch} |`);
   console.log(`| RSS idle, peak, budget, fixed overhead (MiB) | ${mb(c.idleRss)}, ${mb(c.peakRss)}, ${mb(c.budget)}, ${mb(c.fixedOverhead)} |`);
   for (const p of c.problems.slice(0, 12)) console.log(`  problem: ${p}`);
+}
 
-  const y = await cycles(n, logFile);
-  console.log(`\n| cycles (${n}) | RSS at cycle ${y.at} | RSS at cycle ${n} | growth | time |\n|---|---|---|---|---|`);
-  console.log(`| register → predict → unregister det, rec, cls | ${mb(y.loadRssAt)} MiB | ${mb(y.loadRssEnd)} MiB | ${y.loadGrowthPct.toFixed(1)}% | ${y.loadSeconds.toFixed(0)} s |`);
-  console.log(`| evict → reload (budget ${mb(y.budget)} MiB, ${y.evictions} evictions) | ${mb(y.evictRssAt)} MiB | ${mb(y.evictRssEnd)} MiB | ${y.evictGrowthPct.toFixed(1)}% | ${y.evictSeconds.toFixed(0)} s |`);
+function printCycles(y: Awaited<ReturnType<typeof cycles>>, n: number): void {
+  console.log(`\n| cycles (${n}) | lowest RSS, cycles ${y.at}–${Math.min(n, 2 * y.at)} | lowest RSS, last ${y.at} cycles | growth | time |\n|---|---|---|---|---|`);
+  console.log(`| register → predict → unregister ${[...y.cost.keys()].join(", ")} | ${mb(y.loadRssAt)} MiB | ${mb(y.loadRssEnd)} MiB | ${y.loadGrowthPct.toFixed(1)}% | ${y.loadSeconds.toFixed(0)} s |`);
+  console.log(`| evict → reload, each model as two names under a budget of 1.5 copies (${y.evictions} evictions; RSS summed over the ${y.cost.size} servers) | ${mb(y.evictRssAt)} MiB | ${mb(y.evictRssEnd)} MiB | ${y.evictGrowthPct.toFixed(1)}% | ${y.evictSeconds.toFixed(0)} s |`);
   console.log(`  copy costs measured: ${[...y.cost].map(([k, v]) => `${k} ${mb(v)} MiB`).join(', ')}`);
-
-  const growth = Math.max(y.loadGrowthPct, y.evictGrowthPct);
-  console.log(`RESULT churn requests=${c.counts.requests} ops=${c.counts.ops} lost=${c.counts.lost} wrong=${c.counts.wrong} unexpected=${c.counts.unexpected} leaked_sessions=${c.leakedSessions} orphan_dirs=${c.orphanDirs} snapshot_mismatch=${c.snapshotMismatch} peak_over_budget_bytes=${peakOver} cycle_rss_growth_pct=${growth.toFixed(2)}`);
 }
 
 main().catch((err) => {

@@ -41,9 +41,18 @@ export class LoadCostModel {
     return this.extraBytes.get(modelPath) ?? fileBytes;
   }
 
-  /** What a copy's first run kept above its load (onnxruntime's arena), added to its next prediction. */
+  /**
+   * What a copy's first run kept above its load (onnxruntime's arena), added to its next prediction.
+   * The largest seen is kept: a later run can reuse memory an earlier copy freed and show less growth.
+   */
   recordFirstRun(modelPath: string, bytes: number): void {
-    this.firstRunBytes.set(modelPath, bytes);
+    this.firstRunBytes.set(modelPath, Math.max(bytes, this.firstRunBytes.get(modelPath) ?? 0));
+  }
+
+  /** What one copy and its first run measured at most so far; undefined before its first load. */
+  known(modelPath: string): { copyBytes: number; firstRunBytes: number } | undefined {
+    const copyBytes = this.copyBytes.get(modelPath);
+    return copyBytes === undefined ? undefined : { copyBytes, firstRunBytes: this.firstRunBytes.get(modelPath) ?? 0 };
   }
 
   /** What was measured for this file, as a snapshot keeps it; undefined before its first load. */
@@ -61,9 +70,15 @@ export class LoadCostModel {
     if (load.firstRunBytes) this.recordFirstRun(modelPath, load.firstRunBytes);
   }
 
+  /**
+   * The largest measurement is kept: a reload grows RSS less than the copy holds when it reuses memory
+   * that an unloaded copy gave back to the allocator but not to the OS, and a budget fed that smaller
+   * figure would admit more than fits.
+   */
   record(modelPath: string, fileBytes: number, load: MeasuredLoad): void {
-    this.copyBytes.set(modelPath, load.copyBytes);
-    if (fileBytes > 0) this.perFileByte.set(modelPath, load.copyBytes / fileBytes);
-    if (load.peakBytes !== undefined) this.extraBytes.set(modelPath, Math.max(0, load.peakBytes - load.copyBytes));
+    const copyBytes = Math.max(load.copyBytes, this.copyBytes.get(modelPath) ?? 0);
+    this.copyBytes.set(modelPath, copyBytes);
+    if (fileBytes > 0) this.perFileByte.set(modelPath, copyBytes / fileBytes);
+    if (load.peakBytes !== undefined) this.extraBytes.set(modelPath, Math.max(0, load.peakBytes - load.copyBytes, this.extraBytes.get(modelPath) ?? 0));
   }
 }

@@ -48,7 +48,7 @@ export function configureBatching(record: ModelRecord, placement: Placement, hos
           moved.flatMap((m) => m.transfer),
           signal,
         );
-        if (result.firstRunBytes) host.firstRun(placement, id, result.firstRunBytes);
+        if (result.firstRunBytes !== undefined) host.firstRun(placement, id, result.firstRunBytes);
         return result;
       }),
     observeBatch: (size) => metrics?.batchSize.observe({ model: record.name }, size),
@@ -72,7 +72,7 @@ export async function dispatch(placement: Placement, request: InferRequest, rema
     } finally {
       timer.clear();
     }
-    if (result.firstRunBytes) host.firstRun(placement, id, result.firstRunBytes);
+    if (result.firstRunBytes !== undefined) host.firstRun(placement, id, result.firstRunBytes);
     host.metrics?.batchSize.observe({ model: placement.spec.name }, 1);
     return result;
   });

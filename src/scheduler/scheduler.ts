@@ -403,7 +403,8 @@ export class ModelScheduler {
   private addFirstRunBytes(placement: Placement, id: number, bytes: number): void {
     const host = placement.hosts.get(id);
     if (!host) return;
-    host.memoryBytes += bytes;
+    // As for the load: a first run into reused memory shows less than an earlier copy's first run kept.
+    host.memoryBytes += Math.max(bytes, this.costs.known(placement.spec.modelPath)?.firstRunBytes ?? 0);
     this.costs.recordFirstRun(placement.spec.modelPath, bytes);
     this.queueBudgetCheck();
   }
@@ -421,7 +422,10 @@ export class ModelScheduler {
 
   /** Adds `count` copies of a generation; a copy that lands after its generation stopped being wanted is unloaded at once. */
   private async addHosts(entry: LifeEntry, placement: Placement, count: number): Promise<void> {
-    const predictedBytes = entry.record.pkg!.modelBytes;
+    const pkg = entry.record.pkg!;
+    const predictedBytes = pkg.modelBytes;
+    // What earlier copies of this file measured: a reload's own RSS growth can be less (reused memory).
+    const knownCopy = this.costs.known(pkg.modelPath)?.copyBytes ?? 0;
     // Each copy needs a thread of its own, and gets one that hosts no other model while the pool may grow.
     const hosting = new Set(placement.hosts.keys());
     // A thread of its own only while the budget has room for the thread too.
@@ -447,9 +451,10 @@ export class ModelScheduler {
       log.info('model loaded on worker', { model: name, version: placement.spec.version, worker: id, loadMs: Math.round(result.loadMs), memoryBytes: result.rssDeltaBytes });
       placement.inputs = result.inputs;
       placement.outputs = result.outputs;
-      // RSS growth is noisy for tiny models; never report less than the weights themselves.
+      // RSS growth is noisy for tiny models and small for a reload into reused memory: never less than
+      // the weights themselves, nor than an earlier copy measured.
       placement.hosts.set(id, {
-        memoryBytes: Math.max(result.rssDeltaBytes, predictedBytes),
+        memoryBytes: Math.max(result.rssDeltaBytes, predictedBytes, knownCopy),
         loadPeakBytes: result.peakDeltaBytes,
         loadMs: result.loadMs,
         loadedAt: new Date(),

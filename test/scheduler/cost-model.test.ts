@@ -37,5 +37,16 @@ test('what a copy kept at its first run is added to the next prediction of that 
   costs.recordFirstRun('a.onnx', 300);
   expect(costs.predictCopy('a.onnx', 1000)).toBe(1500);
   costs.record('a.onnx', 1000, { copyBytes: 1100 });
-  expect(costs.predictCopy('a.onnx', 1000)).toBe(1400);
+  expect(costs.predictCopy('a.onnx', 1000)).toBe(1500);
+});
+
+test('a reload that grows RSS less (memory the allocator kept) does not lower what a copy is known to take', () => {
+  const costs = new LoadCostModel();
+  costs.record('a.onnx', 1000, { copyBytes: 5000, peakBytes: 9000 });
+  costs.recordFirstRun('a.onnx', 2000);
+  costs.record('a.onnx', 1000, { copyBytes: 200, peakBytes: 300 });
+  costs.recordFirstRun('a.onnx', 0);
+  expect(costs.known('a.onnx')).toEqual({ copyBytes: 5000, firstRunBytes: 2000 });
+  expect(costs.predictCopy('a.onnx', 1000)).toBe(7000);
+  expect(costs.predictLoadExtra('a.onnx', 1000)).toBe(4000);
 });
