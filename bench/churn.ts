@@ -147,7 +147,8 @@ async function churn(seconds: number, seed: number, logFile: string) {
   if ((await manage('POST', `?url=${overheadName}&initial_workers=2`)).status !== 200) throw new Error('overhead model did not register');
   let overheadPeak = idleRss;
   {
-    const until = Date.now() + 3000;
+    // As long as a third of the churn (at least 3 s): V8 heaps grow for a while before they are collected.
+    const until = Date.now() + Math.max(3000, (seconds * 1000) / 3);
     await Promise.all(Array.from({ length: 32 }, async () => {
       while (Date.now() < until) {
         const r = await fetch(`${server.base}/predictions/${overheadName}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"x":[0]}' });

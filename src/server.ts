@@ -276,15 +276,24 @@ export class QuiverServer {
   private static async restoreSnapshot(scheduler: ModelScheduler, config: QuiverConfig): Promise<void> {
     const models = readSnapshot(snapshotFile(config.work_dir));
     await scheduler.restore(models, async (m) => {
-      try {
-        await scheduler.register({
-          name: m.name, version: m.modelVersion, url: m.url, initialWorkers: m.workers, maxWorkers: m.maxWorkers, batchSize: m.batchSize,
+      const register = (workers: number) =>
+        scheduler.register({
+          name: m.name, version: m.modelVersion, url: m.url, initialWorkers: workers, maxWorkers: m.maxWorkers, batchSize: m.batchSize,
           maxBatchDelayMs: m.maxBatchDelayMs, responseTimeoutS: m.responseTimeoutS, synchronous: true,
           // Models that /invocations loaded are named by their target path.
           nameIsTargetPath: m.name.includes('/'),
           // Predicted from what it measured before the crash, not a first guess from its file size.
           measured: m.measured,
         });
+      try {
+        try {
+          await register(m.workers);
+        } catch (err) {
+          // It served before the crash: with fewer copies rather than not at all (a scale brings them back).
+          if (!(err instanceof QuiverError && err.kind === 'InsufficientMemory') || m.workers <= 1) throw err;
+          log.warn('model from the snapshot does not fit with all its workers now: restored with one', { model: m.name, version: m.modelVersion, workers: m.workers, error: err.message });
+          await register(1);
+        }
       } catch (err) {
         log.error('model from the snapshot failed to load; it stays in the snapshot until the next change', { model: m.name, version: m.modelVersion, error: (err as Error).message });
         throw err;
