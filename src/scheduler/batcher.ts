@@ -2,7 +2,7 @@
 // following decideBatch; each caller gets its own answer (or error) back.
 import { ClientDisconnectedError, InferenceTimeoutError, fromWireError } from '../errors';
 import type { InferBatchResult, InferRequest, InferResult } from '../workers/messages';
-import { decideBatch } from './batching';
+import { decideBatch, stuckGraceMs } from './batching';
 import { deadlineSignal } from '../workers/pool';
 
 interface Pending {
@@ -115,7 +115,7 @@ export class ModelBatcher {
 
   /**
    * A batch runs to its latest member's deadline: a member whose own deadline passes first fails alone
-   * (504) and the rest still get their answers; the thread is ended only for a run stuck past them all.
+   * (504) and the rest still get their answers; the thread is ended only for a run still going stuckGraceMs past them all.
    */
   private send(host: number, batch: Pending[]): void {
     this.busy.set(host, batch.length);
@@ -133,7 +133,8 @@ export class ModelBatcher {
       t.unref();
       return t;
     });
-    const deadline = deadlineSignal(Math.max(1, Math.max(...batch.map((p) => p.deadline)) - now));
+    const latest = Math.max(1, Math.max(...batch.map((p) => p.deadline)) - now);
+    const deadline = deadlineSignal(latest + stuckGraceMs(latest));
     this.host
       .dispatch(host, batch.map((p) => p.request), deadline.signal)
       .then(

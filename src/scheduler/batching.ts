@@ -44,3 +44,11 @@ export function decideBatch(s: BatchQueueState): BatchDecision {
 export function canBatch(inputShapes: readonly (readonly (number | string)[])[]): boolean {
   return inputShapes.length > 0 && inputShapes.every((shape) => shape.length > 0 && (typeof shape[0] === 'string' || shape[0] < 0));
 }
+
+/**
+ * How long past its deadline a run may go on before its thread is ended: the request is answered 504 at
+ * its deadline, but a run that is merely slow (not stuck) finishes and the thread and its other models live.
+ */
+export function stuckGraceMs(remainingMs: number): number {
+  return Math.max(1000, remainingMs * 0.25);
+}

@@ -1,12 +1,13 @@
 // Dispatch: runs a leased request on its generation's copies, through the batcher when the version
 // batches, else on the least busy copy; counts each copy's running tasks so a scale-down can wait for them.
+import { InferenceTimeoutError } from '../errors';
 import { log } from '../log';
 import type { QuiverMetrics } from '../metrics';
 import type { ModelRecord } from '../models/registry';
 import type { InferBatchResult, InferRequest, InferResult } from '../workers/messages';
 import { WorkerPool, deadlineSignal, transferableBody } from '../workers/pool';
 import { ModelBatcher } from './batcher';
-import { canBatch } from './batching';
+import { canBatch, stuckGraceMs } from './batching';
 import type { Placement } from './model-description';
 import { pickWorker } from './placement';
 
@@ -15,6 +16,10 @@ export interface DispatchHost {
   metrics?: QuiverMetrics;
   /** A copy's first run kept `bytes` (onnxruntime's arena): its cost grows by them. */
   firstRun(placement: Placement, host: number, bytes: number): void;
+}
+
+function timedOut(placement: Placement): InferenceTimeoutError {
+  return new InferenceTimeoutError(`model "${placement.spec.name}" did not answer within its response_timeout; the request was dropped`);
 }
 
 /** Runs `work` counted as a task running on copy `host` of the generation. */
@@ -63,17 +68,33 @@ export async function dispatch(placement: Placement, request: InferRequest, rema
   if (placement.batcher) return placement.batcher.submit(request, remainingMs, cancel);
   const hosts = [...placement.hosts.keys()].map((id) => ({ id, inFlight: host.pool.slot(id).inFlight }));
   const id = pickWorker(hosts, placement.cursor++)!;
-  return counted(placement, id, async () => {
+  // At the deadline a queued request is dropped and a running one answered 504; its thread is ended only
+  // if the run is still going `stuckGraceMs` later.
+  const late = deadlineSignal(remainingMs);
+  const stuck = deadlineSignal(remainingMs + stuckGraceMs(remainingMs));
+  const run = counted(placement, id, async () => {
     const { body, transfer } = transferableBody(request.body);
-    const timer = deadlineSignal(remainingMs);
     let result: InferResult;
     try {
-      result = await host.pool.slot(id).run({ kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer, timer.signal, cancel);
+      result = await host.pool.slot(id).run(
+        { kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer, stuck.signal, cancel ? AbortSignal.any([cancel, late.signal]) : late.signal,
+      );
+    } catch (err) {
+      if (late.signal.aborted && !cancel?.aborted) throw timedOut(placement);
+      throw err;
     } finally {
-      timer.clear();
+      stuck.clear();
     }
     if (result.firstRunBytes !== undefined) host.firstRun(placement, id, result.firstRunBytes);
     host.metrics?.batchSize.observe({ model: placement.spec.name }, 1);
     return result;
   });
+  const answeredLate = new Promise<never>((_, reject) => late.signal.addEventListener('abort', () => reject(timedOut(placement)), { once: true }));
+  answeredLate.catch(() => undefined);
+  run.catch(() => undefined);
+  try {
+    return await Promise.race([run, answeredLate]);
+  } finally {
+    late.clear();
+  }
 }

@@ -94,3 +94,26 @@ test('a restore that cannot bring a model back keeps it in the snapshot, and a r
     fs.rmSync(workDir, { recursive: true, force: true });
   }
 });
+
+test('a run a little past its deadline answers 504 on time but does not end its thread', async () => {
+  const s = await startServer({ workers: '1', 'max-worker-threads': '1' });
+  try {
+    writeFaultyModel(s.store, 'late', { responseTimeoutS: 1 });
+    expect((await fetch(`${s.management}/models?url=late`, { method: 'POST' })).status).toBe(200);
+    const restarts = async () => {
+      const text = await (await fetch(`${s.management}/metrics`)).text();
+      return text.split('\n').filter((l) => l.startsWith('quiver_worker_restarts_total')).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+    };
+    const started = Date.now();
+    const slow = await postJson(`${s.inference}/predictions/late`, { x: [[1000]] }, SLOW(1400));
+    const took = Date.now() - started;
+    expect(slow.status).toBe(504);
+    expect(took).toBeLessThan(1350);
+    // The run finished within the grace: same thread, and the model still answers.
+    await new Promise((r) => setTimeout(r, 700));
+    expect(await json(await postJson(`${s.inference}/predictions/late`, { x: [[5]] }))).toEqual({ y: 6 });
+    expect(await restarts()).toBe(0);
+  } finally {
+    await s.close();
+  }
+});
