@@ -19,7 +19,7 @@ import type { QuiverMetrics } from '../metrics';
 import type { InferRequest, InferResult, LoadResult, ModelSpec } from '../workers/messages';
 import type { TensorInfo } from '../preprocess/tensor-types';
 import { WorkerPool, deadlineSignal } from '../workers/pool';
-import { ModelDescription, Placement, describeModel } from './model-description';
+import { HostInfo, ModelDescription, Placement, describeModel } from './model-description';
 import type { EvictionPolicyName, ResidentModel } from './eviction';
 import { MemoryBudget } from './memory-budget';
 import { chooseRemovals, placeModel, threadsToAdd, WorkerLoad } from './placement';
@@ -123,6 +123,8 @@ export class ModelScheduler {
   private readonly budget: MemoryBudget;
   /** Every generation that holds copies, whatever its state (a loading or evicting one holds memory too). */
   private readonly resident = new Set<Placement>();
+  /** Copies taken off their generation and not yet unloaded (waiting for their running tasks). */
+  private readonly draining = new Set<{ worker: number; host: HostInfo }>();
   /** Lazy registrations whose load failed after they were answered, by name, until the name is registered again. */
   private readonly failedLoads = new Map<string, ModelRecord>();
   /** Requests per version since it was registered (GDSF's frequency), by id. */
@@ -411,13 +413,17 @@ export class ModelScheduler {
 
   private workerLoads(): WorkerLoad[] {
     const loads: WorkerLoad[] = this.pool.slots.map((s) => ({ id: s.id, models: 0, bytes: 0 }));
-    for (const p of this.resident) {
-      for (const [id, host] of p.hosts) {
-        loads[id].models += 1;
-        loads[id].bytes += host.memoryBytes;
-      }
+    for (const [id, host] of this.heldCopies()) {
+      loads[id].models += 1;
+      loads[id].bytes += host.memoryBytes;
     }
     return loads;
+  }
+
+  /** Every copy held on a worker now: those of resident generations, and those still draining. */
+  private *heldCopies(): Generator<[number, HostInfo]> {
+    for (const p of this.resident) yield* p.hosts;
+    for (const d of this.draining) yield [d.worker, d.host];
   }
 
   /** Adds `count` copies of a generation; a copy that lands after its generation stopped being wanted is unloaded at once. */
@@ -497,8 +503,16 @@ export class ModelScheduler {
       ids.map(async (id) => {
         const host = placement.hosts.get(id);
         placement.hosts.delete(id);
-        while (host && host.running > 0) await new Promise((resolve) => setTimeout(resolve, 5));
-        await this.pool.slot(id).run({ kind: 'unload', key: placement.spec.key }).catch(() => undefined);
+        if (!host) return;
+        // Still held until the worker has unloaded it: counted in the budget, the thread's load and the sessions.
+        const copy = { worker: id, host };
+        this.draining.add(copy);
+        try {
+          while (host.running > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+          await this.pool.slot(id).run({ kind: 'unload', key: placement.spec.key }).catch(() => undefined);
+        } finally {
+          this.draining.delete(copy);
+        }
       }),
     );
     if (placement.hosts.size === 0) this.resident.delete(placement);
@@ -638,7 +652,9 @@ export class ModelScheduler {
         await this.addHosts(entry, placement, target - current);
       } else if (target < current) {
         const hosts = this.workerLoads().filter((w) => placement.hosts.has(w.id));
-        await this.removeHosts(placement, chooseRemovals(hosts, current - target));
+        // Taken off at once and counted until unloaded; the wait for their running requests (up to a
+        // response_timeout) is not spent holding every other load's turn.
+        void this.removeHosts(placement, chooseRemovals(hosts, current - target));
       }
       record.settings = { ...record.settings!, minWorkers: target, maxWorkers };
     });
@@ -958,7 +974,7 @@ export class ModelScheduler {
         } else if (step < 0) {
           log.info('model shrinks toward min_worker: idle', { model: entry.record.name, copies: placement.hosts.size - 1 });
           const hosts = this.workerLoads().filter((w) => placement.hosts.has(w.id));
-          await this.removeHosts(placement, chooseRemovals(hosts, 1));
+          void this.removeHosts(placement, chooseRemovals(hosts, 1));
         }
       })
         .catch((err: Error) => log.warn('min/max worker scaling failed', { model: entry.record.name, error: err.message }))
@@ -1026,11 +1042,9 @@ export class ModelScheduler {
   memoryInUse(): { host: number; gpu: number } {
     let host = 0;
     const gpuByWorker = new Map<number, number>();
-    for (const p of this.resident) {
-      for (const [id, h] of p.hosts) {
-        host += h.memoryBytes;
-        gpuByWorker.set(id, h.deviceBytes);
-      }
+    for (const [id, h] of this.heldCopies()) {
+      host += h.memoryBytes;
+      gpuByWorker.set(id, h.deviceBytes);
     }
     return { host, gpu: [...gpuByWorker.values()].reduce((a, b) => a + b, 0) };
   }
@@ -1046,7 +1060,7 @@ export class ModelScheduler {
    */
   async sessionCounts(): Promise<{ lifecycle: number; workers: number }> {
     let lifecycle = 0;
-    for (const p of this.resident) lifecycle += p.hosts.size;
+    lifecycle += [...this.heldCopies()].length;
     const reported = await Promise.all(this.pool.slots.map((s) => s.run({ kind: 'sessions' }).then((r) => r.count)));
     return { lifecycle, workers: reported.reduce((a, b) => a + b, 0) };
   }

@@ -117,3 +117,29 @@ test('a run a little past its deadline answers 504 on time but does not end its 
     await s.close();
   }
 });
+
+test('a scale-down waiting for a long request does not hold up other models\' loads', async () => {
+  // A third thread for the other model: the two threads of slow2 are busy with its long requests.
+  const s = await startServer({ workers: '2', 'max-worker-threads': '3' });
+  try {
+    writeFaultyModel(s.store, 'slow2', { responseTimeoutS: 30 });
+    writeModelFolder(path.join(s.store, 'other'), addModel([7]));
+    expect((await fetch(`${s.management}/models?url=slow2&initial_workers=2`, { method: 'POST' })).status).toBe(200);
+    // One long request on each copy: whichever the scale-down removes is busy.
+    const long = [1, 2].map(() => postJson(`${s.inference}/predictions/slow2`, { x: [[1000]] }, SLOW(3000)));
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    expect((await fetch(`${s.management}/models/slow2?min_worker=1&synchronous=true`, { method: 'PUT' })).status).toBe(200);
+    expect((await fetch(`${s.management}/models?url=other`, { method: 'POST' })).status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect((await json(await fetch(`${s.management}/models/slow2`))).workers).toHaveLength(1);
+    for (const r of await Promise.all(long)) expect(r.status).toBe(200);
+    // The removed copy is unloaded once its request is done: the threads hold what the lifecycle counts.
+    await new Promise((r) => setTimeout(r, 300));
+    const status = await json(await fetch(`${s.management}/status?sessions=true`));
+    expect(status.sessions.workers).toBe(status.sessions.lifecycle);
+    expect(status.sessions.lifecycle).toBe(2);
+  } finally {
+    await s.close();
+  }
+});
