@@ -285,13 +285,14 @@ export class QuiverServer {
           // Predicted from what it measured before the crash, not a first guess from its file size.
           measured: m.measured,
         });
+      const tooBig = (err: unknown) => err instanceof QuiverError && err.kind === 'InsufficientMemory';
       try {
         try {
           await register(m.workers);
         } catch (err) {
           // It served before the crash: with fewer copies rather than not at all (a scale brings them back).
-          if (!(err instanceof QuiverError && err.kind === 'InsufficientMemory') || m.workers <= 1) throw err;
-          log.warn('model from the snapshot does not fit with all its workers now: restored with one', { model: m.name, version: m.modelVersion, workers: m.workers, error: err.message });
+          if (!tooBig(err) || m.workers <= 1) throw err;
+          log.warn('model from the snapshot does not fit with all its workers now: restored with one', { model: m.name, version: m.modelVersion, workers: m.workers, error: (err as Error).message });
           await register(1);
         }
       } catch (err) {

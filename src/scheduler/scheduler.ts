@@ -326,7 +326,14 @@ export class ModelScheduler {
   /** An evicted version's next request loads it again; concurrent requests wait for that one load. */
   private reload(entry: LifeEntry): void {
     if (entry.record.state !== 'evicted') return;
-    const loading = this.load(entry, () => Math.max(1, entry.record.settings!.minWorkers));
+    // As many of its copies as the whole budget could hold (at least one): a version whose measured cost
+    // grew since it was scaled is reloaded smaller rather than refused for good.
+    const workers = () => {
+      const want = Math.max(1, entry.record.settings!.minWorkers);
+      if (this.budget.bytes <= 0) return want;
+      return Math.max(1, Math.min(want, Math.floor(this.budget.bytes / Math.max(1, this.predictCopyBytes(entry.record.pkg!)))));
+    };
+    const loading = this.load(entry, workers);
     const generation = entry.generation;
     entry.transition = loading;
     loading
