@@ -1,14 +1,17 @@
-# Quiver as a SageMaker bring-your-own multi-model container, with the CUDA preprocessing kernels.
+# Quiver as a SageMaker bring-your-own multi-model container: sessions on the GPU through onnxruntime's
+# CUDA provider (CUDA 12, cuDNN 9), and the CUDA preprocessing kernels.
 #   docker build -t quiver .
 #   docker run --gpus all -p 8080:8080 -v /path/to/models:/opt/ml/models quiver serve
-ARG CUDA_VERSION=13.0.1
+# Without a GPU the same image serves on the CPU (GET /models/{name} says why).
+ARG CUDA_VERSION=12.8.1
 ARG UBUNTU=ubuntu24.04
 
-# Node 20, taken from the official image so both stages get the same binary.
-FROM node:20-bookworm-slim AS node
+# Node 22, taken from the official image so both stages get the same binary.
+FROM node:22-bookworm-slim AS node
 
-# Build: the addon with CUDA (cmake-js + nvcc), the TypeScript, then only production dependencies.
-FROM nvidia/cuda:${CUDA_VERSION}-devel-${UBUNTU} AS build
+# Build: onnxruntime's CUDA provider fetched by its install script, the addon with CUDA (cmake-js +
+# nvcc), the TypeScript, then only production dependencies.
+FROM nvidia/cuda:${CUDA_VERSION}-cudnn-devel-${UBUNTU} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ cmake libjpeg-turbo8-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -23,15 +26,18 @@ COPY models models
 COPY src src
 COPY proto proto
 COPY bench bench
-ENV ONNXRUNTIME_NODE_INSTALL=skip
+# onnxruntime-node's install script downloads its CUDA 12 provider libraries into its bin/ folder.
+ENV ONNXRUNTIME_NODE_INSTALL=cuda12
 # H100/H200 (sm_90) and A100 (sm_80); PTX for newer GPUs.
 RUN npm ci --no-audit --no-fund \
+ && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
  && npm run build:cuda -- --CDCMAKE_CUDA_ARCHITECTURES="80-real;90" \
  && npm prune --omit=dev \
  && rm -rf build/Release/obj.target build-cuda/CMakeFiles
 
-# Runtime: the CUDA base image (the addon links the CUDA runtime statically; the driver comes from the host).
-FROM nvidia/cuda:${CUDA_VERSION}-base-${UBUNTU}
+# Runtime: CUDA 12's runtime libraries and cuDNN 9, which the CUDA provider loads (the addon links the
+# CUDA runtime statically; the driver comes from the host).
+FROM nvidia/cuda:${CUDA_VERSION}-cudnn-runtime-${UBUNTU}
 LABEL com.amazonaws.sagemaker.capabilities.multi-models=true \
       com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true \
       org.opencontainers.image.title="quiver" \

@@ -29,6 +29,8 @@ import { ModelScheduler, RegisterRequest } from './scheduler/scheduler';
 import type { ServerLifecycle } from './http/app';
 import { WorkerPool } from './workers/pool';
 import { GrpcServers } from './grpc/server';
+import { DeviceProbe, parseGpuIds, probeDevices } from './workers/device-probe';
+import { chooseDevice, gpuBudgetBytes } from './scheduler/devices';
 
 export interface StartupModel {
   name?: string;
@@ -139,6 +141,9 @@ export class QuiverServer {
       if (error) throw new InvalidConfigError(`preprocess_backend is "native" but the addon did not load: ${error}`);
     }
     configureLogging(config.log_level, config.log_format);
+    if (config.gpu_memory_percent > 100) throw new InvalidConfigError(`gpu_memory_percent must be at most 100, got ${config.gpu_memory_percent}`);
+    const devices = probeDevices(parseGpuIds(config.gpu_ids));
+    logDevices(devices, config);
     prepareWorkDir(config.work_dir);
     // Before the snapshot is restored: it unpacks what its models need afresh.
     await clearUnpacked(config.work_dir);
@@ -157,6 +162,8 @@ export class QuiverServer {
         maxImagePixels: config.max_image_pixels,
         preprocessBackend: config.preprocess_backend,
         heapLimitMb: config.worker_heap_mb,
+        gpuIds: devices.gpus.map((g) => g.id),
+        fakeGpus: devices.fake,
       },
       {
         restarted: (worker) => {
@@ -191,6 +198,9 @@ export class QuiverServer {
       modelLoadTimeoutS: config.model_load_timeout,
       memoryBudgetBytes: config.memory_budget,
       evictionPolicy: config.eviction_policy,
+      devices,
+      defaultDevice: config.default_device,
+      gpuBudgets: devices.gpus.map((g) => ({ id: g.id, bytes: gpuBudgetBytes(g.totalBytes, config.gpu_memory_percent, config.gpu_memory_reserve) })),
       classifierFormat: config.classifier_format,
       metrics,
       persist: (models) => {
@@ -279,7 +289,7 @@ export class QuiverServer {
       const register = (workers: number) =>
         scheduler.register({
           name: m.name, version: m.modelVersion, url: m.url, initialWorkers: workers, maxWorkers: m.maxWorkers, batchSize: m.batchSize,
-          maxBatchDelayMs: m.maxBatchDelayMs, responseTimeoutS: m.responseTimeoutS, synchronous: true,
+          maxBatchDelayMs: m.maxBatchDelayMs, responseTimeoutS: m.responseTimeoutS, device: m.device, synchronous: true,
           // Models that /invocations loaded are named by their target path.
           nameIsTargetPath: m.name.includes('/'),
           // Predicted from what it measured before the crash, not a first guess from its file size.
@@ -353,4 +363,17 @@ export class QuiverServer {
     await Promise.all([...this.httpServers().map(closeServer), this.grpc.close(0)]);
     await this.scheduler.close();
   }
+}
+
+/** The start-up log says where models will run, and why not on a GPU when they cannot. */
+function logDevices(devices: DeviceProbe, config: QuiverConfig): void {
+  const mib = (n: number) => Math.round(n / 2 ** 20);
+  if (devices.gpus.length > 0) {
+    log.info('GPUs found', {
+      gpus: devices.gpus.map((g) => ({ id: g.id, totalMiB: mib(g.totalBytes), budgetMiB: mib(gpuBudgetBytes(g.totalBytes, config.gpu_memory_percent, config.gpu_memory_reserve)) })),
+      cudaProvider: devices.cudaProvider.available, ...(devices.fake ? { fake: true } : {}),
+    });
+  }
+  const onCpu = chooseDevice(config.default_device, devices);
+  if (config.default_device !== 'cpu' && onCpu.reason) log.info('models run on the CPU', { defaultDevice: config.default_device, reason: onCpu.reason });
 }

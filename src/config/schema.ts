@@ -42,6 +42,10 @@ export interface QuiverConfig {
   worker_heap_mb: number;
   shutdown_timeout: number;
   memory_budget: number;
+  default_device: 'auto' | 'cpu' | 'cuda';
+  gpu_ids: string[];
+  gpu_memory_percent: number;
+  gpu_memory_reserve: number;
   eviction_policy: 'gdsf' | 'lru';
   s3_endpoint: string;
   download_cache_bytes: number;
@@ -218,6 +222,26 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     default: () => defaultMemoryBudget(), min: 0,
   },
   {
+    key: 'default_device', type: 'choice', choices: ['auto', 'cpu', 'cuda'], flag: 'default-device', env: 'QUIVER_DEFAULT_DEVICE',
+    doc: 'Where a model whose config and registration do not say (`device`) runs: `auto` and `cuda` on a GPU when there is one and onnxruntime\'s CUDA provider is installed, else on the CPU (GET /models/{name} and the log say why); `cpu` on the CPU.',
+    default: () => 'auto',
+  },
+  {
+    key: 'gpu_ids', type: 'list', flag: 'gpu-ids', env: 'QUIVER_GPU_IDS',
+    doc: 'CUDA devices worker threads are spread over (worker i on the i-th mod n), as `0,1`. Empty: every GPU present.',
+    default: () => [],
+  },
+  {
+    key: 'gpu_memory_percent', type: 'int', flag: 'gpu-memory-percent', env: 'QUIVER_GPU_MEMORY_PERCENT',
+    doc: 'Each GPU\'s memory budget, in percent of its memory (less gpu_memory_reserve): past it the least valuable idle models on that GPU are unloaded.',
+    default: () => 90, min: 1,
+  },
+  {
+    key: 'gpu_memory_reserve', type: 'int', flag: 'gpu-memory-reserve', env: 'QUIVER_GPU_MEMORY_RESERVE',
+    doc: 'Bytes of each GPU kept out of its budget: the CUDA context, cuDNN\'s workspaces and the preprocessing stream.',
+    default: () => 1024 * 2 ** 20, min: 0,
+  },
+  {
     key: 'eviction_policy', type: 'choice', choices: ['gdsf', 'lru'], flag: 'eviction-policy', env: 'QUIVER_EVICTION_POLICY',
     doc: 'Which idle models go first when the budget is reached: `gdsf` (GreedyDual-Size-Frequency: rarely used, large, quick to reload) or `lru`.',
     default: () => 'gdsf',
@@ -329,7 +353,7 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   },
   {
     key: 'preprocess_backend', type: 'choice', choices: ['auto', 'native', 'typescript'], flag: 'preprocess-backend', env: 'QUIVER_PREPROCESS_BACKEND',
-    doc: 'Image preprocessing: `native` (the addon\'s kernels: CUDA when built with it and a GPU is present, else CPU), `typescript` (sharp resize and a TypeScript loop), or `auto` (native when the addon loads).',
+    doc: 'Image preprocessing: `native` (the addon\'s kernels: on the worker\'s CUDA stream for sessions on its GPU, else on the CPU), `typescript` (sharp resize and a TypeScript loop), or `auto` (native when the addon loads).',
     default: () => 'auto',
   },
   {

@@ -8,6 +8,7 @@ import type { ModelScheduler } from '../scheduler/scheduler';
 import { modelStatusRouter } from './model-status';
 import { managementApiDescription } from './openapi';
 import { boolParam, intParam, registrationParams, stringParam } from './params';
+import { DEVICE_REQUESTS } from '../scheduler/devices';
 
 /** MMS's runtime values and Quiver's own; the model itself always runs on onnxruntime. */
 const RUNTIMES = ['onnx', 'onnxruntime', 'node', 'python', 'python2', 'python3'];
@@ -39,6 +40,7 @@ export function mmsManagementRouter(scheduler: ModelScheduler): Router {
       batchSize: params.int('batch_size', { min: 1, max: 4096 }),
       maxBatchDelayMs: params.int('max_batch_delay', { min: 0, max: 600_000 }),
       responseTimeoutS: params.int('response_timeout', { min: 1, max: 86_400 }),
+      device: params.choice('device', DEVICE_REQUESTS),
       synchronous,
     });
     // MMS answers 202 only while workers it was asked to start are starting.

@@ -18,7 +18,7 @@ const INFERENCE_OPERATIONS: Operation[] = [
 
 const MANAGEMENT_OPERATIONS: Operation[] = [
   { method: 'options', path: '/', summary: 'This description of the management API.', statuses: [200] },
-  { method: 'post', path: '/models', summary: 'Register a model from a folder or archive in the model store.', query: ['url', 'model_name', 'initial_workers', 'synchronous', 'batch_size', 'max_batch_delay', 'response_timeout'], statuses: [200, 202, 400, 404, 409, 500, 503] },
+  { method: 'post', path: '/models', summary: 'Register a model from a folder or archive in the model store.', query: ['url', 'model_name', 'model_version', 'initial_workers', 'synchronous', 'batch_size', 'max_batch_delay', 'response_timeout', 'device'], statuses: [200, 202, 400, 404, 409, 500, 503] },
   { method: 'get', path: '/models', summary: 'List registered models.', query: ['limit', 'next_page_token'], statuses: [200, 400] },
   { method: 'get', path: '/models/{model_name}', summary: 'Describe a model: workers, state, memory.', statuses: [200, 404] },
   { method: 'put', path: '/models/{model_name}', summary: 'Scale the workers hosting a model.', query: ['min_worker', 'max_worker', 'synchronous'], statuses: [200, 202, 400, 404] },

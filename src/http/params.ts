@@ -42,10 +42,18 @@ export function boolParam(req: Request, name: string): boolean | undefined {
   return parseBool(name, single(req, name));
 }
 
+function parseChoice<T extends string>(name: string, raw: string | undefined, choices: readonly T[]): T | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const value = raw.toLowerCase();
+  if (!(choices as readonly string[]).includes(value)) throw new BadRequestError(`parameter ${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
+  return value as T;
+}
+
 export interface Params {
   string(name: string): string | undefined;
   int(name: string, range?: { min?: number; max?: number }): number | undefined;
   bool(name: string): boolean | undefined;
+  choice<T extends string>(name: string, choices: readonly T[]): T | undefined;
 }
 
 /** A registration's parameters: the query, or a JSON object body (MMS takes either); values as text. */
@@ -64,5 +72,6 @@ export function registrationParams(req: Request): Params {
     string: (name) => singleOf(source, name),
     int: (name, range = {}) => parseWhole(name, singleOf(source, name), range),
     bool: (name) => parseBool(name, singleOf(source, name)),
+    choice: (name, choices) => parseChoice(name, singleOf(source, name), choices),
   };
 }

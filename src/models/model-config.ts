@@ -64,6 +64,8 @@ export const modelConfigSchema = z
     allowNonFinite: z.boolean().default(false),
     /** Seconds; the server's default_response_timeout when absent. */
     responseTimeoutS: positiveInt.optional(),
+    /** Where its sessions run (see default_device); the server's default_device when absent. */
+    device: z.enum(['auto', 'cpu', 'cuda']).optional(),
   })
   .strict();
 

@@ -17,6 +17,8 @@ export interface ModelSettings {
   batchSize: number;
   maxBatchDelayMs: number;
   responseTimeoutS: number;
+  /** Where it asked to run: `auto`, `cpu` or `cuda` (a GPU when there is one). */
+  device: 'auto' | 'cpu' | 'cuda';
 }
 
 /** One version of one model. */

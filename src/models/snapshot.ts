@@ -21,6 +21,8 @@ const snapshotSchema = z.object({
       /** Absent in snapshots written before versions: the package's own. */
       modelVersion: z.string().optional(),
       isDefault: z.boolean().optional(),
+      /** The device the registration asked for (absent: the model config's, or default_device). */
+      device: z.enum(['auto', 'cpu', 'cuda']).optional(),
       /** What one copy measured before the crash, so the restore predicts with it rather than guesses. */
       measured: z
         .object({ copyBytes: z.number().int().min(0), peakBytes: z.number().int().min(0).optional(), firstRunBytes: z.number().int().min(0).optional() })

@@ -15,7 +15,7 @@ export interface DispatchHost {
   pool: WorkerPool;
   metrics?: QuiverMetrics;
   /** A copy's first run kept `bytes` (onnxruntime's arena): its cost grows by them. */
-  firstRun(placement: Placement, host: number, bytes: number): void;
+  firstRun(placement: Placement, host: number, bytes: number, gpuBytes?: number): void;
 }
 
 function timedOut(placement: Placement): InferenceTimeoutError {
@@ -53,7 +53,7 @@ export function configureBatching(record: ModelRecord, placement: Placement, hos
           moved.flatMap((m) => m.transfer),
           signal,
         );
-        if (result.firstRunBytes !== undefined) host.firstRun(placement, id, result.firstRunBytes);
+        if (result.firstRunBytes !== undefined) host.firstRun(placement, id, result.firstRunBytes, result.firstRunGpuBytes);
         return result;
       }),
     observeBatch: (size) => metrics?.batchSize.observe({ model: record.name }, size),
@@ -85,7 +85,7 @@ export async function dispatch(placement: Placement, request: InferRequest, rema
     } finally {
       stuck.clear();
     }
-    if (result.firstRunBytes !== undefined) host.firstRun(placement, id, result.firstRunBytes);
+    if (result.firstRunBytes !== undefined) host.firstRun(placement, id, result.firstRunBytes, result.firstRunGpuBytes);
     host.metrics?.batchSize.observe({ model: placement.spec.name }, 1);
     return result;
   });

@@ -33,6 +33,8 @@ export interface MemoryBudgetOptions {
   policy: EvictionPolicyName;
   /** How long a load waits for busy models to become idle and evictable before it is refused. */
   waitMs?: number;
+  /** The budget as errors and logs name it, with the settings that size it. */
+  what?: string;
 }
 
 const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
@@ -42,11 +44,13 @@ export class MemoryBudget {
   readonly bytes: number;
   readonly policy: EvictionPolicyName;
   private readonly waitMs: number;
+  readonly what: string;
 
   constructor(options: MemoryBudgetOptions, private readonly host: BudgetHost) {
     this.bytes = options.bytes;
     this.policy = options.policy;
     this.waitMs = options.waitMs ?? 10_000;
+    this.what = options.what ?? 'memory budget (memory_budget)';
   }
 
   async makeRoom(id: string, request: RoomRequest): Promise<void> {
@@ -80,14 +84,14 @@ export class MemoryBudget {
       }
       if (couldFree < overBy || giveUp) {
         const used = this.host.usedBytes();
-        log.warn('load refused by the memory budget', { model: forModel, needBytes: request.keepBytes, budgetBytes: this.bytes, usedBytes: used, freeableBytes: couldFree });
+        log.warn('load refused by the memory budget', { model: forModel, budget: this.what, needBytes: request.keepBytes, budgetBytes: this.bytes, usedBytes: used, freeableBytes: couldFree });
         if (request.keepBytes > this.bytes) {
           throw new InsufficientMemoryError(
-            `model "${forModel}" alone needs about ${mb(request.keepBytes)}, more than the whole ${mb(this.bytes)} memory budget (memory_budget): raise it, or give the model fewer workers`,
+            `model "${forModel}" alone needs about ${mb(request.keepBytes)}, more than the whole ${mb(this.bytes)} ${this.what}: raise it, or give the model fewer workers`,
           );
         }
         throw new InsufficientMemoryError(
-          `model "${forModel}" needs about ${mb(request.keepBytes)} but ${mb(Math.max(0, this.bytes - used))} of the ${mb(this.bytes)} budget is free and the models that could make room are in use`,
+          `model "${forModel}" needs about ${mb(request.keepBytes)} but ${mb(Math.max(0, this.bytes - used))} of the ${mb(this.bytes)} ${this.what.replace(/ \(.*\)$/, '')} is free and the models that could make room are in use`,
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 5));

@@ -5,6 +5,7 @@ import type { ModelRecord } from '../models/registry';
 import type { TensorInfo } from '../preprocess/tensor-types';
 import type { InferResult, ModelSpec } from '../workers/messages';
 import type { ModelBatcher } from './batcher';
+import type { DeviceChoice } from './devices';
 
 export interface HostInfo {
   memoryBytes: number;
@@ -14,6 +15,13 @@ export interface HostInfo {
   loadedAt: Date;
   preprocessing: string;
   deviceBytes: number;
+  /** Where this copy's session runs: `cuda` on `gpu`. */
+  device: 'cpu' | 'cuda';
+  gpu?: number;
+  /** Device memory the copy holds (its load and first run), 0 on the CPU. */
+  gpuBytes: number;
+  /** Why a copy asked onto the GPU runs on the CPU. */
+  deviceFallback?: string;
   /** Tasks of this generation sent to that thread and not yet answered (a scale-down waits for them). */
   running: number;
 }
@@ -37,6 +45,8 @@ export interface Placement {
   lastUsed: number;
   /** What the load was predicted to cost, before it was measured. */
   predictedBytes: number;
+  /** Where its copies were asked to run, and why the CPU when a GPU was asked for. */
+  device: DeviceChoice;
 }
 
 export interface WorkerDescription {
@@ -44,7 +54,13 @@ export interface WorkerDescription {
   startTime: string;
   status: 'READY';
   gpu: boolean;
+  /** `cpu`, or `cuda:<id>`. */
+  device: string;
   memoryUsage: number;
+  /** Device memory of the copy, when on a GPU. */
+  gpuMemoryUsage?: number;
+  /** Why it runs on the CPU though a GPU was asked for. */
+  deviceFallback?: string;
   loadPeakBytes?: number;
   loadTimeMs: number;
   preprocessing: string;
@@ -75,20 +91,28 @@ export interface ModelDescription {
   inputs: TensorInfo[];
   outputs: TensorInfo[];
   workers: WorkerDescription[];
+  /** Where it runs (`cpu` or `cuda`), as asked (`auto`, `cpu`, `cuda`) and chosen. */
+  device: string;
+  deviceRequested: string;
+  /** Why it runs on the CPU though it could have run on a GPU. */
+  deviceReason?: string;
   /** Why a lazy registration's load failed. */
   error?: string;
 }
 
 /** `predictedBytes`: what the next load would be predicted to cost, shown while the model is not placed. */
-export function describeModel(record: ModelRecord, placement: Placement | undefined, predictedBytes = 0): ModelDescription {
+export function describeModel(record: ModelRecord, placement: Placement | undefined, predictedBytes = 0, unplacedDevice?: DeviceChoice): ModelDescription {
   const settings = record.settings;
   const workers = placement
     ? [...placement.hosts].map(([id, host]) => ({
         id: String(id),
         startTime: host.loadedAt.toISOString(),
         status: 'READY' as const,
-        gpu: host.preprocessing === 'native-cuda',
+        gpu: host.device === 'cuda',
+        device: host.device === 'cuda' ? `cuda:${host.gpu}` : 'cpu',
         memoryUsage: host.memoryBytes,
+        ...(host.device === 'cuda' ? { gpuMemoryUsage: host.gpuBytes } : {}),
+        ...(host.deviceFallback ? { deviceFallback: host.deviceFallback } : {}),
         loadPeakBytes: host.loadPeakBytes,
         loadTimeMs: Math.round(host.loadMs * 10) / 10,
         preprocessing: host.preprocessing,
@@ -118,7 +142,18 @@ export function describeModel(record: ModelRecord, placement: Placement | undefi
     inputs: placement?.inputs ?? [],
     outputs: placement?.outputs ?? [],
     workers,
+    ...deviceFields(settings?.device ?? 'auto', placement, unplacedDevice),
     ...(record.error !== undefined ? { error: record.error } : {}),
   };
 }
 
+
+/** Where a version runs: its copies' device, else what its next load would choose. */
+function deviceFields(requested: string, placement: Placement | undefined, unplaced: DeviceChoice | undefined): Pick<ModelDescription, 'device' | 'deviceRequested' | 'deviceReason'> {
+  const hosts = placement ? [...placement.hosts.values()] : [];
+  const choice = placement?.device ?? unplaced ?? { kind: 'cpu' as const };
+  const onGpu = hosts.length > 0 ? hosts.some((h) => h.device === 'cuda') : choice.kind === 'cuda';
+  const fallback = hosts.find((h) => h.deviceFallback)?.deviceFallback;
+  const reason = onGpu ? undefined : choice.reason ?? fallback;
+  return { device: onGpu ? 'cuda' : 'cpu', deviceRequested: requested, ...(reason ? { deviceReason: reason } : {}) };
+}

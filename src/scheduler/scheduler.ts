@@ -28,6 +28,9 @@ import { Lease, LifeEntry, ModelLifecycle } from './lifecycle';
 import { RequestAdmission } from './admission';
 import { DispatchHost, configureBatching, dispatch } from './dispatch';
 import { autoscaleStep } from './autoscale';
+import { DeviceChoice, DeviceRequest, chooseDevice, gpuCandidates } from './devices';
+import { DeviceBudgets, GpuBudgetStatus } from './device-budgets';
+import { DeviceProbe, gpuOfWorker } from '../workers/device-probe';
 
 export interface RegisterRequest {
   url: string;
@@ -40,6 +43,8 @@ export interface RegisterRequest {
   batchSize?: number;
   maxBatchDelayMs?: number;
   responseTimeoutS?: number;
+  /** Where its sessions run; absent: the model config's `device`, else default_device. */
+  device?: DeviceRequest;
   /** Wait until the model is loaded on its workers (MMS `synchronous`). */
   synchronous?: boolean;
   loadedAtStartup?: boolean;
@@ -89,10 +94,16 @@ export interface SchedulerOptions extends ModelSourceOptions {
   persist?: (models: SnapshotModel[]) => void;
   /** How often the budget is checked against what the copies hold now, and min/max workers applied (ms). */
   housekeepingMs?: number;
+  /** The GPUs and whether CUDA sessions can be made; absent: none. */
+  devices?: DeviceProbe;
+  /** Where a model runs when neither its config nor its registration says (default_device). */
+  defaultDevice?: DeviceRequest;
+  /** Each GPU's memory budget in bytes. */
+  gpuBudgets?: { id: number; bytes: number }[];
 }
 
 export interface ServerStatus {
-  budget: { bytes: number; usedBytes: number; policy: EvictionPolicyName };
+  budget: { bytes: number; usedBytes: number; policy: EvictionPolicyName; gpus: GpuBudgetStatus[] };
   downloadCache?: CacheStatus;
   models: { modelName: string; modelVersion: string; status: string; memoryBytes: number; predictedBytes: number; workers: number[]; hits: number; lastUsed?: string }[];
 }
@@ -141,6 +152,9 @@ export class ModelScheduler {
 
   /** Threads the server started with; those past them are paid from the budget. */
   private readonly baseWorkers: number;
+  private readonly devices: DeviceProbe;
+  private readonly gpuIds: number[];
+  private readonly deviceBudgets: DeviceBudgets;
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -153,7 +167,14 @@ export class ModelScheduler {
       { bytes: options.memoryBudgetBytes ?? 0, policy: options.evictionPolicy ?? 'gdsf' },
       { usedBytes: () => this.budgetUsedBytes(), residents: (except) => this.residents(except), evict: (id) => this.evict(id) },
     );
-    this.dispatchHost = { pool, metrics: options.metrics, firstRun: (placement, host, bytes) => this.addFirstRunBytes(placement, host, bytes) };
+    this.devices = options.devices ?? { gpus: [], noGpuReason: 'no device probe was given', cudaProvider: { available: false }, fake: false };
+    this.gpuIds = this.devices.gpus.map((g) => g.id);
+    this.deviceBudgets = new DeviceBudgets(options.gpuBudgets ?? [], options.evictionPolicy ?? 'gdsf', {
+      gpuCopies: () => [...this.heldCopies()].flatMap(([, h]) => (h.device === 'cuda' && h.gpu !== undefined ? [{ gpu: h.gpu, gpuBytes: h.gpuBytes }] : [])),
+      residents: (gpu, except) => this.residents(except, gpu),
+      evict: (id) => this.evict(id),
+    });
+    this.dispatchHost = { pool, metrics: options.metrics, firstRun: (placement, host, bytes, gpuBytes) => this.addFirstRunBytes(placement, host, bytes, gpuBytes) };
     this.housekeeping = setInterval(() => this.housekeep(), options.housekeepingMs ?? 2000);
     this.housekeeping.unref();
   }
@@ -181,6 +202,7 @@ export class ModelScheduler {
       batchSize: request.batchSize ?? pkg.config.batchSize,
       maxBatchDelayMs: request.maxBatchDelayMs ?? pkg.config.maxBatchDelayMs,
       responseTimeoutS: request.responseTimeoutS ?? pkg.config.responseTimeoutS ?? this.options.defaultResponseTimeoutS ?? 120,
+      device: request.device ?? pkg.config.device ?? this.options.defaultDevice ?? 'auto',
     };
   }
 
@@ -289,15 +311,17 @@ export class ModelScheduler {
     return this.registry.has(record.name) ? this.label(record) : record.name;
   }
 
-  private residents(exceptId: string): ResidentModel[] {
+  /** Versions holding copies (on `gpu`, when given), valued by their bytes there. */
+  private residents(exceptId: string, gpu?: number): ResidentModel[] {
+    const onGpu = (h: HostInfo) => h.device === 'cuda' && h.gpu === gpu;
     return this.lifecycle
       .all()
-      .filter((e) => e.current && e.record.id !== exceptId)
+      .filter((e) => e.current && e.record.id !== exceptId && (gpu === undefined || [...e.current.hosts.values()].some(onGpu)))
       .map((e) => {
         const p = e.current!;
         return {
           name: e.record.id,
-          bytes: [...p.hosts.values()].reduce((a, h) => a + h.memoryBytes, 0),
+          bytes: [...p.hosts.values()].reduce((a, h) => a + (gpu === undefined ? h.memoryBytes : onGpu(h) ? h.gpuBytes : 0), 0),
           loadMs: Math.max(0, ...[...p.hosts.values()].map((h) => h.loadMs)),
           // Frequency survives evictions, so a popular model that was pushed out is valued on its return.
           hits: this.hits.get(e.record.id) ?? 0,
@@ -363,6 +387,7 @@ export class ModelScheduler {
       if (record.state !== 'loading' || entry.generation !== generation) throw new ModelNotFoundError(`model "${record.name}" was unregistered before it loaded`);
       // Read now, not when the load was asked for: a scale made meanwhile is placed.
       const workers = workersOf();
+      const device = this.deviceFor(record);
       await this.budget.makeRoom(record.id, {
         keepBytes: this.predictCopyBytes(pkg) * workers,
         peakBytes: this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes),
@@ -376,11 +401,13 @@ export class ModelScheduler {
         config: withClassifierFormat(pkg.config, this.options.classifierFormat ?? 'quiver'),
         labels: pkg.labels,
         handlerPath: pkg.handlerPath,
+        device: device.kind,
       };
       const placement: Placement = {
         generation, spec, hosts: new Map(), inputs: [], outputs: [], leases: 0, cursor: 0, hits: 0, lastUsed: Date.now(),
-        predictedBytes: this.predictCopyBytes(pkg) * workers,
+        predictedBytes: this.predictCopyBytes(pkg) * workers, device,
       };
+      if (device.reason) log.warn('model runs on the CPU', { model: record.name, version: record.version, device: record.settings!.device, reason: device.reason });
       try {
         await this.addHosts(entry, placement, workers);
       } catch (err) {
@@ -392,6 +419,8 @@ export class ModelScheduler {
         const perCopy = Math.round(copies.reduce((a, h) => a + h.memoryBytes, 0) / copies.length);
         const peaks = copies.flatMap((h) => (h.loadPeakBytes === undefined ? [] : [h.loadPeakBytes]));
         this.costs.record(pkg.modelPath, pkg.modelBytes, { copyBytes: perCopy, peakBytes: peaks.length ? Math.max(...peaks) : undefined });
+        const onGpu = copies.filter((h) => h.device === 'cuda');
+        if (onGpu.length > 0) this.deviceBudgets.costs.record(pkg.modelPath, pkg.modelBytes, { copyBytes: Math.max(...onGpu.map((h) => h.gpuBytes)) });
       }
       configureBatching(record, placement, this.dispatchHost);
       if (!this.registry.includes(record) || !this.lifecycle.loaded(entry, placement)) {
@@ -404,18 +433,52 @@ export class ModelScheduler {
       await this.budget
         .makeRoom(record.id, { keepBytes: 0, waitForBusy: false, label: this.safeLabel(record) })
         .catch((err: Error) => log.warn('over the memory budget after a load', { model: record.name, error: err.message }));
+      for (const gpu of new Set([...placement.hosts.values()].flatMap((h) => (h.device === 'cuda' && h.gpu !== undefined ? [h.gpu] : [])))) {
+        await this.deviceBudgets
+          .makeRoom(gpu, record.id, 0, this.safeLabel(record), false)
+          .catch((err: Error) => log.warn('over a GPU memory budget after a load', { model: record.name, gpu, error: err.message }));
+      }
       return placement;
     });
   }
 
   /** What a copy's first run kept counts toward its cost and the next load's prediction; the budget is checked again. */
-  private addFirstRunBytes(placement: Placement, id: number, bytes: number): void {
+  private addFirstRunBytes(placement: Placement, id: number, bytes: number, gpuBytes?: number): void {
     const host = placement.hosts.get(id);
     if (!host) return;
     // As for the load: a first run into reused memory shows less than an earlier copy's first run kept.
     host.memoryBytes += Math.max(bytes, this.costs.known(placement.spec.modelPath)?.firstRunBytes ?? 0);
     this.costs.recordFirstRun(placement.spec.modelPath, bytes);
+    if (host.device === 'cuda' && gpuBytes !== undefined) {
+      host.gpuBytes += Math.max(gpuBytes, this.deviceBudgets.costs.known(placement.spec.modelPath)?.firstRunBytes ?? 0);
+      this.deviceBudgets.costs.recordFirstRun(placement.spec.modelPath, gpuBytes);
+    }
     this.queueBudgetCheck();
+  }
+
+  /** Where a version's next load runs: its asked device, as the probe allows and the GPU budgets hold. */
+  private deviceFor(record: ModelRecord): DeviceChoice {
+    const choice = chooseDevice(record.settings!.device, this.devices);
+    if (choice.kind !== 'cuda') return choice;
+    const perCopy = this.predictGpuBytes(record.pkg!);
+    if (perCopy <= this.deviceBudgets.largestBytes()) return choice;
+    const tooBig = this.deviceBudgets.describeTooBig(this.safeLabel(record), perCopy);
+    // `auto` runs wherever it fits; `cuda` was asked for a GPU and says why it cannot have one.
+    if (record.settings!.device === 'auto') return { kind: 'cpu', reason: tooBig };
+    throw new InsufficientMemoryError(tooBig);
+  }
+
+  /** What the next load would choose, for a version not placed now (errors become the reason). */
+  private nextDevice(record: ModelRecord): DeviceChoice {
+    try {
+      return this.deviceFor(record);
+    } catch (err) {
+      return { kind: 'cpu', reason: (err as Error).message };
+    }
+  }
+
+  private predictGpuBytes(pkg: ModelPackage): number {
+    return this.deviceBudgets.costs.predictCopy(pkg.modelPath, pkg.modelBytes);
   }
 
   private workerLoads(): WorkerLoad[] {
@@ -451,17 +514,29 @@ export class ModelScheduler {
       : Infinity;
     const add = Math.max(0, Math.min(room, threadsToAdd(this.workerLoads(), count, hosting, this.maxWorkerThreads)));
     await this.pool.growTo(Math.max(this.workerCount + add, Math.min(placement.hosts.size + count, this.maxWorkerThreads)));
-    const chosen = placeModel(this.workerLoads(), count, hosting);
+    const onGpu = placement.spec.device === 'cuda';
+    // A CUDA copy goes on a GPU's thread, the GPU with the most budget left first.
+    const chosen = onGpu
+      ? gpuCandidates(this.workerLoads(), this.gpuIds, (gpu) => this.deviceBudgets.freeBytes(gpu), hosting).slice(0, count).map((c) => c.worker)
+      : placeModel(this.workerLoads(), count, hosting);
     const metrics = this.options.metrics;
     const name = placement.spec.name;
+    const knownGpuCopy = this.deviceBudgets.costs.known(pkg.modelPath)?.copyBytes ?? 0;
     for (const id of chosen) {
+      const gpu = onGpu ? gpuOfWorker(id, this.gpuIds) : undefined;
+      // Room on its GPU first, in this admission turn: loads onto one device never count the same free bytes.
+      if (gpu !== undefined) await this.deviceBudgets.makeRoom(gpu, entry.record.id, this.predictGpuBytes(pkg), this.safeLabel(entry.record));
       const result = await this.loadCopy(placement.spec, id).catch((err: unknown) => {
         metrics?.modelLoads.inc({ model: name, outcome: 'failure' });
         throw err;
       });
       metrics?.modelLoads.inc({ model: name, outcome: 'success' });
       metrics?.modelLoadDuration.observe({ model: name }, result.loadMs / 1e3);
-      log.info('model loaded on worker', { model: name, version: placement.spec.version, worker: id, loadMs: Math.round(result.loadMs), memoryBytes: result.rssDeltaBytes });
+      log.info('model loaded on worker', {
+        model: name, version: placement.spec.version, worker: id, loadMs: Math.round(result.loadMs), memoryBytes: result.rssDeltaBytes,
+        ...(result.device === 'cuda' ? { gpu: result.gpu, gpuBytes: result.gpuDeltaBytes } : {}),
+      });
+      if (result.deviceFallback) log.warn('model copy runs on the CPU: its GPU session could not be made', { model: name, worker: id, reason: result.deviceFallback });
       placement.inputs = result.inputs;
       placement.outputs = result.outputs;
       // RSS growth is noisy for tiny models and small for a reload into reused memory: never less than
@@ -473,6 +548,11 @@ export class ModelScheduler {
         loadedAt: new Date(),
         preprocessing: result.preprocessing,
         deviceBytes: result.deviceBytes,
+        device: result.device,
+        gpu: result.gpu,
+        // As for host memory: never less than an earlier copy of the file measured on a GPU.
+        gpuBytes: result.device === 'cuda' ? Math.max(result.gpuDeltaBytes, knownGpuCopy) : 0,
+        ...(result.deviceFallback ? { deviceFallback: result.deviceFallback } : {}),
         running: 0,
       });
       this.resident.add(placement);
@@ -723,6 +803,7 @@ export class ModelScheduler {
           ...(r.settings!.maxWorkers > r.settings!.minWorkers ? { maxWorkers: r.settings!.maxWorkers } : {}),
           modelVersion: r.version,
           isDefault: this.registry.isDefault(r),
+          device: r.settings!.device,
           ...(measured ? { measured } : {}),
         };
       });
@@ -949,12 +1030,18 @@ export class ModelScheduler {
 
   /** Checks the budget against what the copies hold now (after a first run grew one, and on the timer). */
   private queueBudgetCheck(): void {
-    if (this.budget.bytes <= 0 || this.budgetCheckQueued) return;
+    if ((this.budget.bytes <= 0 && this.gpuIds.length === 0) || this.budgetCheckQueued) return;
     this.budgetCheckQueued = true;
     void this.admit(async () => {
       this.budgetCheckQueued = false;
+      for (const over of this.deviceBudgets.overBudget()) {
+        log.warn('the models on a GPU hold more than its budget: evicting idle ones', { gpu: over.gpu, usedBytes: over.usedBytes, budgetBytes: over.bytes });
+        await this.deviceBudgets
+          .makeRoom(over.gpu, '', 0, 'the models in use', false)
+          .catch((err: Error) => log.warn('still over a GPU memory budget: every model left on it is in use', { gpu: over.gpu, error: err.message }));
+      }
       const used = this.budgetUsedBytes();
-      if (used <= this.budget.bytes) return;
+      if (this.budget.bytes <= 0 || used <= this.budget.bytes) return;
       log.warn('the models hold more than the memory budget: evicting idle ones', { usedBytes: used, budgetBytes: this.budget.bytes, overBytes: used - this.budget.bytes });
       await this.budget
         .makeRoom('', { keepBytes: 0, waitForBusy: false, label: 'the models in use' })
@@ -1010,6 +1097,7 @@ export class ModelScheduler {
         bytes: this.budget.bytes,
         usedBytes: this.budgetUsedBytes(),
         policy: this.budget.policy,
+        gpus: this.deviceBudgets.status(),
       },
       downloadCache: this.options.remote?.cache.status(),
       models: this.registry.all().map((r) => {
@@ -1023,7 +1111,8 @@ export class ModelScheduler {
   }
 
   private describeRecord(record: ModelRecord): ModelDescription {
-    return describeModel(record, this.lifecycle.entry(record)?.current, record.pkg ? this.predictCopyBytes(record.pkg) : 0);
+    const placement = this.lifecycle.entry(record)?.current;
+    return describeModel(record, placement, record.pkg ? this.predictCopyBytes(record.pkg) : 0, placement || !record.settings ? undefined : this.nextDevice(record));
   }
 
   /** GET /models/{name}[/{version}]: the default version when none is named. */
@@ -1048,12 +1137,14 @@ export class ModelScheduler {
   /** Measured bytes of every copy held (ready, loading or being evicted), and device memory held for preprocessing. */
   memoryInUse(): { host: number; gpu: number } {
     let host = 0;
-    const gpuByWorker = new Map<number, number>();
+    let sessions = 0;
+    const streamByWorker = new Map<number, number>();
     for (const [id, h] of this.heldCopies()) {
       host += h.memoryBytes;
-      gpuByWorker.set(id, h.deviceBytes);
+      sessions += h.gpuBytes;
+      streamByWorker.set(id, h.deviceBytes);
     }
-    return { host, gpu: [...gpuByWorker.values()].reduce((a, b) => a + b, 0) };
+    return { host, gpu: sessions + [...streamByWorker.values()].reduce((a, b) => a + b, 0) };
   }
 
   /** Versions with a generation requests can use now. */

@@ -13,6 +13,12 @@ export interface WorkerInit {
   preprocessBackend: PreprocessBackend;
   /** V8 old-generation limit of each worker thread in MiB; 0 keeps Node's default. */
   heapLimitMb: number;
+  /** The GPUs worker threads are spread over (worker i on gpuIds[i mod n]); empty: none. */
+  gpuIds?: number[];
+  /** QUIVER_FAKE_GPUS: a CUDA session runs on the CPU and its device memory is counted, not allocated. */
+  fakeGpus?: boolean;
+  /** This thread's GPU, set per worker from gpuIds. */
+  gpu?: number;
 }
 
 /** All a worker needs to load a model by itself, also after it was replaced. */
@@ -25,6 +31,8 @@ export interface ModelSpec {
   config: ModelConfig;
   labels?: string[];
   handlerPath?: string;
+  /** Where its sessions run: `cuda` on the worker's GPU (the CPU when that fails, with the reason); absent: the CPU. */
+  device?: 'cpu' | 'cuda';
 }
 
 export interface InferRequest {
@@ -93,6 +101,13 @@ export interface LoadResult {
   preprocessing: string;
   /** Device memory the worker's preprocessing holds (CUDA staging), 0 on the CPU. */
   deviceBytes: number;
+  /** Where the session runs: `cuda` only when it was created on the worker's GPU. */
+  device: 'cpu' | 'cuda';
+  gpu?: number;
+  /** Why a session asked onto the GPU runs on the CPU (its CUDA provider failed). */
+  deviceFallback?: string;
+  /** Growth of the GPU's used memory across the load (loads are serialized), 0 on the CPU. */
+  gpuDeltaBytes: number;
 }
 
 export interface UnloadResult {
@@ -136,6 +151,8 @@ export interface InferResult {
   batchSize: number;
   /** On a session's first run only: the memory that run kept (its arena's first chunks). */
   firstRunBytes?: number;
+  /** On a CUDA session's first run only: the device memory that run kept. */
+  firstRunGpuBytes?: number;
 }
 
 export interface FailedResult {
@@ -150,6 +167,7 @@ export interface InferBatchResult {
   results: (InferResult | FailedResult)[];
   /** On a session's first run only: the memory that run kept. */
   firstRunBytes?: number;
+  firstRunGpuBytes?: number;
 }
 
 export type WorkerResult = LoadResult | UnloadResult | WarmUpResult | SessionsResult | InferResult | InferBatchResult | FailedResult;

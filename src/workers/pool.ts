@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { ClientDisconnectedError, InferenceTimeoutError, WorkerFailedError, fromWireError } from '../errors';
 import { activatedTime, chargedTime, nextLane } from '../scheduler/fair-share';
+import { gpuOfWorker } from './device-probe';
 import type {
   InferBatchResult, InferRequest, InferResult, LoadResult, LoadTask, ModelSpec, SessionsResult, SessionsTask, UnloadResult, UnloadTask, WarmUpResult, WarmUpTask, WorkerInit,
   WorkerResult, WorkerTask,
@@ -86,7 +87,7 @@ export class WorkerSlot {
       concurrentTasksPerWorker: 1,
       // Its run and wait histograms cost the event loop on every task, and nothing reads them.
       recordTiming: false,
-      workerData: init,
+      workerData: { ...init, gpu: gpuOfWorker(id, init.gpuIds ?? []) },
       ...(init.heapLimitMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: init.heapLimitMb } } : {}),
     });
     this.piscina.on('workerCreate', () => {

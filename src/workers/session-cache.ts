@@ -1,5 +1,6 @@
 // The onnxruntime sessions one worker thread holds, by model key. A task for a model this worker
 // lost (it was replaced after a crash) loads it again instead of failing.
+import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { InvalidModelArchiveError, WorkerFailedError } from '../errors';
 import type { TensorInfo } from '../preprocess/tensor-types';
@@ -16,11 +17,21 @@ export interface LoadedModel {
   scratch?: Float32Array;
   /** Set once the session has run: its first run's memory has been measured. */
   ranOnce?: boolean;
+  /** Where the session runs; `cuda` on this thread's GPU. */
+  device: 'cpu' | 'cuda';
+  /** Why a session asked onto the GPU runs on the CPU. */
+  deviceFallback?: string;
+  /** A fake GPU's session: the device bytes it is counted as holding. */
+  fakeGpuBytes?: number;
 }
 
 export interface SessionSettings {
   intraOpThreads: number;
   interOpThreads: number;
+  /** This thread's GPU; CUDA sessions go on it. */
+  gpu?: number;
+  /** QUIVER_FAKE_GPUS: a CUDA session runs on the CPU, and its file size counts as device memory. */
+  fakeGpu?: boolean;
 }
 
 function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[] {
@@ -99,26 +110,53 @@ export class SessionCache {
         throw new InvalidModelArchiveError(`handler of model "${spec.name}" could not be loaded: ${(err as Error).message}`);
       }
     }
-    let session: ort.InferenceSession;
+    let created: Pick<LoadedModel, 'session' | 'device' | 'deviceFallback' | 'fakeGpuBytes'>;
     try {
-      session = await ort.InferenceSession.create(spec.modelPath, {
-        executionProviders: ['cpu'],
-        intraOpNumThreads: this.settings.intraOpThreads,
-        interOpNumThreads: this.settings.interOpThreads,
-        graphOptimizationLevel: 'all',
-        executionMode: 'sequential',
-        // The memory pattern plans one block per input shape and keeps it: the PP-OCR detector held
-        // 304 MiB with it and 206 without, at the same speed (1280×960 page, measured).
-        enableMemPattern: false,
-      });
+      created = await this.createSession(spec);
     } catch (err) {
       throw new InvalidModelArchiveError(`model "${spec.name}" could not be loaded by onnxruntime: ${(err as Error).message}`);
     }
+    const { session } = created;
     const model: LoadedModel = {
-      spec, session, handler, inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata),
+      spec, handler, ...created, inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata),
     };
     this.loaded.set(spec.key, model);
     return model;
+  }
+
+  /** A CUDA session on this thread's GPU when the spec asks for one and the provider works, else a CPU one. */
+  private async createSession(spec: ModelSpec): Promise<Pick<LoadedModel, 'session' | 'device' | 'deviceFallback' | 'fakeGpuBytes'>> {
+    const options: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: this.settings.intraOpThreads,
+      interOpNumThreads: this.settings.interOpThreads,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      // The memory pattern plans one block per input shape and keeps it: the PP-OCR detector held
+      // 304 MiB with it and 206 without, at the same speed (1280×960 page, measured).
+      enableMemPattern: false,
+    };
+    const onCpu = () => ort.InferenceSession.create(spec.modelPath, { ...options, executionProviders: ['cpu'] });
+    if (spec.device !== 'cuda') return { session: await onCpu(), device: 'cpu' };
+    const gpu = this.settings.gpu;
+    if (gpu === undefined) return { session: await onCpu(), device: 'cpu', deviceFallback: 'its worker thread has no GPU' };
+    if (this.settings.fakeGpu) {
+      const session = await onCpu();
+      return { session, device: 'cuda', fakeGpuBytes: fs.statSync(spec.modelPath).size };
+    }
+    try {
+      // Nodes the CUDA provider cannot run stay on the CPU, as onnxruntime places them.
+      return { session: await ort.InferenceSession.create(spec.modelPath, { ...options, executionProviders: [{ name: 'cuda', deviceId: gpu }, 'cpu'] }), device: 'cuda' };
+    } catch (err) {
+      const reason = `onnxruntime's CUDA provider failed on GPU ${gpu}: ${(err as Error).message.split('\n')[0]}`;
+      return { session: await onCpu(), device: 'cpu', deviceFallback: reason };
+    }
+  }
+
+  /** Device bytes the fake GPU's sessions are counted as holding (QUIVER_FAKE_GPUS). */
+  fakeGpuBytes(): number {
+    let bytes = 0;
+    for (const m of this.loaded.values()) bytes += m.fakeGpuBytes ?? 0;
+    return bytes;
   }
 
   /** Sessions loaded or loading on this thread. */

@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { workerData } from 'piscina';
 import { toWireError } from '../errors';
 import { selectImageKernels } from '../preprocess/kernels';
-import { releaseFreeMemory } from '../preprocess/native';
+import { loadNative, releaseFreeMemory } from '../preprocess/native';
 import { peakResidentBytes, residentBytes, resetPeakResident } from './process-memory';
 import { runBatch, runInference } from './inference';
 import type { InferBatchResult, InferResult, LoadResult, WorkerInit, WorkerResult, WorkerTask } from './messages';
@@ -15,15 +15,29 @@ const init = workerData as WorkerInit;
 sharp.concurrency(1);
 sharp.cache(false);
 
-const sessions = new SessionCache({ intraOpThreads: init.intraOpThreads, interOpThreads: init.interOpThreads });
-const imageKernels = selectImageKernels(init.preprocessBackend);
+const sessions = new SessionCache({ intraOpThreads: init.intraOpThreads, interOpThreads: init.interOpThreads, gpu: init.gpu, fakeGpu: init.fakeGpus });
+const imageKernels = selectImageKernels(init.preprocessBackend, init.fakeGpus ? undefined : init.gpu);
 process.on('exit', () => imageKernels.close());
+
+/** What this thread's GPU has in use (the whole device's, as CUDA reports it; a fake GPU's sessions' count). */
+function gpuUsedBytes(): number {
+  if (init.gpu === undefined) return 0;
+  if (init.fakeGpus) return sessions.fakeGpuBytes();
+  const info = loadNative().binding?.cudaMemoryInfo?.(init.gpu);
+  return info ? info.total - info.free : 0;
+}
+
+/** A session's image path: its GPU's stream for a CUDA session, the CPU kernels otherwise. */
+function kernelsFor(model: LoadedModel) {
+  return model.device === 'cuda' && imageKernels.gpu ? imageKernels.gpu : { kernels: imageKernels.kernels, description: imageKernels.description };
+}
 
 async function load(task: Extract<WorkerTask, { kind: 'load' }>): Promise<LoadResult> {
   await sessions.warmUp();
   // Freed pages go back first and after, so the difference is what the session holds, not the load's peak.
   releaseFreeMemory();
   const rssBefore = residentBytes();
+  const gpuBefore = gpuUsedBytes();
   const peakKnown = resetPeakResident();
   const started = performance.now();
   const model = await sessions.ensure(task.model);
@@ -38,8 +52,12 @@ async function load(task: Extract<WorkerTask, { kind: 'load' }>): Promise<LoadRe
     rssDeltaBytes: Math.max(0, residentBytes() - rssBefore),
     peakDeltaBytes: peak === undefined ? undefined : Math.max(0, peak - rssBefore),
     loadMs,
-    preprocessing: imageKernels.description,
+    preprocessing: kernelsFor(model).description,
     deviceBytes: imageKernels.deviceBytes(),
+    device: model.device,
+    ...(model.device === 'cuda' ? { gpu: init.gpu } : {}),
+    ...(model.deviceFallback ? { deviceFallback: model.deviceFallback } : {}),
+    gpuDeltaBytes: model.device === 'cuda' ? Math.max(0, gpuUsedBytes() - gpuBefore) : 0,
   };
 }
 
@@ -48,10 +66,14 @@ async function measuredFirstRun<T extends InferResult | InferBatchResult>(model:
   if (model.ranOnce) return run();
   releaseFreeMemory();
   const before = residentBytes();
+  const gpuBefore = gpuUsedBytes();
   const result = await run();
   model.ranOnce = true;
+  // A fake GPU's arena grows on the first run as a real one does: by a quarter of the weights.
+  if (model.fakeGpuBytes !== undefined) model.fakeGpuBytes += Math.round(model.fakeGpuBytes / 4);
   releaseFreeMemory();
-  return { ...result, firstRunBytes: Math.max(0, residentBytes() - before) };
+  const gpu = model.device === 'cuda' ? { firstRunGpuBytes: Math.max(0, gpuUsedBytes() - gpuBefore) } : {};
+  return { ...result, firstRunBytes: Math.max(0, residentBytes() - before), ...gpu };
 }
 
 export default async function handleTask(task: WorkerTask): Promise<WorkerResult> {
@@ -72,11 +94,11 @@ export default async function handleTask(task: WorkerTask): Promise<WorkerResult
       }
       case 'infer': {
         const model = await sessions.forTask(task.key, task.model);
-        return await measuredFirstRun(model, () => runInference(model, task.request, { maxImagePixels: init.maxImagePixels, kernels: imageKernels.kernels }));
+        return await measuredFirstRun(model, () => runInference(model, task.request, { maxImagePixels: init.maxImagePixels, kernels: kernelsFor(model).kernels }));
       }
       case 'inferBatch': {
         const model = await sessions.forTask(task.key, task.model);
-        const results = () => runBatch(model, task.requests, { maxImagePixels: init.maxImagePixels, kernels: imageKernels.kernels });
+        const results = () => runBatch(model, task.requests, { maxImagePixels: init.maxImagePixels, kernels: kernelsFor(model).kernels });
         return await measuredFirstRun(model, async () => ({ ok: true as const, kind: 'inferBatch' as const, results: await results() }));
       }
     }

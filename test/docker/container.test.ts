@@ -44,6 +44,19 @@ describe('Dockerfile', () => {
     expect(final[0].args).not.toMatch(/-devel-/);
   });
 
+  test('installs onnxruntime\'s CUDA 12 provider at build time, on CUDA 12 and cuDNN 9 images, with Node 22', () => {
+    const build = stages.find((s) => /AS build$/i.test(s[0].args))!;
+    const args = Object.fromEntries(all.filter((i) => i.keyword === 'ARG').map((i) => i.args.split('=')));
+    expect(args.CUDA_VERSION).toMatch(/^12\./);
+    expect(build[0].args).toMatch(/-cudnn-devel-/);
+    expect(final[0].args).toMatch(/-cudnn-runtime-/);
+    expect(build.some((i) => i.keyword === 'ENV' && /ONNXRUNTIME_NODE_INSTALL=cuda12/.test(i.args))).toBe(true);
+    // The build fails rather than ship an image whose sessions could never reach the GPU.
+    expect(build.some((i) => i.keyword === 'RUN' && /test -f \S*libonnxruntime_providers_cuda\.so/.test(i.args))).toBe(true);
+    const node = stages.find((s) => /AS node$/i.test(s[0].args))!;
+    expect(node[0].args).toMatch(/^node:22[-.]/);
+  });
+
   test('carries the SageMaker multi-model labels', () => {
     const labels = finalText('LABEL');
     expect(labels).toMatch(/com\.amazonaws\.sagemaker\.capabilities\.multi-models=true/);

@@ -8,7 +8,7 @@ import { InternalError, QueueFullError } from '../../src/errors';
 function generation(n: number): Placement {
   return {
     generation: n, spec: { key: `m#${n}`, name: 'm', version: '1.0', modelPath: '/m.onnx', config: {} as never },
-    hosts: new Map(), inputs: [], outputs: [], leases: 0, cursor: 0, hits: 0, lastUsed: 0, predictedBytes: 0,
+    hosts: new Map(), inputs: [], outputs: [], leases: 0, cursor: 0, hits: 0, lastUsed: 0, predictedBytes: 0, device: { kind: 'cpu' },
   };
 }
 
