@@ -412,6 +412,7 @@ async function cycles(n: number, keys: readonly ('det' | 'rec' | 'cls')[], logFi
   let evictRssAt = 0;
   let evictRssEnd = 0;
   let evictions = 0;
+  const perModel: { key: string; from: number; to: number; evictions: number }[] = [];
   const t1 = Date.now();
   for (const k of keys) {
     // One copy's cost as a fresh server measures it (in the loop above it may reuse memory the other
@@ -434,19 +435,22 @@ async function cycles(n: number, keys: readonly ('det' | 'rec' | 'cls')[], logFi
       await predict(server, k, `${k}-a`);
       await predict(server, k, `${k}-b`);
       samples.push(rssOf(server.child.pid));
+      if (process.env.CHURN_TRACE && c % 50 === 0) console.log(`${k} evict cycle ${c}: RSS ${(samples[c - 1] / MiB).toFixed(1)} MiB`);
     }
     const f = floors(samples);
     evictRssAt += f.from;
     evictRssEnd += f.to;
     const text = await (await fetch(`${server.admin}/metrics`)).text();
-    evictions += text.split('\n').filter((l) => l.startsWith('quiver_model_evictions_total{')).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+    const modelEvictions = text.split('\n').filter((l) => l.startsWith('quiver_model_evictions_total{')).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+    evictions += modelEvictions;
+    perModel.push({ key: k, ...f, evictions: modelEvictions });
     await stop(server);
   }
   const evictSeconds = (Date.now() - t1) / 1000;
   fs.rmSync(store, { recursive: true, force: true });
   fs.rmSync(workDir, { recursive: true, force: true });
   return {
-    at, loadRssAt, loadRssEnd, loadSeconds, evictRssAt, evictRssEnd, evictSeconds, evictions, cost,
+    at, loadRssAt, loadRssEnd, loadSeconds, evictRssAt, evictRssEnd, evictSeconds, evictions, cost, perModel,
     loadGrowthPct: ((loadRssEnd - loadRssAt) / loadRssAt) * 100,
     evictGrowthPct: ((evictRssEnd - evictRssAt) / evictRssAt) * 100,
   };
@@ -492,6 +496,9 @@ function printCycles(y: Awaited<ReturnType<typeof cycles>>, n: number): void {
   console.log(`\n| cycles (${n}) | lowest RSS, cycles ${y.at}–${Math.min(n, 2 * y.at)} | lowest RSS, last ${y.at} cycles | growth | time |\n|---|---|---|---|---|`);
   console.log(`| register → predict → unregister ${[...y.cost.keys()].join(", ")} | ${mb(y.loadRssAt)} MiB | ${mb(y.loadRssEnd)} MiB | ${y.loadGrowthPct.toFixed(1)}% | ${y.loadSeconds.toFixed(0)} s |`);
   console.log(`| evict → reload, each model as two names under a budget of 1.8 copies (${y.evictions} evictions; RSS summed over the ${y.cost.size} servers) | ${mb(y.evictRssAt)} MiB | ${mb(y.evictRssEnd)} MiB | ${y.evictGrowthPct.toFixed(1)}% | ${y.evictSeconds.toFixed(0)} s |`);
+  for (const m of y.perModel) {
+    console.log(`| evict → reload ${m.key} alone (${m.evictions} evictions) | ${mb(m.from)} MiB | ${mb(m.to)} MiB | ${(((m.to - m.from) / m.from) * 100).toFixed(1)}% | |`);
+  }
   console.log(`  copy costs measured: ${[...y.cost].map(([k, v]) => `${k} ${mb(v)} MiB`).join(', ')}`);
 }
 

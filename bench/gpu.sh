@@ -8,3 +8,6 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 npm run build:cuda
 npm run build
 node dist/bench/gpu.js
+# Sessions on the GPU: only where onnxruntime's CUDA provider is installed (ONNXRUNTIME_NODE_INSTALL=cuda12);
+# otherwise it says so and the rest above stands.
+node dist/bench/gpu-sessions.js

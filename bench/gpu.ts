@@ -114,8 +114,15 @@ ${jobs.length} concurrent jobs on one stream: ${raced} differ from the CPU path`
   console.log(`\n1280×960 → 640² f32: end to end (pinned upload, kernel, download) ${median(endToEnd).toFixed(3)} ms; CPU kernels ${median(cpuTimes).toFixed(3)} ms`);
   console.log(`kernel alone ${timing.kernelMs.toFixed(4)} ms = ${kernelGBs.toFixed(1)} GB/s; device-to-device copy of the same ${(timing.bytesMoved / 1e6).toFixed(1)} MB ${timing.copyMs.toFixed(4)} ms = ${copyGBs.toFixed(1)} GB/s`);
   console.log(`device memory held by the stream: ${stream.deviceBytes} bytes, pinned: ${stream.pinnedBytes} bytes`);
+  // An idle worker's stream gives its buffers back, and the next job grows them again.
+  stream.trim();
+  const trimmed = stream.deviceBytes + stream.pinnedBytes;
+  await preprocessOnStream(stream, job);
+  const regrown = stream.deviceBytes > 0;
+  console.log(`after trim(): ${trimmed} bytes held; after the next job: ${stream.deviceBytes} device bytes`);
+  if (trimmed !== 0 || !regrown) failures++;
   stream.destroy();
-  console.log(`RESULT gpu mismatches=${failures} concurrent_mismatches=${raced} kernel_bandwidth_ratio=${(kernelGBs / copyGBs).toFixed(2)} end_to_end_ms=${median(endToEnd).toFixed(3)} cpu_ms=${median(cpuTimes).toFixed(3)}`);
+  console.log(`RESULT gpu mismatches=${failures} concurrent_mismatches=${raced} kernel_bandwidth_ratio=${(kernelGBs / copyGBs).toFixed(2)} end_to_end_ms=${median(endToEnd).toFixed(3)} cpu_ms=${median(cpuTimes).toFixed(3)} trimmed_bytes=${trimmed}`);
   if (failures > 0) process.exit(1);
 }
 

@@ -23,6 +23,8 @@ export type PreprocessArgs = [src: Uint8Array, geometry: Int32Array, affine: Flo
 export interface NativeCudaStream {
   preprocess(...args: PreprocessArgs): Promise<void>;
   destroy(): void;
+  /** Frees the stream's device and pinned buffers; they grow again on the next job. */
+  trim(): void;
   /** Kernel time on resident device buffers against a device-to-device copy of the same bytes (bench/gpu.sh). */
   benchmark(...args: [...PreprocessArgs, iterations: number]): { kernelMs: number; copyMs: number; bytesMoved: number };
   readonly deviceBytes: number;

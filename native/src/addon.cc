@@ -178,6 +178,7 @@ class CudaStream : public Napi::ObjectWrap<CudaStream> {
     return DefineClass(env, "CudaStream", {
       InstanceMethod<&CudaStream::Preprocess>("preprocess"),
       InstanceMethod<&CudaStream::Destroy>("destroy"),
+      InstanceMethod<&CudaStream::Trim>("trim"),
       InstanceMethod<&CudaStream::Benchmark>("benchmark"),
       InstanceAccessor<&CudaStream::DeviceBytes>("deviceBytes"),
       InstanceAccessor<&CudaStream::PinnedBytes>("pinnedBytes"),
@@ -224,6 +225,15 @@ class CudaStream : public Napi::ObjectWrap<CudaStream> {
     } catch (const KernelError& e) {
       throw KernelFailure(info.Env(), e.code, e.what());
     }
+  }
+
+  Napi::Value Trim(const Napi::CallbackInfo& info) {
+    try {
+      Context(info.Env())->Trim();
+    } catch (const KernelError& e) {
+      throw KernelFailure(info.Env(), e.code, e.what());
+    }
+    return info.Env().Undefined();
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo& info) {

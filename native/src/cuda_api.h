@@ -52,6 +52,9 @@ class StreamContext {
     return pinnedSrcBytes_ + pinnedOutBytes_;
   }
   int Device() const { return device_; }
+  // Frees the device and pinned buffers (they grow again on the next job): an idle worker gives its
+  // device memory back.
+  void Trim();
 
  private:
   // Stages one job and runs it; the caller holds mutex_.

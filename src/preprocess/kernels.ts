@@ -4,6 +4,7 @@
 import { InvalidConfigError } from '../errors';
 import type { PreprocessBackend } from '../config/schema';
 import type { ImageKernels } from './image';
+import type { NativeCudaStream } from '../../native/index';
 import { loadNative, preprocessNativeSync, preprocessOnStream } from './native';
 
 export interface KernelChoice {
@@ -20,6 +21,9 @@ export interface KernelChoice {
 
 const none = { close: () => undefined, deviceBytes: () => 0 };
 
+/** A stream idle this long frees its device and pinned buffers (they grow again on the next job). */
+export const STREAM_IDLE_TRIM_MS = 30_000;
+
 export function selectImageKernels(preference: PreprocessBackend, gpu?: number): KernelChoice {
   if (preference === 'typescript') return { ...none, description: 'sharp+typescript' };
   const { binding, error } = loadNative();
@@ -31,16 +35,60 @@ export function selectImageKernels(preference: PreprocessBackend, gpu?: number):
   const cpu = { ...none, kernels: { backend: 'native-cpu' as const, run: preprocessNativeSync }, description: `native-cpu (${caps.cpu.kernels})` };
   if (binding.CudaStream && gpu !== undefined && gpu < caps.cuda.deviceCount) {
     try {
-      const stream = new binding.CudaStream(gpu);
-      return {
-        ...cpu,
-        gpu: { kernels: { backend: 'native-cuda', run: (job) => preprocessOnStream(stream, job) }, description: `native-cuda (GPU ${gpu})` },
-        close: () => stream.destroy(),
-        deviceBytes: () => stream.deviceBytes,
-      };
+      return { ...cpu, ...onStream(new binding.CudaStream(gpu), gpu, cpu) };
     } catch {
       // A GPU that cannot give a stream leaves the CPU kernels, which always work.
     }
   }
   return cpu;
+}
+
+/**
+ * The worker's stream for its GPU sessions' images. A CUDA error (a sticky one leaves the context
+ * unusable) moves this worker's images to the CPU kernels for good, and the description says why: one
+ * failed stream never becomes a string of 500s. Idle, the stream gives its buffers back.
+ */
+export function onStream(
+  stream: NativeCudaStream, gpu: number, cpu: { kernels: ImageKernels; description: string }, idleTrimMs = STREAM_IDLE_TRIM_MS,
+): Pick<KernelChoice, 'gpu' | 'close' | 'deviceBytes'> {
+  let failed = false;
+  let idle: NodeJS.Timeout | undefined;
+  const choice = { kernels: undefined as unknown as ImageKernels, description: `native-cuda (GPU ${gpu})` };
+  const fail = (err: Error) => {
+    failed = true;
+    choice.description = `${cpu.description}; the CUDA stream of GPU ${gpu} failed: ${err.message}`;
+    try {
+      stream.destroy();
+    } catch {
+      // Already unusable: nothing more to free.
+    }
+  };
+  choice.kernels = {
+    get backend() {
+      return failed ? 'native-cpu' : 'native-cuda';
+    },
+    run: async (job) => {
+      if (failed) return cpu.kernels.run(job);
+      clearTimeout(idle);
+      try {
+        await preprocessOnStream(stream, job);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_QUIVER_CUDA') throw err;
+        fail(err as Error);
+        return cpu.kernels.run(job);
+      }
+      idle = setTimeout(() => {
+        if (!failed) stream.trim();
+      }, idleTrimMs);
+      idle.unref();
+    },
+  };
+  return {
+    gpu: choice,
+    close: () => {
+      clearTimeout(idle);
+      if (!failed) stream.destroy();
+    },
+    deviceBytes: () => (failed ? 0 : stream.deviceBytes),
+  };
 }

@@ -115,6 +115,18 @@ StreamContext::StreamContext(int device) : device_(device) {
   stream_ = stream;
 }
 
+void StreamContext::Trim() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Check(cudaSetDevice(device_), "cudaSetDevice");
+  Check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)), "cudaStreamSynchronize");
+  if (deviceSrc_) cudaFree(deviceSrc_);
+  if (deviceOut_) cudaFree(deviceOut_);
+  if (pinnedSrc_) cudaFreeHost(pinnedSrc_);
+  if (pinnedOut_) cudaFreeHost(pinnedOut_);
+  deviceSrc_ = deviceOut_ = pinnedSrc_ = pinnedOut_ = nullptr;
+  deviceSrcBytes_ = deviceOutBytes_ = pinnedSrcBytes_ = pinnedOutBytes_ = 0;
+}
+
 StreamContext::~StreamContext() {
   cudaSetDevice(device_);
   cudaStreamSynchronize(static_cast<cudaStream_t>(stream_));
