@@ -407,7 +407,10 @@ export class ModelScheduler {
         generation, spec, hosts: new Map(), inputs: [], outputs: [], leases: 0, cursor: 0, hits: 0, lastUsed: Date.now(),
         predictedBytes: this.predictCopyBytes(pkg) * workers, device,
       };
-      if (device.reason) log.warn('model runs on the CPU', { model: record.name, version: record.version, device: record.settings!.device, reason: device.reason });
+      // Said once at start-up when the server has no GPU; here when this model's own request or size is the reason.
+      if (device.reason && (record.settings!.device === 'cuda' || this.gpuIds.length > 0)) {
+        log.warn('model runs on the CPU', { model: record.name, version: record.version, device: record.settings!.device, reason: device.reason });
+      }
       try {
         await this.addHosts(entry, placement, workers);
       } catch (err) {
