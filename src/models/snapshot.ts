@@ -25,7 +25,11 @@ const snapshotSchema = z.object({
       device: z.enum(['auto', 'cpu', 'cuda']).optional(),
       /** What one copy measured before the crash, so the restore predicts with it rather than guesses. */
       measured: z
-        .object({ copyBytes: z.number().int().min(0), peakBytes: z.number().int().min(0).optional(), firstRunBytes: z.number().int().min(0).optional() })
+        .object({
+          copyBytes: z.number().int().min(0), peakBytes: z.number().int().min(0).optional(), firstRunBytes: z.number().int().min(0).optional(),
+          /** A copy on a GPU: the device memory it measured. */
+          gpu: z.object({ copyBytes: z.number().int().min(0), firstRunBytes: z.number().int().min(0).optional() }).optional(),
+        })
         .optional(),
     }),
   ),

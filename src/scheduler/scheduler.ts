@@ -51,7 +51,7 @@ export interface RegisterRequest {
   /** The name is a SageMaker target model, a relative path already checked as one. */
   nameIsTargetPath?: boolean;
   /** What an earlier process measured for one copy (the snapshot): predicts this load instead of a guess. */
-  measured?: MeasuredLoad & { firstRunBytes?: number };
+  measured?: MeasuredLoad & { firstRunBytes?: number; gpu?: { copyBytes: number; firstRunBytes?: number } };
 }
 
 /** A model's tensors and serving settings, as protocol metadata and Triton's model config report them. */
@@ -250,6 +250,7 @@ export class ModelScheduler {
         this.registry.settleVersion(record, request.version ?? pkg.version);
         record.settings = this.settingsFor(request, pkg);
         if (request.measured) this.costs.restore(pkg.modelPath, pkg.modelBytes, request.measured);
+        if (request.measured?.gpu) this.deviceBudgets.costs.restore(pkg.modelPath, pkg.modelBytes, request.measured.gpu);
         // On disk before it is answered or loaded: a registration the snapshot cannot hold is refused.
         this.persist();
         return record.settings;
@@ -478,6 +479,14 @@ export class ModelScheduler {
     } catch (err) {
       return { kind: 'cpu', reason: (err as Error).message };
     }
+  }
+
+  /** A CUDA generation grows only where one of its GPUs' threads is free and has room for another copy. */
+  private gpuFitsOneMore(entry: LifeEntry, placement: Placement): boolean {
+    if (placement.spec.device !== 'cuda') return true;
+    const perCopy = this.predictGpuBytes(entry.record.pkg!);
+    return gpuCandidates(this.workerLoads(), this.gpuIds, (g) => this.deviceBudgets.freeBytes(g), new Set(placement.hosts.keys()))
+      .some((c) => this.deviceBudgets.freeBytes(c.gpu) >= perCopy);
   }
 
   private predictGpuBytes(pkg: ModelPackage): number {
@@ -795,7 +804,9 @@ export class ModelScheduler {
       // Whatever its load state: a model reloading after an eviction is still registered.
       .filter((r) => r.state !== 'unloading' && r.state !== 'gone' && r.settings)
       .map((r) => {
-        const measured = r.pkg ? this.costs.measured(r.pkg.modelPath) : undefined;
+        const host = r.pkg ? this.costs.measured(r.pkg.modelPath) : undefined;
+        const gpu = r.pkg ? this.deviceBudgets.costs.measured(r.pkg.modelPath) : undefined;
+        const measured = host && gpu ? { ...host, gpu: { copyBytes: gpu.copyBytes, firstRunBytes: gpu.firstRunBytes } } : host;
         return {
           name: r.name,
           url: r.url,
@@ -1088,7 +1099,7 @@ export class ModelScheduler {
       maxWorkers: Math.max(settings.minWorkers, settings.maxWorkers),
       queued: this.admission.count(entry.record.id),
       idleThreads: this.pool.slots.filter((s) => !placement.hosts.has(s.id) && s.inFlight === 0).length,
-      fitsOneMore: this.budget.bytes <= 0 || this.budgetUsedBytes() + perCopy <= this.budget.bytes,
+      fitsOneMore: (this.budget.bytes <= 0 || this.budgetUsedBytes() + perCopy <= this.budget.bytes) && this.gpuFitsOneMore(entry, placement),
       idleForMs: Date.now() - (this.lastArrival.get(entry.record.id) ?? 0),
     });
   }

@@ -129,6 +129,26 @@ describe('GPU placement with a fake device probe', () => {
     expect(ctx.scheduler.snapshotModels().map((m) => m.device)).toEqual(['cpu', 'cuda']);
   });
 
+  test('the snapshot keeps what a copy measured on its GPU, and a restore predicts the next load from it', async () => {
+    const ctx = setup({ gpuBudget: 10 * MiB });
+    close = () => ctx.scheduler.close();
+    ctx.add(4);
+    await ctx.scheduler.register({ url: 'm4', device: 'cuda' });
+    expect(await ctx.answer('m4')).toBe(4);
+    const entry = ctx.scheduler.snapshotModels()[0];
+    expect(entry.measured?.gpu).toEqual({ copyBytes: FILE, firstRunBytes: Math.round(FILE / 4) });
+    // Restored with a device cost above every GPU budget: refused before anything is loaded.
+    const next = setup({ gpuBudget: 10 * MiB });
+    const before = close;
+    close = async () => {
+      await before?.();
+      await next.scheduler.close();
+    };
+    next.add(4);
+    const refused = next.scheduler.register({ url: 'm4', device: 'cuda', measured: { copyBytes: FILE, gpu: { copyBytes: 40 * MiB } } });
+    await expect(refused).rejects.toThrow(/needs about 40 MiB of GPU memory per copy, more than any GPU's budget/);
+  });
+
   test('a GPU the probe reports but whose CUDA provider cannot load: the copy runs on the CPU, says why, and answers', async () => {
     // Not fake: the worker really asks onnxruntime-node for its CUDA provider, which is not installed here.
     const probe: DeviceProbe = { gpus: [{ id: 0, totalBytes: 2 ** 30 }], cudaProvider: { available: true }, fake: false };
