@@ -19,6 +19,8 @@ export interface ModelSettings {
   responseTimeoutS: number;
   /** Where it asked to run: `auto`, `cpu` or `cuda` (a GPU when there is one). */
   device: 'auto' | 'cpu' | 'cuda';
+  /** What the registration itself said, if anything (the snapshot keeps it; the rest comes from the config). */
+  deviceGiven?: 'auto' | 'cpu' | 'cuda';
 }
 
 /** One version of one model. */

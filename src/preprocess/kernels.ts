@@ -53,6 +53,8 @@ export function onStream(
 ): Pick<KernelChoice, 'gpu' | 'close' | 'deviceBytes'> {
   let failed = false;
   let idle: NodeJS.Timeout | undefined;
+  // A batch prepares its images side by side: the idle clock starts when the last of them is done.
+  let running = 0;
   const choice = { kernels: undefined as unknown as ImageKernels, description: `native-cuda (GPU ${gpu})` };
   const fail = (err: Error) => {
     failed = true;
@@ -70,15 +72,24 @@ export function onStream(
     run: async (job) => {
       if (failed) return cpu.kernels.run(job);
       clearTimeout(idle);
+      running++;
       try {
         await preprocessOnStream(stream, job);
       } catch (err) {
         if ((err as { code?: string }).code !== 'ERR_QUIVER_CUDA') throw err;
-        fail(err as Error);
+        if (!failed) fail(err as Error);
         return cpu.kernels.run(job);
+      } finally {
+        running--;
       }
+      if (running > 0 || failed) return;
       idle = setTimeout(() => {
-        if (!failed) stream.trim();
+        if (failed || running > 0) return;
+        try {
+          stream.trim();
+        } catch (err) {
+          fail(err as Error);
+        }
       }, idleTrimMs);
       idle.unref();
     },

@@ -101,7 +101,11 @@ export interface ModelDescription {
 }
 
 /** `predictedBytes`: what the next load would be predicted to cost, shown while the model is not placed. */
-export function describeModel(record: ModelRecord, placement: Placement | undefined, predictedBytes = 0, unplacedDevice?: DeviceChoice): ModelDescription {
+/**
+ * `explainCpu`: give the reason a model runs on the CPU (when it asked for cuda, or the server has GPUs;
+ * a CPU-only server says once at start-up why `auto` models run on the CPU).
+ */
+export function describeModel(record: ModelRecord, placement: Placement | undefined, predictedBytes = 0, unplacedDevice?: DeviceChoice, explainCpu = true): ModelDescription {
   const settings = record.settings;
   const workers = placement
     ? [...placement.hosts].map(([id, host]) => ({
@@ -142,18 +146,18 @@ export function describeModel(record: ModelRecord, placement: Placement | undefi
     inputs: placement?.inputs ?? [],
     outputs: placement?.outputs ?? [],
     workers,
-    ...deviceFields(settings?.device ?? 'auto', placement, unplacedDevice),
+    ...deviceFields(settings?.device ?? 'auto', placement, unplacedDevice, explainCpu),
     ...(record.error !== undefined ? { error: record.error } : {}),
   };
 }
 
 
 /** Where a version runs: its copies' device, else what its next load would choose. */
-function deviceFields(requested: string, placement: Placement | undefined, unplaced: DeviceChoice | undefined): Pick<ModelDescription, 'device' | 'deviceRequested' | 'deviceReason'> {
+function deviceFields(requested: string, placement: Placement | undefined, unplaced: DeviceChoice | undefined, explainCpu: boolean): Pick<ModelDescription, 'device' | 'deviceRequested' | 'deviceReason'> {
   const hosts = placement ? [...placement.hosts.values()] : [];
   const choice = placement?.device ?? unplaced ?? { kind: 'cpu' as const };
   const onGpu = hosts.length > 0 ? hosts.some((h) => h.device === 'cuda') : choice.kind === 'cuda';
   const fallback = hosts.find((h) => h.deviceFallback)?.deviceFallback;
-  const reason = onGpu ? undefined : choice.reason ?? fallback;
+  const reason = onGpu || !explainCpu ? undefined : choice.reason ?? fallback;
   return { device: onGpu ? 'cuda' : 'cpu', deviceRequested: requested, ...(reason ? { deviceReason: reason } : {}) };
 }

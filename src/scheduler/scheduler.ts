@@ -155,6 +155,10 @@ export class ModelScheduler {
   private readonly devices: DeviceProbe;
   private readonly gpuIds: number[];
   private readonly deviceBudgets: DeviceBudgets;
+  /** GPUs whose CUDA provider failed to make a session, with why: later loads run on the CPU. */
+  private readonly gpuFailures = new Map<number, string>();
+  /** Versions already told (in the log) that they run on the CPU, by id. */
+  private readonly cpuWarned = new Set<string>();
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -203,6 +207,7 @@ export class ModelScheduler {
       maxBatchDelayMs: request.maxBatchDelayMs ?? pkg.config.maxBatchDelayMs,
       responseTimeoutS: request.responseTimeoutS ?? pkg.config.responseTimeoutS ?? this.options.defaultResponseTimeoutS ?? 120,
       device: request.device ?? pkg.config.device ?? this.options.defaultDevice ?? 'auto',
+      ...(request.device ? { deviceGiven: request.device } : {}),
     };
   }
 
@@ -241,6 +246,7 @@ export class ModelScheduler {
       this.lifecycle.remove(entry);
       this.hits.delete(record.id);
       this.lastArrival.delete(record.id);
+      this.cpuWarned.delete(record.id);
       this.releaseRecord(record);
       throw err;
     };
@@ -354,9 +360,15 @@ export class ModelScheduler {
     // As many of its copies as the whole budget could hold (at least one): a version whose measured cost
     // grew since it was scaled is reloaded smaller rather than refused for good.
     const workers = () => {
-      const want = Math.max(1, entry.record.settings!.minWorkers);
+      const pkg = entry.record.pkg!;
+      let want = Math.max(1, entry.record.settings!.minWorkers);
+      // On GPUs, no more copies than the GPUs' budgets could hold.
+      if (this.nextDevice(entry.record).kind === 'cuda') {
+        const perGpu = Math.floor(this.deviceBudgets.largestBytes() / Math.max(1, this.predictGpuBytes(pkg)));
+        want = Math.max(1, Math.min(want, perGpu * this.gpuIds.length));
+      }
       if (this.budget.bytes <= 0) return want;
-      return Math.max(1, Math.min(want, Math.floor(this.budget.bytes / Math.max(1, this.predictCopyBytes(entry.record.pkg!)))));
+      return Math.max(1, Math.min(want, Math.floor(this.budget.bytes / Math.max(1, this.predictCopyBytes(pkg)))));
     };
     const loading = this.load(entry, workers);
     const generation = entry.generation;
@@ -409,7 +421,8 @@ export class ModelScheduler {
         predictedBytes: this.predictCopyBytes(pkg) * workers, device,
       };
       // Said once at start-up when the server has no GPU; here when this model's own request or size is the reason.
-      if (device.reason && (record.settings!.device === 'cuda' || this.gpuIds.length > 0)) {
+      if (device.reason && (record.settings!.device === 'cuda' || this.gpuIds.length > 0) && !this.cpuWarned.has(record.id)) {
+        this.cpuWarned.add(record.id);
         log.warn('model runs on the CPU', { model: record.name, version: record.version, device: record.settings!.device, reason: device.reason });
       }
       try {
@@ -464,6 +477,7 @@ export class ModelScheduler {
   private deviceFor(record: ModelRecord): DeviceChoice {
     const choice = chooseDevice(record.settings!.device, this.devices);
     if (choice.kind !== 'cuda') return choice;
+    if (this.gpuIds.length > 0 && this.gpuIds.every((g) => this.gpuFailures.has(g))) return { kind: 'cpu', reason: this.gpuFailures.get(this.gpuIds[0])! };
     const perCopy = this.predictGpuBytes(record.pkg!);
     if (perCopy <= this.deviceBudgets.largestBytes()) return choice;
     const tooBig = this.deviceBudgets.describeTooBig(this.safeLabel(record), perCopy);
@@ -527,14 +541,17 @@ export class ModelScheduler {
     const add = Math.max(0, Math.min(room, threadsToAdd(this.workerLoads(), count, hosting, this.maxWorkerThreads)));
     await this.pool.growTo(Math.max(this.workerCount + add, Math.min(placement.hosts.size + count, this.maxWorkerThreads)));
     const onGpu = placement.spec.device === 'cuda';
-    // A CUDA copy goes on a GPU's thread, the GPU with the most budget left first.
-    const chosen = onGpu
-      ? gpuCandidates(this.workerLoads(), this.gpuIds, (gpu) => this.deviceBudgets.freeBytes(gpu), hosting).slice(0, count).map((c) => c.worker)
-      : placeModel(this.workerLoads(), count, hosting);
+    const chosen = onGpu ? [] : placeModel(this.workerLoads(), count, hosting);
     const metrics = this.options.metrics;
     const name = placement.spec.name;
     const knownGpuCopy = this.deviceBudgets.costs.known(pkg.modelPath)?.copyBytes ?? 0;
-    for (const id of chosen) {
+    for (let n = 0; n < count; n++) {
+      // A CUDA copy goes on a GPU's thread, the GPU with the most budget left first, chosen after the
+      // copies before it are counted: copies spread over the GPUs.
+      const id = onGpu
+        ? gpuCandidates(this.workerLoads(), this.gpuIds, (g) => this.deviceBudgets.freeBytes(g), new Set(placement.hosts.keys()))[0]?.worker
+        : chosen[n];
+      if (id === undefined) break;
       const gpu = onGpu ? gpuOfWorker(id, this.gpuIds) : undefined;
       // Room on its GPU first, in this admission turn: loads onto one device never count the same free bytes.
       if (gpu !== undefined) await this.deviceBudgets.makeRoom(gpu, entry.record.id, this.predictGpuBytes(pkg), this.safeLabel(entry.record));
@@ -548,25 +565,16 @@ export class ModelScheduler {
         model: name, version: placement.spec.version, worker: id, loadMs: Math.round(result.loadMs), memoryBytes: result.rssDeltaBytes,
         ...(result.device === 'cuda' ? { gpu: result.gpu, gpuBytes: result.gpuDeltaBytes } : {}),
       });
-      if (result.deviceFallback) log.warn('model copy runs on the CPU: its GPU session could not be made', { model: name, worker: id, reason: result.deviceFallback });
+      if (result.deviceFallback) {
+        log.warn('model copy runs on the CPU: its GPU session could not be made', { model: name, worker: id, reason: result.deviceFallback });
+        // Later loads go to the CPU at once rather than evict models on a GPU for a session that cannot be made.
+        if (gpu !== undefined) this.gpuFailures.set(gpu, result.deviceFallback);
+      }
       placement.inputs = result.inputs;
       placement.outputs = result.outputs;
       // RSS growth is noisy for tiny models and small for a reload into reused memory: never less than
       // the weights themselves, nor than an earlier copy measured.
-      placement.hosts.set(id, {
-        memoryBytes: Math.max(result.rssDeltaBytes, predictedBytes, knownCopy),
-        loadPeakBytes: result.peakDeltaBytes,
-        loadMs: result.loadMs,
-        loadedAt: new Date(),
-        preprocessing: result.preprocessing,
-        deviceBytes: result.deviceBytes,
-        device: result.device,
-        gpu: result.gpu,
-        // As for host memory: never less than an earlier copy of the file measured on a GPU.
-        gpuBytes: result.device === 'cuda' ? Math.max(result.gpuDeltaBytes, knownGpuCopy) : 0,
-        ...(result.deviceFallback ? { deviceFallback: result.deviceFallback } : {}),
-        running: 0,
-      });
+      placement.hosts.set(id, { ...this.copyCost(result, predictedBytes, knownCopy, knownGpuCopy), loadedAt: new Date(), running: 0 });
       this.resident.add(placement);
       if (!this.isLive(entry, placement)) {
         // Unregistered or evicted while this copy loaded (a scale racing them): nobody would unload it.
@@ -574,6 +582,23 @@ export class ModelScheduler {
         return;
       }
     }
+  }
+
+  /** What a loaded copy holds and where, from its load's measurements and what earlier copies of its file measured. */
+  private copyCost(result: LoadResult, fileBytes: number, knownCopy: number, knownGpuCopy: number): Omit<HostInfo, 'loadedAt' | 'running'> {
+    return {
+      // A CUDA copy's weights are on its GPU: its host memory is what the process grew by.
+      memoryBytes: result.device === 'cuda' ? result.rssDeltaBytes : Math.max(result.rssDeltaBytes, fileBytes, knownCopy),
+      loadPeakBytes: result.peakDeltaBytes,
+      loadMs: result.loadMs,
+      preprocessing: result.preprocessing,
+      deviceBytes: result.deviceBytes,
+      device: result.device,
+      gpu: result.gpu,
+      // As for host memory: never less than an earlier copy of the file measured on a GPU.
+      gpuBytes: result.device === 'cuda' ? Math.max(result.gpuDeltaBytes, knownGpuCopy) : 0,
+      ...(result.deviceFallback ? { deviceFallback: result.deviceFallback } : {}),
+    };
   }
 
   /** One copy's load on one thread, after the loads before it, bounded by model_load_timeout. */
@@ -640,6 +665,7 @@ export class ModelScheduler {
     this.registry.remove(record);
     this.hits.delete(record.id);
     this.lastArrival.delete(record.id);
+    this.cpuWarned.delete(record.id);
     const entry = this.lifecycle.entry(record);
     if (entry && record.state !== 'unloading' && record.state !== 'gone') {
       const placement = entry.current;
@@ -817,7 +843,7 @@ export class ModelScheduler {
           ...(r.settings!.maxWorkers > r.settings!.minWorkers ? { maxWorkers: r.settings!.maxWorkers } : {}),
           modelVersion: r.version,
           isDefault: this.registry.isDefault(r),
-          device: r.settings!.device,
+          ...(r.settings!.deviceGiven ? { device: r.settings!.deviceGiven } : {}),
           ...(measured ? { measured } : {}),
         };
       });
@@ -1029,10 +1055,18 @@ export class ModelScheduler {
       const load = this.loadChain.then(async () => {
         if (!this.isLive(entry, placement) || !placement.hosts.has(id)) return;
         const timer = deadlineSignal((this.options.modelLoadTimeoutS ?? 120) * 1000);
+        let result: LoadResult;
         try {
-          await this.pool.slot(id).run({ kind: 'load', model: placement.spec }, [], timer.signal);
+          result = await this.pool.slot(id).run({ kind: 'load', model: placement.spec }, [], timer.signal);
         } finally {
           timer.clear();
+        }
+        // The new thread's copy as it measured (its first run is counted again when it comes), and where it runs now.
+        const host = placement.hosts.get(id);
+        const pkg = entry.record.pkg!;
+        if (host) {
+          Object.assign(host, this.copyCost(result, pkg.modelBytes, this.costs.known(pkg.modelPath)?.copyBytes ?? 0, this.deviceBudgets.costs.known(pkg.modelPath)?.copyBytes ?? 0));
+          if (!result.deviceFallback) delete host.deviceFallback;
         }
         // Unloaded while this load waited its turn: nobody else would unload this copy.
         if (!this.isLive(entry, placement) || !placement.hosts.has(id)) await this.pool.slot(id).run({ kind: 'unload', key: placement.spec.key });
@@ -1126,7 +1160,10 @@ export class ModelScheduler {
 
   private describeRecord(record: ModelRecord): ModelDescription {
     const placement = this.lifecycle.entry(record)?.current;
-    return describeModel(record, placement, record.pkg ? this.predictCopyBytes(record.pkg) : 0, placement || !record.settings ? undefined : this.nextDevice(record));
+    return describeModel(
+      record, placement, record.pkg ? this.predictCopyBytes(record.pkg) : 0, placement || !record.settings ? undefined : this.nextDevice(record),
+      record.settings?.device === 'cuda' || this.gpuIds.length > 0,
+    );
   }
 
   /** GET /models/{name}[/{version}]: the default version when none is named. */

@@ -95,6 +95,17 @@ export function probeDevices(gpuIds: readonly number[], env: NodeJS.ProcessEnv =
     if (gpuIds.length > 0) selectGpus([], gpuIds);
     return { gpus: [], noGpuReason: `no CUDA device${cuda.error ? `: ${cuda.error}` : ''}`, cudaProvider: provider, fake: false };
   }
-  const present = Array.from({ length: cuda.deviceCount }, (_, id) => ({ id, totalBytes: binding.cudaMemoryInfo!(id).total }));
-  return { gpus: selectGpus(present, gpuIds), cudaProvider: provider, fake: false };
+  // Only the GPUs gpu_ids names are asked for their memory: asking makes a CUDA context on that device.
+  const ids = Array.from({ length: cuda.deviceCount }, (_, id) => id);
+  const wanted = selectGpus(ids.map((id) => ({ id, totalBytes: 0 })), gpuIds).map((g) => g.id);
+  const gpus: GpuDevice[] = [];
+  const failures: string[] = [];
+  for (const id of wanted) {
+    try {
+      gpus.push({ id, totalBytes: binding.cudaMemoryInfo(id).total });
+    } catch (err) {
+      failures.push(`GPU ${id}: ${(err as Error).message}`);
+    }
+  }
+  return { gpus, ...(gpus.length === 0 ? { noGpuReason: failures.join('; ') } : {}), cudaProvider: provider, fake: false };
 }

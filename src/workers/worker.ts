@@ -19,12 +19,16 @@ const sessions = new SessionCache({ intraOpThreads: init.intraOpThreads, interOp
 const imageKernels = selectImageKernels(init.preprocessBackend, init.fakeGpus ? undefined : init.gpu);
 process.on('exit', () => imageKernels.close());
 
-/** What this thread's GPU has in use (the whole device's, as CUDA reports it; a fake GPU's sessions' count). */
+/**
+ * What this thread's GPU has in use, less this thread's preprocessing buffers (counted apart): the whole
+ * device's as CUDA reports it, so a delta also holds what other threads on that GPU did meanwhile; a fake
+ * GPU's sessions' count.
+ */
 function gpuUsedBytes(): number {
   if (init.gpu === undefined) return 0;
   if (init.fakeGpus) return sessions.fakeGpuBytes();
   const info = loadNative().binding?.cudaMemoryInfo?.(init.gpu);
-  return info ? info.total - info.free : 0;
+  return info ? info.total - info.free - imageKernels.deviceBytes() : 0;
 }
 
 /** A session's image path: its GPU's stream for a CUDA session, the CPU kernels otherwise. */

@@ -3,7 +3,8 @@ import { InsufficientMemoryError, InvalidConfigError } from '../../src/errors';
 import { chooseDevice, gpuBudgetBytes, gpuCandidates } from '../../src/scheduler/devices';
 import { DeviceBudgets, GpuCopy } from '../../src/scheduler/device-budgets';
 import type { ResidentModel } from '../../src/scheduler/eviction';
-import { DeviceProbe, gpuOfWorker, parseFakeGpus, parseGpuIds, probeDevices, selectGpus } from '../../src/workers/device-probe';
+import { cudaProviderLibrary, DeviceProbe, gpuOfWorker, parseFakeGpus, parseGpuIds, probeDevices, selectGpus } from '../../src/workers/device-probe';
+import { loadNative } from '../../src/preprocess/native';
 
 const MiB = 2 ** 20;
 const probe = (gpus: number, provider = true): DeviceProbe => ({
@@ -67,12 +68,14 @@ describe('the device probe', () => {
     expect(() => selectGpus(present, [4])).toThrow(/gpu_ids names 4, but the GPUs are 0, 1/);
   });
 
-  test('without the CUDA build or a GPU the real probe finds none and says why', () => {
+  test('the real probe finds the GPUs the CUDA build counts, and says why when there are none', () => {
     const real = probeDevices([], {});
     expect(real.fake).toBe(false);
-    // This machine has no GPU: whichever addon loaded, there is no device to use.
-    expect(real.gpus).toEqual([]);
-    expect(real.noGpuReason).toMatch(/addon|CUDA/);
+    const caps = loadNative().binding?.capabilities();
+    const count = caps?.cuda.compiled ? caps.cuda.deviceCount : 0;
+    expect(real.gpus.map((g) => g.id)).toEqual(Array.from({ length: count }, (_, i) => i));
+    if (count === 0) expect(real.noGpuReason).toMatch(/addon|CUDA/);
+    expect(real.cudaProvider.available).toBe(cudaProviderLibrary() !== undefined);
   });
 });
 

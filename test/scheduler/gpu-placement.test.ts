@@ -8,7 +8,7 @@ import { InsufficientMemoryError } from '../../src/errors';
 import { ModelRegistry } from '../../src/models/registry';
 import { ModelScheduler } from '../../src/scheduler/scheduler';
 import type { DeviceProbe } from '../../src/workers/device-probe';
-import { probeDevices } from '../../src/workers/device-probe';
+import { cudaProviderLibrary, probeDevices } from '../../src/workers/device-probe';
 import { WorkerPool } from '../../src/workers/pool';
 import { scaleModel, writeModelFolder } from '../fixtures/onnx-models';
 import { tempDir } from '../fixtures/server';
@@ -125,8 +125,8 @@ describe('GPU placement with a fake device probe', () => {
     expect(await ctx.answer('m1')).toBe(1);
     expect(await ctx.answer('m2')).toBe(2);
     expect(ctx.scheduler.status().budget.gpus).toEqual([{ gpu: 0, bytes: 100 * MiB, usedBytes: 0 }]);
-    // The snapshot keeps what was asked for.
-    expect(ctx.scheduler.snapshotModels().map((m) => m.device)).toEqual(['cpu', 'cuda']);
+    // The snapshot keeps what the registration asked for (m1's cpu came from its model config).
+    expect(ctx.scheduler.snapshotModels().map((m) => m.device)).toEqual([undefined, 'cuda']);
   });
 
   test('the snapshot keeps what a copy measured on its GPU, and a restore predicts the next load from it', async () => {
@@ -149,19 +149,45 @@ describe('GPU placement with a fake device probe', () => {
     await expect(refused).rejects.toThrow(/needs about 40 MiB of GPU memory per copy, more than any GPU's budget/);
   });
 
-  test('a GPU the probe reports but whose CUDA provider cannot load: the copy runs on the CPU, says why, and answers', async () => {
-    // Not fake: the worker really asks onnxruntime-node for its CUDA provider, which is not installed here.
+  test('a GPU the probe reports but whose CUDA provider cannot load: the copy runs on the CPU, says why, and answers; later loads go to the CPU at once', async () => {
+    // Not fake: the worker really asks onnxruntime-node for its CUDA provider. Without its library (this
+    // machine, CI) that fails; where it is installed on a GPU machine the copy really runs on the GPU.
     const probe: DeviceProbe = { gpus: [{ id: 0, totalBytes: 2 ** 30 }], cudaProvider: { available: true }, fake: false };
     const ctx = setup({ gpuBudget: 100 * MiB, workers: 1, probe, fake: false });
     close = () => ctx.scheduler.close();
     ctx.add(3);
+    ctx.add(5);
     await ctx.scheduler.register({ url: 'm3', device: 'cuda' });
+    expect(await ctx.answer('m3')).toBe(3);
+    if (cudaProviderLibrary() !== undefined && probeDevices([]).gpus.length > 0) {
+      expect(ctx.scheduler.describe('m3').device).toBe('cuda');
+      return;
+    }
     const d = ctx.scheduler.describe('m3');
     expect(d.device).toBe('cpu');
     expect(d.workers[0]).toMatchObject({ device: 'cpu', gpu: false });
     expect(d.workers[0].deviceFallback).toMatch(/CUDA provider failed on GPU 0/);
     expect(d.deviceReason).toMatch(/CUDA provider failed on GPU 0/);
-    expect(await ctx.answer('m3')).toBe(3);
     expect(ctx.scheduler.status().budget.gpus[0].usedBytes).toBe(0);
+    // The next cuda model is placed on the CPU before its load, with the same reason.
+    await ctx.scheduler.register({ url: 'm5', device: 'cuda' });
+    const next = ctx.scheduler.describe('m5');
+    expect(next.device).toBe('cpu');
+    expect(next.workers[0].deviceFallback).toBeUndefined();
+    expect(next.deviceReason).toMatch(/CUDA provider failed on GPU 0/);
+    expect(await ctx.answer('m5')).toBe(5);
+  });
+
+  test('the copies of one model spread over the GPUs: each goes where the most budget is left after the ones before it', async () => {
+    const ctx = setup({ gpuBudget: 100 * MiB, workers: 4 });
+    close = () => ctx.scheduler.close();
+    ctx.add(1);
+    ctx.add(2);
+    await ctx.scheduler.register({ url: 'm1', device: 'cuda' });
+    expect(ctx.scheduler.describe('m1').workers.map((w) => w.device)).toEqual(['cuda:0']);
+    // GPU 1 has more room; after m2's first copy there, the GPUs are even and the second goes to GPU 0.
+    await ctx.scheduler.register({ url: 'm2', device: 'cuda', initialWorkers: 2 });
+    expect(ctx.scheduler.describe('m2').workers.map((w) => w.device).sort()).toEqual(['cuda:0', 'cuda:1']);
+    expect(await ctx.answer('m2')).toBe(2);
   });
 });
