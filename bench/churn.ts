@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, rssOf } from './process-info';
+import { serverNodeArgs } from '../src/cli/supervisor';
 import { onnx } from 'onnx-proto';
 import { rng } from './models';
 import { tarGz } from '../test/fixtures/archives';
@@ -50,7 +51,8 @@ interface Server {
 async function startServer(store: string, workDir: string, extra: string[], kind: 'first' | 'restart', logFile: string): Promise<Server> {
   const [port, admin] = [await freePort(), await freePort()];
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [CLI, 'serve', '--model-store', store, '--work-dir', workDir, '--log-level', 'warn',
+  // As the supervisor starts it (with its node flags), which this bench stands in for.
+  const child = spawn(process.execPath, [...serverNodeArgs(), CLI, 'serve', '--model-store', store, '--work-dir', workDir, '--log-level', 'warn',
     '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', 'off', ...extra],
   { stdio: ['ignore', out, out], env: { ...process.env, QUIVER_SUPERVISED: kind } });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -9,6 +9,18 @@ export const SUPERVISED_ENV = 'QUIVER_SUPERVISED';
 /** Exit code of a server that refused its configuration: restarting it would not help. */
 export const CONFIG_EXIT_CODE = 2;
 
+/**
+ * Node flags of the server process: the main thread's young generation held to 2 MiB semi-spaces. V8
+ * lets it grow to 16 MiB each, which under a fast stream of small requests showed as tens of MiB of RSS
+ * that model churn never got back (bench:churn). A value the user gave (NODE_OPTIONS, which the server
+ * inherits, or this process's own flag) wins.
+ */
+export function serverNodeArgs(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
+  if (nodeOptions.includes('--max-semi-space-size')) return [];
+  const own = execArgv.find((a) => a.startsWith('--max-semi-space-size'));
+  return [own ?? '--max-semi-space-size=2'];
+}
+
 export interface SuperviseOptions {
   script: string;
   args: string[];
@@ -35,7 +47,7 @@ export function supervise(o: SuperviseOptions): Promise<number> {
   return new Promise((resolve) => {
     const start = (kind: 'first' | 'restart') => {
       const startedAt = Date.now();
-      child = spawn(process.execPath, [o.script, ...o.args], {
+      child = spawn(process.execPath, [...serverNodeArgs(), o.script, ...o.args], {
         stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
         env: { ...process.env, [SUPERVISED_ENV]: kind },
       });

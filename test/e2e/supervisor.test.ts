@@ -3,7 +3,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { restartDelay } from '../../src/cli/supervisor';
+import { restartDelay, serverNodeArgs } from '../../src/cli/supervisor';
 import { addModel, writeModelFolder } from '../fixtures/onnx-models';
 import { json, postJson, tempDir } from '../fixtures/server';
 
@@ -29,6 +29,12 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, tri
 
 test('restart back-off doubles and is capped', () => {
   expect([1, 2, 3, 4, 10].map((n) => restartDelay(n, 250, 3000))).toEqual([250, 500, 1000, 2000, 3000]);
+});
+
+test('the server process gets a small main-thread young generation unless the user set one', () => {
+  expect(serverNodeArgs([], '')).toEqual(['--max-semi-space-size=2']);
+  expect(serverNodeArgs(['--max-semi-space-size=8'], '')).toEqual(['--max-semi-space-size=8']);
+  expect(serverNodeArgs([], '--max-semi-space-size=4 --enable-source-maps')).toEqual([]);
 });
 
 test('a killed server process comes back with the models it had', async () => {
