@@ -43,6 +43,11 @@ export function selectImageKernels(preference: PreprocessBackend, gpu?: number):
   return cpu;
 }
 
+/** A session's image path: its worker's GPU stream for a CUDA session, the CPU kernels for any other. */
+export function kernelsForSession(choice: KernelChoice, device: 'cpu' | 'cuda'): { kernels?: ImageKernels; description: string } {
+  return device === 'cuda' && choice.gpu ? choice.gpu : { kernels: choice.kernels, description: choice.description };
+}
+
 /**
  * The worker's stream for its GPU sessions' images. A CUDA error (a sticky one leaves the context
  * unusable) moves this worker's images to the CPU kernels for good, and the description says why: one

@@ -3,7 +3,7 @@
 import sharp from 'sharp';
 import { workerData } from 'piscina';
 import { toWireError } from '../errors';
-import { selectImageKernels } from '../preprocess/kernels';
+import { kernelsForSession, selectImageKernels } from '../preprocess/kernels';
 import { loadNative, releaseFreeMemory } from '../preprocess/native';
 import { peakResidentBytes, residentBytes, resetPeakResident } from './process-memory';
 import { runBatch, runInference } from './inference';
@@ -33,7 +33,7 @@ function gpuUsedBytes(): number {
 
 /** A session's image path: its GPU's stream for a CUDA session, the CPU kernels otherwise. */
 function kernelsFor(model: LoadedModel) {
-  return model.device === 'cuda' && imageKernels.gpu ? imageKernels.gpu : { kernels: imageKernels.kernels, description: imageKernels.description };
+  return kernelsForSession(imageKernels, model.device);
 }
 
 async function load(task: Extract<WorkerTask, { kind: 'load' }>): Promise<LoadResult> {

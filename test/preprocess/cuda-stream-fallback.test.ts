@@ -1,7 +1,7 @@
 // The worker's CUDA stream as the JavaScript side uses it, with a stand-in stream (there is no GPU here):
 // a CUDA error moves the worker's images to the CPU kernels for good and says why; an idle stream trims.
 import type { NativeCudaStream } from '../../native/index';
-import { onStream } from '../../src/preprocess/kernels';
+import { kernelsForSession, onStream } from '../../src/preprocess/kernels';
 import type { ImageKernels } from '../../src/preprocess/image';
 import type { NativeJob } from '../../src/preprocess/native';
 
@@ -32,6 +32,20 @@ function cpuKernels() {
   const kernels: ImageKernels = { backend: 'native-cpu', run: (j) => void jobs.push(j) };
   return { jobs, cpu: { kernels, description: 'native-cpu (avx2)' } };
 }
+
+describe('which kernels a session gets', () => {
+  test('a CPU session gets the CPU kernels even on a worker with a stream; a CUDA session gets the stream', () => {
+    const { stream } = standIn(undefined);
+    const { cpu } = cpuKernels();
+    const choice = { ...cpu, ...onStream(stream, 0, cpu, 50) };
+    expect(kernelsForSession(choice, 'cpu').kernels).toBe(cpu.kernels);
+    expect(kernelsForSession(choice, 'cuda').kernels!.backend).toBe('native-cuda');
+    expect(kernelsForSession(choice, 'cuda').description).toBe('native-cuda (GPU 0)');
+    // A worker without a stream (no CUDA build, a fake GPU): a CUDA session's images go the CPU way.
+    expect(kernelsForSession({ ...cpu, close: () => undefined, deviceBytes: () => 0 }, 'cuda').kernels).toBe(cpu.kernels);
+    choice.close();
+  });
+});
 
 describe('the worker CUDA stream', () => {
   test('a CUDA error: that job and every later one run on the CPU kernels, and the description says why', async () => {
