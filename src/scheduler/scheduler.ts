@@ -922,8 +922,16 @@ export class ModelScheduler {
     // A placed version is leased at once, without a turn of the event loop in which it could go.
     let lease = this.lifecycle.lease(entry);
     const coldStart = lease === undefined;
+    let versionGone = false;
     try {
-      lease ??= await this.leaseBefore(entry, deadline, limit, cancel);
+      try {
+        lease ??= await this.leaseBefore(entry, deadline, limit, cancel);
+      } catch (err) {
+        // The default version it arrived for was unregistered while it waited (a set-default, then that
+        // version's removal): the name still answers, so the request goes to today's default.
+        versionGone = version === undefined && err instanceof QuiverError && err.kind === 'ModelNotFound' && !this.registry.includes(record) && this.registry.has(name);
+        throw err;
+      }
       const placement = lease.placement;
       if (placement.hosts.size === 0) throw new NoWorkerAvailableError(`model "${name}" has no workers; scale it with PUT /models/${name}?min_worker=1`);
       placement.hits++;
@@ -933,14 +941,18 @@ export class ModelScheduler {
       placement.lastPreprocessPath = result.preprocessPath;
       return { ...result, coldStart };
     } catch (err) {
-      if (err instanceof QuiverError && err.kind === 'InferenceTimeout' && !/still loading/.test(err.message)) {
-        throw new InferenceTimeoutError(`model "${name}" did not answer within ${limit}; the request was dropped`);
+      if (!(versionGone && Date.now() < deadline)) {
+        if (err instanceof QuiverError && err.kind === 'InferenceTimeout' && !/still loading/.test(err.message)) {
+          throw new InferenceTimeoutError(`model "${name}" did not answer within ${limit}; the request was dropped`);
+        }
+        throw err;
       }
-      throw err;
     } finally {
       lease?.release();
       this.admission.release(record.id);
     }
+    // Its body was never sent: it runs again, once its first admission is given back, within the same deadline.
+    return { ...(await this.infer(name, undefined, request, deadline, cancel)), coldStart: true };
   }
 
   /**

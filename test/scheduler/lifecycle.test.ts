@@ -1,7 +1,7 @@
 // The holes of a model's life under churn: admission and deadlines from arrival, unregistering an
 // evicted model, snapshots while a model reloads, a batch's deadline. Real worker threads.
 import * as path from 'node:path';
-import { InferenceTimeoutError, ModelLoadFailedError, QueueFullError } from '../../src/errors';
+import { InferenceTimeoutError, ModelLoadFailedError, ModelNotFoundError, QueueFullError } from '../../src/errors';
 import { ModelRegistry } from '../../src/models/registry';
 import { ModelScheduler } from '../../src/scheduler/scheduler';
 import { WorkerPool } from '../../src/workers/pool';
@@ -118,6 +118,34 @@ describe('model lifecycle', () => {
     await ctx.scheduler.register({ url: 'broken' });
     expect(ctx.scheduler.describe('broken').status).toBe('READY');
     expect(ctx.scheduler.describe('broken').error).toBeUndefined();
+  });
+
+  test('a request whose default version is unregistered while it waits for that version\'s load is answered by the new default', async () => {
+    const ctx = setup();
+    close = () => ctx.scheduler.close();
+    writeModelFolder(path.join(ctx.store, 'two'), addModel([2]));
+    // Version 1.0 takes 1.5 s to load: its handler module waits.
+    writeModelFolder(path.join(ctx.store, 'one'), addModel([1]), { handler: 'handler.js' }, {
+      'handler.js': 'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);\nmodule.exports = { postprocess: (o) => o };\n',
+    });
+    await ctx.scheduler.register({ url: 'two', name: 'm', version: '2.0' });
+    await ctx.scheduler.register({ url: 'one', name: 'm', version: '1.0', synchronous: false });
+    ctx.scheduler.setDefault('m', '1.0');
+    const answer = ctx.scheduler.infer('m', undefined, request([[0]]));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(ctx.scheduler.describe('m', '1.0').status).toBe('LOADING');
+    ctx.scheduler.setDefault('m', '2.0');
+    await ctx.scheduler.unregister('m', '1.0');
+    expect(JSON.parse((await answer).body)).toEqual({ y: [[2]] });
+    // A request that named the version it wanted still gets 404 when that version goes.
+    writeModelFolder(path.join(ctx.store, 'three'), addModel([3]), { handler: 'handler.js' }, {
+      'handler.js': 'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);\nmodule.exports = { postprocess: (o) => o };\n',
+    });
+    await ctx.scheduler.register({ url: 'three', name: 'm', version: '3.0', synchronous: false });
+    const named = ctx.scheduler.infer('m', '3.0', request([[0]]));
+    await new Promise((r) => setTimeout(r, 200));
+    await ctx.scheduler.unregister('m', '3.0');
+    await expect(named).rejects.toBeInstanceOf(ModelNotFoundError);
   });
 
   test('unregistering an evicted model drops it from the snapshot and its counts', async () => {
