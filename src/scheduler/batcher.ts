@@ -3,7 +3,7 @@
 import { ClientDisconnectedError, InferenceTimeoutError, fromWireError } from '../errors';
 import type { InferBatchResult, InferRequest, InferResult } from '../workers/messages';
 import { decideBatch, stuckGraceMs } from './batching';
-import { deadlineSignal } from '../workers/pool';
+import { Abortable, deadlineSignal } from '../workers/cancel-signal';
 
 interface Pending {
   request: InferRequest;
@@ -17,7 +17,7 @@ interface Pending {
 export interface BatcherHost {
   /** The model's hosts now, least busy first. */
   hosts(): number[];
-  dispatch(host: number, requests: InferRequest[], signal: AbortSignal): Promise<InferBatchResult>;
+  dispatch(host: number, requests: InferRequest[], signal: Abortable): Promise<InferBatchResult>;
   observeBatch(size: number): void;
 }
 
@@ -41,7 +41,7 @@ export class ModelBatcher {
   }
 
   /** `cancel` (the client went away) takes the request off the queue; once sent in a batch it runs. */
-  submit(request: InferRequest, timeoutMs: number, cancel?: AbortSignal): Promise<InferResult> {
+  submit(request: InferRequest, timeoutMs: number, cancel?: Abortable): Promise<InferResult> {
     if (cancel?.aborted) return Promise.reject(new ClientDisconnectedError('the client went away while its request was queued; it was dropped'));
     return new Promise((resolve, reject) => {
       const now = performance.now();

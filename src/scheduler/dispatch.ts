@@ -5,7 +5,8 @@ import { log } from '../log';
 import type { QuiverMetrics } from '../metrics';
 import type { ModelRecord } from '../models/registry';
 import type { InferBatchResult, InferRequest, InferResult } from '../workers/messages';
-import { WorkerPool, deadlineSignal, transferableBody } from '../workers/pool';
+import { Abortable, deadlineSignal, eitherSignal } from '../workers/cancel-signal';
+import { WorkerPool, transferableBody } from '../workers/pool';
 import { ModelBatcher } from './batcher';
 import { canBatch, stuckGraceMs } from './batching';
 import type { Placement } from './model-description';
@@ -64,7 +65,7 @@ export function configureBatching(record: ModelRecord, placement: Placement, hos
  * One request on a generation, within `remainingMs`. `cancel` (the client went away) drops it while
  * it is still queued; once it runs, it runs to its end.
  */
-export async function dispatch(placement: Placement, request: InferRequest, remainingMs: number, host: DispatchHost, cancel?: AbortSignal): Promise<InferResult> {
+export async function dispatch(placement: Placement, request: InferRequest, remainingMs: number, host: DispatchHost, cancel?: Abortable): Promise<InferResult> {
   if (placement.batcher) return placement.batcher.submit(request, remainingMs, cancel);
   const hosts = [...placement.hosts.keys()].map((id) => ({ id, inFlight: host.pool.slot(id).inFlight }));
   const id = pickWorker(hosts, placement.cursor++)!;
@@ -74,16 +75,18 @@ export async function dispatch(placement: Placement, request: InferRequest, rema
   const stuck = deadlineSignal(remainingMs + stuckGraceMs(remainingMs));
   const run = counted(placement, id, async () => {
     const { body, transfer } = transferableBody(request.body);
+    const dropped = cancel ? eitherSignal(cancel, late.signal) : undefined;
     let result: InferResult;
     try {
       result = await host.pool.slot(id).run(
-        { kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer, stuck.signal, cancel ? AbortSignal.any([cancel, late.signal]) : late.signal,
+        { kind: 'infer', model: placement.spec, request: { ...request, body } }, transfer, stuck.signal, dropped?.signal ?? late.signal,
       );
     } catch (err) {
       if (late.signal.aborted && !cancel?.aborted) throw timedOut(placement);
       throw err;
     } finally {
       stuck.clear();
+      dropped?.clear();
     }
     if (result.firstRunBytes !== undefined) host.firstRun(placement, id, result.firstRunBytes, result.firstRunGpuBytes);
     host.metrics?.batchSize.observe({ model: placement.spec.name }, 1);

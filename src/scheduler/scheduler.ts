@@ -18,7 +18,8 @@ import { log } from '../log';
 import type { QuiverMetrics } from '../metrics';
 import type { InferRequest, InferResult, LoadResult, ModelSpec } from '../workers/messages';
 import type { TensorInfo } from '../preprocess/tensor-types';
-import { WorkerPool, deadlineSignal } from '../workers/pool';
+import { WorkerPool } from '../workers/pool';
+import { Abortable, deadlineSignal } from '../workers/cancel-signal';
 import { HostInfo, ModelDescription, Placement, describeModel } from './model-description';
 import type { EvictionPolicyName, ResidentModel } from './eviction';
 import { MemoryBudget } from './memory-budget';
@@ -864,7 +865,7 @@ export class ModelScheduler {
    * Leases the version's current generation, loading it if it was evicted and waiting for a load or an
    * eviction in progress, at most until `deadline` (epoch ms) or until `cancel` aborts.
    */
-  private async leaseBefore(entry: LifeEntry, deadline: number, limit: string, cancel?: AbortSignal): Promise<Lease> {
+  private async leaseBefore(entry: LifeEntry, deadline: number, limit: string, cancel?: Abortable): Promise<Lease> {
     const name = entry.record.name;
     if (cancel?.aborted) throw new ClientDisconnectedError('the client went away before its request ran; it was dropped');
     entry.waiting++;
@@ -909,7 +910,7 @@ export class ModelScheduler {
    * it). `clientDeadline` (epoch ms, a gRPC call's deadline) drops it then if its response_timeout is
    * later; `cancel` (the client went away) takes it off any queue it still waits in.
    */
-  async infer(name: string, version: string | undefined, request: InferRequest, clientDeadline = Infinity, cancel?: AbortSignal): Promise<InferOutcome> {
+  async infer(name: string, version: string | undefined, request: InferRequest, clientDeadline = Infinity, cancel?: Abortable): Promise<InferOutcome> {
     const record = this.registry.get(name, version);
     const entry = this.lifecycle.entry(record);
     if (!entry) throw new ModelNotFoundError(`model "${name}" is not registered`);

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { ClientDisconnectedError, InferenceTimeoutError, WorkerFailedError, fromWireError } from '../errors';
 import { activatedTime, chargedTime, nextLane } from '../scheduler/fair-share';
+import type { Abortable } from './cancel-signal';
 import { gpuOfWorker } from './device-probe';
 import type {
   InferBatchResult, InferRequest, InferResult, LoadResult, LoadTask, ModelSpec, SessionsResult, SessionsTask, UnloadResult, UnloadTask, WarmUpResult, WarmUpTask, WorkerInit,
@@ -36,7 +37,7 @@ export interface WorkerEvents {
 interface Waiting {
   task: SlotTask;
   transferList: ArrayBuffer[];
-  signal?: AbortSignal;
+  signal?: Abortable;
   seq: number;
   settle(outcome: { result?: WorkerResult; error?: unknown; cancelled?: boolean }): void;
 }
@@ -122,7 +123,7 @@ export class WorkerSlot {
    * other models' (fair-share.ts). When `signal` aborts, a waiting task is dropped and a running one ends
    * with its thread (piscina starts a new one), so a stuck task never blocks the next.
    */
-  async run<T extends SlotTask>(task: T, transferList: ArrayBuffer[] = [], signal?: AbortSignal, cancel?: AbortSignal): Promise<ResultOf<T>> {
+  async run<T extends SlotTask>(task: T, transferList: ArrayBuffer[] = [], signal?: Abortable, cancel?: Abortable): Promise<ResultOf<T>> {
     this.inFlight++;
     let outcome: { result?: WorkerResult; error?: unknown; cancelled?: boolean };
     let drop: (() => void) | undefined;
@@ -262,17 +263,6 @@ export class WorkerPool {
   async close(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.close()));
   }
-}
-
-/**
- * A signal that aborts after `ms`, and `clear` to drop its timer once the work is done (a pending
- * AbortSignal.timeout keeps what listens to it alive until it fires).
- */
-export function deadlineSignal(ms: number): { signal: AbortSignal; clear(): void } {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new Error(`timed out after ${ms} ms`)), ms);
-  timer.unref();
-  return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
 /** The body's memory can move to the worker only when the Buffer owns all of it (not a pooled slice). */
