@@ -4,12 +4,11 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { Express } from 'express';
 import { prepareWorkDir } from './models/work-dir';
 import { clearUnpacked } from './models/unpacked-folders';
 import { parseAddress } from './config/load';
 import type { QuiverConfig } from './config/schema';
-import { createMmsApps, createSageMakerApp } from './http/app';
+import { RequestListener, ServerLifecycle, createMmsApps, createSageMakerApp } from './http/app';
 import { addressUsesTls, TlsCredentials, tlsCredentials } from './http/tls';
 import { declaredTooLarge } from './http/body';
 import { limitConnections } from './http/connections';
@@ -26,7 +25,6 @@ import { HttpArtifactStore } from './models/http-store';
 import { S3ArtifactStore } from './models/s3-store';
 import { readSnapshot, snapshotFile, writeSnapshot } from './models/snapshot';
 import { ModelScheduler, RegisterRequest } from './scheduler/scheduler';
-import type { ServerLifecycle } from './http/app';
 import { WorkerPool } from './workers/pool';
 import { GrpcServers } from './grpc/server';
 import { DeviceProbe, parseGpuIds, probeDevices } from './workers/device-probe';
@@ -69,7 +67,7 @@ export interface TransportOptions {
   keepAliveTimeoutMs: number;
 }
 
-function listen(app: Express, address: string, label: string, transport: TransportOptions): Promise<http.Server> {
+function listen(app: RequestListener, address: string, label: string, transport: TransportOptions): Promise<http.Server> {
   const { host, port } = parseAddress(address);
   const secure = addressUsesTls(address);
   // Timeouts are checked every second (Node's default: 30 s), so a slow client is cut near its limit.

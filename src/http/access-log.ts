@@ -1,7 +1,8 @@
 // One log line and the request metrics per answered request, read from the timing stamps the
 // request carries (res.locals), not from timers in the handlers. Also assigns the request id.
 import { randomUUID } from 'node:crypto';
-import type { Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestHandler, Response } from 'express';
 import { log } from '../log';
 import type { QuiverMetrics } from '../metrics';
 import type { StageTimings } from '../workers/messages';
@@ -17,36 +18,51 @@ export function locals(res: Response): RequestLocals {
   return res.locals as RequestLocals;
 }
 
-function requestIdOf(req: Request): string {
-  const given = req.get('x-request-id');
-  return given && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
+/** The URL's path, without its query. */
+export function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
+}
+
+/**
+ * Gives the request its id (X-Request-Id) in `context`, and writes its log line and metrics when it
+ * closes, from what the handler left in `context` by then.
+ */
+export function recordRequest(api: string, metrics: QuiverMetrics | undefined, req: IncomingMessage, res: ServerResponse, context: RequestLocals): void {
+  const started = process.hrtime.bigint();
+  const id = requestIdOf(req);
+  res.setHeader('X-Request-Id', id);
+  context.requestId = id;
+  res.once('close', () => {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const { model = '', timings } = context;
+    // 499 as nginx logs it: the client went away before the answer was sent.
+    const status = res.writableFinished ? res.statusCode : 499;
+    metrics?.requests.inc({ api, model, status: String(status) });
+    metrics?.requestDuration.observe({ api, model }, seconds);
+    if (timings && model) {
+      metrics?.stageDuration.observe({ model, stage: 'queue' }, timings.queueMs / 1e3);
+      metrics?.stageDuration.observe({ model, stage: 'preprocess' }, timings.preprocessMs / 1e3);
+      metrics?.stageDuration.observe({ model, stage: 'inference' }, timings.inferenceMs / 1e3);
+      metrics?.stageDuration.observe({ model, stage: 'postprocess' }, timings.postprocessMs / 1e3);
+    }
+    log.info('request', {
+      reqId: id, api, method: req.method, path: pathOf(req), model: model || undefined, status,
+      durationMs: Math.round(seconds * 1e5) / 100,
+      ...(timings ? roundTimings(timings) : {}),
+    });
+  });
 }
 
 export function accessLog(api: string, metrics?: QuiverMetrics): RequestHandler {
   return (req, res, next) => {
-    const started = process.hrtime.bigint();
-    const id = requestIdOf(req);
-    res.set('X-Request-Id', id);
-    locals(res).requestId = id;
-    res.on('close', () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const { model = '', timings } = locals(res);
-      // 499 as nginx logs it: the client went away before the answer was sent.
-      const status = res.writableFinished ? res.statusCode : 499;
-      metrics?.requests.inc({ api, model, status: String(status) });
-      metrics?.requestDuration.observe({ api, model }, seconds);
-      if (timings && model) {
-        metrics?.stageDuration.observe({ model, stage: 'queue' }, timings.queueMs / 1e3);
-        metrics?.stageDuration.observe({ model, stage: 'preprocess' }, timings.preprocessMs / 1e3);
-        metrics?.stageDuration.observe({ model, stage: 'inference' }, timings.inferenceMs / 1e3);
-        metrics?.stageDuration.observe({ model, stage: 'postprocess' }, timings.postprocessMs / 1e3);
-      }
-      log.info('request', {
-        reqId: id, api, method: req.method, path: req.path, model: model || undefined, status,
-        durationMs: Math.round(seconds * 1e5) / 100,
-        ...(timings ? roundTimings(timings) : {}),
-      });
-    });
+    recordRequest(api, metrics, req, res, locals(res));
     next();
   };
 }

@@ -1,11 +1,13 @@
 // Builds the express applications for a serving mode: MMS (inference and management apps) or
 // SageMaker (one app with the multi-model contract plus MMS predictions).
-import express, { Express, RequestHandler, Router } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { RequestHandler, Router } from 'express';
 import { ApiFamily, ServerDrainingError } from '../errors';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import type { QuiverMetrics } from '../metrics';
 import { accessLog } from './access-log';
 import { errorHandler, notFound } from './error-handler';
+import { fastInference } from './fast-inference';
 import { metricsRouter } from './metrics';
 import { mmsInferenceRouter } from './mms-inference';
 import { mmsManagementRouter } from './mms-management';
@@ -45,7 +47,18 @@ function drainGate(lifecycle: ServerLifecycle | undefined): RequestHandler {
   };
 }
 
-function application(api: ApiFamily, label: string, options: AppOptions, token: { key?: string; api: string }, ...routers: Router[]): Express {
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+interface AppShape {
+  api: ApiFamily;
+  label: string;
+  token: { key?: string; api: string };
+  /** Which inference routes the port answers on the fast path (fast-inference.ts), if any. */
+  fast?: 'mms' | 'sagemaker';
+}
+
+function application(shape: AppShape, options: AppOptions, scheduler: ModelScheduler, ...routers: Router[]): RequestListener {
+  const { api, label, token } = shape;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -56,16 +69,28 @@ function application(api: ApiFamily, label: string, options: AppOptions, token: 
   for (const router of routers) app.use(router);
   app.use(notFound);
   app.use(errorHandler(api));
-  return app;
-}
-
-export function createMmsApps(scheduler: ModelScheduler, options: AppOptions): { inference: Express; management: Express } {
-  return {
-    inference: application('mms', 'inference', options, { key: options.tokens?.inference, api: 'inference' }, mmsInferenceRouter(scheduler, options), oipRouter(scheduler, options)),
-    management: application('mms', 'management', options, { key: options.tokens?.management, api: 'management' }, mmsManagementRouter(scheduler), metricsRouter(options.metrics)),
+  // A port that checks tokens keeps every request in express, behind requireToken.
+  if (!shape.fast || token.key !== undefined) return app;
+  const fast = fastInference({
+    scheduler, api, label, sagemaker: shape.fast === 'sagemaker', maxRequestSize: options.maxRequestSize, inflight: options.inflight, metrics: options.metrics,
+    lifecycle: options.lifecycle,
+  });
+  return (req, res) => {
+    if (!fast(req, res)) app(req, res);
   };
 }
 
-export function createSageMakerApp(scheduler: ModelScheduler, options: AppOptions): Express {
-  return application('sagemaker', 'sagemaker', options, { key: options.tokens?.inference, api: 'inference' }, sagemakerRouter(scheduler, options), mmsInferenceRouter(scheduler, options), oipRouter(scheduler, options), metricsRouter(options.metrics));
+export function createMmsApps(scheduler: ModelScheduler, options: AppOptions): { inference: RequestListener; management: RequestListener } {
+  const inference = { key: options.tokens?.inference, api: 'inference' };
+  const management = { key: options.tokens?.management, api: 'management' };
+  return {
+    inference: application({ api: 'mms', label: 'inference', token: inference, fast: 'mms' }, options, scheduler, mmsInferenceRouter(scheduler, options), oipRouter(scheduler, options)),
+    management: application({ api: 'mms', label: 'management', token: management }, options, scheduler, mmsManagementRouter(scheduler), metricsRouter(options.metrics)),
+  };
+}
+
+export function createSageMakerApp(scheduler: ModelScheduler, options: AppOptions): RequestListener {
+  const token = { key: options.tokens?.inference, api: 'inference' };
+  return application({ api: 'sagemaker', label: 'sagemaker', token, fast: 'sagemaker' }, options, scheduler,
+    sagemakerRouter(scheduler, options), mmsInferenceRouter(scheduler, options), oipRouter(scheduler, options), metricsRouter(options.metrics));
 }

@@ -1,5 +1,6 @@
 // The one place where failures become HTTP answers: {"code","type","message"} with the status the
 // error catalogue gives for this API family.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import {
   ApiFamily, BadRequestError, InternalError, PayloadTooLargeError, QuiverError, RouteNotFoundError, errorBody, httpStatusOf, retryAfterOf,
@@ -33,15 +34,24 @@ function classify(err: unknown): QuiverError {
   return new InternalError('the server failed to handle the request');
 }
 
+/** Answers `err` with its status and JSON body, in the form of the API family `path` belongs to. */
+export function sendError(res: ServerResponse, err: unknown, api: ApiFamily, path: string): void {
+  const error = classify(err);
+  const retryAfter = retryAfterOf(error);
+  if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
+  // The Open Inference Protocol's routes answer in its own error form, whatever the server's mode.
+  const family: ApiFamily = path === '/v2' || path.startsWith('/v2/') ? 'oip' : api;
+  const body = JSON.stringify(errorBody(error, family));
+  res.statusCode = httpStatusOf(error, family);
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+}
+
 export function errorHandler(api: ApiFamily): ErrorRequestHandler {
-  return (err, req, res, next) => {
+  return (err, req: IncomingMessage & { path: string }, res, next) => {
     if (res.headersSent) return next(err);
-    const error = classify(err);
-    const retryAfter = retryAfterOf(error);
-    if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
-    // The Open Inference Protocol's routes answer in its own error form, whatever the server's mode.
-    const family: ApiFamily = req.path === '/v2' || req.path.startsWith('/v2/') ? 'oip' : api;
-    res.status(httpStatusOf(error, family)).json(errorBody(error, family));
+    sendError(res, err, api, req.path);
   };
 }
 

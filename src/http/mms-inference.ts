@@ -5,6 +5,7 @@ import type { InflightBytes } from './inflight';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { ModelNotFoundError } from '../errors';
 import { invokeModel } from './invoke';
+import { locals } from './access-log';
 import { inferenceApiDescription } from './openapi';
 
 export interface InferenceRouterOptions {
@@ -44,7 +45,7 @@ export function mmsInferenceRouter(scheduler: ModelScheduler, options: Inference
   for (const method of ['post', 'put', 'get'] as const) {
     router[method]('/predictions/*segments', body, async (req, res) => {
       const { name, version } = predictionTarget(scheduler, (req.params as { segments: string[] }).segments);
-      await invokeModel(scheduler, name, version, req, res);
+      await invokeModel(scheduler, name, version, req, res, locals(res));
     });
   }
   return router;

@@ -11,6 +11,7 @@ import { formatIssues } from '../models/model-config';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { modelStatusRouter } from './model-status';
 import { invokeModel } from './invoke';
+import { locals } from './access-log';
 import { intParam, stringParam } from './params';
 import { pingHandler } from './mms-inference';
 
@@ -54,7 +55,7 @@ export function sagemakerRouter(scheduler: ModelScheduler, options: SageMakerRou
   });
 
   router.post('/models/:name/invoke', raw, async (req, res) => {
-    await invokeModel(scheduler, req.params.name, undefined, req, res);
+    await invokeModel(scheduler, req.params.name, undefined, req, res, locals(res));
   });
 
   router.post('/invocations', raw, async (req, res) => {
@@ -62,7 +63,7 @@ export function sagemakerRouter(scheduler: ModelScheduler, options: SageMakerRou
     if (!target) throw new BadRequestError('POST /invocations needs the X-Amzn-SageMaker-Target-Model header');
     const relative = validateRelativePath(target, 'target model');
     await scheduler.ensureLoaded(relative, relative);
-    await invokeModel(scheduler, relative, undefined, req, res);
+    await invokeModel(scheduler, relative, undefined, req, res, locals(res));
   });
 
   return router;
