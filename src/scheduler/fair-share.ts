@@ -36,3 +36,21 @@ export function activatedTime(usedMs: number, floor: number): number {
 export function chargedTime(usedMs: number, ms: number, weight = 1): number {
   return usedMs + Math.max(0, ms) / Math.max(weight, 1e-9);
 }
+
+/**
+ * Past this expected run time a task is not sent to a thread still busy with another. A task sent
+ * ahead starts the moment the one before it ends, instead of after its answer has crossed to the main
+ * thread and the next task back, which on a loaded machine costs a short model more than its run; but
+ * whoever arrives meanwhile waits behind both, so only short tasks go ahead.
+ */
+export const PREFETCH_MAX_MS = 10;
+
+/** Whether a lane's next task may be sent to its thread before the running task ends. */
+export function mayPrefetch(expectedMs: number | undefined): boolean {
+  return expectedMs !== undefined && expectedMs <= PREFETCH_MAX_MS;
+}
+
+/** A lane's expected run time after one more run of `ms` (a moving average that follows changes within a few runs). */
+export function serviceEstimate(previous: number | undefined, ms: number): number {
+  return previous === undefined ? ms : previous * 0.75 + ms * 0.25;
+}

@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { ClientDisconnectedError, InferenceTimeoutError, WorkerFailedError, fromWireError } from '../errors';
-import { activatedTime, chargedTime, nextLane } from '../scheduler/fair-share';
+import { activatedTime, chargedTime, mayPrefetch, nextLane, serviceEstimate } from '../scheduler/fair-share';
 import type { Abortable } from './cancel-signal';
 import { gpuOfWorker } from './device-probe';
 import type {
@@ -42,10 +42,19 @@ interface Waiting {
   settle(outcome: { result?: WorkerResult; error?: unknown; cancelled?: boolean }): void;
 }
 
-/** One model's tasks on this thread, first in first out, and the thread time it has used. */
+/** One model's tasks on this thread, first in first out, the thread time it has used and one run's expected time. */
 interface Lane {
   waiting: Waiting[];
   usedMs: number;
+  expectedMs?: number;
+}
+
+/** A task handed to the thread; `ahead` while the task before it still runs (it was sent ahead, fair-share.ts). */
+interface Posted {
+  entry: Waiting;
+  key: string;
+  lane: Lane;
+  ahead: boolean;
 }
 
 function laneKey(task: SlotTask): string {
@@ -60,6 +69,11 @@ function laneKey(task: SlotTask): string {
   }
 }
 
+const isInfer = (task: SlotTask) => task.kind === 'infer' || task.kind === 'inferBatch';
+
+/** Tasks on the thread at once: the running one and one sent ahead. The worker runs them in turn. */
+const PIPELINE_DEPTH = 2;
+
 /**
  * A worker's young generation. V8 grows it to tens of MiB per thread while a thread allocates, and what it
  * holds shows as RSS that churn never gives back: 300 evict/reload cycles of the recogniser grew RSS 15.8%
@@ -71,15 +85,18 @@ const WORKER_YOUNG_GENERATION_MB = 3;
 export class WorkerSlot {
   inFlight = 0;
   /**
-   * Tasks wait here, in one lane per model, and piscina gets one only when the thread is free: its own
-   * queue let a task with an AbortSignal wait behind later ones for a whole 3 s run (measured), and one
-   * FIFO for all models made a 2 ms classifier wait behind every 200 ms detector run before it.
+   * Tasks wait here, in one lane per model, and piscina gets one only when the thread is free (or, for a
+   * short task, about to be): its own queue let a task with an AbortSignal wait behind later ones for a
+   * whole 3 s run (measured), and one FIFO for all models made a 2 ms classifier wait behind every 200 ms
+   * detector run before it.
    */
   private readonly lanes = new Map<string, Lane>();
+  private readonly posted: Posted[] = [];
   private floorMs = 0;
   private seq = 0;
   private queuedCount = 0;
-  private busy = false;
+  /** When the thread last finished a task: a task sent ahead starts then, not when it was sent. */
+  private lastDoneAt = 0;
   /** Models the current thread has loaded: a request for one of them crosses as its key alone. */
   private readonly threadHas = new Set<string>();
   readonly startedAt = new Date();
@@ -93,7 +110,7 @@ export class WorkerSlot {
       minThreads: 1,
       maxThreads: 1,
       idleTimeout: Number.MAX_SAFE_INTEGER,
-      concurrentTasksPerWorker: 1,
+      concurrentTasksPerWorker: PIPELINE_DEPTH,
       // Its run and wait histograms cost the event loop on every task, and nothing reads them.
       recordTiming: false,
       workerData: { ...init, gpu: gpuOfWorker(id, init.gpuIds ?? []) },
@@ -126,29 +143,31 @@ export class WorkerSlot {
   async run<T extends SlotTask>(task: T, transferList: ArrayBuffer[] = [], signal?: Abortable, cancel?: Abortable): Promise<ResultOf<T>> {
     this.inFlight++;
     let outcome: { result?: WorkerResult; error?: unknown; cancelled?: boolean };
-    let drop: (() => void) | undefined;
+    let onSignal: (() => void) | undefined;
     let dropCancelled: (() => void) | undefined;
     try {
       outcome = await new Promise((settle) => {
         const entry: Waiting = { task, transferList, signal, settle, seq: this.seq++ };
         const key = laneKey(task);
-        const dequeue = (why: { error: unknown; cancelled?: boolean }) => {
+        const dequeue = (why: { error: unknown; cancelled?: boolean }): boolean => {
           const lane = this.lanes.get(key);
           const at = lane ? lane.waiting.indexOf(entry) : -1;
-          if (lane && at >= 0) {
-            lane.waiting.splice(at, 1);
-            this.queuedCount--;
-            settle(why);
-          }
+          if (!lane || at < 0) return false;
+          lane.waiting.splice(at, 1);
+          this.queuedCount--;
+          settle(why);
+          return true;
         };
         if (signal) {
-          drop = () => dequeue({ error: signal.reason ?? new Error('aborted') });
+          onSignal = () => {
+            if (!dequeue({ error: signal.reason ?? new Error('aborted') })) this.endIfRunning(entry);
+          };
           if (signal.aborted) return settle({ error: signal.reason ?? new Error('aborted') });
-          signal.addEventListener('abort', drop, { once: true });
+          signal.addEventListener('abort', onSignal, { once: true });
         }
         // Unlike `signal`, a cancel only takes a task off the queue: a running one is never ended for it.
         if (cancel) {
-          dropCancelled = () => dequeue({ error: cancel.reason, cancelled: true });
+          dropCancelled = () => void dequeue({ error: cancel.reason, cancelled: true });
           if (cancel.aborted) return settle({ error: cancel.reason, cancelled: true });
           cancel.addEventListener('abort', dropCancelled, { once: true });
         }
@@ -167,7 +186,7 @@ export class WorkerSlot {
       this.inFlight--;
       // The listener holds the task and its result: left on a signal that outlives the task, it kept
       // every answer of the last response_timeout seconds in memory.
-      if (drop) signal!.removeEventListener('abort', drop);
+      if (onSignal) signal!.removeEventListener('abort', onSignal);
       if (dropCancelled) cancel!.removeEventListener('abort', dropCancelled);
     }
     if (outcome.cancelled) throw new ClientDisconnectedError('the client went away while its request was queued; it was dropped');
@@ -178,6 +197,12 @@ export class WorkerSlot {
     }
     if (!outcome.result.ok) throw fromWireError(outcome.result.error);
     return outcome.result as ResultOf<T>;
+  }
+
+  /** Ends the thread when `entry` is the task it runs (piscina starts a new one); a task sent ahead waits for it. */
+  private endIfRunning(entry: Waiting): void {
+    const head = this.posted[0];
+    if (head?.entry === entry && !head.ahead) void this.piscina.threads[0]?.terminate();
   }
 
   /** The wire message: requests by key, with the spec only where this thread has not loaded the model. */
@@ -191,35 +216,64 @@ export class WorkerSlot {
     return task;
   }
 
+  /** Hands the thread its next tasks: one when it is free, a second, short inference behind a running one. */
   private next(): void {
-    if (this.busy) return;
-    const key = nextLane([...this.lanes].map(([k, lane]) => ({ key: k, queued: lane.waiting.length, usedMs: lane.usedMs, headSeq: lane.waiting[0]?.seq ?? Infinity })));
-    if (key === undefined) return;
-    const lane = this.lanes.get(key)!;
-    const entry = lane.waiting.shift()!;
-    this.queuedCount--;
-    this.floorMs = Math.max(this.floorMs, lane.usedMs);
-    this.busy = true;
+    while (this.posted.length < PIPELINE_DEPTH) {
+      const key = nextLane([...this.lanes].map(([k, lane]) => ({ key: k, queued: lane.waiting.length, usedMs: lane.usedMs, headSeq: lane.waiting[0]?.seq ?? Infinity })));
+      if (key === undefined) return;
+      const lane = this.lanes.get(key)!;
+      const ahead = this.posted.length > 0;
+      if (ahead && !(isInfer(this.posted[0].entry.task) && isInfer(lane.waiting[0].task) && mayPrefetch(lane.expectedMs))) return;
+      const entry = lane.waiting.shift()!;
+      this.queuedCount--;
+      this.floorMs = Math.max(this.floorMs, lane.usedMs);
+      this.post({ entry, key, lane, ahead });
+    }
+  }
+
+  private post(posted: Posted): void {
+    const { entry, lane, key } = posted;
     const task = entry.task;
-    const started = performance.now();
-    this.piscina.run(this.toWire(task), { transferList: entry.transferList, signal: entry.signal }).then(
+    if (!posted.ahead) this.lastDoneAt = performance.now();
+    this.posted.push(posted);
+    // A task sent ahead keeps its body (it is copied, not moved): if the thread ends before it starts, it is sent again.
+    this.piscina.run(this.toWire(task), { transferList: posted.ahead ? [] : entry.transferList }).then(
       (result: WorkerResult) => {
         if (result.ok && (task.kind === 'load' || task.kind === 'infer' || task.kind === 'inferBatch')) this.threadHas.add(task.model.key);
         if (task.kind === 'unload') this.threadHas.delete(task.key);
+        this.done(posted, true);
         entry.settle({ result });
       },
       (error: unknown) => {
-        // piscina rejects only when the thread ended (it exited, or an abort ended it): its
+        // piscina rejects only when the thread ended (it exited, or endIfRunning ended it): its
         // replacement has no sessions.
         this.threadHas.clear();
-        entry.settle({ error });
+        this.done(posted, false);
+        if (posted.ahead && !entry.signal?.aborted) {
+          // It never started: first in its lane again, for the new thread.
+          lane.waiting.unshift(entry);
+          this.queuedCount++;
+          if (!this.lanes.has(key)) this.lanes.set(key, lane);
+        } else {
+          entry.settle({ error });
+        }
       },
-    ).finally(() => {
-      lane.usedMs = chargedTime(lane.usedMs, performance.now() - started);
-      if (task.kind === 'unload' && lane.waiting.length === 0) this.lanes.delete(key);
-      this.busy = false;
-      this.next();
-    });
+    ).finally(() => this.next());
+  }
+
+  /** Takes a finished task off the thread, charging its lane the time the thread spent on it. */
+  private done(posted: Posted, finished: boolean): void {
+    const at = this.posted.indexOf(posted);
+    if (at >= 0) this.posted.splice(at, 1);
+    const now = performance.now();
+    const ms = now - this.lastDoneAt;
+    this.lastDoneAt = now;
+    const { lane, key, entry } = posted;
+    lane.usedMs = chargedTime(lane.usedMs, ms);
+    if (isInfer(entry.task) && finished) lane.expectedMs = serviceEstimate(lane.expectedMs, ms);
+    // The task behind it starts now.
+    if (finished && this.posted[0]) this.posted[0].ahead = false;
+    if (entry.task.kind === 'unload' && lane.waiting.length === 0) this.lanes.delete(key);
   }
 
   close(): Promise<void> {

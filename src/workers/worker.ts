@@ -80,7 +80,16 @@ async function measuredFirstRun<T extends InferResult | InferBatchResult>(model:
   return { ...result, firstRunBytes: Math.max(0, residentBytes() - before), ...gpu };
 }
 
-export default async function handleTask(task: WorkerTask): Promise<WorkerResult> {
+// The pool sends a short task ahead while one runs (pool.ts): tasks run one after another, in the order sent.
+let turn: Promise<unknown> = Promise.resolve();
+
+export default function handleTaskInTurn(task: WorkerTask): Promise<WorkerResult> {
+  const result = turn.then(() => handleTask(task));
+  turn = result;
+  return result;
+}
+
+async function handleTask(task: WorkerTask): Promise<WorkerResult> {
   try {
     switch (task.kind) {
       case 'load':

@@ -1,4 +1,4 @@
-import { activatedTime, chargedTime, LaneState, nextLane } from '../../src/scheduler/fair-share';
+import { activatedTime, chargedTime, LaneState, mayPrefetch, nextLane, PREFETCH_MAX_MS, serviceEstimate } from '../../src/scheduler/fair-share';
 import { threadsToAdd } from '../../src/scheduler/placement';
 
 /** Runs `lanes` on one thread under the policy until every task ran; returns the order of lane keys. */
@@ -76,5 +76,24 @@ describe('threads for a new model', () => {
 
   test('a thread that already hosts the model is not counted as free', () => {
     expect(threadsToAdd([w(0, 0), w(1, 2)], 1, new Set([0]), 8)).toBe(1);
+  });
+});
+
+describe('sending a task ahead', () => {
+  test('only a lane whose runs are known to be short', () => {
+    expect(mayPrefetch(undefined)).toBe(false);
+    expect(mayPrefetch(2)).toBe(true);
+    expect(mayPrefetch(PREFETCH_MAX_MS)).toBe(true);
+    expect(mayPrefetch(200)).toBe(false);
+  });
+
+  test('the expected run time follows the runs within a few', () => {
+    let expected = serviceEstimate(undefined, 2);
+    expect(expected).toBe(2);
+    for (let i = 0; i < 12; i++) expected = serviceEstimate(expected, 200);
+    expect(expected).toBeGreaterThan(190);
+    expect(mayPrefetch(expected)).toBe(false);
+    for (let i = 0; i < 16; i++) expected = serviceEstimate(expected, 2);
+    expect(mayPrefetch(expected)).toBe(true);
   });
 });
