@@ -40,7 +40,8 @@ export function sendError(res: ServerResponse, err: unknown, api: ApiFamily, pat
   const retryAfter = retryAfterOf(error);
   if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
   // The Open Inference Protocol's routes answer in its own error form, whatever the server's mode.
-  const family: ApiFamily = path === '/v2' || path.startsWith('/v2/') ? 'oip' : api;
+  const lower = path.toLowerCase();
+  const family: ApiFamily = lower === '/v2' || lower.startsWith('/v2/') ? 'oip' : api;
   const body = JSON.stringify(errorBody(error, family));
   res.statusCode = httpStatusOf(error, family);
   res.setHeader('Content-Type', 'application/json; charset=utf-8');

@@ -1,8 +1,10 @@
 // The inference routes that carry nearly all traffic, answered without express. Its app, router and
 // response helpers cost the main thread about 0.2 ms and 12 KB of garbage per request (CPU and
 // allocation profiles of bench:fairness's classifier at c=1), as much as the whole answer's write.
-// Only the plain form of each URL is taken here; anything else (an escaped name, a trailing slash,
-// another case, a token to check, a draining server) goes to express, which answers it the same way.
+// Taken here: POST|PUT /predictions/{name}[/{version}], POST /v2/models/{m}[/versions/{v}]/infer and, on
+// SageMaker's port, POST /models/{name}/invoke. Only the plain form of each URL is taken; anything else
+// (an escaped name, a trailing slash, another case, a token to check, a draining server) goes to
+// express, which answers it the same way.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiFamily } from '../errors';
 import type { QuiverMetrics } from '../metrics';
@@ -14,10 +16,13 @@ import { sendError } from './error-handler';
 import type { InflightBytes } from './inflight';
 import { RequestWithBody, invokeModel } from './invoke';
 import { predictionTarget } from './mms-inference';
+import { inferOip, modelTarget } from './oip';
 
-export type FastRoute = { kind: 'predictions'; segments: string[] } | { kind: 'invoke'; name: string };
+export type FastRoute = { kind: 'predictions'; segments: string[] } | { kind: 'invoke'; name: string } | { kind: 'oip'; segments: string[] };
 
 const PREDICTIONS = '/predictions/';
+const OIP_MODELS = '/v2/models/';
+const OIP_INFER = '/infer';
 const MODELS = '/models/';
 const INVOKE = '/invoke';
 
@@ -28,6 +33,10 @@ export function matchFastRoute(method: string | undefined, path: string, sagemak
   if (path.startsWith(PREDICTIONS)) {
     const segments = path.slice(PREDICTIONS.length).split('/');
     return segments.includes('') ? undefined : { kind: 'predictions', segments };
+  }
+  if (method === 'POST' && path.startsWith(OIP_MODELS) && path.endsWith(OIP_INFER)) {
+    const segments = path.slice(OIP_MODELS.length).split('/');
+    return segments.length > 1 && !segments.includes('') ? { kind: 'oip', segments } : undefined;
   }
   if (sagemaker && method === 'POST' && path.startsWith(MODELS) && path.endsWith(INVOKE)) {
     const name = path.slice(MODELS.length, -INVOKE.length);
@@ -70,6 +79,10 @@ export function fastInference(options: FastInferenceOptions): (req: IncomingMess
     read(req, res, (err) => {
       if (err) return fail(err);
       try {
+        if (route.kind === 'oip') {
+          inferOip(scheduler, modelTarget(route.segments), req, res, options.maxRequestSize, context).catch(fail);
+          return;
+        }
         const target = route.kind === 'invoke' ? { name: route.name } : predictionTarget(scheduler, route.segments);
         invokeModel(scheduler, target.name, target.version, req, res, context).catch(fail);
       } catch (e) {

@@ -13,7 +13,7 @@ const MAX_CUSTOM_ATTRIBUTES = 1024;
 /** A request whose body readBody has read. */
 export type RequestWithBody = IncomingMessage & { body?: unknown };
 
-function header(req: IncomingMessage, name: string): string | undefined {
+export function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
 }

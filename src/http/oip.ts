@@ -1,12 +1,14 @@
 // The Open Inference Protocol (KServe v2) over REST, with Triton's extensions that its clients and
 // perf_analyzer need: binary tensor data, model configuration and the model repository.
 import { clientGone } from './client-gone';
-import { Router, Request, Response } from 'express';
+import { Router } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as zlib from 'node:zlib';
 import { BadRequestError, InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors';
 import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
 import type { ModelScheduler } from '../scheduler/scheduler';
-import { locals } from './access-log';
+import { RequestLocals, locals } from './access-log';
+import { RequestWithBody, header, sendOk } from './invoke';
 import { readBody } from './body';
 import type { InflightBytes } from './inflight';
 import { SERVER_NAME, SERVER_VERSION } from '../version';
@@ -45,8 +47,8 @@ export function modelTarget(segments: string[]): Target {
   return { name: parts.join('/'), version, action };
 }
 
-function headerLengthOf(req: Request, bodyBytes: number): number | undefined {
-  const raw = req.get(HEADER_LENGTH);
+function headerLengthOf(req: IncomingMessage, bodyBytes: number): number | undefined {
+  const raw = header(req, HEADER_LENGTH);
   if (raw === undefined) return undefined;
   if (!/^\d+$/.test(raw.trim())) throw new InvalidInputError(`Inference-Header-Content-Length must be a whole number of bytes, got ${JSON.stringify(raw)}`);
   const length = Number(raw);
@@ -55,8 +57,8 @@ function headerLengthOf(req: Request, bodyBytes: number): number | undefined {
 }
 
 /** tritonclient's request_compression_algorithm: a gzip or deflate body, inflated up to max_request_size. */
-function decompressed(req: Request, body: Buffer, limit: number): Promise<Buffer> {
-  const encoding = (req.get('content-encoding') ?? '').trim().toLowerCase();
+function decompressed(req: IncomingMessage, body: Buffer, limit: number): Promise<Buffer> {
+  const encoding = (header(req, 'content-encoding') ?? '').trim().toLowerCase();
   if (encoding === '' || encoding === 'identity') return Promise.resolve(body);
   if (encoding !== 'gzip' && encoding !== 'deflate') {
     return Promise.reject(new UnsupportedMediaTypeError(`Content-Encoding ${JSON.stringify(encoding)} is not supported: send gzip, deflate or none`));
@@ -71,8 +73,10 @@ function decompressed(req: Request, body: Buffer, limit: number): Promise<Buffer
   });
 }
 
-async function infer(scheduler: ModelScheduler, target: Target, req: Request, res: Response, maxRequestSize: number): Promise<void> {
-  const context = locals(res);
+/** POST /v2/models/{m}[/versions/{v}]/infer, in express and on the fast path (fast-inference.ts). */
+export async function inferOip(
+  scheduler: ModelScheduler, target: Target, req: RequestWithBody, res: ServerResponse, maxRequestSize: number, context: RequestLocals,
+): Promise<void> {
   scheduler.readiness(target.name, target.version);
   context.model = target.name;
   const body: Uint8Array = Buffer.isBuffer(req.body) ? await decompressed(req, req.body, maxRequestSize) : new Uint8Array(0);
@@ -80,23 +84,17 @@ async function infer(scheduler: ModelScheduler, target: Target, req: Request, re
   const headerLength = headerLengthOf(req, body.byteLength);
   const result = await scheduler.infer(target.name, target.version, {
     body,
-    contentType: req.get('content-type') ?? 'application/json',
+    contentType: header(req, 'content-type') ?? 'application/json',
     requestId: context.requestId,
     enqueuedAt: Date.now(),
     oip: { headerLength },
   }, Infinity, clientGone(res));
   context.timings = result.timings;
-  if (result.coldStart) res.set('X-Quiver-Cold-Start', 'true');
-  if (!result.binary) {
-    res.status(200).type('application/json').send(result.body);
-    return;
-  }
-  const header = Buffer.from(result.body, 'utf8');
-  res
-    .status(200)
-    .set('Inference-Header-Content-Length', String(header.length))
-    .type('application/octet-stream')
-    .send(Buffer.concat([header, result.binary]));
+  if (result.coldStart) res.setHeader('X-Quiver-Cold-Start', 'true');
+  if (!result.binary) return sendOk(res, 'application/json', result.body);
+  const head = Buffer.from(result.body, 'utf8');
+  res.setHeader('Inference-Header-Content-Length', String(head.length));
+  sendOk(res, 'application/octet-stream', Buffer.concat([head, result.binary]));
 }
 
 function repositoryParameters(body: unknown): Record<string, unknown> {
@@ -140,7 +138,7 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
   router.post('/v2/models/*segments', raw, async (req, res) => {
     const target = modelTarget((req.params as { segments: string[] }).segments);
     if (target.action !== 'infer') throw new BadRequestError(`POST /v2/models/${target.name} is not an API: did you mean .../infer?`);
-    await infer(scheduler, target, req, res, options.maxRequestSize);
+    await inferOip(scheduler, target, req, res, options.maxRequestSize, locals(res));
   });
 
   router.post('/v2/repository/index', json, async (req, res) => {

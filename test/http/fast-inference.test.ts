@@ -11,6 +11,8 @@ describe('matchFastRoute', () => {
     expect(matchFastRoute('PUT', '/predictions/m/2.0', false)).toEqual({ kind: 'predictions', segments: ['m', '2.0'] });
     expect(matchFastRoute('POST', '/predictions/a/b/c', false)).toEqual({ kind: 'predictions', segments: ['a', 'b', 'c'] });
     expect(matchFastRoute('POST', '/models/m/invoke', true)).toEqual({ kind: 'invoke', name: 'm' });
+    expect(matchFastRoute('POST', '/v2/models/m/infer', false)).toEqual({ kind: 'oip', segments: ['m', 'infer'] });
+    expect(matchFastRoute('POST', '/v2/models/m/versions/2/infer', true)).toEqual({ kind: 'oip', segments: ['m', 'versions', '2', 'infer'] });
   });
 
   test('leaves everything else to express', () => {
@@ -26,7 +28,10 @@ describe('matchFastRoute', () => {
       ['POST', '/models//invoke', true],
       ['POST', '/models/a/b/invoke', true],
       ['POST', '/invocations', true],
-      ['POST', '/v2/models/m/infer', false],
+      ['POST', '/v2/models/infer', false],
+      ['POST', '/v2/models//infer', false],
+      ['GET', '/v2/models/m/infer', false],
+      ['POST', '/v2/models/m/ready', false],
     ] as const) {
       expect(matchFastRoute(method, url, sagemaker)).toBeUndefined();
     }
@@ -78,6 +83,34 @@ describe('the fast path and express answer alike', () => {
     expect(fast.status).toBe(413);
     expect(slow.status).toBe(413);
     expect(await json(slow)).toEqual(await json(fast));
+  });
+
+  test('OIP infer: JSON and binary answers, and errors in the OIP form, alike on both paths', async () => {
+    const request = { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }] };
+    const fast = await postJson(`${s.inference}/v2/models/adder/infer`, request);
+    const slow = await postJson(`${s.inference}/V2/models/adder/infer`, request);
+    expect(fast.status).toBe(200);
+    expect(headersOf(slow).contentType).toBe(headersOf(fast).contentType);
+    const answer = await json(fast);
+    expect(answer).toMatchObject({ model_name: 'adder', outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 3], data: [11, 22, 33] }] });
+    expect(await json(slow)).toEqual(answer);
+
+    const binary = { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', parameters: { binary_data_size: 12 } }], outputs: [{ name: 'y', parameters: { binary_data: true } }] };
+    const head = Buffer.from(JSON.stringify(binary));
+    const body = Buffer.concat([head, Buffer.from(Float32Array.of(1, 2, 3).buffer)]);
+    const post = (url: string) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(head.length) }, body });
+    const [b1, b2] = [await post(`${s.inference}/v2/models/adder/infer`), await post(`${s.inference}/V2/models/adder/infer`)];
+    expect(b1.status).toBe(200);
+    const length = Number(b1.headers.get('inference-header-content-length'));
+    const bytes = Buffer.from(await b1.arrayBuffer());
+    expect(Array.from(new Float32Array(bytes.buffer.slice(bytes.byteOffset + length, bytes.byteOffset + bytes.length)))).toEqual([11, 22, 33]);
+    expect(Buffer.from(await b2.arrayBuffer()).equals(bytes)).toBe(true);
+
+    const [e1, e2] = [await postJson(`${s.inference}/v2/models/nobody/infer`, request), await postJson(`${s.inference}/V2/models/nobody/infer`, request)];
+    expect(e1.status).toBe(404);
+    const error = await json(e1);
+    expect(typeof error.error).toBe('string');
+    expect(await json(e2)).toEqual(error);
   });
 
   test('a client request id is kept, and the access metrics count fast-path requests', async () => {
