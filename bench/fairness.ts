@@ -203,6 +203,7 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
     let minThroughput = Infinity;
     let maxP99 = 0;
     let cpu = 0;
+    let cpuHttp = 0;
     for (const k of KEYS) {
       const t = medianFigures(target.get(k)!);
       const b = medianFigures(baseline.get(k)!);
@@ -214,11 +215,12 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
       minPipeline = Math.min(minPipeline, t.throughput / b.throughput);
       maxPipelineP99 = Math.max(maxPipelineP99, t.p99 / b.p99);
       cpu += (t.throughput * serviceMs.get(k)!) / 1000;
+      cpuHttp += (h.throughput * serviceMs.get(k)!) / 1000;
       report.push(`| ${k} | ${serviceMs.get(k)!.toFixed(2)} | ${t.throughput.toFixed(1)} | ${t.p50.toFixed(1)} | ${t.p99.toFixed(1)} | ${t.errors} | ${h.throughput.toFixed(1)} | ${h.p50.toFixed(1)} | ${h.p99.toFixed(1)} | ${b.throughput.toFixed(1)} | ${b.p50.toFixed(1)} | ${b.p99.toFixed(1)} | ${tr.toFixed(2)} | ${pr.toFixed(2)} | ${(t.throughput / b.throughput).toFixed(2)} | ${(t.p99 / b.p99).toFixed(2)} |`);
     }
     const cpuUse = cpu / cores;
     report.push('', `cls alone at c=1, ${clsOverheads.length} rounds: target p50 ${median(clsP50).toFixed(2)} ms, onnxruntime run p50 ${median(ortP50).toFixed(2)} ms, overhead ${clsOverhead.toFixed(2)} ms (rounds: ${clsOverheads.map((x) => x.toFixed(2)).join(' ')}); the standalone HTTP server's overhead ${median(httpOverheads).toFixed(2)} ms; server peak RSS ${peakRss.toFixed(0)} MB during the stress.`);
-    const line = `RESULT fairness min_model_throughput_ratio=${minThroughput.toFixed(2)} max_model_p99_ratio=${maxP99.toFixed(2)} cpu_use=${cpuUse.toFixed(2)} cls_jpeg_overhead_ms=${clsOverhead.toFixed(2)} standalone_http_overhead_ms=${median(httpOverheads).toFixed(2)} peak_rss_mb=${peakRss.toFixed(0)} min_throughput_ratio_pipeline_only=${minPipeline.toFixed(2)} max_p99_ratio_pipeline_only=${maxPipelineP99.toFixed(2)}`;
+    const line = `RESULT fairness min_model_throughput_ratio=${minThroughput.toFixed(2)} max_model_p99_ratio=${maxP99.toFixed(2)} cpu_use=${cpuUse.toFixed(2)} standalone_http_cpu_use=${(cpuHttp / cores).toFixed(2)} cls_jpeg_overhead_ms=${clsOverhead.toFixed(2)} standalone_http_overhead_ms=${median(httpOverheads).toFixed(2)} peak_rss_mb=${peakRss.toFixed(0)} min_throughput_ratio_pipeline_only=${minPipeline.toFixed(2)} max_p99_ratio_pipeline_only=${maxPipelineP99.toFixed(2)}`;
     return { line, report };
   } finally {
     server?.kill('SIGTERM');

@@ -38,16 +38,17 @@ export function chargedTime(usedMs: number, ms: number, weight = 1): number {
 }
 
 /**
- * Past this expected run time a task is not sent to a thread still busy with another. A task sent
- * ahead starts the moment the one before it ends, instead of after its answer has crossed to the main
- * thread and the next task back, which on a loaded machine costs a short model more than its run; but
- * whoever arrives meanwhile waits behind both, so only short tasks go ahead.
+ * Past this expected run time a task is not sent to a thread that other models share while it is busy
+ * with another. A task sent ahead starts the moment the one before it ends, instead of after that one's
+ * answer has crossed to the main thread and the next task back, which on a loaded machine costs a short
+ * model more than its run; but a model that arrives meanwhile waits behind both, so on a shared thread
+ * only short tasks go ahead. A thread that serves one model has nobody to delay: any task goes ahead.
  */
 export const PREFETCH_MAX_MS = 10;
 
 /** Whether a lane's next task may be sent to its thread before the running task ends. */
-export function mayPrefetch(expectedMs: number | undefined): boolean {
-  return expectedMs !== undefined && expectedMs <= PREFETCH_MAX_MS;
+export function mayPrefetch(expectedMs: number | undefined, threadShared = true): boolean {
+  return expectedMs !== undefined && (!threadShared || expectedMs <= PREFETCH_MAX_MS);
 }
 
 /** A lane's expected run time after one more run of `ms` (a moving average that follows changes within a few runs). */

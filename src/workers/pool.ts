@@ -223,12 +223,19 @@ export class WorkerSlot {
       if (key === undefined) return;
       const lane = this.lanes.get(key)!;
       const ahead = this.posted.length > 0;
-      if (ahead && !(isInfer(this.posted[0].entry.task) && isInfer(lane.waiting[0].task) && mayPrefetch(lane.expectedMs))) return;
+      if (ahead && !(isInfer(this.posted[0].entry.task) && isInfer(lane.waiting[0].task) && mayPrefetch(lane.expectedMs, this.modelsServed() > 1))) return;
       const entry = lane.waiting.shift()!;
       this.queuedCount--;
       this.floorMs = Math.max(this.floorMs, lane.usedMs);
       this.post({ entry, key, lane, ahead });
     }
+  }
+
+  /** Models with a lane on this thread (a lane goes with its model's unload). */
+  private modelsServed(): number {
+    let n = 0;
+    for (const key of this.lanes.keys()) if (key !== '') n++;
+    return n;
   }
 
   private post(posted: Posted): void {

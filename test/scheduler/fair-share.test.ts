@@ -87,6 +87,12 @@ describe('sending a task ahead', () => {
     expect(mayPrefetch(200)).toBe(false);
   });
 
+  test('on a thread of its own, a lane sends any task ahead once its run time is known', () => {
+    expect(mayPrefetch(200, false)).toBe(true);
+    expect(mayPrefetch(undefined, false)).toBe(false);
+    expect(mayPrefetch(200, true)).toBe(false);
+  });
+
   test('the expected run time follows the runs within a few', () => {
     let expected = serviceEstimate(undefined, 2);
     expect(expected).toBe(2);
