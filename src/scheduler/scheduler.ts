@@ -150,6 +150,8 @@ export class ModelScheduler {
   private restoring = false;
   /** Versions with an autoscale step queued: at most one each, recomputed when its turn comes. */
   private readonly scaling = new Set<LifeEntry>();
+  /** Generations at zero workers getting their first copy for a request (growFromZero). */
+  private readonly growing = new Map<Placement, Promise<void>>();
 
   /** Threads the server started with; those past them are paid from the budget. */
   private readonly baseWorkers: number;
@@ -934,7 +936,7 @@ export class ModelScheduler {
         throw err;
       }
       const placement = lease.placement;
-      if (placement.hosts.size === 0) throw new NoWorkerAvailableError(`model "${name}" has no workers; scale it with PUT /models/${name}?min_worker=1`);
+      if (placement.hosts.size === 0) await this.growFromZero(entry, placement, deadline);
       placement.hits++;
       placement.lastUsed = Date.now();
       this.hits.set(record.id, (this.hits.get(record.id) ?? 0) + 1);
@@ -1108,6 +1110,43 @@ export class ModelScheduler {
         .makeRoom('', { keepBytes: 0, waitForBusy: false, label: 'the models in use' })
         .catch((err: Error) => log.warn('still over the memory budget: every model left is in use', { usedBytes: this.budgetUsedBytes(), budgetBytes: this.budget.bytes, error: err.message }));
     });
+  }
+
+  /**
+   * A version at zero workers with max_worker above zero gets its first copy for the request that finds
+   * it so, made room for as a load is (housekeeping gives the copy back once it has been idle a while).
+   * Requests that arrive meanwhile wait for the same copy.
+   */
+  private async growFromZero(entry: LifeEntry, placement: Placement, deadline: number): Promise<void> {
+    const name = entry.record.name;
+    const settings = entry.record.settings!;
+    if (Math.max(settings.minWorkers, settings.maxWorkers) === 0) {
+      throw new NoWorkerAvailableError(`model "${name}" has no workers; scale it with PUT /models/${name}?min_worker=1`);
+    }
+    let growth = this.growing.get(placement);
+    if (!growth) {
+      growth = this.admit(async () => {
+        if (entry.current !== placement || placement.hosts.size > 0) return;
+        const pkg = entry.record.pkg!;
+        log.info('model grows from zero workers: a request arrived', { model: name, maxWorkers: settings.maxWorkers });
+        await this.budget.makeRoom(entry.record.id, { keepBytes: this.predictCopyBytes(pkg), peakBytes: this.costs.predictLoadExtra(pkg.modelPath, pkg.modelBytes), label: this.label(entry.record) });
+        await this.addHosts(entry, placement, 1);
+      });
+      this.growing.set(placement, growth);
+      void growth.catch(() => undefined).finally(() => this.growing.delete(placement));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new InferenceTimeoutError(`model "${name}" did not get a worker within its response_timeout; the request was dropped`)), Math.max(0, deadline - Date.now()));
+      timer.unref();
+    });
+    late.catch(() => undefined);
+    try {
+      await Promise.race([growth, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (placement.hosts.size === 0) throw new NoWorkerAvailableError(`model "${name}" has no workers and none could be started for it now (every thread busy or none free); try again`);
   }
 
   /** The timer's round: the budget re-checked, and each version grown or shrunk between min and max workers. */
