@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import {
   ArtifactAccessDeniedError,
   ArtifactDownloadFailedError,
@@ -26,6 +26,15 @@ export interface S3StoreOptions {
   /** An S3-compatible endpoint (path-style addressing); unset: AWS, or AWS_ENDPOINT_URL_S3. */
   endpoint?: string;
   maxObjects: number;
+}
+
+type S3Sdk = typeof import('@aws-sdk/client-s3');
+let loadedSdk: S3Sdk | undefined;
+
+/** The SDK, loaded on the first S3 URL: it adds ~20 MiB to the server's RSS, which a server without S3 models should not pay. */
+function sdk(): S3Sdk {
+  loadedSdk ??= require('@aws-sdk/client-s3') as S3Sdk;
+  return loadedSdk;
 }
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -61,7 +70,7 @@ export function s3Failure(err: unknown, url: string): QuiverError {
   if (['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Forbidden'].includes(name) || status === 403) {
     return new ArtifactAccessDeniedError(`access to ${url} was denied (${name})`);
   }
-  if (err instanceof S3ServiceException) return new ArtifactDownloadFailedError(`S3 refused ${url}: ${name} (HTTP ${status ?? '?'})`);
+  if (loadedSdk && err instanceof loadedSdk.S3ServiceException) return new ArtifactDownloadFailedError(`S3 refused ${url}: ${name} (HTTP ${status ?? '?'})`);
   return new ArtifactDownloadFailedError(`S3 could not be reached for ${url}: ${message}`);
 }
 
@@ -74,7 +83,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   private s3(): S3Client {
     const endpoint = this.options.endpoint || undefined;
-    this.client ??= new S3Client({
+    this.client ??= new (sdk().S3Client)({
       endpoint,
       forcePathStyle: endpoint !== undefined,
       // A custom store seldom cares about the region, but the SDK insists on one.
@@ -92,7 +101,7 @@ export class S3ArtifactStore implements ArtifactStore {
     try {
       if (key !== '' && !key.endsWith('/')) {
         try {
-          const head = await this.s3().send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+          const head = await this.s3().send(new (sdk().HeadObjectCommand)({ Bucket: bucket, Key: key }));
           return { kind: 'object', object: { key, bytes: head.ContentLength ?? 0, etag: cleanEtag(head.ETag) } };
         } catch (err) {
           if (statusOf(err) !== 404) throw err;
@@ -111,7 +120,7 @@ export class S3ArtifactStore implements ArtifactStore {
     const objects: RemoteObject[] = [];
     let token: string | undefined;
     do {
-      const page = await this.s3().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+      const page = await this.s3().send(new (sdk().ListObjectsV2Command)({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
       for (const o of page.Contents ?? []) {
         // Zero-byte "folder" markers that consoles create carry nothing.
         if (!o.Key || (o.Key.endsWith('/') && (o.Size ?? 0) === 0)) continue;
@@ -135,7 +144,7 @@ export class S3ArtifactStore implements ArtifactStore {
     let received = 0;
     try {
       const response = await this.s3().send(
-        new GetObjectCommand({ Bucket: bucket, Key: object.key, IfMatch: object.etag ? `"${object.etag}"` : undefined }),
+        new (sdk().GetObjectCommand)({ Bucket: bucket, Key: object.key, IfMatch: object.etag ? `"${object.etag}"` : undefined }),
       );
       const md5 = createHash('md5');
       const started = Date.now();
