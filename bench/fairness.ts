@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
+import { serverNodeArgs } from '../src/cli/supervisor';
 import { BUILTIN_MODEL_STORE } from '../src/config/schema';
 import { percentile, runLoad, LoadResult } from './load';
 import type { StandaloneJob, StandaloneResult } from './standalone-worker';
@@ -129,7 +130,8 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
   let base = String(values.target);
   if (base === 'quiver') {
     const [port, admin] = [await freePort(), await freePort()];
-    server = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--models', 'ALL', '--workers', String(values.workers), '--log-level', 'warn',
+    // With the V8 flags the supervisor gives the server it starts (npm start's way), without the supervisor's own process.
+    server = spawn(process.execPath, [...serverNodeArgs(), CLI, 'serve', '--no-supervisor', '--models', 'ALL', '--workers', String(values.workers), '--log-level', 'warn',
       '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', '127.0.0.1:0', '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-fair-'))], { stdio: 'inherit' });
     base = `http://127.0.0.1:${port}`;
     for (let i = 0; i < 600; i++) {
