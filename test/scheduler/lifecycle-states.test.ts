@@ -124,6 +124,13 @@ describe('autoscaleStep', () => {
     expect(autoscaleStep({ ...base, copies: 3, idleForMs: SHRINK_AFTER_MS - 1 })).toBe(0);
     expect(autoscaleStep({ ...base, copies: 1, idleForMs: SHRINK_AFTER_MS })).toBe(0);
   });
+  test('min_worker=0: the last copy goes after a quiet spell, and a version at zero is not grown by the timer', () => {
+    const scaleToZero = { ...base, minWorkers: 0, maxWorkers: 2 };
+    expect(autoscaleStep({ ...scaleToZero, copies: 1, idleForMs: SHRINK_AFTER_MS })).toBe(-1);
+    expect(autoscaleStep({ ...scaleToZero, copies: 1, idleForMs: SHRINK_AFTER_MS - 1 })).toBe(0);
+    // Its first copy comes with a request (the scheduler's growFromZero), not from the timer.
+    expect(autoscaleStep({ ...scaleToZero, copies: 0, idleForMs: SHRINK_AFTER_MS })).toBe(0);
+  });
   test('a version below min_worker is brought back up when a thread and the budget allow', () => {
     expect(autoscaleStep({ ...base, copies: 0 })).toBe(1);
     expect(autoscaleStep({ ...base, copies: 0, fitsOneMore: false })).toBe(0);
