@@ -1,6 +1,7 @@
 // npm run bench:budget [-- --requests N --models M] — many models of different sizes, a memory budget
 // that holds about a fifth of them, and a Zipf-distributed stream of requests at concurrency 16 through
 // HTTP, once with LRU and once with GreedyDual-Size-Frequency. Every answer names its model and is checked.
+import { serverNodeArgs } from '../src/cli/supervisor';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -114,7 +115,7 @@ async function drive(base: string, pid: number | undefined, stream: number[], co
 
 async function run(policy: 'lru' | 'gdsf', store: string, sizes: number[], stream: number[], budget: number, concurrency: number): Promise<RunResult> {
   const [port, admin] = [await freePort(), await freePort()];
-  const server: ChildProcess = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--model-store', store, '--workers', '2', '--log-level', 'warn',
+  const server: ChildProcess = spawn(process.execPath, [...serverNodeArgs(), CLI, 'serve', '--no-supervisor', '--model-store', store, '--workers', '2', '--log-level', 'warn',
     '--memory-budget', String(budget), '--eviction-policy', policy, '--job-queue-size', '1000', '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-budget-')),
     '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', '127.0.0.1:0', '--max-request-size', String(64 * MiB)], { stdio: 'inherit' });
   const base = `http://127.0.0.1:${port}`;
@@ -161,7 +162,7 @@ async function run(policy: 'lru' | 'gdsf', store: string, sizes: number[], strea
 
 async function costPerFileByte(store: string, k: number): Promise<number> {
   const [port, admin] = [await freePort(), await freePort()];
-  const server = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--model-store', store, '--workers', '1', '--log-level', 'warn', '--memory-budget', '0',
+  const server = spawn(process.execPath, [...serverNodeArgs(), CLI, 'serve', '--no-supervisor', '--model-store', store, '--workers', '1', '--log-level', 'warn', '--memory-budget', '0',
     '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-budget-')), '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', '127.0.0.1:0'], { stdio: 'inherit' });
   try {
     for (let i = 0; i < 600 && !(await fetch(`http://127.0.0.1:${port}/ping`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
