@@ -10,15 +10,18 @@ export const SUPERVISED_ENV = 'QUIVER_SUPERVISED';
 export const CONFIG_EXIT_CODE = 2;
 
 /**
- * Node flags of the server process: the main thread's young generation held to 2 MiB semi-spaces. V8
- * lets it grow to 16 MiB each, which under a fast stream of small requests showed as tens of MiB of RSS
- * that model churn never got back (bench:churn). A value the user gave (NODE_OPTIONS, which the server
- * inherits, or this process's own flag) wins.
+ * Node flags of the server process:
+ * - the main thread's young generation held to 2 MiB semi-spaces. V8 lets it grow to 16 MiB each, which
+ *   under a fast stream of small requests showed as tens of MiB of RSS that model churn never got back
+ *   (bench:churn). A value the user gave (NODE_OPTIONS, which the server inherits, or this process's own
+ *   flag) wins;
+ * - `--expose-gc`, so that the scheduler can collect the main thread's garbage after it unloads a copy
+ *   (scheduler/garbage-collection.ts).
  */
 export function serverNodeArgs(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
-  if (nodeOptions.includes('--max-semi-space-size')) return [];
   const own = execArgv.find((a) => a.startsWith('--max-semi-space-size'));
-  return [own ?? '--max-semi-space-size=2'];
+  const semiSpace = nodeOptions.includes('--max-semi-space-size') ? [] : [own ?? '--max-semi-space-size=2'];
+  return [...semiSpace, '--expose-gc'];
 }
 
 export interface SuperviseOptions {

@@ -22,6 +22,7 @@ import { WorkerPool } from '../workers/pool';
 import { Abortable, deadlineSignal } from '../workers/cancel-signal';
 import { HostInfo, ModelDescription, Placement, describeModel } from './model-description';
 import type { EvictionPolicyName, ResidentModel } from './eviction';
+import { GarbageCollector } from './garbage-collection';
 import { MemoryBudget } from './memory-budget';
 import { chooseRemovals, placeModel, threadsToAdd, WorkerLoad } from './placement';
 import { LoadCostModel, MeasuredLoad } from './cost-model';
@@ -145,6 +146,8 @@ export class ModelScheduler {
   private readonly lastArrival = new Map<string, number>();
   private readonly dispatchHost: DispatchHost;
   private readonly housekeeping: NodeJS.Timeout;
+  /** The main thread's garbage, collected after copies are unloaded. */
+  private readonly garbage = new GarbageCollector();
   private budgetCheckQueued = false;
   /** While a snapshot is restored, changes are not written (restore() writes once at its end). */
   private restoring = false;
@@ -643,6 +646,7 @@ export class ModelScheduler {
       }),
     );
     if (placement.hosts.size === 0) this.resident.delete(placement);
+    this.garbage.soon();
   }
 
   /**
@@ -1268,6 +1272,7 @@ export class ModelScheduler {
 
   async close(): Promise<void> {
     clearInterval(this.housekeeping);
+    this.garbage.stop();
     await this.pool.close();
   }
 }

@@ -31,10 +31,10 @@ test('restart back-off doubles and is capped', () => {
   expect([1, 2, 3, 4, 10].map((n) => restartDelay(n, 250, 3000))).toEqual([250, 500, 1000, 2000, 3000]);
 });
 
-test('the server process gets a small main-thread young generation unless the user set one', () => {
-  expect(serverNodeArgs([], '')).toEqual(['--max-semi-space-size=2']);
-  expect(serverNodeArgs(['--max-semi-space-size=8'], '')).toEqual(['--max-semi-space-size=8']);
-  expect(serverNodeArgs([], '--max-semi-space-size=4 --enable-source-maps')).toEqual([]);
+test('the server process gets a small main-thread young generation unless the user set one, and gc for the scheduler', () => {
+  expect(serverNodeArgs([], '')).toEqual(['--max-semi-space-size=2', '--expose-gc']);
+  expect(serverNodeArgs(['--max-semi-space-size=8'], '')).toEqual(['--max-semi-space-size=8', '--expose-gc']);
+  expect(serverNodeArgs([], '--max-semi-space-size=4 --enable-source-maps')).toEqual(['--expose-gc']);
 });
 
 test('a killed server process comes back with the models it had', async () => {
