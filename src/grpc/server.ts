@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { InvalidConfigError } from '../errors';
 import type { ModelScheduler } from '../scheduler/scheduler';
+import { widenConnectionWindows, widenStreamWindow } from './flow-control';
 import { healthService } from './health-service';
 import { inferenceService } from './inference-service';
 import { ModelMeshOptions, modelMeshService } from './modelmesh-service';
@@ -53,7 +54,9 @@ export class GrpcServers {
         if (services.includes('mmesh.ModelRuntime')) server.addService(defs.modelRuntime, modelMeshService(scheduler, options.modelMesh));
         server.addService(defs.health, healthService(services, options.isHealthy));
         servers.push(server);
+        widenStreamWindow(server);
         const port = await bind(server, address);
+        widenConnectionWindows(server);
         listeners.push({ address, port, services });
       }
     } catch (err) {

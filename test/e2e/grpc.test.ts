@@ -2,7 +2,9 @@
 // GRPCInferenceService (KServe v2 + Triton's config and repository RPCs), gRPC health, mmesh.ModelRuntime.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
+import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../../src/grpc/flow-control';
 import { clientConstructors } from '../../src/grpc/protos';
 import { addModel, twoOutputModel, writeModelFolder } from '../fixtures/onnx-models';
 import { writeFaultyModel } from '../fixtures/fault-models';
@@ -124,6 +126,31 @@ describe('GRPCInferenceService', () => {
     const huge = await failure(call(inference, 'ModelInfer', { model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [Buffer.alloc(70 * 2 ** 20)] }));
     expect(huge.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(await call(inference, 'ServerLive', {})).toEqual({ live: true });
+  });
+
+  test('the server opens wide HTTP/2 windows: a client need not wait for a WINDOW_UPDATE every 64 KB of a tensor', async () => {
+    const session = http2.connect(`http://${s.grpc}`);
+    try {
+      await new Promise<void>((resolve, reject) => session.once('remoteSettings', () => resolve()).once('error', reject));
+      expect(session.remoteSettings.initialWindowSize).toBe(STREAM_WINDOW_BYTES);
+      // The connection's WINDOW_UPDATE goes out as the session opens, before the answer to a later ping.
+      await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
+      expect(session.state.remoteWindowSize).toBe(CONNECTION_WINDOW_BYTES);
+    } finally {
+      session.destroy();
+    }
+    // And a tensor over both windows (9.6 MB) goes through.
+    const rows = 1_200_000;
+    const big = Array.from({ length: 2 * rows }, (_, i) => i % 7);
+    const client = new (clientConstructors().inference)(s.grpc, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
+    try {
+      const res = await call(client, 'ModelInfer', { model_name: 'plus', inputs: [{ name: 'x', datatype: 'FP32', shape: [rows, 2] }], raw_input_contents: [f32(big)] });
+      const out = floats(res.raw_output_contents[0]);
+      expect(out).toHaveLength(2 * rows);
+      expect([out[0], out[1], out[2 * rows - 2], out[2 * rows - 1]]).toEqual([big[0] + 10, big[1] + 20, big[2 * rows - 2] + 10, big[2 * rows - 1] + 20]);
+    } finally {
+      client.close();
+    }
   });
 
   test('a full queue is UNAVAILABLE; a request past its response_timeout is DEADLINE_EXCEEDED', async () => {
