@@ -6,6 +6,7 @@ import { BadRequestError, QuiverError } from '../errors';
 import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { SERVER_NAME, SERVER_VERSION } from '../version';
+import { CancelSignal } from '../workers/cancel-signal';
 import { OIP_EXTENSIONS } from '../http/oip';
 import { deadlineOf, grpcError, unary } from './calls';
 import { ModelInferRequest, inferRequestBody, inferResponse } from './tensors';
@@ -61,11 +62,11 @@ export function inferenceService(scheduler: ModelScheduler, isHealthy: () => boo
       scheduler.readiness(t.name, t.version);
       const { body, headerLength } = inferRequestBody(req);
       // A cancelled call (the client gave up) takes its request off any queue it still waits in.
-      const cancelled = new AbortController();
+      const cancelled = new CancelSignal();
       call.once('cancelled', () => cancelled.abort());
       const result = await scheduler.infer(t.name, t.version, {
         body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: Date.now(), oip: { headerLength },
-      }, deadlineOf(call), cancelled.signal);
+      }, deadlineOf(call), cancelled);
       return inferResponse(result.body, result.binary);
     }),
     RepositoryIndex: unary(async (req: { ready?: boolean }) => {
