@@ -129,6 +129,21 @@ function writeChurnStore(store: string, floats: number): Map<string, Version[]> 
   return catalogue;
 }
 
+/** The highest RSS in each second since the first sample. */
+class RssTrace {
+  private readonly start = Date.now();
+  private readonly maxima: number[] = [];
+
+  add(rss: number): void {
+    const s = Math.floor((Date.now() - this.start) / 1000);
+    this.maxima[s] = Math.max(this.maxima[s] ?? 0, rss);
+  }
+
+  perSecond(): string[] {
+    return Array.from(this.maxima, (v) => (v ? (v / MiB).toFixed(0) : '-'));
+  }
+}
+
 async function churn(seconds: number, seed: number, logFile: string) {
   const random = rng(seed);
   const store = fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-churn-store-'));
@@ -148,6 +163,7 @@ async function churn(seconds: number, seed: number, logFile: string) {
   const manage = (method: string, p: string) => fetch(`${server.admin}/models${p}`, { method });
   if ((await manage('POST', `?url=${overheadName}&initial_workers=2`)).status !== 200) throw new Error('overhead model did not register');
   let overheadPeak = idleRss;
+  const overheadTrace = new RssTrace();
   {
     // As long as a third of the churn (at least 3 s): V8 heaps grow for a while before they are collected.
     const until = Date.now() + Math.max(3000, (seconds * 1000) / 3);
@@ -155,7 +171,9 @@ async function churn(seconds: number, seed: number, logFile: string) {
       while (Date.now() < until) {
         const r = await fetch(`${server.base}/predictions/${overheadName}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"x":[0]}' });
         await r.arrayBuffer();
-        overheadPeak = Math.max(overheadPeak, rssOf(server.child.pid));
+        const rss = rssOf(server.child.pid);
+        overheadPeak = Math.max(overheadPeak, rss);
+        overheadTrace.add(rss);
       }
     }));
   }
@@ -179,7 +197,12 @@ async function churn(seconds: number, seed: number, logFile: string) {
   let restartedAt = Infinity;
   const started = Date.now();
   const endAt = started + seconds * 1000;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(server.child.pid))), 50);
+  const churnTrace = new RssTrace();
+  const sampler = setInterval(() => {
+    const rss = rssOf(server.child.pid);
+    peakRss = Math.max(peakRss, rss);
+    churnTrace.add(rss);
+  }, 50);
 
   const client = async () => {
     while (Date.now() < endAt) {
@@ -339,6 +362,10 @@ async function churn(seconds: number, seed: number, logFile: string) {
   await stop(server);
   fs.rmSync(store, { recursive: true, force: true });
   fs.rmSync(workDir, { recursive: true, force: true });
+  if (process.env.CHURN_TRACE) {
+    console.log(`overhead RSS, MiB each second: ${overheadTrace.perSecond().join(' ')}`);
+    console.log(`churn RSS, MiB each second (SIGKILL at ${((killedAt - started) / 1000).toFixed(1)} s): ${churnTrace.perSecond().join(' ')}`);
+  }
   return { counts, elapsed, leakedSessions: leakedSessions + leakedAfter, orphanDirs, snapshotMismatch, peakRss, idleRss, fixedOverhead, budget, problems };
 }
 
@@ -365,6 +392,16 @@ async function compareServer(admin: string, expected: Oracle, problems: string[]
 }
 
 // ---- Part 2: load/unload and evict/reload cycles of the PP-OCR models -------------------------------
+
+/** For CHURN_TRACE: where the server's memory is (the main thread's V8 heap, anonymous and file pages). */
+async function memoryDetail(server: Server): Promise<string> {
+  const metrics = await (await fetch(`${server.admin}/metrics`)).text();
+  const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(metrics)?.[1] ?? NaN);
+  const rollup = fs.readFileSync(`/proc/${server.child.pid}/smaps_rollup`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? NaN) * 1024;
+  const m = (v: number) => (v / MiB).toFixed(1);
+  return `main heap used ${m(metric('nodejs_heap_size_used_bytes'))} of ${m(metric('nodejs_heap_size_total_bytes'))}, external ${m(metric('nodejs_external_memory_bytes'))}, anonymous ${m(kb('Anonymous'))}, file ${m(kb('Rss') - kb('Anonymous'))} MiB`;
+}
 
 async function cycles(n: number, keys: readonly ('det' | 'rec' | 'cls')[], logFile: string) {
   const store = fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-cycles-store-'));
@@ -439,7 +476,7 @@ async function cycles(n: number, keys: readonly ('det' | 'rec' | 'cls')[], logFi
       await predict(server, k, `${k}-a`);
       await predict(server, k, `${k}-b`);
       samples.push(rssOf(server.child.pid));
-      if (process.env.CHURN_TRACE && c % 50 === 0) console.log(`${k} evict cycle ${c}: RSS ${(samples[c - 1] / MiB).toFixed(1)} MiB`);
+      if (process.env.CHURN_TRACE && c % 50 === 0) console.log(`${k} evict cycle ${c}: RSS ${(samples[c - 1] / MiB).toFixed(1)} MiB; ${await memoryDetail(server)}`);
     }
     const f = floors(samples);
     evictRssAt += f.from;
