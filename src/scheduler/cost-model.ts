@@ -7,6 +7,13 @@
  */
 const PREDICTED_BYTES_PER_FILE_BYTE = 2.5;
 
+/**
+ * Files below this teach no cost per byte: a session's own fixed cost (hundreds of KB) over a file of a
+ * few hundred bytes gave a ratio of ~650, and a 4 MiB model's first load was then predicted at 2.6 GB
+ * and refused as larger than the whole budget (bench:churn, after its tiny model had loaded).
+ */
+export const MIN_RATIO_FILE_BYTES = 1 << 20;
+
 export interface MeasuredLoad {
   /** What one copy holds once loaded. */
   copyBytes: number;
@@ -22,7 +29,7 @@ export class LoadCostModel {
 
   /**
    * One copy's cost: measured when this file was loaded (and run) before, else its size times the median cost
-   * per file byte of the models measured so far (PREDICTED_BYTES_PER_FILE_BYTE before the first).
+   * per file byte of the models of 1 MiB or more measured so far (PREDICTED_BYTES_PER_FILE_BYTE before the first).
    */
   predictCopy(modelPath: string, fileBytes: number): number {
     const measured = this.copyBytes.get(modelPath);
@@ -78,7 +85,7 @@ export class LoadCostModel {
   record(modelPath: string, fileBytes: number, load: MeasuredLoad): void {
     const copyBytes = Math.max(load.copyBytes, this.copyBytes.get(modelPath) ?? 0);
     this.copyBytes.set(modelPath, copyBytes);
-    if (fileBytes > 0) this.perFileByte.set(modelPath, copyBytes / fileBytes);
+    if (fileBytes >= MIN_RATIO_FILE_BYTES) this.perFileByte.set(modelPath, copyBytes / fileBytes);
     if (load.peakBytes !== undefined) this.extraBytes.set(modelPath, Math.max(0, load.peakBytes - load.copyBytes, this.extraBytes.get(modelPath) ?? 0));
   }
 }

@@ -1,4 +1,6 @@
-import { LoadCostModel } from '../../src/scheduler/cost-model';
+import { LoadCostModel, MIN_RATIO_FILE_BYTES } from '../../src/scheduler/cost-model';
+
+const MB = MIN_RATIO_FILE_BYTES;
 
 describe('LoadCostModel', () => {
   test('before any load: the file size times 2.5; a load\'s extra is the file size', () => {
@@ -16,12 +18,22 @@ describe('LoadCostModel', () => {
 
   test('an unseen file is predicted from the median measured bytes per file byte', () => {
     const costs = new LoadCostModel();
-    costs.record('a.onnx', 1000, { copyBytes: 1000 });
-    costs.record('b.onnx', 1000, { copyBytes: 3000 });
-    costs.record('c.onnx', 1000, { copyBytes: 2000 });
+    costs.record('a.onnx', MB, { copyBytes: MB });
+    costs.record('b.onnx', MB, { copyBytes: 3 * MB });
+    costs.record('c.onnx', MB, { copyBytes: 2 * MB });
     expect(costs.predictCopy('new.onnx', 500)).toBe(1000);
     // Without a readable peak the extra stays the file size.
     expect(costs.predictLoadExtra('a.onnx', 1000)).toBe(1000);
+  });
+
+  test('a tiny file teaches no cost per byte: its session\'s fixed cost would make every big model look huge', () => {
+    const costs = new LoadCostModel();
+    // A 170-byte model whose session took 110 KB: 650 bytes per file byte.
+    costs.record('tiny.onnx', 170, { copyBytes: 110_000 });
+    expect(costs.predictCopy('tiny.onnx', 170)).toBe(110_000);
+    expect(costs.predictCopy('big.onnx', 4 * MB)).toBe(10 * MB);
+    costs.record('big.onnx', 4 * MB, { copyBytes: 12 * MB });
+    expect(costs.predictCopy('other.onnx', 2 * MB)).toBe(6 * MB);
   });
 
   test('a peak below the settled cost means no extra, never a negative one', () => {
