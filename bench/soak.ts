@@ -28,6 +28,8 @@ export interface SoakReport {
   faultAnswers: number;
   retried: number;
   rssGrowthPct: number;
+  /** The server's median RSS in each tenth of the run, in bytes (0 where nothing was sampled). */
+  rssByTenth: number[];
   p50Ms: number;
   p99Ms: number;
   seconds: number;
@@ -229,9 +231,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const middle = window(0.5, 0.6);
     const end = window(0.9, 1.01);
     const rssGrowthPct = middle.length && end.length ? ((percentile(end, 50) - percentile(middle, 50)) / percentile(middle, 50)) * 100 : NaN;
+    const rssByTenth = Array.from({ length: 10 }, (_, i) => {
+      const w = window(i / 10, i === 9 ? 1.01 : (i + 1) / 10);
+      return w.length ? percentile(w, 50) : 0;
+    });
     const sorted = latencies.sort((a, b) => a - b);
     return {
-      requests: options.requests, lost, wrong, unexpected5xx, faultAnswers, retried, rssGrowthPct,
+      requests: options.requests, lost, wrong, unexpected5xx, faultAnswers, retried, rssGrowthPct, rssByTenth,
       p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), seconds, problems,
     };
   } finally {
@@ -250,6 +256,7 @@ async function main(): Promise<void> {
   const report = await runSoak({ requests, concurrency: 32, log: (l) => console.log(l) });
   console.log(`${report.requests} requests in ${report.seconds.toFixed(1)} s at concurrency 32; latency p50 ${report.p50Ms} ms, p99 ${report.p99Ms} ms`);
   console.log('mix: det/rec/cls images (4 in 5), garbage images, wrong shapes, unknown models, oversize bodies (1 in 5); one worker fault at 20%, one server kill (SIGKILL) at 30%');
+  console.log(`server RSS by tenth of the run, MiB: ${report.rssByTenth.map((b) => (b / 2 ** 20).toFixed(1)).join(' ')}`);
   for (const p of report.problems.slice(0, 20)) console.log(`problem: ${p}`);
   console.log(formatReport(report));
   if (report.lost || report.wrong || report.unexpected5xx) process.exit(1);
