@@ -4,7 +4,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { restartDelay, serverNodeArgs } from '../../src/cli/supervisor';
-import { addModel, writeModelFolder } from '../fixtures/onnx-models';
+import { addModel, scaleModel, writeModelFolder } from '../fixtures/onnx-models';
 import { json, postJson, tempDir } from '../fixtures/server';
 
 const CLI = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
@@ -37,24 +37,43 @@ test('the server process gets a small main-thread young generation unless the us
   expect(serverNodeArgs([], '--max-semi-space-size=4 --enable-source-maps')).toEqual(['--expose-gc']);
 });
 
-test('a killed server process comes back with the models it had', async () => {
-  const store = tempDir('store');
-  writeModelFolder(path.join(store, 'adder'), addModel([5]));
+interface Supervised {
+  pid: number | undefined;
+  api: string;
+  admin: string;
+  output: () => string;
+  serverPids: () => number[];
+  exited: Promise<number | null>;
+  stop: () => void;
+}
+
+async function supervise(store: string, extra: string[] = []): Promise<Supervised> {
   const [inference, management] = [await freePort(), await freePort()];
   let output = '';
   const supervisor: ChildProcess = spawn(
     process.execPath,
     [CLI, 'serve', '--model-store', store, '--work-dir', tempDir('work'), '--workers', '1',
-      '--inference-address', `127.0.0.1:${inference}`, '--management-address', `127.0.0.1:${management}`, '--grpc-inference-address', '127.0.0.1:0'],
+      '--inference-address', `127.0.0.1:${inference}`, '--management-address', `127.0.0.1:${management}`, '--grpc-inference-address', '127.0.0.1:0', ...extra],
     { env: { PATH: process.env.PATH, QUIVER_LOG_LEVEL: 'info' } },
   );
   supervisor.stdout!.on('data', (d) => (output += d));
   supervisor.stderr!.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => supervisor.on('exit', resolve));
-  const api = `http://127.0.0.1:${inference}`;
-  const admin = `http://127.0.0.1:${management}`;
-  const serverPids = () =>
-    output.split('\n').filter((l) => l.includes('"msg":"quiver is serving"')).map((l) => JSON.parse(l).pid as number);
+  return {
+    pid: supervisor.pid,
+    api: `http://127.0.0.1:${inference}`,
+    admin: `http://127.0.0.1:${management}`,
+    output: () => output,
+    serverPids: () => output.split('\n').filter((l) => l.includes('"msg":"quiver is serving"')).map((l) => JSON.parse(l).pid as number),
+    exited: new Promise<number | null>((resolve) => supervisor.on('exit', resolve)),
+    stop: () => supervisor.kill('SIGTERM'),
+  };
+}
+
+test('a killed server process comes back with the models it had', async () => {
+  const store = tempDir('store');
+  writeModelFolder(path.join(store, 'adder'), addModel([5]));
+  const s = await supervise(store);
+  const { api, admin, serverPids } = s;
   try {
     await waitFor(async () => ((await fetch(`${api}/ping`)).status === 200 ? true : undefined), 'the first start');
     expect((await fetch(`${admin}/models?url=adder&model_name=plus5`, { method: 'POST' })).status).toBe(200);
@@ -63,7 +82,7 @@ test('a killed server process comes back with the models it had', async () => {
     expect(await json(await postJson(`${api}/predictions/plus5`, { x: [[1]] }))).toEqual({ y: [[6]] });
 
     const [first] = serverPids();
-    expect(first).not.toBe(supervisor.pid);
+    expect(first).not.toBe(s.pid);
     process.kill(first, 'SIGKILL');
     const second = await waitFor(async () => serverPids()[1], 'the restarted server');
     expect(second).not.toBe(first);
@@ -71,9 +90,47 @@ test('a killed server process comes back with the models it had', async () => {
     const listed = await json(await fetch(`${admin}/models`));
     expect(listed.models).toEqual([{ modelName: 'plus5', modelUrl: 'adder' }]);
     expect(await json(await postJson(`${api}/predictions/plus5`, { x: [[2]] }))).toEqual({ y: [[7]] });
-    expect(output).toContain('server process died; restarting it');
+    expect(s.output()).toContain('server process died; restarting it');
   } finally {
-    supervisor.kill('SIGTERM');
+    s.stop();
   }
-  expect(await exited).toBe(0);
+  expect(await s.exited).toBe(0);
 });
+
+test('a model unregistered while evicted does not come back after kill -9 of the server', async () => {
+  const N = 1024; // 4 MiB of weights: four do not fit in 14 MiB
+  const store = tempDir('store');
+  for (let k = 1; k <= 4; k++) writeModelFolder(path.join(store, `m${k}`), scaleModel(N, k));
+  const s = await supervise(store, ['--memory-budget', String(14 * 2 ** 20)]);
+  const { api, admin, serverPids } = s;
+  const predict = (k: number) => postJson(`${api}/predictions/m${k}`, { x: [Array.from({ length: N }, (_, i) => (i === 0 ? 1 : 0))] });
+  try {
+    await waitFor(async () => ((await fetch(`${api}/ping`)).status === 200 ? true : undefined), 'the first start');
+    for (let k = 1; k <= 4; k++) {
+      const r = await fetch(`${admin}/models?url=m${k}`, { method: 'POST' });
+      expect({ k, status: r.status, body: r.status === 200 ? '' : await r.text() }).toEqual({ k, status: 200, body: '' });
+    }
+    const status = await json(await fetch(`${admin}/status`));
+    const evicted = (status.models as { modelName: string; status: string }[]).filter((m) => m.status === 'EVICTED').map((m) => m.modelName);
+    expect(evicted.length).toBeGreaterThan(0);
+    const gone = evicted[0];
+    expect((await fetch(`${admin}/models/${gone}`, { method: 'DELETE' })).status).toBe(200);
+    const kept = ['m1', 'm2', 'm3', 'm4'].filter((m) => m !== gone);
+
+    const [first] = serverPids();
+    process.kill(first, 'SIGKILL');
+    await waitFor(async () => serverPids()[1], 'the restarted server');
+    await waitFor(async () => ((await fetch(`${api}/ping`)).status === 200 ? true : undefined), 'the restart');
+    const listed = await json(await fetch(`${admin}/models`));
+    expect((listed.models as { modelName: string }[]).map((m) => m.modelName).sort()).toEqual(kept);
+    expect((await predict(Number(gone.slice(1)))).status).toBe(404);
+    for (const m of kept) {
+      const r = await predict(Number(m.slice(1)));
+      expect(r.status).toBe(200);
+      expect((await json(r)).y[0][0]).toBe(Number(m.slice(1)));
+    }
+  } finally {
+    s.stop();
+  }
+  expect(await s.exited).toBe(0);
+}, 60_000);
