@@ -166,7 +166,8 @@ export function decodeOipHeader(
     }
     const numbers = liftedArray(data, lifted);
     if (numbers) {
-      feeds[info.name] = tensorFromNumbers(numbers, dims, type, info.name, options);
+      // Nested data only has to hold as many values as "shape" says, as below.
+      feeds[info.name] = tensorFromNumbers(numbers.values, dims, type, info.name, options);
       continue;
     }
     if (!Array.isArray(data)) throw new InvalidInputError(`input "${info.name}" needs a "data" array (or binary_data_size)`);

@@ -2,8 +2,9 @@
 // and the simple {"<input name>": nested array} form — straight into typed arrays, checked against the
 // model's inputs so that a wrong name, shape or type is a 400 that says which.
 import { InvalidInputError } from '../errors';
+import { LiftedJson, liftNumberArrays, liftedArray } from '../oip/json-numbers';
 import { decodeOipHeader } from '../oip/request';
-import { BuildContext, TensorParseOptions, buildTensor, checkShape, modelInput, nestedShape } from './tensor-json';
+import { BuildContext, TensorParseOptions, buildTensor, checkShape, modelInput, nestedShape, tensorFromNumbers } from './tensor-json';
 import type { TensorData, TensorElementType, TensorInfo } from './tensor-types';
 
 export type { TensorParseOptions } from './tensor-json';
@@ -16,10 +17,16 @@ export interface TensorRequest {
   id?: string;
 }
 
-function parseSimple(body: Record<string, unknown>, inputs: TensorInfo[], modelName: string, ctx: BuildContext): TensorRequest {
+function parseSimple(body: Record<string, unknown>, inputs: TensorInfo[], modelName: string, ctx: BuildContext, lifted: LiftedJson): TensorRequest {
   const feeds: Record<string, TensorData> = {};
   for (const [name, value] of Object.entries(body)) {
     const info = modelInput(inputs, name, modelName);
+    const numbers = liftedArray(value, lifted);
+    if (numbers) {
+      checkShape(numbers.dims, info, name);
+      feeds[name] = tensorFromNumbers(numbers.values, numbers.dims, info.type as TensorElementType, name, ctx.options);
+      continue;
+    }
     const dims = nestedShape(value, name);
     checkShape(dims, info, name);
     feeds[name] = buildTensor(value, dims, info.type as TensorElementType, name, false, ctx);
@@ -27,8 +34,12 @@ function parseSimple(body: Record<string, unknown>, inputs: TensorInfo[], modelN
   return { format: 'simple', feeds };
 }
 
-export function parseTensorRequest(text: string, inputs: TensorInfo[], modelName: string, options: TensorParseOptions = {}): TensorRequest {
-  const ctx: BuildContext = { options, maxElements: Math.ceil(text.length / 2) };
+export function parseTensorRequest(json: Uint8Array | string, inputs: TensorInfo[], modelName: string, options: TensorParseOptions = {}): TensorRequest {
+  const bytes = typeof json === 'string' ? Buffer.from(json, 'utf8') : json;
+  const ctx: BuildContext = { options, maxElements: Math.ceil(bytes.byteLength / 2) };
+  // Number arrays are read straight into doubles; JSON.parse reads the rest.
+  const lifted = liftNumberArrays(bytes, { topLevelValues: true });
+  const text = lifted.text;
   let body: unknown;
   try {
     // A byte order mark is allowed before JSON text (RFC 8259 §8.1), but JSON.parse refuses it.
@@ -41,10 +52,10 @@ export function parseTensorRequest(text: string, inputs: TensorInfo[], modelName
   }
   if ('inputs' in body && !inputs.some((i) => i.name === 'inputs')) {
     // The MMS route answers every output as JSON: requested outputs are an OIP route's business.
-    const oip = decodeOipHeader({ ...body, outputs: undefined }, undefined, { name: modelName, inputs, outputs: [], takesImages: false }, options, text.length);
+    const oip = decodeOipHeader({ ...body, outputs: undefined }, undefined, { name: modelName, inputs, outputs: [], takesImages: false }, options, bytes.byteLength, lifted);
     return { format: 'oip', feeds: oip.feeds, id: oip.id };
   }
-  const request = parseSimple(body as Record<string, unknown>, inputs, modelName, ctx);
+  const request = parseSimple(body as Record<string, unknown>, inputs, modelName, ctx, lifted);
   const missing = inputs.filter((i) => !request.feeds[i.name]).map((i) => i.name);
   if (missing.length > 0) throw new InvalidInputError(`model "${modelName}" needs input(s) ${missing.join(', ')}`);
   return request;

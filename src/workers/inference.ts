@@ -81,8 +81,7 @@ async function prepareInputs(model: LoadedModel, request: InferRequest, ctx: Han
     return imageFeeds(model, request.body, type, options, reuseScratch);
   }
   if (type === 'application/json' || type.endsWith('+json') || type === '') {
-    const text = Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength).toString('utf8');
-    const parsed = parseTensorRequest(text, model.inputs, model.spec.name, { allowNonFinite: model.spec.config.allowNonFinite });
+    const parsed = parseTensorRequest(request.body, model.inputs, model.spec.name, { allowNonFinite: model.spec.config.allowNonFinite });
     return { feeds: parsed.feeds, format: parsed.format, id: parsed.id, path: 'tensor-json' };
   }
   throw new UnsupportedMediaTypeError(`content type ${JSON.stringify(type)} is not supported: send an image (image/jpeg, image/png) or application/json tensors`);

@@ -1,13 +1,20 @@
 // The number-array fast path must read exactly what JSON.parse reads, and leave alone what it cannot.
-import { liftNumberArrays, liftedArray } from '../../src/oip/json-numbers';
+import { LiftOptions, liftNumberArrays, liftedArray } from '../../src/oip/json-numbers';
 
 const bytes = (text: string) => new Uint8Array(Buffer.from(text));
 
-function roundTrip(text: string): unknown {
-  const lifted = liftNumberArrays(bytes(text));
+/** Row-major values back into nested arrays of the given shape. */
+function nest(values: number[], dims: number[]): unknown {
+  if (dims.length <= 1) return values;
+  const size = values.length / dims[0];
+  return Array.from({ length: dims[0] }, (_, i) => nest(values.slice(i * size, (i + 1) * size), dims.slice(1)));
+}
+
+function roundTrip(text: string, options: LiftOptions = {}): unknown {
+  const lifted = liftNumberArrays(bytes(text), options);
   const restore = (v: unknown): unknown => {
     const numbers = liftedArray(v, lifted);
-    if (numbers) return Array.from(numbers);
+    if (numbers) return nest(Array.from(numbers.values), numbers.dims);
     if (Array.isArray(v)) return v.map(restore);
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, restore(x)]));
     return v;
@@ -28,7 +35,8 @@ describe('liftNumberArrays', () => {
     const lifted = liftNumberArrays(bytes(text));
     expect(lifted.arrays).toHaveLength(1);
     const expected = (JSON.parse(text) as { inputs: { data: number[] }[] }).inputs[0].data;
-    const got = Array.from(lifted.arrays[0]);
+    expect(lifted.arrays[0].dims).toEqual([values.length]);
+    const got = Array.from(lifted.arrays[0].values);
     expect(got.length).toBe(expected.length);
     for (let i = 0; i < got.length; i++) expect(Object.is(got[i], expected[i])).toBe(true);
   });
@@ -39,8 +47,33 @@ describe('liftNumberArrays', () => {
     expect(liftNumberArrays(bytes(text)).arrays).toHaveLength(1);
   });
 
+  test('rectangular nested arrays are lifted with their shape', () => {
+    const text = '{"data":[[[1, 2, 3],[4,5,6]], [[7,8,9] ,[10,11,12]]]}';
+    const lifted = liftNumberArrays(bytes(text));
+    expect(lifted.arrays).toHaveLength(1);
+    expect(lifted.arrays[0].dims).toEqual([2, 2, 3]);
+    expect(Array.from(lifted.arrays[0].values)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(roundTrip(text)).toEqual(JSON.parse(text));
+  });
+
+  test('the simple form\'s top-level values are lifted when asked, and nothing deeper but "data"', () => {
+    const text = '{"x":[[1,2],[3,4]], "shape":[9], "inner":{"y":[5,6]}, "s":"[7]", "inputs":[{"shape":[1],"data":[8]}]}';
+    const plain = liftNumberArrays(bytes(text));
+    expect(plain.arrays.map((a) => Array.from(a.values))).toEqual([[8]]);
+    const top = liftNumberArrays(bytes(text), { topLevelValues: true });
+    expect(top.arrays.map((a) => Array.from(a.values))).toEqual([[1, 2, 3, 4], [9], [8]]);
+    expect(roundTrip(text, { topLevelValues: true })).toEqual(JSON.parse(text));
+    // A top-level array is not an object: its members are not keys' values.
+    expect(liftNumberArrays(bytes('[{"x":[1]}]'), { topLevelValues: true }).arrays).toHaveLength(0);
+  });
+
   test.each([
-    ['nested arrays', '{"data":[[1,2],[3,4]]}'],
+    ['ragged arrays', '{"data":[[1,2],[3]]}'],
+    ['ragged deeper', '{"data":[[[1],[2]],[[3]]]}'],
+    ['numbers beside arrays', '{"data":[[1,2],3]}'],
+    ['arrays beside numbers', '{"data":[1,[2]]}'],
+    ['an empty inner array', '{"data":[[],[]]}'],
+    ['arrays deeper than 8', `{"data":${'['.repeat(9)}1${']'.repeat(9)}}`],
     ['booleans', '{"data":[true,false]}'],
     ['strings', '{"data":["a","b"]}'],
     ['a mix', '{"data":[1,"a"]}'],
@@ -50,7 +83,7 @@ describe('liftNumberArrays', () => {
     expect(JSON.parse(lifted.text)).toEqual(JSON.parse(text));
   });
 
-  test.each(['{"data":[01]}', '{"data":[1.]}', '{"data":[-]}', '{"data":[.5]}', '{"data":[1e]}', '{"data":[1,]}', '{"data":[1 2]}'])(
+  test.each(['{"data":[01]}', '{"data":[1.]}', '{"data":[-]}', '{"data":[.5]}', '{"data":[1e]}', '{"data":[1,]}', '{"data":[1 2]}', '{"data":[[1],]}', '{"data":[[1] [2]]}', '{"data":[[1],[2]}'])(
     'a number JSON does not allow (%s) is left for JSON.parse to refuse',
     (text) => {
       const lifted = liftNumberArrays(bytes(text));
@@ -62,7 +95,7 @@ describe('liftNumberArrays', () => {
   test('empty arrays and several inputs', () => {
     const text = '{"inputs":[{"data":[]},{"data":[1.5,-2]},{"data":[7]}]}';
     expect(roundTrip(text)).toEqual(JSON.parse(text));
-    expect(liftNumberArrays(bytes(text)).arrays.map((a) => a.length)).toEqual([0, 2, 1]);
+    expect(liftNumberArrays(bytes(text)).arrays.map((a) => a.values.length)).toEqual([0, 2, 1]);
   });
 
   test('a client string that looks like a placeholder is just a string', () => {

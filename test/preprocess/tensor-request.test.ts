@@ -31,6 +31,15 @@ describe('parseTensorRequest', () => {
     expect(request.feeds.ids).toEqual({ type: 'int64', dims: [1, 3], data: new BigInt64Array([1n, 2n, 3n]) });
   });
 
+  test('simple form from the body\'s bytes: a nested tensor is read straight into its typed array', () => {
+    const image = [{ name: 'img', type: 'float32', shape: [1, 3, 'H', 'W'] }];
+    const values = Array.from({ length: 3 * 4 * 5 }, (_, i) => (i % 7) / 8 - 0.25);
+    const nested = [[0, 1, 2].map((c) => [0, 1, 2, 3].map((y) => [0, 1, 2, 3, 4].map((x) => values[c * 20 + y * 5 + x])))];
+    const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify({ img: nested }))]);
+    const request = parseTensorRequest(new Uint8Array(body), image, 'm');
+    expect(request.feeds.img).toEqual({ type: 'float32', dims: [1, 3, 4, 5], data: Float32Array.from(values) });
+  });
+
   test.each([
     ['not JSON', '{x:', /not valid JSON/],
     ['an array', '[1,2]', /must be a JSON object/],
