@@ -1,6 +1,7 @@
 // npm run bench:protocols — what each wire form costs: the PP-OCR classifier's input tensor
 // ([1,3,48,192] float32, 110 KB raw, ~210 KB as JSON) sent as MMS JSON, OIP JSON, OIP binary and gRPC raw
-// contents, and the same crop as a PNG, at c=1 and c=8. Baseline, in the same run and the same
+// contents, and the same crop as a PNG, at c=1 and c=8; OIP JSON twice: four decimals a value, and each
+// float32 value as its shortest double repr (up to 17 digits: what Triton's Python client sends). Baseline, in the same run and the same
 // process turns: onnxruntime's own run of that tensor, in process (same session settings as the
 // server's workers). Overhead = the form's median latency at c=1 − the baseline's median run.
 // "pool-only" is the binary body handed to a worker thread of the same pool, without HTTP: the thread
@@ -177,6 +178,8 @@ async function main(): Promise<void> {
     const raw = Buffer.from(values.buffer);
     const oipJson = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: SHAPE, datatype: 'FP32', data: decimals }] }));
     const mmsJson = Buffer.from(JSON.stringify({ x: nested(decimals) }));
+    // As Triton's Python client writes FP32 (numpy's values as Python floats): up to 17 digits each.
+    const oipJsonF32 = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: SHAPE, datatype: 'FP32', data: Array.from(values) }] }));
     const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: SHAPE, datatype: 'FP32', parameters: { binary_data_size: raw.length } }], parameters: { binary_data_output: true } }));
     const binary = Buffer.concat([header, raw]);
     const png = (await workloads('png')).cls.body;
@@ -202,6 +205,9 @@ async function main(): Promise<void> {
       }),
       http('oip-json', `${base}/v2/models/ocr-cls/infer`, oipJson, { 'content-type': 'application/json' }, async (r) => {
         sameAsBaseline(((await r.json()) as { outputs: { data: number[] }[] }).outputs[0].data, 'oip-json');
+      }),
+      http('oip-json-f32', `${base}/v2/models/ocr-cls/infer`, oipJsonF32, { 'content-type': 'application/json' }, async (r) => {
+        sameAsBaseline(((await r.json()) as { outputs: { data: number[] }[] }).outputs[0].data, 'oip-json-f32');
       }),
       http('oip-binary', `${base}/v2/models/ocr-cls/infer`, binary, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }, async (r) => {
         const all = Buffer.from(await r.arrayBuffer());
@@ -236,7 +242,7 @@ async function main(): Promise<void> {
     }
     const runMs = median(c1['in-process']);
     const overhead = (name: string) => median(c1[name]) - runMs;
-    console.log(`\nPP-OCR classifier, tensor [${SHAPE}] (raw ${raw.length} B, OIP JSON ${oipJson.length} B, MMS JSON ${mmsJson.length} B, PNG ${png.length} B); ${rounds} rounds of ${seconds} s, medians`);
+    console.log(`\nPP-OCR classifier, tensor [${SHAPE}] (raw ${raw.length} B, OIP JSON ${oipJson.length} B, OIP JSON as float32 reprs ${oipJsonF32.length} B, MMS JSON ${mmsJson.length} B, PNG ${png.length} B); ${rounds} rounds of ${seconds} s, medians`);
     console.log(`in-process onnxruntime run, c=1: p50 ${runMs.toFixed(3)} ms`);
     console.log(`transport floors, c=1 p50 (load client + server, no model): HTTP GET /v2/health/live ${median(httpFloors).toFixed(3)} ms, gRPC ServerLive ${median(grpcFloors).toFixed(3)} ms`);
     console.log('form        c=1 p50 ms  overhead ms   c=8 req/s   c=8 p50 ms  c=8 p99 ms  c=8 vs in-process');
@@ -251,7 +257,7 @@ async function main(): Promise<void> {
     const errors = forms.reduce((n, f) => n + c8[f.name].reduce((m, r) => m + r.errors + r.non2xx, 0), 0);
     if (errors > 0) console.log(`errors or non-2xx answers: ${errors}`);
     await poolOnly.close();
-    console.log(`RESULT protocols binary_overhead_ms=${overhead('oip-binary').toFixed(3)} grpc_overhead_ms=${overhead('grpc-raw').toFixed(3)} json_overhead_ms=${overhead('oip-json').toFixed(3)} mms_json_overhead_ms=${overhead('mms-json').toFixed(3)} png_overhead_ms=${overhead('png').toFixed(3)} pool_only_overhead_ms=${overhead('pool-only').toFixed(3)}`);
+    console.log(`RESULT protocols binary_overhead_ms=${overhead('oip-binary').toFixed(3)} grpc_overhead_ms=${overhead('grpc-raw').toFixed(3)} json_overhead_ms=${overhead('oip-json').toFixed(3)} json_f32_overhead_ms=${overhead('oip-json-f32').toFixed(3)} mms_json_overhead_ms=${overhead('mms-json').toFixed(3)} png_overhead_ms=${overhead('png').toFixed(3)} pool_only_overhead_ms=${overhead('pool-only').toFixed(3)}`);
   } finally {
     server.kill('SIGTERM');
   }

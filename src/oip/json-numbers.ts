@@ -10,7 +10,9 @@ const DATA = [0x64, 0x61, 0x74, 0x61]; // d a t a
 /** Stands in for a lifted array in the text JSON.parse reads; the nonce keeps a client's string from meaning one. */
 const TOKEN_PREFIX = `\u0000quiver-lifted-${Math.random().toString(36).slice(2)}:`;
 
-const POW10: number[] = Array.from({ length: 16 }, (_, i) => 10 ** i);
+// Powers of ten a double holds exactly (to 10^22): a mantissa under 2^53 times or over one is rounded
+// once, correctly, as JSON.parse rounds (Clinger's fast path).
+const POW10: number[] = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
 /** Deeper arrays are left to JSON.parse (and refused there, as tensors of that rank are). */
 const MAX_LIFTED_RANK = 8;
@@ -42,9 +44,25 @@ interface Scan extends LiftedArray {
   end: number;
 }
 
-/** Parses an exotic number (exponent, or too many digits to be exact in a double) as JSON.parse would. */
-function slowNumber(b: Uint8Array, from: number, to: number): number {
-  return Number(String.fromCharCode(...b.subarray(from, to)));
+/**
+ * The array from `from` to `to` as JSON.parse reads it, flattened: for arrays holding numbers outside
+ * the fast path (17 significant digits, as Python prints a float32; large exponents), which JSON.parse
+ * reads correctly and faster than a call per number would.
+ */
+function parsedValues(b: Uint8Array, from: number, to: number, count: number): Float64Array {
+  const parsed = JSON.parse(Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('latin1')) as unknown[];
+  const values = new Float64Array(count);
+  let n = 0;
+  // The scan checked the shape: every leaf is a number at the same depth.
+  const fill = (a: unknown[]): void => {
+    if (typeof a[0] === 'number') {
+      for (let i = 0; i < a.length; i++) values[n++] = a[i] as number;
+    } else {
+      for (let i = 0; i < a.length; i++) fill(a[i] as unknown[]);
+    }
+  };
+  fill(parsed);
+  return values;
 }
 
 /**
@@ -53,6 +71,9 @@ function slowNumber(b: Uint8Array, from: number, to: number): number {
  * number: this is the hot path of a JSON tensor.
  */
 function scanArray(b: Uint8Array, at: number): Scan | undefined {
+  const from = at;
+  // Set at the first number off the fast path: the rest is only checked, and JSON.parse reads the values.
+  let slow = false;
   let values = new Float64Array(4096);
   let count = 0;
   const dims: number[] = new Array<number>(MAX_LIFTED_RANK).fill(-1); // each level's length, from its first array closed
@@ -104,27 +125,37 @@ function scanArray(b: Uint8Array, at: number): Scan | undefined {
       }
       if (decimals === 0) return undefined;
     }
-    let value: number;
+    let exponent = 0;
     if (c === LOWER_E || c === UPPER_E) {
       c = b[++at];
-      if (c === PLUS || c === MINUS) c = b[++at];
+      let negativeExponent = false;
+      if (c === PLUS || c === MINUS) {
+        negativeExponent = c === MINUS;
+        c = b[++at];
+      }
       const first = at;
-      while (c >= ZERO && c <= NINE) c = b[++at];
+      while (c >= ZERO && c <= NINE) {
+        if (exponent < 1000) exponent = exponent * 10 + (c - ZERO);
+        c = b[++at];
+      }
       if (at === first) return undefined;
-      value = slowNumber(b, start, at);
-    } else if (digits + decimals <= 15) {
-      // An integer below 2^53 over an exact power of ten: one division, correctly rounded as JSON.parse is.
-      value = decimals === 0 ? mantissa : mantissa / POW10[decimals];
-      if (negative) value = -value;
-    } else {
-      value = slowNumber(b, start, at);
+      if (negativeExponent) exponent = -exponent;
     }
-    if (count === values.length) {
-      const grown = new Float64Array(values.length * 2);
-      grown.set(values);
-      values = grown;
+    if (!slow) {
+      const power = exponent - decimals;
+      if (digits + decimals <= 15 && power >= -22 && power <= 22) {
+        let value = power >= 0 ? mantissa * POW10[power] : mantissa / POW10[-power];
+        if (negative) value = -value;
+        if (count === values.length) {
+          const grown = new Float64Array(values.length * 2);
+          grown.set(values);
+          values = grown;
+        }
+        values[count++] = value;
+      } else {
+        slow = true;
+      }
     }
-    values[count++] = value;
     // After an element (a number, or an array just closed): a comma, or the end of its array.
     for (;;) {
       while (isSpace(c)) c = b[++at];
@@ -140,7 +171,10 @@ function scanArray(b: Uint8Array, at: number): Scan | undefined {
       else if (dims[level] !== seen[level]) return undefined;
       depth--;
       c = b[++at];
-      if (depth === 0) return { values: values.subarray(0, count), dims: dims.slice(0, leafDepth), end: at };
+      if (depth === 0) {
+        const shape = dims.slice(0, leafDepth);
+        return { values: slow ? parsedValues(b, from, at, shape.reduce((x, y) => x * y, 1)) : values.subarray(0, count), dims: shape, end: at };
+      }
     }
   }
 }

@@ -41,6 +41,25 @@ describe('liftNumberArrays', () => {
     for (let i = 0; i < got.length; i++) expect(Object.is(got[i], expected[i])).toBe(true);
   });
 
+  test('exponents a double holds exactly are read fast and exactly; others, and 17-digit numbers, as JSON.parse reads them', () => {
+    const arrays = [
+      [1e-7, 2.5e10, 1500, -3e-22, 4e22, 1.25e-5, 0, -0],
+      [7e-23, 1e23, 1.5, 123456789012345680000],
+      Array.from(Float32Array.from([0.3, -0.7, 1 / 3, 1e-6, 65504.5]), (x) => x),
+    ];
+    for (const numbers of arrays) {
+      const text = `{"data":[[${numbers.map((x) => (Object.is(x, -0) ? '-0' : String(x))).join(',')}],[${numbers.map((x) => x.toExponential().replace('e+', 'E+')).join(' , ')}]]}`;
+      const lifted = liftNumberArrays(bytes(text));
+      expect(lifted.arrays).toHaveLength(1);
+      expect(lifted.arrays[0].dims).toEqual([2, numbers.length]);
+      const expected = (JSON.parse(text) as { data: number[][] }).data.flat();
+      const got = Array.from(lifted.arrays[0].values);
+      expect(got.length).toBe(expected.length);
+      for (let i = 0; i < got.length; i++) expect([i, got[i]]).toEqual([i, expected[i]]);
+      for (let i = 0; i < got.length; i++) expect(Object.is(got[i], expected[i])).toBe(true);
+    }
+  });
+
   test('a "data" inside a string, escaped quotes and brackets in strings are not taken for arrays', () => {
     const text = '{"id":"\\"data\\":[1,2]","inputs":[{"name":"data","shape":[2],"data":[ 3 , 4 ]}],"note":"[5]"}';
     expect(roundTrip(text)).toEqual(JSON.parse(text));
