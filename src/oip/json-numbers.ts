@@ -45,6 +45,18 @@ interface Scan extends LiftedArray {
 }
 
 /**
+ * The float32 a number rounds to, from `approx`, a double within a few units in the last place of the
+ * exact value (a long mantissa summed in doubles, then scaled once); NaN when that is not certain: the
+ * exact value rounds to the same float32 when `approx` lies well inside half a float32 step of it.
+ */
+function float32Of(approx: number): number {
+  const f = Math.fround(approx);
+  const magnitude = Math.abs(f);
+  if (!(magnitude >= 2 ** -126 && magnitude <= 3.4028234663852886e38)) return NaN; // zero, subnormal, overflow
+  return Math.abs(approx - f) <= magnitude * 2 ** -26 ? f : NaN;
+}
+
+/**
  * The array from `from` to `to` as JSON.parse reads it, flattened: for arrays holding numbers outside
  * the fast path (17 significant digits, as Python prints a float32; large exponents), which JSON.parse
  * reads correctly and faster than a call per number would.
@@ -70,7 +82,7 @@ function parsedValues(b: Uint8Array, from: number, to: number, count: number): F
  * string, a ragged or empty inner array, or a number JSON does not allow). One loop, no calls per
  * number: this is the hot path of a JSON tensor.
  */
-function scanArray(b: Uint8Array, at: number): Scan | undefined {
+function scanArray(b: Uint8Array, at: number, float32: boolean): Scan | undefined {
   const from = at;
   // Set at the first number off the fast path: the rest is only checked, and JSON.parse reads the values.
   let slow = false;
@@ -143,8 +155,15 @@ function scanArray(b: Uint8Array, at: number): Scan | undefined {
     }
     if (!slow) {
       const power = exponent - decimals;
-      if (digits + decimals <= 15 && power >= -22 && power <= 22) {
-        let value = power >= 0 ? mantissa * POW10[power] : mantissa / POW10[-power];
+      let value = NaN;
+      if (power >= -22 && power <= 22) {
+        if (digits + decimals <= 15) {
+          value = power >= 0 ? mantissa * POW10[power] : mantissa / POW10[-power];
+        } else if (float32 && digits + decimals <= 40) {
+          value = float32Of(power >= 0 ? mantissa * POW10[power] : mantissa / POW10[-power]);
+        }
+      }
+      if (value === value) {
         if (negative) value = -value;
         if (count === values.length) {
           const grown = new Float64Array(values.length * 2);
@@ -182,6 +201,11 @@ function scanArray(b: Uint8Array, at: number): Scan | undefined {
 export interface LiftOptions {
   /** Also lift the values of the top-level object's keys (the simple {"<input>": [...]} form). */
   topLevelValues?: boolean;
+  /**
+   * Every lifted array becomes a float32 tensor (the model takes only float32): a number with more
+   * digits than a double holds exactly is read as the float32 JSON.parse and a cast would give.
+   */
+  float32?: boolean;
 }
 
 /**
@@ -219,7 +243,7 @@ export function liftNumberArrays(b: Uint8Array, options: LiftOptions = {}): Lift
     next++;
     while (isSpace(b[next])) next++;
     if (b[next] !== OPEN) continue;
-    const scan = scanArray(b, next);
+    const scan = scanArray(b, next, options.float32 === true);
     if (!scan) continue;
     pieces.push(decode(copied, next), JSON.stringify(TOKEN_PREFIX + arrays.length));
     arrays.push({ values: scan.values, dims: scan.dims });

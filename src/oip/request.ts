@@ -7,7 +7,7 @@ import {
 } from '../preprocess/tensor-json';
 import { LiftedJson, liftNumberArrays, liftedArray } from './json-numbers';
 import {
-  ELEMENT_BYTES, TensorArray, TensorData, TensorElementType, TensorInfo, elementCount, typeFromOip,
+  ELEMENT_BYTES, TensorArray, TensorData, TensorElementType, TensorInfo, elementCount, takesOnlyFloat32, typeFromOip,
 } from '../preprocess/tensor-types';
 
 export interface RequestedOutput {
@@ -236,7 +236,8 @@ export function decodeOipBody(body: Uint8Array, framing: OipFraming, model: OipM
   }
   const jsonBytes = headerLength === undefined ? body : body.subarray(0, headerLength);
   // Number arrays are read straight into doubles; JSON.parse reads the rest.
-  const lifted = liftNumberArrays(jsonBytes);
+  // Only float32 inputs: any number may be read as the float32 it becomes (others are refused by type).
+  const lifted = liftNumberArrays(jsonBytes, { float32: takesOnlyFloat32(model.inputs) });
   const text = lifted.text;
   let header: unknown;
   try {

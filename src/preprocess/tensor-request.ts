@@ -5,6 +5,7 @@ import { InvalidInputError } from '../errors';
 import { LiftedJson, liftNumberArrays, liftedArray } from '../oip/json-numbers';
 import { decodeOipHeader } from '../oip/request';
 import { BuildContext, TensorParseOptions, buildTensor, checkShape, modelInput, nestedShape, tensorFromNumbers } from './tensor-json';
+import { takesOnlyFloat32 } from './tensor-types';
 import type { TensorData, TensorElementType, TensorInfo } from './tensor-types';
 
 export type { TensorParseOptions } from './tensor-json';
@@ -38,7 +39,7 @@ export function parseTensorRequest(json: Uint8Array | string, inputs: TensorInfo
   const bytes = typeof json === 'string' ? Buffer.from(json, 'utf8') : json;
   const ctx: BuildContext = { options, maxElements: Math.ceil(bytes.byteLength / 2) };
   // Number arrays are read straight into doubles; JSON.parse reads the rest.
-  const lifted = liftNumberArrays(bytes, { topLevelValues: true });
+  const lifted = liftNumberArrays(bytes, { topLevelValues: true, float32: takesOnlyFloat32(inputs) });
   const text = lifted.text;
   let body: unknown;
   try {

@@ -67,3 +67,8 @@ export function allocateTensorArray(type: TensorElementType, length: number): Te
 export function elementCount(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
+
+/** Every input float32: any JSON number sent to the model ends as a float32 (other datatypes are refused). */
+export function takesOnlyFloat32(inputs: readonly TensorInfo[]): boolean {
+  return inputs.length > 0 && inputs.every((i) => i.type === 'float32');
+}

@@ -60,6 +60,45 @@ describe('liftNumberArrays', () => {
     }
   });
 
+  describe('for a float32-only model', () => {
+    const asFloat32 = (text: string, options: LiftOptions) => Float32Array.from(liftNumberArrays(bytes(text), options).arrays[0].values);
+    const parsedAsFloat32 = (text: string) => Float32Array.from((JSON.parse(text) as { data: number[] }).data);
+
+    test('17-digit numbers (float32 values as Python prints them) become the float32 JSON.parse and a cast give', () => {
+      let seed = 11;
+      const numbers: number[] = [];
+      for (let i = 0; i < 20000; i++) {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        numbers.push(Math.fround((seed / 2 ** 31 - 0.5) * 10 ** ((seed % 13) - 6)));
+      }
+      const text = `{"data":[${numbers.map(String).join(',')}]}`;
+      expect(numbers.filter((x) => String(x).replace(/[-.]|e.*$/g, '').replace(/^0+/, '').length > 15).length).toBeGreaterThan(10000);
+      const got = asFloat32(text, { float32: true });
+      expect(Array.from(got)).toEqual(Array.from(parsedAsFloat32(text)));
+      expect(Array.from(liftNumberArrays(bytes(text), { float32: true }).arrays[0].values)).toEqual(Array.from(got));
+    });
+
+    test('a number at the midpoint between two float32s rounds as JSON.parse and a cast round it', () => {
+      // Summed in doubles, about one in ten of these would land on the wrong side of the midpoint.
+      const texts: string[] = [];
+      let seed = 5;
+      for (let i = 0; i < 2000; i++) {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        const lower = Math.fround((seed / 2 ** 31) * 10 ** ((seed % 7) - 3));
+        const middle = lower + (Math.fround(lower * (1 + 2 ** -23)) - lower) / 2;
+        texts.push(middle.toPrecision(17), middle.toPrecision(19), middle.toPrecision(21));
+      }
+      const text = `{"data":[${texts.join(',')}]}`;
+      expect(Array.from(asFloat32(text, { float32: true }))).toEqual(Array.from(parsedAsFloat32(text)));
+      for (const one of texts.slice(0, 300)) expect([one, asFloat32(`{"data":[${one}]}`, { float32: true })[0]]).toEqual([one, parsedAsFloat32(`{"data":[${one}]}`)[0]]);
+    });
+
+    test('without the option, the same numbers are the exact doubles', () => {
+      const text = '{"data":[0.30000001192092897,0.30000001192092896]}';
+      expect(Array.from(liftNumberArrays(bytes(text)).arrays[0].values)).toEqual([0.30000001192092897, 0.30000001192092896]);
+    });
+  });
+
   test('a "data" inside a string, escaped quotes and brackets in strings are not taken for arrays', () => {
     const text = '{"id":"\\"data\\":[1,2]","inputs":[{"name":"data","shape":[2],"data":[ 3 , 4 ]}],"note":"[5]"}';
     expect(roundTrip(text)).toEqual(JSON.parse(text));

@@ -40,6 +40,15 @@ describe('parseTensorRequest', () => {
     expect(request.feeds.img).toEqual({ type: 'float32', dims: [1, 3, 4, 5], data: Float32Array.from(values) });
   });
 
+  test('17-digit numbers for a float32 model give the tensor JSON.parse and a cast give, in both forms', () => {
+    const image = [{ name: 'img', type: 'float32', shape: [1, 'N'] }];
+    const values = Array.from({ length: 500 }, (_, i) => Math.fround(Math.sin(i + 1) * 10 ** ((i % 9) - 4)));
+    const expected = Float32Array.from(values);
+    expect(parseTensorRequest(JSON.stringify({ img: [values] }), image, 'm').feeds.img.data).toEqual(expected);
+    const oip = { inputs: [{ name: 'img', shape: [1, values.length], datatype: 'FP32', data: values.map((x) => x.toPrecision(17)).map(Number) }] };
+    expect(parseTensorRequest(JSON.stringify(oip), image, 'm').feeds.img.data).toEqual(expected);
+  });
+
   test.each([
     ['not JSON', '{x:', /not valid JSON/],
     ['an array', '[1,2]', /must be a JSON object/],
