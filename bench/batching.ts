@@ -75,6 +75,7 @@ function medianRound(rounds: LoadResult[]): LoadResult {
   return {
     requests: sum((r) => r.requests), throughput: median((r) => r.throughput), p50: median((r) => r.p50), p90: median((r) => r.p90), p99: median((r) => r.p99),
     errors: sum((r) => r.errors), timeouts: sum((r) => r.timeouts), non2xx: sum((r) => r.non2xx),
+    cpuMs: median((r) => r.cpuMs),
   };
 }
 

@@ -1,7 +1,8 @@
 // npm run bench:fairness -- [options] (also the last part of npm run bench) — the post's stress: the three
 // PP-OCR models called at once with JPEG bodies, c clients each, against the fair standalone baseline:
 // each model's same pipeline alone in its own thread, requests one after another, all three threads at
-// once (three independent processes, as MMS runs them). Reported per model.
+// once (three independent processes, as MMS runs them). Reported per model, with how the cores were
+// spent during the stress (server, load clients, idle: /proc), since the clients share the machine.
 //
 //   --target quiver|URL   quiver: start Quiver (default); URL: a running server with ocr-det/rec/cls
 //   --duration S          seconds per round of each side (default 6)
@@ -18,6 +19,7 @@ import { Worker } from 'node:worker_threads';
 import { serverNodeArgs } from '../src/cli/supervisor';
 import { BUILTIN_MODEL_STORE } from '../src/config/schema';
 import { percentile, runLoad, LoadResult } from './load';
+import { cpuSecondsOf, machineCpuSeconds } from './process-info';
 import type { StandaloneJob, StandaloneResult } from './standalone-worker';
 import { ModelKey, Workload, workloads } from './workloads';
 
@@ -80,6 +82,23 @@ interface Figures {
   p50: number;
   p99: number;
   errors: number;
+}
+
+/** Cores in use over one round of the stress: by the server(s), by the load clients, and left idle. */
+interface CpuShare {
+  server: number;
+  clients: number;
+  idle: number;
+}
+
+/** Runs `round` and says how the machine's cores were spent meanwhile; `serverCpu` reads the server's CPU seconds. */
+async function measuredRound(serverCpu: () => number, round: () => Promise<LoadResult[]>): Promise<{ loads: LoadResult[]; cpu: CpuShare }> {
+  const started = performance.now();
+  const [machine, server] = [machineCpuSeconds(), serverCpu()];
+  const loads = await round();
+  const wall = (performance.now() - started) / 1000;
+  const clientSeconds = loads.reduce((n, l) => n + l.cpuMs / 1000, 0);
+  return { loads, cpu: { server: (serverCpu() - server) / wall, clients: clientSeconds / wall, idle: (machineCpuSeconds().idle - machine.idle) / wall } };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -181,15 +200,24 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
     const httpBaseline = new Map<ModelKey, Figures[]>(KEYS.map((k) => [k, []]));
     await Promise.all(KEYS.map((k, i) => runLoad(job(all[k], servers[i].url, clients, 1))));
     let peakRss = 0;
+    const targetCpu: CpuShare[] = [];
+    const httpCpu: CpuShare[] = [];
+    // The standalone servers are threads of this process, which does nothing else meanwhile.
+    const ownCpu = () => {
+      const { user, system } = process.cpuUsage();
+      return (user + system) / 1e6;
+    };
     for (let r = 0; r < rounds; r++) {
       const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMbOf(server?.pid))), 100);
-      const loads = await Promise.all(KEYS.map((k) => runLoad(job(all[k], base, clients, seconds))));
+      const stress = await measuredRound(() => cpuSecondsOf(server?.pid), () => Promise.all(KEYS.map((k) => runLoad(job(all[k], base, clients, seconds)))));
       clearInterval(sampler);
-      loads.forEach((l, i) => target.get(KEYS[i])!.push(fromLoad(l)));
+      stress.loads.forEach((l, i) => target.get(KEYS[i])!.push(fromLoad(l)));
+      targetCpu.push(stress.cpu);
       const runs = await Promise.all(KEYS.map((k) => standalone(standaloneJob(all[k], clients, seconds))));
       runs.forEach((run, i) => baseline.get(KEYS[i])!.push(fromLatencies(run.latencies, seconds)));
-      const served = await Promise.all(KEYS.map((k, i) => runLoad(job(all[k], servers[i].url, clients, seconds))));
-      served.forEach((l, i) => httpBaseline.get(KEYS[i])!.push(fromLoad(l)));
+      const served = await measuredRound(ownCpu, () => Promise.all(KEYS.map((k, i) => runLoad(job(all[k], servers[i].url, clients, seconds)))));
+      served.loads.forEach((l, i) => httpBaseline.get(KEYS[i])!.push(fromLoad(l)));
+      httpCpu.push(served.cpu);
     }
     await Promise.all(servers.map((s) => s.stop()));
 
@@ -221,8 +249,16 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
       report.push(`| ${k} | ${serviceMs.get(k)!.toFixed(2)} | ${t.throughput.toFixed(1)} | ${t.p50.toFixed(1)} | ${t.p99.toFixed(1)} | ${t.errors} | ${h.throughput.toFixed(1)} | ${h.p50.toFixed(1)} | ${h.p99.toFixed(1)} | ${b.throughput.toFixed(1)} | ${b.p50.toFixed(1)} | ${b.p99.toFixed(1)} | ${tr.toFixed(2)} | ${pr.toFixed(2)} | ${(t.throughput / b.throughput).toFixed(2)} | ${(t.p99 / b.p99).toFixed(2)} |`);
     }
     const cpuUse = cpu / cores;
+    const share = (rs: CpuShare[]): CpuShare => ({ server: median(rs.map((r) => r.server)), clients: median(rs.map((r) => r.clients)), idle: median(rs.map((r) => r.idle)) });
+    const [quiverShare, httpShare] = [share(targetCpu), share(httpCpu)];
+    // What the goal's "cores the server may use" leaves once the load clients, which share the machine, have theirs.
+    const cpuUseWithoutClients = cpu / (cores - quiverShare.clients);
+    const httpCpuUseWithoutClients = cpuHttp / (cores - httpShare.clients);
+    const shareText = (s: CpuShare, pipeline: number, serverKnown: boolean) =>
+      `server ${serverKnown ? s.server.toFixed(2) : 'n/a (not started here)'}, load clients ${s.clients.toFixed(2)}, idle ${s.idle.toFixed(2)}; the pipelines' own work ${pipeline.toFixed(2)}`;
+    report.push('', `Cores in use during the stress (medians over rounds; ${cores} cores): target: ${shareText(quiverShare, cpu, server !== undefined)}. Standalone HTTP servers: ${shareText(httpShare, cpuHttp, true)}.`);
     report.push('', `cls alone at c=1, ${clsOverheads.length} rounds: target p50 ${median(clsP50).toFixed(2)} ms, onnxruntime run p50 ${median(ortP50).toFixed(2)} ms, overhead ${clsOverhead.toFixed(2)} ms (rounds: ${clsOverheads.map((x) => x.toFixed(2)).join(' ')}); the standalone HTTP server's overhead ${median(httpOverheads).toFixed(2)} ms; server peak RSS ${peakRss.toFixed(0)} MB during the stress.`);
-    const line = `RESULT fairness min_model_throughput_ratio=${minThroughput.toFixed(2)} max_model_p99_ratio=${maxP99.toFixed(2)} cpu_use=${cpuUse.toFixed(2)} standalone_http_cpu_use=${(cpuHttp / cores).toFixed(2)} cls_jpeg_overhead_ms=${clsOverhead.toFixed(2)} standalone_http_overhead_ms=${median(httpOverheads).toFixed(2)} peak_rss_mb=${peakRss.toFixed(0)} min_throughput_ratio_pipeline_only=${minPipeline.toFixed(2)} max_p99_ratio_pipeline_only=${maxPipelineP99.toFixed(2)}`;
+    const line = `RESULT fairness min_model_throughput_ratio=${minThroughput.toFixed(2)} max_model_p99_ratio=${maxP99.toFixed(2)} cpu_use=${cpuUse.toFixed(2)} standalone_http_cpu_use=${(cpuHttp / cores).toFixed(2)} cpu_use_without_clients=${cpuUseWithoutClients.toFixed(2)} standalone_http_cpu_use_without_clients=${httpCpuUseWithoutClients.toFixed(2)} idle_cores=${quiverShare.idle.toFixed(2)} cls_jpeg_overhead_ms=${clsOverhead.toFixed(2)} standalone_http_overhead_ms=${median(httpOverheads).toFixed(2)} peak_rss_mb=${peakRss.toFixed(0)} min_throughput_ratio_pipeline_only=${minPipeline.toFixed(2)} max_p99_ratio_pipeline_only=${maxPipelineP99.toFixed(2)}`;
     return { line, report };
   } finally {
     server?.kill('SIGTERM');

@@ -49,11 +49,12 @@ async function main(): Promise<void> {
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(); // start-up included: a bench times the whole client process
   latencies.sort((a, b) => a - b);
   const result: LoadResult = {
     requests: latencies.length, throughput: latencies.length / elapsed,
     p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99),
-    errors, timeouts: 0, non2xx: 0,
+    errors, timeouts: 0, non2xx: 0, cpuMs: (cpu.user + cpu.system) / 1000,
   };
   client.close();
   process.stdout.write(JSON.stringify(result) + '\n');

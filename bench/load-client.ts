@@ -24,6 +24,8 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   non2xx: number;
+  /** CPU the client process used (user + system), so a bench can tell what was left to the server. */
+  cpuMs: number;
 }
 
 /** One keep-alive connection that sends prebuilt HTTP/1.1 requests and reads answers by Content-Length. */
@@ -128,12 +130,14 @@ export async function load(job: LoadJob): Promise<LoadResult> {
     }),
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(); // start-up included: a bench times the whole client process
   latencies.sort((a, b) => a - b);
   const at = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] : NaN);
   const round = (v: number) => Math.round(v * 1000) / 1000;
   return {
     requests: latencies.length, throughput: latencies.length / seconds,
     p50: round(at(50)), p90: round(at(90)), p99: round(at(99)), errors, timeouts, non2xx,
+    cpuMs: round((cpu.user + cpu.system) / 1000),
   };
 }
 

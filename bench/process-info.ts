@@ -19,3 +19,25 @@ export function rssOf(pid: number | undefined): number {
     return 0;
   }
 }
+
+// /proc reports CPU time in USER_HZ ticks, which Linux fixes at 100 a second for user space.
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system, all threads) a process has used; 0 when it is gone. */
+export function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces: utime is the 12th, stime the 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+/** The whole machine's CPU seconds so far, busy and idle (idle + iowait), summed over cores. */
+export function machineCpuSeconds(): { busy: number; idle: number } {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return { busy: (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND, idle: (idle + iowait) / TICKS_PER_SECOND };
+}
