@@ -13,7 +13,7 @@ import { addressUsesTls, TlsCredentials, tlsCredentials } from './http/tls';
 import { declaredTooLarge } from './http/body';
 import { limitConnections } from './http/connections';
 import { InflightBytes } from './http/inflight';
-import { keyFilePath, loadOrCreateKeys, tokenAuthFor } from './http/token-auth';
+import { ApiKeys, keyFilePath, loadOrCreateKeys, tokenAuthFor } from './http/token-auth';
 import { InvalidConfigError, QuiverError, SnapshotWriteError, errorBody, httpStatusOf } from './errors';
 import { configureLogging, log } from './log';
 import { QuiverMetrics } from './metrics';
@@ -106,13 +106,15 @@ function closeServer(server: http.Server): Promise<void> {
 }
 
 /** The keys of the APIs that need one (from the key file, made when missing); logged by path, never by value. */
-function apiTokens(config: QuiverConfig): { inference?: string; management?: string } {
+function apiTokens(config: QuiverConfig): { inference?: string; management?: string; grpc?: ApiKeys } {
   const needed = tokenAuthFor(config);
-  if (!needed.inference && !needed.management) return {};
+  if (!needed.inference && !needed.management && !needed.grpc) return {};
   const file = keyFilePath(config);
   const keys = loadOrCreateKeys(file);
-  log.info('token authorization is on', { keyFile: file, inference: needed.inference, management: needed.management });
-  return { ...(needed.inference ? { inference: keys.inference } : {}), ...(needed.management ? { management: keys.management } : {}) };
+  log.info('token authorization is on', { keyFile: file, inference: needed.inference, management: needed.management, grpc: needed.grpc });
+  return {
+    ...(needed.inference ? { inference: keys.inference } : {}), ...(needed.management ? { management: keys.management } : {}), ...(needed.grpc ? { grpc: keys } : {}),
+  };
 }
 
 export interface StartOptions {
@@ -223,9 +225,10 @@ export class QuiverServer {
         requestReadTimeoutMs: config.request_read_timeout * 1000,
         keepAliveTimeoutMs: config.keep_alive_timeout * 1000,
       };
+      const { grpc: grpcKeys, ...tokens } = apiTokens(config);
       const options = {
         maxRequestSize: config.max_request_size, inflight: new InflightBytes(config.max_inflight_bytes),
-        isHealthy: () => !lifecycle.draining, metrics, lifecycle, tokens: apiTokens(config),
+        isHealthy: () => !lifecycle.draining, metrics, lifecycle, tokens,
       };
       let servers: { inference: http.Server; management?: http.Server };
       if (config.mode === 'sagemaker') {
@@ -247,6 +250,7 @@ export class QuiverServer {
           modelMeshAddress: config.modelmesh_address,
           maxMessageBytes: config.grpc_max_message_size,
           isHealthy: () => !lifecycle.draining,
+          keys: grpcKeys,
           modelMesh: {
             capacityBytes: config.memory_budget,
             modelLoadTimeoutMs: config.model_load_timeout * 1000,

@@ -2,7 +2,8 @@
 // answered from the same scheduler as the REST APIs. ModelMesh routes requests by the mm-model-id header.
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { BadRequestError, QuiverError } from '../errors';
+import { BadRequestError, QuiverError, TokenAuthorizationError } from '../errors';
+import { bearerMatches } from '../http/token-auth';
 import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { SERVER_NAME, SERVER_VERSION } from '../version';
@@ -34,7 +35,51 @@ function target(request: { name?: string; model_name?: string; version?: string;
   return { name, version: version ? version : undefined };
 }
 
-export function inferenceService(scheduler: ModelScheduler, isHealthy: () => boolean): grpc.UntypedServiceImplementation {
+/** The keys a reachable gRPC listener checks, as the REST APIs do: the repository calls take the management key. */
+export interface GrpcKeys {
+  inference: string;
+  management: string;
+}
+
+/** `authorization: Bearer <key>` in the call's metadata (Triton's clients send it with `headers=`). */
+function checkToken(metadata: grpc.Metadata, key: string, api: 'inference' | 'management'): void {
+  const match = bearerMatches(String(metadata.get('authorization')[0] ?? ''), key);
+  if (match) return;
+  throw new TokenAuthorizationError(match === false ? `the token is not the ${api} key` : `the ${api} API needs "authorization: Bearer <${api} key>" metadata (the key file of the server holds it)`);
+}
+
+/** Liveness and readiness stay open, as /v2/health/* and gRPC health do. */
+const OPEN_METHODS = new Set(['ServerLive', 'ServerReady']);
+const MANAGEMENT_METHODS = new Set(['RepositoryIndex', 'RepositoryModelLoad', 'RepositoryModelUnload']);
+
+function guarded(service: grpc.UntypedServiceImplementation, keys: GrpcKeys | undefined): grpc.UntypedServiceImplementation {
+  if (!keys) return service;
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [method, handler] of Object.entries(service)) {
+    if (OPEN_METHODS.has(method)) {
+      out[method] = handler;
+      continue;
+    }
+    const [key, api] = MANAGEMENT_METHODS.has(method) ? [keys.management, 'management' as const] : [keys.inference, 'inference' as const];
+    const unaryHandler = handler as grpc.handleUnaryCall<unknown, unknown>;
+    out[method] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      try {
+        checkToken(call.metadata, key, api);
+      } catch (err) {
+        callback(grpcError(err));
+        return;
+      }
+      unaryHandler(call, callback);
+    }) as grpc.handleUnaryCall<unknown, unknown>;
+  }
+  return out;
+}
+
+export function inferenceService(scheduler: ModelScheduler, isHealthy: () => boolean, keys?: GrpcKeys): grpc.UntypedServiceImplementation {
+  return guarded(unguardedService(scheduler, isHealthy), keys);
+}
+
+function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean): grpc.UntypedServiceImplementation {
   return {
     ServerLive: unary(async () => ({ live: true })),
     ServerReady: unary(async () => ({ ready: isHealthy() })),

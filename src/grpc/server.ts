@@ -5,7 +5,7 @@ import { InvalidConfigError } from '../errors';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { widenConnectionWindows, widenStreamWindow } from './flow-control';
 import { healthService } from './health-service';
-import { inferenceService } from './inference-service';
+import { GrpcKeys, inferenceService } from './inference-service';
 import { ModelMeshOptions, modelMeshService } from './modelmesh-service';
 import { serviceDefinitions } from './protos';
 
@@ -15,6 +15,8 @@ export interface GrpcOptions {
   maxMessageBytes: number;
   isHealthy: () => boolean;
   modelMesh: ModelMeshOptions;
+  /** Keys the inference listener checks (token_auth); the ModelMesh listener checks none. */
+  keys?: GrpcKeys;
 }
 
 export interface GrpcListener {
@@ -50,7 +52,10 @@ export class GrpcServers {
           'grpc.max_receive_message_length': options.maxMessageBytes,
           'grpc.max_send_message_length': options.maxMessageBytes,
         });
-        if (services.includes('inference.GRPCInferenceService')) server.addService(defs.inference, inferenceService(scheduler, options.isHealthy));
+        if (services.includes('inference.GRPCInferenceService')) {
+          const keys = services.includes('mmesh.ModelRuntime') ? undefined : options.keys;
+          server.addService(defs.inference, inferenceService(scheduler, options.isHealthy, keys));
+        }
         if (services.includes('mmesh.ModelRuntime')) server.addService(defs.modelRuntime, modelMeshService(scheduler, options.modelMesh));
         server.addService(defs.health, healthService(services, options.isHealthy));
         servers.push(server);

@@ -29,12 +29,21 @@ export function keyFilePath(config: QuiverConfig): string {
   return config.key_file !== '' ? config.key_file : path.join(config.work_dir, 'key_file.json');
 }
 
-/** Which APIs need a token: `on` all, `off` none, `auto` those bound beyond loopback (never SageMaker's). */
-export function tokenAuthFor(config: QuiverConfig): { inference: boolean; management: boolean } {
-  if (config.token_auth === 'off') return { inference: false, management: false };
-  if (config.token_auth === 'on') return { inference: true, management: true };
-  if (config.mode === 'sagemaker') return { inference: false, management: false };
-  return { inference: !isLoopback(config.inference_address), management: !isLoopback(config.management_address) };
+/** A gRPC listener others can reach: off and unix sockets are not (a socket's file mode guards it). */
+function grpcReachable(address: string): boolean {
+  return address !== 'off' && !address.startsWith('unix:') && !isLoopback(address);
+}
+
+/**
+ * Which APIs need a token: `on` all, `off` none, `auto` those bound beyond loopback (never SageMaker's).
+ * `grpc`: the gRPC inference service, where inference calls take the inference key and the repository
+ * calls the management key (ModelMesh's runtime port is the pod's own and takes none).
+ */
+export function tokenAuthFor(config: QuiverConfig): { inference: boolean; management: boolean; grpc: boolean } {
+  if (config.token_auth === 'off') return { inference: false, management: false, grpc: false };
+  if (config.token_auth === 'on') return { inference: true, management: true, grpc: config.grpc_inference_address !== 'off' };
+  if (config.mode === 'sagemaker') return { inference: false, management: false, grpc: false };
+  return { inference: !isLoopback(config.inference_address), management: !isLoopback(config.management_address), grpc: grpcReachable(config.grpc_inference_address) };
 }
 
 function newKey(): string {
@@ -90,19 +99,28 @@ export function loadOrCreateKeys(file: string): ApiKeys {
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
-/** Requests need `Authorization: Bearer <key>`; /ping stays open for load balancers' health checks. */
+/** Whether an Authorization header value carries `key` as a Bearer token; undefined when it carries none. */
+export function bearerMatches(header: string | undefined, key: string): boolean | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!match) return undefined;
+  return timingSafeEqual(digest(match[1]), digest(key));
+}
+
+/** Health checks stay open: load balancers, Kubernetes probes and Triton's clients send no token. */
+const OPEN_PATHS = new Set(['/ping', '/v2/health/live', '/v2/health/ready']);
+
+/** Requests need `Authorization: Bearer <key>`, except health checks. */
 export function requireToken(key: string, api: string): RequestHandler {
-  const expected = digest(key);
   return (req, res, next) => {
-    if (req.path === '/ping') return next();
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
-    if (match && timingSafeEqual(digest(match[1]), expected)) return next();
+    if (OPEN_PATHS.has(req.path)) return next();
+    const match = bearerMatches(req.get('authorization'), key);
+    if (match) return next();
     res.set('WWW-Authenticate', 'Bearer');
     // The body of a request that may not be made is not read: the connection goes with the answer.
     if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) res.set('Connection', 'close');
     next(
       new TokenAuthorizationError(
-        match
+        match === false
           ? `the token is not the ${api} key`
           : `the ${api} API needs "Authorization: Bearer <${api} key>" (the key file of the server holds it)`,
       ),

@@ -2,7 +2,9 @@
 // on by default beyond loopback, 401 with a JSON body, and /ping left open for health checks.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { loadConfig } from '../../src/config/load';
+import { clientConstructors } from '../../src/grpc/protos';
 import { tokenAuthFor } from '../../src/http/token-auth';
 import { addModel, writeModelFolder } from '../fixtures/onnx-models';
 import { json, startServer, tempDir, TestServer } from '../fixtures/server';
@@ -48,6 +50,45 @@ describe('token authorization', () => {
     await s.close();
   });
 
+  test('health checks stay open, as probes and Triton clients send no token; the rest of /v2 needs the inference key', async () => {
+    s = await startServer({ 'token-auth': 'on' });
+    try {
+      for (const route of ['/ping', '/v2/health/live', '/v2/health/ready']) expect((await fetch(`${s.inference}${route}`)).status).toBe(200);
+      const metadata = await fetch(`${s.inference}/v2`);
+      expect(metadata.status).toBe(401);
+      expect(await json(metadata)).toEqual({ error: expect.stringContaining('Authorization: Bearer <inference key>') });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('gRPC: inference calls take the inference key, repository calls the management key, liveness none', async () => {
+    const dir = tempDir('tokens-grpc');
+    s = await startServer({ 'token-auth': 'on', 'work-dir': dir });
+    const [inference, management] = [keysIn(dir).inference.key, keysIn(dir).management.key];
+    writeModelFolder(path.join(s.store, 'adder'), addModel([1]));
+    const client = new (clientConstructors().inference)(s.grpc, grpc.credentials.createInsecure());
+    type Callable = (req: unknown, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
+    const call = (method: string, request: unknown, key?: string) => new Promise<{ code: number; res?: unknown }>((resolve) => {
+      const md = new grpc.Metadata();
+      if (key) md.set('authorization', `Bearer ${key}`);
+      ((client as unknown as Record<string, Callable>)[method]).call(client, request, md, (err, res) => resolve(err ? { code: err.code } : { code: 0, res }));
+    });
+    try {
+      expect(await call('ServerLive', {})).toEqual({ code: 0, res: expect.objectContaining({ live: true }) });
+      expect((await call('ServerMetadata', {})).code).toBe(grpc.status.UNAUTHENTICATED);
+      expect((await call('ServerMetadata', {}, management)).code).toBe(grpc.status.UNAUTHENTICATED);
+      expect((await call('ServerMetadata', {}, inference)).code).toBe(0);
+      expect((await call('RepositoryModelLoad', { model_name: 'adder' }, inference)).code).toBe(grpc.status.UNAUTHENTICATED);
+      expect((await call('RepositoryModelLoad', { model_name: 'adder' }, management)).code).toBe(0);
+      expect(await call('ModelReady', { name: 'adder' }, inference)).toEqual({ code: 0, res: expect.objectContaining({ ready: true }) });
+    } finally {
+      client.close();
+      await s.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a broken, shared or linked key file stops the start rather than open the APIs', async () => {
     const broken = tempDir('tokens-broken');
     const file = path.join(broken, 'key_file.json');
@@ -67,14 +108,18 @@ describe('when tokens are needed', () => {
   const needs = (flags: Record<string, string>, env: NodeJS.ProcessEnv = {}) => tokenAuthFor(loadConfig(flags, env));
 
   test('auto: for each API bound beyond loopback, never the SageMaker contract', () => {
-    expect(needs({})).toEqual({ inference: false, management: false });
-    expect(needs({ 'inference-address': '0.0.0.0:8080' })).toEqual({ inference: true, management: false });
-    expect(needs({ 'inference-address': '[::1]:8080', 'management-address': '10.0.0.5:8081' })).toEqual({ inference: false, management: true });
-    expect(needs({}, { SAGEMAKER_BIND_TO_PORT: '8080' })).toEqual({ inference: false, management: false });
+    expect(needs({})).toEqual({ inference: false, management: false, grpc: false });
+    expect(needs({ 'inference-address': '0.0.0.0:8080' })).toEqual({ inference: true, management: false, grpc: false });
+    expect(needs({ 'inference-address': '[::1]:8080', 'management-address': '10.0.0.5:8081' })).toEqual({ inference: false, management: true, grpc: false });
+    expect(needs({ 'grpc-inference-address': '0.0.0.0:8001' })).toEqual({ inference: false, management: false, grpc: true });
+    expect(needs({ 'grpc-inference-address': 'unix:/tmp/quiver.sock' }).grpc).toBe(false);
+    expect(needs({}, { SAGEMAKER_BIND_TO_PORT: '8080' })).toEqual({ inference: false, management: false, grpc: false });
   });
 
   test('on and off override it', () => {
-    expect(needs({ 'token-auth': 'off', 'inference-address': '0.0.0.0:8080' })).toEqual({ inference: false, management: false });
-    expect(needs({ 'token-auth': 'on' }, { SAGEMAKER_BIND_TO_PORT: '8080' })).toEqual({ inference: true, management: true });
+    expect(needs({ 'token-auth': 'off', 'inference-address': '0.0.0.0:8080', 'grpc-inference-address': '0.0.0.0:8001' })).toEqual({ inference: false, management: false, grpc: false });
+    expect(needs({ 'token-auth': 'on' }, { SAGEMAKER_BIND_TO_PORT: '8080' })).toMatchObject({ inference: true, management: true });
+    expect(needs({ 'token-auth': 'on' }).grpc).toBe(true);
+    expect(needs({ 'token-auth': 'on', 'grpc-inference-address': 'off' }).grpc).toBe(false);
   });
 });
