@@ -203,8 +203,13 @@ const GRPC_BY_HTTP: Record<number, number> = {
   502: GrpcCode.UNAVAILABLE, 503: GrpcCode.UNAVAILABLE, 504: GrpcCode.DEADLINE_EXCEEDED, 507: GrpcCode.RESOURCE_EXHAUSTED,
 };
 
-/** The gRPC status of a failure: its HTTP status's counterpart; a model that does not fit is RESOURCE_EXHAUSTED. */
-export function grpcStatusOf(err: QuiverError): number {
+/**
+ * The gRPC status of a failure: its HTTP status's counterpart; a model that does not fit is
+ * RESOURCE_EXHAUSTED. ModelMesh (`meshRouted`) sends a request to another copy of the model on
+ * RESOURCE_EXHAUSTED alone, so a busy or draining server says that to it where others get UNAVAILABLE.
+ */
+export function grpcStatusOf(err: QuiverError, meshRouted = false): number {
   if (err.kind === 'InsufficientMemory') return GrpcCode.RESOURCE_EXHAUSTED;
+  if (meshRouted && KINDS[err.kind].status === 503) return GrpcCode.RESOURCE_EXHAUSTED;
   return GRPC_BY_HTTP[KINDS[err.kind].status] ?? GrpcCode.INTERNAL;
 }

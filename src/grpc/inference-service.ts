@@ -9,19 +9,8 @@ import type { ModelScheduler } from '../scheduler/scheduler';
 import { SERVER_NAME, SERVER_VERSION } from '../version';
 import { CancelSignal } from '../workers/cancel-signal';
 import { OIP_EXTENSIONS } from '../http/oip';
-import { deadlineOf, grpcError, unary } from './calls';
+import { deadlineOf, grpcError, meshModelId, unary } from './calls';
 import { ModelInferRequest, inferRequestBody, inferResponse } from './tensors';
-
-/**
- * ModelMesh names the model a request is for in mm-model-id (ASCII ids) and always in mm-model-id-bin
- * (UTF-8); mm-vmodel-id names the virtual model the client asked for, not what was loaded here.
- */
-export function meshModelId(metadata: grpc.Metadata): string | undefined {
-  const plain = metadata.get('mm-model-id')[0];
-  if (plain !== undefined) return String(plain);
-  const binary = metadata.get('mm-model-id-bin')[0];
-  return binary !== undefined ? Buffer.from(binary as Buffer).toString('utf8') : undefined;
-}
 
 interface NamedRequest {
   name: string;
@@ -29,7 +18,11 @@ interface NamedRequest {
 }
 
 function target(request: { name?: string; model_name?: string; version?: string; model_version?: string }, metadata: grpc.Metadata): { name: string; version?: string } {
-  const name = meshModelId(metadata) ?? request.name ?? request.model_name ?? '';
+  const meshId = meshModelId(metadata);
+  // ModelMesh's id names one loaded model; the client's version is not ours to check (a NOT_FOUND
+  // would make ModelMesh unload the model).
+  if (meshId !== undefined) return { name: meshId };
+  const name = request.name ?? request.model_name ?? '';
   if (name === '') throw new BadRequestError('the request names no model');
   const version = request.version ?? request.model_version;
   return { name, version: version ? version : undefined };

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { RawFlags, loadConfig, parseAddress } from '../../src/config/load';
 import { CONFIG_SCHEMA } from '../../src/config/schema';
+import { tokenAuthFor } from '../../src/http/token-auth';
 
 const DEPLOY = path.resolve(__dirname, '..', '..', '..', 'deploy');
 const read = (file: string): any => parse(fs.readFileSync(path.join(DEPLOY, file), 'utf8'));
@@ -56,6 +57,10 @@ test('KServe ServingRuntime: the REST port it declares and probes is the inferen
   expect(config.model_store).toBe('/mnt');
   expect(config.load_models).toEqual(['ocr-cls=models']);
   expect(parseAddress(config.grpc_inference_address).port).toBe(8001);
+  // KServe's clients and probes send no token: ports bound beyond loopback must not ask for one.
+  expect(tokenAuthFor(config)).toEqual({ inference: false, management: false, grpc: false });
+  // KServe's metrics annotations would point at a port without /metrics.
+  expect(JSON.stringify(runtime)).not.toContain('prometheus.kserve.io');
 
   const isvc = read('kserve/inference-service.yaml');
   expect(isvc).toMatchObject({ kind: 'InferenceService', spec: { predictor: { model: { runtime: runtime.metadata.name, protocolVersion: 'v2', modelFormat: { name: 'onnx' } } } } });
@@ -72,6 +77,13 @@ test('ModelMesh ServingRuntime: grpcEndpoint is where mmesh.ModelRuntime listens
   expect(config.model_store).toBe('/models');
   // ModelMesh loads the models itself.
   expect(config.load_models).toEqual([]);
+  // The pod's network is shared: Quiver's ports must miss those of ModelMesh (8080 its own, 8085 is the
+  // runtime port it gives us), its puller (8086), its metrics (2112) and its other listeners.
+  const quiverPorts = [config.inference_address, config.management_address, config.grpc_inference_address].map((a) => parseAddress(a).port);
+  for (const taken of [8080, 8086, 8089, 8090, 8008, 8033, 2112]) expect(quiverPorts).not.toContain(taken);
+  expect(new Set([...quiverPorts, parseAddress(config.modelmesh_address).port]).size).toBe(4);
+  // Only ModelMesh, in the pod, calls the runtime: every listener on loopback, so no token is asked.
+  expect(tokenAuthFor(config)).toEqual({ inference: false, management: false, grpc: false });
 
   const isvc = read('modelmesh/inference-service.yaml');
   expect(isvc.metadata.annotations['serving.kserve.io/deploymentMode']).toBe('ModelMesh');

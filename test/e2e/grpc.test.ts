@@ -165,6 +165,12 @@ describe('GRPCInferenceService', () => {
     const full = await failure(call(inference, 'ModelInfer', { model_name: 'slow', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }], raw_input_contents: [f32([1])] }));
     expect(full.code).toBe(grpc.status.UNAVAILABLE);
     expect(full.details).toMatch(/job_queue_size/);
+    // Through ModelMesh the same is RESOURCE_EXHAUSTED: the one code on which it tries another copy.
+    const meshed = new grpc.Metadata();
+    meshed.set('mm-model-id', 'slow');
+    const busy = await failure(call(inference, 'ModelInfer', { model_name: 'slow', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }], raw_input_contents: [f32([1])] }, meshed));
+    expect(busy.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(busy.details).toMatch(/job_queue_size/);
     await Promise.all(held);
 
     const registered = await fetch(`${s.management}/models?url=slow&model_name=slow1&response_timeout=1&synchronous=true`, { method: 'POST' });
@@ -238,7 +244,8 @@ describe('ModelMesh runtime (mmesh.ModelRuntime on its own socket)', () => {
 
     const md = new grpc.Metadata();
     md.set('mm-model-id', 'mnist__isvc-1');
-    const r = await call(inference, 'ModelInfer', { model_name: 'whatever-the-client-said', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([1, 1])] }, md);
+    // The model and version the client named are ModelMesh's business: mm-model-id is the model here.
+    const r = await call(inference, 'ModelInfer', { model_name: 'whatever-the-client-said', model_version: '7', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([1, 1])] }, md);
     expect(r.model_name).toBe('mnist__isvc-1');
     expect(floats(r.raw_output_contents[0])).toEqual([6, 7]);
 
