@@ -66,6 +66,9 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
         if (!(err instanceof QuiverError && err.kind === 'ModelAlreadyExists')) throw asLoadRefusal(err);
         await scheduler.signature(req.modelId);
       }
+      // ModelMesh asks modelSize only when this says 0: the size it keeps is this one, so it includes a
+      // first run's arena (a detector's is ~20× its load).
+      await scheduler.warmUp(req.modelId);
       return { sizeInBytes: scheduler.describe(req.modelId).memoryBytes, maxConcurrency: concurrency(req.modelId) };
     }),
     unloadModel: unary(async (req: { modelId: string }) => {

@@ -30,6 +30,7 @@ import { Lease, LifeEntry, ModelLifecycle } from './lifecycle';
 import { RequestAdmission } from './admission';
 import { DispatchHost, configureBatching, dispatch } from './dispatch';
 import { autoscaleStep } from './autoscale';
+import { warmUpRequest } from './warm-up';
 import { DeviceChoice, DeviceRequest, chooseDevice, gpuCandidates } from './devices';
 import { DeviceBudgets, GpuBudgetStatus } from './device-budgets';
 import { DeviceProbe, gpuOfWorker } from '../workers/device-probe';
@@ -985,6 +986,25 @@ export class ModelScheduler {
       workers: Math.max(1, settings.minWorkers),
       modelFile: record.pkg ? record.pkg.modelPath.split('/').pop()! : 'model.onnx',
     };
+  }
+
+  /**
+   * One run of zeros at the model's nominal input size (`warm-up.ts`), so that its first run's memory is
+   * in its measured size before anyone asks for it; false when no such input can be made or it failed.
+   */
+  async warmUp(name: string): Promise<boolean> {
+    const signature = await this.signature(name);
+    const request = warmUpRequest(signature.inputs, this.registry.get(name).pkg?.config.image);
+    if (!request) return false;
+    try {
+      await this.infer(name, undefined, {
+        body: request.body, contentType: 'application/octet-stream', requestId: `warm-up-${name}`, enqueuedAt: Date.now(), oip: { headerLength: request.headerLength },
+      }, Date.now() + (this.options.modelLoadTimeoutS ?? 120) * 1000);
+      return true;
+    } catch (err) {
+      log.warn('the warm-up run failed; the size is the load\'s alone', { model: name, error: (err as Error).message });
+      return false;
+    }
   }
 
   /**

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
+import { BUILTIN_MODEL_STORE } from '../../src/config/schema';
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../../src/grpc/flow-control';
 import { clientConstructors } from '../../src/grpc/protos';
 import { addModel, twoOutputModel, writeModelFolder } from '../fixtures/onnx-models';
@@ -267,4 +268,27 @@ describe('ModelMesh runtime (mmesh.ModelRuntime on its own socket)', () => {
     // Nothing local to size quickly (a path that is not there): ModelMesh's default, at once.
     expect((await call(mesh, 'predictModelSize', { modelId: 'gone', modelPath: path.join(s.store, 'pulled', 'missing') })).sizeInBytes).toBe(status.defaultModelSizeInBytes);
   });
+});
+
+describe('ModelMesh sizes', () => {
+  test('loadModel answers the size with a first run in it: ModelMesh keeps that one (it asks modelSize only after a 0)', async () => {
+    // A server of its own: a first run into memory earlier requests freed shows less growth than it takes.
+    const store = tempDir('store');
+    const socket = path.join(tempDir('mesh'), 'mesh.sock');
+    const detPath = path.join(store, 'pulled', 'det__isvc-2');
+    fs.cpSync(path.join(BUILTIN_MODEL_STORE, 'ocr-det'), detPath, { recursive: true });
+    const detFile = fs.statSync(path.join(detPath, 'model.onnx')).size;
+    const server = await startServer({ workers: '1', 'max-worker-threads': '1', 'model-store': store, 'modelmesh-address': `unix:${socket}` });
+    const runtime = new (clientConstructors().modelRuntime)(`unix:${socket}`, grpc.credentials.createInsecure());
+    try {
+      await call(runtime, 'runtimeStatus', {});
+      const det = await call(runtime, 'loadModel', { modelId: 'det__isvc-2', modelType: 'onnx', modelPath: detPath, modelKey: '{}' }, new grpc.Metadata(), 60_000);
+      // The PP-OCR detector's load takes ~1.7× its file; its first run on a 960² page ~30× more.
+      expect(det.sizeInBytes).toBeGreaterThan(4 * detFile);
+      expect((await call(runtime, 'modelSize', { modelId: 'det__isvc-2' })).sizeInBytes).toBe(det.sizeInBytes);
+    } finally {
+      runtime.close();
+      await server.close();
+    }
+  }, 60_000);
 });
