@@ -14,7 +14,9 @@ import { declaredTooLarge } from './http/body';
 import { limitConnections } from './http/connections';
 import { InflightBytes } from './http/inflight';
 import { ApiKeys, keyFilePath, loadOrCreateKeys, tokenAuthFor } from './http/token-auth';
-import { InvalidConfigError, QuiverError, SnapshotWriteError, errorBody, httpStatusOf } from './errors';
+import { InvalidConfigError, QuiverError, SnapshotWriteError } from './errors';
+import { sendError } from './http/error-handler';
+import { pathOf } from './http/access-log';
 import { configureLogging, log } from './log';
 import { QuiverMetrics } from './metrics';
 import { loadNative } from './preprocess/native';
@@ -85,8 +87,9 @@ function listen(app: RequestListener, address: string, label: string, transport:
       server.emit('request', req, res);
       return;
     }
-    res.writeHead(httpStatusOf(refused, 'mms'), { 'content-type': 'application/json', connection: 'close' });
-    res.end(JSON.stringify(errorBody(refused, 'mms')));
+    res.setHeader('Connection', 'close');
+    // In the error form of the route asked for (OIP's {"error"} under /v2), as any other refusal.
+    sendError(res, refused, label === 'sagemaker' ? 'sagemaker' : 'mms', pathOf(req));
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

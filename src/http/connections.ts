@@ -8,9 +8,12 @@ import { log } from '../log';
 
 const WARN_EVERY_MS = 10_000;
 
-/** A whole HTTP/1.1 answer, written on a socket the HTTP server never got to use. */
+/**
+ * A whole HTTP/1.1 answer, written on a socket the HTTP server never got to use. No request was read, so
+ * its API is unknown: the body has both the MMS fields and OIP's "error", which Triton's clients read.
+ */
 function rawAnswer(error: QuiverError): string {
-  const body = JSON.stringify(errorBody(error, 'mms'));
+  const body = JSON.stringify({ ...errorBody(error, 'mms'), error: error.message });
   const retryAfter = retryAfterOf(error);
   return [
     `HTTP/1.1 ${httpStatusOf(error, 'mms')} Service Unavailable`,

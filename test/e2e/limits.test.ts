@@ -56,6 +56,17 @@ describe('bodies over max_request_size', () => {
     await c.closed;
     expect(c.received()).toMatch(/^HTTP\/1\.1 413 /);
     expect(c.received()).not.toContain('100 Continue');
+    expect(c.received()).toMatch(/"type":"RequestEntityTooLargeException"/);
+  });
+
+  test('under /v2 the same refusal is in the Open Inference Protocol\'s form, {"error": ...}', async () => {
+    const c = await connect();
+    c.socket.write('POST /v2/models/adder/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\nExpect: 100-continue\r\n\r\n');
+    await c.closed;
+    expect(c.received()).toMatch(/^HTTP\/1\.1 413 /);
+    const body = JSON.parse(c.received().slice(c.received().indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+    expect(Object.keys(body)).toEqual(['error']);
+    expect(body.error).toMatch(/max_request_size/);
   });
 
   test('Expect: 100-continue within the limit is invited, then answered', async () => {
@@ -123,6 +134,8 @@ describe('max_connections', () => {
     expect(refused.received()).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
     expect(refused.received()).toMatch(/Retry-After: 1/);
     expect(refused.received()).toMatch(/"message":"the server holds 40 connections, all busy \(max_connections\); try again"/);
+    // No request was read, so the body also carries OIP's "error" (Triton's clients read that key).
+    expect(refused.received()).toMatch(/"error":"the server holds 40 connections, all busy \(max_connections\); try again"/);
     for (const c of busy) c.socket.destroy();
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect((await postJson(`${capped.inference}/predictions/adder`, { x: [[0]] })).status).toBe(200);
