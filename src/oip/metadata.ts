@@ -96,10 +96,18 @@ export function configOverrides(config: unknown): ConfigOverrides {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new TypeError(`${what} must be a whole number ≥ 0`);
     return v;
   };
-  if (c.max_batch_size !== undefined) out.batchSize = Math.max(1, whole(c.max_batch_size, 'max_batch_size'));
-  const dynamic = c.dynamic_batching as Record<string, unknown> | undefined;
-  if (dynamic && dynamic.max_queue_delay_microseconds !== undefined) {
-    out.maxBatchDelayMs = whole(Number(dynamic.max_queue_delay_microseconds), 'dynamic_batching.max_queue_delay_microseconds') / 1000;
+  const dynamic = c.dynamic_batching;
+  if (dynamic !== undefined && (typeof dynamic !== 'object' || dynamic === null || Array.isArray(dynamic))) throw new TypeError('dynamic_batching must be an object');
+  if (c.max_batch_size !== undefined) {
+    const max = whole(c.max_batch_size, 'max_batch_size');
+    if (dynamic && max === 0) throw new TypeError('dynamic_batching needs max_batch_size > 0');
+    // As Triton: max_batch_size alone lets a request carry a batch; only dynamic_batching runs requests together.
+    out.batchSize = dynamic ? Math.max(1, max) : 1;
+  }
+  if (dynamic) {
+    // Triton's default delay is 0: a batch goes as soon as a worker is free.
+    const delay = (dynamic as Record<string, unknown>).max_queue_delay_microseconds ?? 0;
+    out.maxBatchDelayMs = whole(Number(delay), 'dynamic_batching.max_queue_delay_microseconds') / 1000;
   }
   const groups = c.instance_group;
   if (Array.isArray(groups) && groups.length > 0) {

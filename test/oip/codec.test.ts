@@ -133,6 +133,11 @@ describe('metadata and Triton config', () => {
     expect(configOverrides({ max_batch_size: 16, dynamic_batching: { max_queue_delay_microseconds: 500 }, instance_group: [{ count: 2 }, { count: 1 }] })).toEqual({ batchSize: 16, maxBatchDelayMs: 0.5, workers: 3 });
     expect(configOverrides({ max_batch_size: 0 })).toEqual({ batchSize: 1 });
     expect(() => configOverrides({ max_batch_size: -1 })).toThrow(/max_batch_size/);
+    // As Triton: max_batch_size alone batches nothing on the server; dynamic_batching's delay defaults to 0.
+    expect(configOverrides({ max_batch_size: 8 })).toEqual({ batchSize: 1 });
+    expect(configOverrides({ max_batch_size: 8, dynamic_batching: {} })).toEqual({ batchSize: 8, maxBatchDelayMs: 0 });
+    expect(() => configOverrides({ max_batch_size: 0, dynamic_batching: {} })).toThrow(/needs max_batch_size > 0/);
+    expect(() => configOverrides({ dynamic_batching: 'yes' })).toThrow(/dynamic_batching must be an object/);
   });
   test('route targets: names with /, versions, actions', () => {
     expect(modelTarget(['m'])).toEqual({ name: 'm', version: undefined, action: undefined });
