@@ -18,6 +18,16 @@ export interface OipResponseOptions {
   id?: string;
 }
 
+/** Stands in for an exact integer array in the text JSON.stringify writes; the nonce keeps an output string from meaning one. */
+const EXACT_PREFIX = `\u0000quiver-exact-${Math.random().toString(36).slice(2)}:`;
+
+/** 64-bit integers past 2^53, which a JSON number from Number() would round: their exact text. */
+function exactIntegers(data: BigInt64Array | BigUint64Array): string | undefined {
+  const limit = BigInt(Number.MAX_SAFE_INTEGER);
+  if (data.every((v) => v <= limit && v >= -limit)) return undefined;
+  return `[${Array.from(data, (v) => v.toString()).join(',')}]`;
+}
+
 function jsonValues(t: TensorData): (number | boolean | string)[] {
   switch (t.type) {
     case 'bool': return Array.from(t.data as Uint8Array, (v) => v !== 0);
@@ -50,21 +60,28 @@ export function binarySection(t: TensorData): Uint8Array {
 export function encodeOipResponse(outputs: Record<string, TensorData>, model: { name: string; version: string }, options: OipResponseOptions): OipAnswer {
   const chosen = options.outputs ?? Object.keys(outputs).map((name) => ({ name, binary: options.binaryOutput }));
   const sections: Uint8Array[] = [];
+  const exact: string[] = [];
   const described = chosen.map(({ name, binary }) => {
     const t = outputs[name];
     if (!t) throw new InvalidInputError(`the model did not produce output "${name}"`);
     const head = { name, datatype: oipDatatype(t.type), shape: t.dims };
-    if (!binary) return { ...head, data: jsonValues(t) };
+    if (!binary) {
+      const text = t.type === 'int64' || t.type === 'uint64' ? exactIntegers(t.data as BigInt64Array) : undefined;
+      if (text === undefined) return { ...head, data: jsonValues(t) };
+      exact.push(text);
+      return { ...head, data: `${EXACT_PREFIX}${exact.length - 1}` };
+    }
     const section = binarySection(t);
     sections.push(section);
     return { ...head, parameters: { binary_data_size: section.byteLength } };
   });
-  const header = JSON.stringify({
+  let header = JSON.stringify({
     model_name: model.name,
     model_version: model.version,
     ...(options.id !== undefined ? { id: options.id } : {}),
     outputs: described,
   });
+  exact.forEach((text, i) => (header = header.replace(JSON.stringify(`${EXACT_PREFIX}${i}`), text)));
   if (sections.length === 0) return { header };
   if (sections.length === 1) return { header, binary: sections[0] };
   const binary = new Uint8Array(sections.reduce((n, s) => n + s.byteLength, 0));

@@ -80,6 +80,16 @@ describe('decodeOipBody', () => {
 });
 
 describe('encodeOipResponse', () => {
+  test('64-bit integers past 2^53 are written exactly in JSON (Number() would round them); others as before', () => {
+    const big = { type: 'int64' as const, dims: [3], data: new BigInt64Array([2n ** 60n + 1n, -(2n ** 62n) - 3n, 7n]) };
+    const small = { type: 'uint64' as const, dims: [2], data: new BigUint64Array([1n, 2n]) };
+    const text = encodeOipResponse({ big, small }, { name: 'm', version: '1' }, { binaryOutput: false }).header;
+    expect(text).toContain('"data":[1152921504606846977,-4611686018427387907,7]');
+    expect(text).toContain('"data":[1,2]');
+    // Still JSON, whose other fields are as they were.
+    expect(JSON.parse(text)).toMatchObject({ model_name: 'm', outputs: [{ name: 'big', datatype: 'INT64', shape: [3] }, { name: 'small', datatype: 'UINT64', data: [1, 2] }] });
+  });
+
   test('binary sections follow the header in its order; JSON outputs carry data', () => {
     const outputs = {
       a: { type: 'float32' as const, dims: [1, 2], data: new Float32Array([1, 2]) },
