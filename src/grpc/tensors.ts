@@ -100,11 +100,14 @@ export function inferRequestBody(request: ModelInferRequest): { body: Uint8Array
     sections.push(section);
     return { name: input.name, datatype: input.datatype, shape: input.shape, parameters: { binary_data_size: section.byteLength } };
   });
+  const sequence = request.parameters?.sequence_id;
+  const sequenceId = sequence?.parameter_choice ? sequence[sequence.parameter_choice] : undefined;
   const header = Buffer.from(JSON.stringify({
     ...(request.id ? { id: request.id } : {}),
     inputs,
     ...(request.outputs?.length ? { outputs: request.outputs.map((o) => ({ name: o.name, parameters: { binary_data: true } })) } : {}),
-    parameters: { binary_data_output: true },
+    // The worker refuses what it cannot honour (a sequence), as for a REST request.
+    parameters: { binary_data_output: true, ...(sequenceId !== undefined ? { sequence_id: sequenceId } : {}) },
   }));
   return { body: Buffer.concat([header, ...sections]), headerLength: header.length };
 }

@@ -101,12 +101,12 @@ export function configOverrides(config: unknown): ConfigOverrides {
   if (c.max_batch_size !== undefined) {
     const max = whole(c.max_batch_size, 'max_batch_size');
     if (dynamic && max === 0) throw new TypeError('dynamic_batching needs max_batch_size > 0');
-    // As Triton: max_batch_size alone lets a request carry a batch; only dynamic_batching runs requests together.
-    out.batchSize = dynamic ? Math.max(1, max) : 1;
+    out.batchSize = Math.max(1, max);
   }
-  if (dynamic) {
-    // Triton's default delay is 0: a batch goes as soon as a worker is free.
-    const delay = (dynamic as Record<string, unknown>).max_queue_delay_microseconds ?? 0;
+  if (dynamic || c.max_batch_size !== undefined) {
+    // No request waits for a batch unless dynamic_batching asks: Triton's delay is 0 unless given, and
+    // without dynamic_batching it forms no batches (here: only requests already waiting run together).
+    const delay = (dynamic as Record<string, unknown> | undefined)?.max_queue_delay_microseconds ?? 0;
     out.maxBatchDelayMs = whole(Number(delay), 'dynamic_batching.max_queue_delay_microseconds') / 1000;
   }
   const groups = c.instance_group;

@@ -124,6 +124,10 @@ export function decodeOipHeader(
 ): OipRequest {
   if (!isObject(header)) throw new InvalidInputError('the inference request must be a JSON object with "inputs"');
   if (!Array.isArray(header.inputs) || header.inputs.length === 0) throw new InvalidInputError('"inputs" must be a non-empty array');
+  const sequenceId = parameter(header.parameters, 'sequence_id');
+  if (sequenceId !== undefined && sequenceId !== 0 && sequenceId !== '') {
+    throw new InvalidInputError(`sequence_id ${JSON.stringify(sequenceId)}: model "${model.name}" has no sequence batching (its config shows none); send the request without sequence_id`);
+  }
   const binaryOutput = parameter(header.parameters, 'binary_data_output');
   if (binaryOutput !== undefined && typeof binaryOutput !== 'boolean') throw new InvalidInputError('binary_data_output must be true or false');
   const ctx: BuildContext = { options, maxElements: Math.ceil(jsonLength / 2) };

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as http2 from 'node:http2';
+import { spawn } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { BUILTIN_MODEL_STORE } from '../../src/config/schema';
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../../src/grpc/flow-control';
@@ -105,6 +106,16 @@ describe('GRPCInferenceService', () => {
     });
     expect(r.outputs.map((o: any) => o.name)).toEqual(['times']);
     expect(floats(r.raw_output_contents[0])).toEqual([0, 2, 4, 6, 8, 10]);
+  });
+
+  test('a sequence_id is INVALID_ARGUMENT (no sequence batching here); 0 is none', async () => {
+    const request = (sequenceId: number) => ({
+      model_name: 'two', parameters: { sequence_id: { int64_param: sequenceId } }, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32([1, 2, 3])],
+    });
+    const refused = await failure(call(inference, 'ModelInfer', request(9)));
+    expect(refused.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(refused.details).toMatch(/sequence_id 9: .* no sequence batching/);
+    expect((await call(inference, 'ModelInfer', request(0))).raw_output_contents).toHaveLength(2);
   });
 
   test('bad input is INVALID_ARGUMENT with a message that says why', async () => {
@@ -272,15 +283,18 @@ describe('ModelMesh runtime (mmesh.ModelRuntime on its own socket)', () => {
 
 describe('ModelMesh sizes', () => {
   test('loadModel answers the size with a first run in it: ModelMesh keeps that one (it asks modelSize only after a 0)', async () => {
-    // A server of its own: a first run into memory earlier requests freed shows less growth than it takes.
+    // A server process of its own: in a process where earlier requests freed memory, a first run grows RSS by less than it takes.
     const store = tempDir('store');
     const socket = path.join(tempDir('mesh'), 'mesh.sock');
     const detPath = path.join(store, 'pulled', 'det__isvc-2');
     fs.cpSync(path.join(BUILTIN_MODEL_STORE, 'ocr-det'), detPath, { recursive: true });
     const detFile = fs.statSync(path.join(detPath, 'model.onnx')).size;
-    const server = await startServer({ workers: '1', 'max-worker-threads': '1', 'model-store': store, 'modelmesh-address': `unix:${socket}` });
+    const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+    const server = spawn(process.execPath, [cli, 'serve', '--no-supervisor', '--workers', '1', '--max-worker-threads', '1', '--log-level', 'warn', '--model-store', store,
+      '--work-dir', tempDir('work'), '--inference-address', '127.0.0.1:0', '--management-address', '127.0.0.1:0', '--grpc-inference-address', 'off', '--modelmesh-address', `unix:${socket}`], { stdio: 'ignore' });
     const runtime = new (clientConstructors().modelRuntime)(`unix:${socket}`, grpc.credentials.createInsecure());
     try {
+      for (let i = 0; i < 300 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 100));
       await call(runtime, 'runtimeStatus', {});
       const det = await call(runtime, 'loadModel', { modelId: 'det__isvc-2', modelType: 'onnx', modelPath: detPath, modelKey: '{}' }, new grpc.Metadata(), 60_000);
       // The PP-OCR detector's load takes ~1.7× its file; its first run on a 960² page ~30× more.
@@ -288,7 +302,7 @@ describe('ModelMesh sizes', () => {
       expect((await call(runtime, 'modelSize', { modelId: 'det__isvc-2' })).sizeInBytes).toBe(det.sizeInBytes);
     } finally {
       runtime.close();
-      await server.close();
+      server.kill('SIGKILL');
     }
   }, 60_000);
 });

@@ -19,6 +19,15 @@ function framed(header: object, ...sections: Uint8Array[]): { body: Uint8Array; 
 }
 
 describe('decodeOipBody', () => {
+  test('a sequence_id (stateful models) is refused with a message; 0 or empty is no sequence', () => {
+    const inputs = [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }, { name: 'k', shape: [1], datatype: 'INT64', data: [1] }];
+    const body = (parameters: object) => new Uint8Array(Buffer.from(JSON.stringify({ parameters, inputs })));
+    expect(() => decodeOipBody(body({ sequence_id: 42, sequence_start: true }), {}, model)).toThrow(/sequence_id 42: model "m" has no sequence batching/);
+    expect(() => decodeOipBody(body({ sequence_id: 'user-7' }), {}, model)).toThrow(/sequence_id "user-7"/);
+    expect(decodeOipBody(body({ sequence_id: 0 }), {}, model).feeds.x.data).toEqual(new Float32Array([1, 2, 3]));
+    expect(decodeOipBody(body({ sequence_id: '' }), {}, model).feeds.x.dims).toEqual([1, 3]);
+  });
+
   test('binary sections at any offset (header lengths that break alignment) read the same values', () => {
     for (const pad of [0, 1, 2, 3, 5]) {
       const x = new Float32Array([1, 2, 3, 4, 5, 6]);
@@ -141,10 +150,10 @@ describe('metadata and Triton config', () => {
   });
   test('config overrides from a repository load', () => {
     expect(configOverrides({ max_batch_size: 16, dynamic_batching: { max_queue_delay_microseconds: 500 }, instance_group: [{ count: 2 }, { count: 1 }] })).toEqual({ batchSize: 16, maxBatchDelayMs: 0.5, workers: 3 });
-    expect(configOverrides({ max_batch_size: 0 })).toEqual({ batchSize: 1 });
+    expect(configOverrides({ max_batch_size: 0 })).toEqual({ batchSize: 1, maxBatchDelayMs: 0 });
     expect(() => configOverrides({ max_batch_size: -1 })).toThrow(/max_batch_size/);
-    // As Triton: max_batch_size alone batches nothing on the server; dynamic_batching's delay defaults to 0.
-    expect(configOverrides({ max_batch_size: 8 })).toEqual({ batchSize: 1 });
+    // As Triton: no request waits for a batch without dynamic_batching, whose delay defaults to 0.
+    expect(configOverrides({ max_batch_size: 8 })).toEqual({ batchSize: 8, maxBatchDelayMs: 0 });
     expect(configOverrides({ max_batch_size: 8, dynamic_batching: {} })).toEqual({ batchSize: 8, maxBatchDelayMs: 0 });
     expect(() => configOverrides({ max_batch_size: 0, dynamic_batching: {} })).toThrow(/needs max_batch_size > 0/);
     expect(() => configOverrides({ dynamic_batching: 'yes' })).toThrow(/dynamic_batching must be an object/);
