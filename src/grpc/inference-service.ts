@@ -107,6 +107,11 @@ function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean): 
       }, deadlineOf(call), cancelled);
       return inferResponse(result.body, result.binary);
     }),
+    ModelStatistics: unary(async (req: NamedRequest, md) => {
+      if (meshModelId(md) === undefined && !req.name) return { model_stats: scheduler.inferenceStatistics() };
+      const t = target(req, md);
+      return { model_stats: scheduler.inferenceStatistics(t.name, t.version) };
+    }),
     RepositoryIndex: unary(async (req: { ready?: boolean }) => {
       const index = await scheduler.repositoryIndex();
       return { models: req.ready ? index.filter((m) => m.state === 'READY') : index };

@@ -13,7 +13,11 @@ import { readBody } from './body';
 import type { InflightBytes } from './inflight';
 import { SERVER_NAME, SERVER_VERSION } from '../version';
 
-/** Only what is implemented: clients switch features on from this list. */
+/**
+ * Only what is implemented: clients switch features on from this list. The statistics endpoints are
+ * served but not listed: perf_analyzer, seeing "statistics", parses each version as an integer and looks
+ * its figures up under that integer, so MMS-style versions ("1.0") would make it stop.
+ */
 export const OIP_EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'model_repository'] as const;
 
 const HEADER_LENGTH = 'inference-header-content-length';
@@ -27,16 +31,18 @@ export interface OipRouterOptions {
 interface Target {
   name: string;
   version?: string;
-  action?: 'ready' | 'config' | 'infer';
+  action?: 'ready' | 'config' | 'infer' | 'stats';
 }
 
-/** `{m}[/versions/{v}][/ready|/config|/infer]`; a name may hold '/' (a SageMaker target path). */
+const ACTIONS = new Set(['ready', 'config', 'infer', 'stats']);
+
+/** `{m}[/versions/{v}][/ready|/config|/infer|/stats]`; a name may hold '/' (a SageMaker target path). */
 export function modelTarget(segments: string[]): Target {
   const parts = segments.length > 1 && segments[segments.length - 1] === '' ? segments.slice(0, -1) : [...segments];
   let action: Target['action'];
   const last = parts[parts.length - 1];
-  if (parts.length > 1 && (last === 'ready' || last === 'config' || last === 'infer')) {
-    action = last;
+  if (parts.length > 1 && ACTIONS.has(last)) {
+    action = last as Target['action'];
     parts.pop();
   }
   let version: string | undefined;
@@ -123,7 +129,17 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
   });
 
   router.get('/v2/models/*segments', async (req, res) => {
-    const target = modelTarget((req.params as { segments: string[] }).segments);
+    const segments = (req.params as { segments: string[] }).segments;
+    // Triton's statistics extension: GET /v2/models/stats is every model's.
+    if (segments.length === 1 && segments[0] === 'stats') {
+      res.json({ model_stats: scheduler.inferenceStatistics() });
+      return;
+    }
+    const target = modelTarget(segments);
+    if (target.action === 'stats') {
+      res.json({ model_stats: scheduler.inferenceStatistics(target.name, target.version) });
+      return;
+    }
     if (target.action === 'infer') throw new BadRequestError('inference is POST /v2/models/{name}/infer');
     if (target.action === 'ready') {
       const { ready, state } = scheduler.readiness(target.name, target.version);

@@ -31,6 +31,7 @@ import { RequestAdmission } from './admission';
 import { DispatchHost, configureBatching, dispatch } from './dispatch';
 import { autoscaleStep } from './autoscale';
 import { warmUpRequest } from './warm-up';
+import { InferenceStatistics, VersionStatistics } from './statistics';
 import { DeviceChoice, DeviceRequest, chooseDevice, gpuCandidates } from './devices';
 import { DeviceBudgets, GpuBudgetStatus } from './device-budgets';
 import { DeviceProbe, gpuOfWorker } from '../workers/device-probe';
@@ -143,6 +144,7 @@ export class ModelScheduler {
   private readonly failedLoads = new Map<string, ModelRecord>();
   /** Requests per version since it was registered (GDSF's frequency), by id. */
   private readonly hits = new Map<string, number>();
+  private readonly statistics = new InferenceStatistics();
   /** When each version last had a request counted in, by id (for shrinking toward min_worker). */
   private readonly lastArrival = new Map<string, number>();
   private readonly dispatchHost: DispatchHost;
@@ -253,6 +255,7 @@ export class ModelScheduler {
       this.lifecycle.remove(entry);
       this.hits.delete(record.id);
       this.lastArrival.delete(record.id);
+      this.statistics.forget(record.id);
       this.cpuWarned.delete(record.id);
       this.releaseRecord(record);
       throw err;
@@ -673,6 +676,7 @@ export class ModelScheduler {
     this.registry.remove(record);
     this.hits.delete(record.id);
     this.lastArrival.delete(record.id);
+    this.statistics.forget(record.id);
     this.cpuWarned.delete(record.id);
     const entry = this.lifecycle.entry(record);
     if (entry && record.state !== 'unloading' && record.state !== 'gone') {
@@ -917,10 +921,18 @@ export class ModelScheduler {
    * it). `clientDeadline` (epoch ms, a gRPC call's deadline) drops it then if its response_timeout is
    * later; `cancel` (the client went away) takes it off any queue it still waits in.
    */
-  async infer(name: string, version: string | undefined, request: InferRequest, clientDeadline = Infinity, cancel?: Abortable): Promise<InferOutcome> {
+  infer(name: string, version: string | undefined, request: InferRequest, clientDeadline = Infinity, cancel?: Abortable): Promise<InferOutcome> {
+    return this.run(name, version, request, clientDeadline, cancel, true);
+  }
+
+  /** `counted`: the request is a client's, and goes into the version's statistics. */
+  private async run(name: string, version: string | undefined, request: InferRequest, clientDeadline: number, cancel: Abortable | undefined, counted: boolean): Promise<InferOutcome> {
     const record = this.registry.get(name, version);
     const entry = this.lifecycle.entry(record);
     if (!entry) throw new ModelNotFoundError(`model "${name}" is not registered`);
+    const started = performance.now();
+    // A request that ends after its version went counts nowhere (its figures went with it).
+    const count = (record: ModelRecord) => counted && this.registry.includes(record);
     const arrivedAt = Date.now();
     const timeoutS = record.settings?.responseTimeoutS ?? this.options.defaultResponseTimeoutS ?? 120;
     const deadline = Math.min(arrivedAt + timeoutS * 1000, clientDeadline);
@@ -947,9 +959,11 @@ export class ModelScheduler {
       this.hits.set(record.id, (this.hits.get(record.id) ?? 0) + 1);
       const result = await dispatch(placement, request, Math.max(1, deadline - Date.now()), this.dispatchHost, cancel);
       placement.lastPreprocessPath = result.preprocessPath;
+      if (count(record)) this.statistics.success(record.id, performance.now() - started, result.timings, result.batchSize);
       return { ...result, coldStart };
     } catch (err) {
       if (!(versionGone && Date.now() < deadline)) {
+        if (count(record)) this.statistics.failure(record.id, performance.now() - started);
         if (err instanceof QuiverError && err.kind === 'InferenceTimeout' && !/still loading/.test(err.message)) {
           throw new InferenceTimeoutError(`model "${name}" did not answer within ${limit}; the request was dropped`);
         }
@@ -960,7 +974,18 @@ export class ModelScheduler {
       this.admission.release(record.id);
     }
     // Its body was never sent: it runs again, once its first admission is given back, within the same deadline.
-    return { ...(await this.infer(name, undefined, request, deadline, cancel)), coldStart: true };
+    return { ...(await this.run(name, undefined, request, deadline, cancel, counted)), coldStart: true };
+  }
+
+  /**
+   * Triton's statistics: each registered version of `name` (of every model when absent; only `version`
+   * when given), with what its requests did since it was registered.
+   */
+  inferenceStatistics(name?: string, version?: string): ({ name: string; version: string } & VersionStatistics)[] {
+    const records = name === undefined
+      ? this.registry.all()
+      : version !== undefined ? [this.registry.get(name, version)] : this.registry.versions(name);
+    return records.map((r) => ({ name: r.name, version: r.version ?? '', ...this.statistics.of(r.id) }));
   }
 
   /**
@@ -997,9 +1022,10 @@ export class ModelScheduler {
     const request = warmUpRequest(signature.inputs, this.registry.get(name).pkg?.config.image);
     if (!request) return false;
     try {
-      await this.infer(name, undefined, {
+      // Not a client's request: it is left out of the statistics.
+      await this.run(name, undefined, {
         body: request.body, contentType: 'application/octet-stream', requestId: `warm-up-${name}`, enqueuedAt: Date.now(), oip: { headerLength: request.headerLength },
-      }, Date.now() + (this.options.modelLoadTimeoutS ?? 120) * 1000);
+      }, Date.now() + (this.options.modelLoadTimeoutS ?? 120) * 1000, undefined, false);
       return true;
     } catch (err) {
       log.warn('the warm-up run failed; the size is the load\'s alone', { model: name, error: (err as Error).message });

@@ -108,6 +108,20 @@ describe('GRPCInferenceService', () => {
     expect(floats(r.raw_output_contents[0])).toEqual([0, 2, 4, 6, 8, 10]);
   });
 
+  test('ModelStatistics: a model\'s versions, or every model when none is named', async () => {
+    await call(inference, 'ModelInfer', { model_name: 'plus', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([1, 1])] });
+    const { model_stats: plus } = await call(inference, 'ModelStatistics', { name: 'plus' });
+    expect(plus).toHaveLength(1);
+    expect(plus[0]).toMatchObject({ name: 'plus', version: '1.0' });
+    expect(plus[0].inference_count).toBeGreaterThanOrEqual(1);
+    const st = plus[0].inference_stats;
+    expect(st.compute_input.count).toBe(st.compute_infer.count);
+    expect(st.compute_output.count).toBe(st.success.count);
+    const { model_stats: all } = await call(inference, 'ModelStatistics', {});
+    expect(all.map((m: { name: string }) => m.name)).toEqual(expect.arrayContaining(['two', 'plus', 'slow']));
+    expect((await failure(call(inference, 'ModelStatistics', { name: 'nope' }))).code).toBe(grpc.status.NOT_FOUND);
+  });
+
   test('a sequence_id is INVALID_ARGUMENT (no sequence batching here); 0 is none', async () => {
     const request = (sequenceId: number) => ({
       model_name: 'two', parameters: { sequence_id: { int64_param: sequenceId } }, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32([1, 2, 3])],

@@ -239,6 +239,39 @@ describe('errors: a status and {"error": "..."}', () => {
   });
 });
 
+describe('statistics extension (served, not advertised: see OIP_EXTENSIONS)', () => {
+  test('per version: successes, failures and the stages, with equal compute counts; every model at /v2/models/stats', async () => {
+    const fixedStats = async () => (await json(await fetch(v2('/models/fixed/stats')))).model_stats[0];
+    const before = await fixedStats();
+    const ok = () => postJson(v2('/models/fixed/infer'), { inputs: [{ name: 'in', shape: [2, 2], datatype: 'FP32', data: [1, 2, 3, 4] }] });
+    for (let i = 0; i < 3; i++) expect((await ok()).status).toBe(200);
+    expect((await postJson(v2('/models/fixed/infer'), { inputs: [{ name: 'in', shape: [3], datatype: 'FP32', data: [1, 2, 3] }] })).status).toBe(400);
+    const r = await fetch(v2('/models/fixed/stats'));
+    expect(r.status).toBe(200);
+    const { model_stats: stats } = await json(r);
+    expect(stats).toHaveLength(1);
+    const [fixed] = stats;
+    expect(fixed).toMatchObject({ name: 'fixed', version: '1.0', inference_count: before.inference_count + 3, execution_count: before.execution_count + 3 });
+    expect(fixed.last_inference).toBeGreaterThan(Date.now() - 60_000);
+    const st = fixed.inference_stats;
+    const was = before.inference_stats;
+    const counts = (x: typeof st) => ['success', 'fail', 'queue', 'compute_input', 'compute_infer', 'compute_output'].map((k) => x[k].count);
+    expect(counts(st).map((n, i) => n - counts(was)[i])).toEqual([3, 1, 3, 3, 3, 3]);
+    expect(st.compute_input.count).toBe(st.success.count);
+    expect(st.compute_infer.ns).toBeGreaterThan(0);
+    // The stages happen within the request's time.
+    expect(st.queue.ns + st.compute_input.ns + st.compute_infer.ns + st.compute_output.ns).toBeLessThanOrEqual(st.success.ns);
+    expect(fixed.batch_stats).toEqual([expect.objectContaining({ batch_size: 1, compute_infer: { count: st.success.count, ns: expect.any(Number) } })]);
+
+    expect((await json(await fetch(v2('/models/fixed/versions/1.0/stats')))).model_stats[0].inference_count).toBe(fixed.inference_count);
+    const all = (await json(await fetch(v2('/models/stats')))).model_stats as { name: string }[];
+    expect(all.map((m) => m.name)).toEqual(expect.arrayContaining(['two', 'half', 'fixed', 'mean']));
+    const unknown = await fetch(v2('/models/nope/stats'));
+    expect(unknown.status).toBe(404);
+    expect(await json(unknown)).toEqual({ error: expect.stringContaining('nope') });
+  });
+});
+
 describe('model repository extension', () => {
   test('index lists registered models and the store\'s others; load (with a config) → infer → unload', async () => {
     const before = await json(await fetch(v2('/repository/index'), { method: 'POST' }));
