@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { prepareWorkDir } from './models/work-dir';
 import { clearUnpacked } from './models/unpacked-folders';
 import { parseAddress } from './config/load';
-import type { QuiverConfig } from './config/schema';
+import { QuiverConfig, defaultMemoryBudget } from './config/schema';
 import { RequestListener, ServerLifecycle, createMmsApps, createSageMakerApp } from './http/app';
 import { addressUsesTls, TlsCredentials, tlsCredentials } from './http/tls';
 import { declaredTooLarge } from './http/body';
@@ -255,7 +255,8 @@ export class QuiverServer {
           isHealthy: () => !lifecycle.draining,
           keys: grpcKeys,
           modelMesh: {
-            capacityBytes: config.memory_budget,
+            // ModelMesh will not start on a capacity under 512 MiB: with no budget (0), what a budget would be.
+            capacityBytes: config.memory_budget > 0 ? config.memory_budget : defaultMemoryBudget(),
             modelLoadTimeoutMs: config.model_load_timeout * 1000,
             defaultModelSizeBytes: DEFAULT_MODEL_SIZE_BYTES,
           },

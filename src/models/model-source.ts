@@ -133,7 +133,8 @@ export async function readModelPackage(dir: string, url: string, defaultName: st
   const config = parseModelConfig(rawConfig, 'model-config.json');
   const found = manifest || (rawConfig as { modelFile?: unknown } | null)?.modelFile !== undefined || givenModelFile ? undefined : await defaultModelFile(root);
   const modelFile = givenModelFile ?? manifest?.model.serializedFile ?? found?.file ?? config.modelFile;
-  if (!modelFile.endsWith('.onnx')) throw new InvalidModelArchiveError(`model file ${JSON.stringify(modelFile)} is not an .onnx file`);
+  // A file given by its path was named .onnx or read as ONNX already (isBareOnnx).
+  if (givenModelFile === undefined && !modelFile.endsWith('.onnx')) throw new InvalidModelArchiveError(`model file ${JSON.stringify(modelFile)} is not an .onnx file`);
   const modelPath = await fileInPackage(root, modelFile, 'model file');
 
   const handler = config.handler ?? manifest?.model.handler;
@@ -236,9 +237,28 @@ async function openPackage(url: string, opts: ModelSourceOptions): Promise<Model
   if (stat.isDirectory()) return readModelPackage(real, url, defaultName);
   if (!stat.isFile()) throw new InvalidModelArchiveError(`model url ${JSON.stringify(url)} is neither a folder nor an archive`);
   // A bare model file (ModelMesh's modelPath may name one): its folder is the package.
-  if (real.endsWith('.onnx')) return readModelPackage(path.dirname(real), url, path.basename(real, '.onnx'), path.basename(real));
+  if (real.endsWith('.onnx') || (!ARCHIVE_SUFFIX.test(real) && await isBareOnnx(real))) {
+    return readModelPackage(path.dirname(real), url, path.basename(real, '.onnx'), path.basename(real));
+  }
   const dir = await unpackOnce(real, opts, stat.size, stat.mtimeMs);
   return readHeldPackage(dir, url, defaultName, { unpackedDir: dir }, opts);
+}
+
+/**
+ * An ONNX file whatever its name (ModelMesh's puller keeps the remote file's name: `mnist`, say): a
+ * ModelProto opens with ir_version, field 1 as a varint (0x08); gzip, zip and tar open otherwise.
+ */
+async function isBareOnnx(file: string): Promise<boolean> {
+  const handle = await fsp.open(file, 'r');
+  try {
+    const head = Buffer.alloc(262);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    if (bytesRead < 2 || (head[0] === 0x1f && head[1] === 0x8b) || (head[0] === 0x50 && head[1] === 0x4b)) return false;
+    if (bytesRead === head.length && head.toString('latin1', 257, 262) === 'ustar') return false;
+    return head[0] === 0x08;
+  } finally {
+    await handle.close();
+  }
 }
 
 const STORE_SUFFIXES = ['', '.tar.gz', '.tgz', '.tar', '.mar', '.zip'];
@@ -261,7 +281,7 @@ export async function localModelFile(url: string, modelStore: string): Promise<s
   if (isRemoteUrl(url) || /^[a-z][a-z0-9+.-]*:\/\//i.test(url) || url.includes('\0')) return undefined;
   const target = resolveInside(modelStore, url, 'model url');
   const stat = await statOrUndefined(target);
-  if (stat?.isFile()) return target.endsWith('.onnx') ? target : undefined;
+  if (stat?.isFile()) return target.endsWith('.onnx') || (!ARCHIVE_SUFFIX.test(target) && await isBareOnnx(target)) ? target : undefined;
   if (!stat?.isDirectory()) return undefined;
   const root = await packageRoot(target);
   if (await statOrUndefined(path.join(root, 'MAR-INF')) || await statOrUndefined(path.join(root, 'model-config.json'))) return undefined;

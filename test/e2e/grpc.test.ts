@@ -288,6 +288,19 @@ describe('ModelMesh runtime (mmesh.ModelRuntime on its own socket)', () => {
     // Unloading what is absent is success.
     await call(mesh, 'unloadModel', { modelId: 'mnist__isvc-1' });
     expect((await failure(call(inference, 'ModelInfer', { model_name: 'x', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([1, 1])] }, md))).code).toBe(grpc.status.NOT_FOUND);
+    // The puller keeps the remote file's name: an ONNX file without the suffix is still one.
+    const bare = path.join(s.store, 'pulled', 'bare__isvc-3');
+    fs.mkdirSync(bare, { recursive: true });
+    fs.writeFileSync(path.join(bare, 'mnist'), addModel([5, 6]));
+    await call(mesh, 'loadModel', { modelId: 'bare__isvc-3', modelType: 'onnx', modelPath: path.join(bare, 'mnist'), modelKey: '{}' });
+    const bareMd = new grpc.Metadata();
+    bareMd.set('mm-model-id', 'bare__isvc-3');
+    const bareAnswer = await call(inference, 'ModelInfer', { model_name: 'x', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([1, 1])] }, bareMd);
+    expect(floats(bareAnswer.raw_output_contents[0])).toEqual([6, 7]);
+    await call(mesh, 'unloadModel', { modelId: 'bare__isvc-3' });
+    // A file that is neither ONNX nor an archive is refused before any load: INVALID_ARGUMENT.
+    fs.writeFileSync(path.join(bare, 'notes'), 'not a model');
+    expect((await failure(call(mesh, 'loadModel', { modelId: 'notes', modelPath: path.join(bare, 'notes') }))).code).toBe(grpc.status.INVALID_ARGUMENT);
     // No load was attempted: INVALID_ARGUMENT, as the model-runtime proto asks.
     expect((await failure(call(mesh, 'loadModel', { modelId: 'gone', modelPath: path.join(s.store, 'pulled', 'missing') }))).code).toBe(grpc.status.INVALID_ARGUMENT);
     // Nothing local to size quickly (a path that is not there): ModelMesh's default, at once.
@@ -296,7 +309,7 @@ describe('ModelMesh runtime (mmesh.ModelRuntime on its own socket)', () => {
 });
 
 describe('ModelMesh sizes', () => {
-  test('loadModel answers the size with a first run in it: ModelMesh keeps that one (it asks modelSize only after a 0)', async () => {
+  test('loadModel answers the size with a first run in it: ModelMesh keeps that one (it asks modelSize only after a 0); no budget still gives a capacity', async () => {
     // A server process of its own: in a process where earlier requests freed memory, a first run grows RSS by less than it takes.
     const store = tempDir('store');
     const socket = path.join(tempDir('mesh'), 'mesh.sock');
@@ -305,11 +318,12 @@ describe('ModelMesh sizes', () => {
     const detFile = fs.statSync(path.join(detPath, 'model.onnx')).size;
     const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
     const server = spawn(process.execPath, [cli, 'serve', '--no-supervisor', '--workers', '1', '--max-worker-threads', '1', '--log-level', 'warn', '--model-store', store,
-      '--work-dir', tempDir('work'), '--inference-address', '127.0.0.1:0', '--management-address', '127.0.0.1:0', '--grpc-inference-address', 'off', '--modelmesh-address', `unix:${socket}`], { stdio: 'ignore' });
+      '--work-dir', tempDir('work'), '--inference-address', '127.0.0.1:0', '--management-address', '127.0.0.1:0', '--grpc-inference-address', 'off', '--modelmesh-address', `unix:${socket}`, '--memory-budget', '0'], { stdio: 'ignore' });
     const runtime = new (clientConstructors().modelRuntime)(`unix:${socket}`, grpc.credentials.createInsecure());
     try {
       for (let i = 0; i < 300 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 100));
-      await call(runtime, 'runtimeStatus', {});
+      // No budget (0) still gives ModelMesh a capacity: it refuses to start under 512 MiB.
+      expect((await call(runtime, 'runtimeStatus', {})).capacityInBytes).toBeGreaterThanOrEqual(512 * 2 ** 20);
       const det = await call(runtime, 'loadModel', { modelId: 'det__isvc-2', modelType: 'onnx', modelPath: detPath, modelKey: '{}' }, new grpc.Metadata(), 60_000);
       // The PP-OCR detector's load takes ~1.7× its file; its first run on a 960² page ~30× more.
       expect(det.sizeInBytes).toBeGreaterThan(4 * detFile);
