@@ -15,7 +15,7 @@ import { limitConnections } from './http/connections';
 import { InflightBytes } from './http/inflight';
 import { ApiKeys, keyFilePath, loadOrCreateKeys, tokenAuthFor } from './http/token-auth';
 import { InvalidConfigError, QuiverError, SnapshotWriteError } from './errors';
-import { sendError } from './http/error-handler';
+import { isOipPath, sendError } from './http/error-handler';
 import { pathOf } from './http/access-log';
 import { configureLogging, log } from './log';
 import { QuiverMetrics } from './metrics';
@@ -63,6 +63,7 @@ export async function startupModels(entries: string[], modelStore: string): Prom
 export interface TransportOptions {
   credentials?: TlsCredentials;
   maxRequestSize: number;
+  oipMaxRequestSize: number;
   maxConnections: number;
   headerReadTimeoutMs: number;
   requestReadTimeoutMs: number;
@@ -81,7 +82,8 @@ function listen(app: RequestListener, address: string, label: string, transport:
   limitConnections(server, transport.maxConnections, secure, label);
   // Expect: 100-continue with a body over the limit: 413 instead of inviting the client to send it.
   server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const refused = declaredTooLarge(req.headers, transport.maxRequestSize);
+    const path = pathOf(req);
+    const refused = isOipPath(path) ? declaredTooLarge(req.headers, transport.oipMaxRequestSize, 'oip_max_request_size') : declaredTooLarge(req.headers, transport.maxRequestSize);
     if (!refused) {
       res.writeContinue();
       server.emit('request', req, res);
@@ -89,7 +91,7 @@ function listen(app: RequestListener, address: string, label: string, transport:
     }
     res.setHeader('Connection', 'close');
     // In the error form of the route asked for (OIP's {"error"} under /v2), as any other refusal.
-    sendError(res, refused, label === 'sagemaker' ? 'sagemaker' : 'mms', pathOf(req));
+    sendError(res, refused, label === 'sagemaker' ? 'sagemaker' : 'mms', path);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -223,6 +225,7 @@ export class QuiverServer {
       const transport: TransportOptions = {
         credentials,
         maxRequestSize: config.max_request_size,
+        oipMaxRequestSize: config.oip_max_request_size,
         maxConnections: config.max_connections,
         headerReadTimeoutMs: config.header_read_timeout * 1000,
         requestReadTimeoutMs: config.request_read_timeout * 1000,
@@ -230,7 +233,7 @@ export class QuiverServer {
       };
       const { grpc: grpcKeys, ...tokens } = apiTokens(config);
       const options = {
-        maxRequestSize: config.max_request_size, inflight: new InflightBytes(config.max_inflight_bytes),
+        maxRequestSize: config.max_request_size, oipMaxRequestSize: config.oip_max_request_size, inflight: new InflightBytes(config.max_inflight_bytes),
         isHealthy: () => !lifecycle.draining, metrics, lifecycle, tokens,
       };
       let servers: { inference: http.Server; management?: http.Server };

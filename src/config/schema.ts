@@ -24,6 +24,7 @@ export interface QuiverConfig {
   inter_op_threads: number;
   job_queue_size: number;
   max_request_size: number;
+  oip_max_request_size: number;
   max_connections: number;
   header_read_timeout: number;
   request_read_timeout: number;
@@ -248,8 +249,13 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   },
   {
     key: 'max_request_size', type: 'int', flag: 'max-request-size', env: 'QUIVER_MAX_REQUEST_SIZE',
-    doc: 'Largest request body in bytes; larger ones get 413 before they are read.',
+    doc: 'Largest request body in bytes (TorchServe\'s default); larger ones get 413 before they are read. The /v2 routes have oip_max_request_size.',
     default: () => 6553500, min: 1,
+  },
+  {
+    key: 'oip_max_request_size', type: 'int', flag: 'oip-max-request-size', env: 'QUIVER_OIP_MAX_REQUEST_SIZE',
+    doc: 'Largest Open Inference Protocol (/v2) request body in bytes, inflated: Triton\'s --http-max-input-size default, 64 MiB, as its clients expect (a detector\'s FP32 page is 11 MB).',
+    default: () => 64 * 1024 * 1024, min: 1,
   },
   {
     key: 'max_connections', type: 'int', flag: 'max-connections', env: 'QUIVER_MAX_CONNECTIONS',

@@ -24,6 +24,8 @@ export interface ServerLifecycle {
 
 export interface AppOptions {
   maxRequestSize: number;
+  /** The /v2 routes' limit (Triton's, larger than TorchServe's). */
+  oipMaxRequestSize: number;
   /** Shared by every app of the server: max_inflight_bytes holds across ports. */
   inflight?: InflightBytes;
   isHealthy: () => boolean;
@@ -72,7 +74,8 @@ function application(shape: AppShape, options: AppOptions, scheduler: ModelSched
   // A port that checks tokens keeps every request in express, behind requireToken.
   if (!shape.fast || token.key !== undefined) return app;
   const fast = fastInference({
-    scheduler, api, label, sagemaker: shape.fast === 'sagemaker', maxRequestSize: options.maxRequestSize, inflight: options.inflight, metrics: options.metrics,
+    scheduler, api, label, sagemaker: shape.fast === 'sagemaker', maxRequestSize: options.maxRequestSize, oipMaxRequestSize: options.oipMaxRequestSize,
+    inflight: options.inflight, metrics: options.metrics,
     lifecycle: options.lifecycle,
   });
   return (req, res) => {
@@ -84,7 +87,7 @@ export function createMmsApps(scheduler: ModelScheduler, options: AppOptions): {
   const inference = { key: options.tokens?.inference, api: 'inference' };
   const management = { key: options.tokens?.management, api: 'management' };
   return {
-    inference: application({ api: 'mms', label: 'inference', token: inference, fast: 'mms' }, options, scheduler, mmsInferenceRouter(scheduler, options), oipRouter(scheduler, options)),
+    inference: application({ api: 'mms', label: 'inference', token: inference, fast: 'mms' }, options, scheduler, mmsInferenceRouter(scheduler, options), oipRouter(scheduler, { ...options, maxRequestSize: options.oipMaxRequestSize })),
     management: application({ api: 'mms', label: 'management', token: management }, options, scheduler, mmsManagementRouter(scheduler), metricsRouter(options.metrics)),
   };
 }
@@ -92,5 +95,5 @@ export function createMmsApps(scheduler: ModelScheduler, options: AppOptions): {
 export function createSageMakerApp(scheduler: ModelScheduler, options: AppOptions): RequestListener {
   const token = { key: options.tokens?.inference, api: 'inference' };
   return application({ api: 'sagemaker', label: 'sagemaker', token, fast: 'sagemaker' }, options, scheduler,
-    sagemakerRouter(scheduler, options), mmsInferenceRouter(scheduler, options), oipRouter(scheduler, options), metricsRouter(options.metrics));
+    sagemakerRouter(scheduler, options), mmsInferenceRouter(scheduler, options), oipRouter(scheduler, { ...options, maxRequestSize: options.oipMaxRequestSize }), metricsRouter(options.metrics));
 }

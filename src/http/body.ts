@@ -7,15 +7,17 @@ import type { InflightBytes } from './inflight';
 
 export interface BodyOptions {
   limit: number;
+  /** The setting `limit` comes from, named in the 413 (max_request_size unless given). */
+  setting?: string;
   /** Counts the body against max_inflight_bytes from its first byte until its answer is done. */
   inflight?: InflightBytes;
   /** Parse the body as JSON (always, or only when the client says it is JSON). */
   json?: 'always' | 'when-declared';
 }
 
-function tooLarge(bytes: number | undefined, limit: number): PayloadTooLargeError {
+function tooLarge(bytes: number | undefined, limit: number, setting = 'max_request_size'): PayloadTooLargeError {
   return new PayloadTooLargeError(
-    `request body of ${bytes === undefined ? `more than ${limit}` : bytes} bytes is over the limit of ${limit} bytes (max_request_size)`,
+    `request body of ${bytes === undefined ? `more than ${limit}` : bytes} bytes is over the limit of ${limit} bytes (${setting})`,
   );
 }
 
@@ -35,11 +37,11 @@ function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
 }
 
 /** Content-Length over the limit, checked before a byte of the body is read; undefined when fine. */
-export function declaredTooLarge(headers: IncomingHttpHeaders, limit: number): PayloadTooLargeError | undefined {
+export function declaredTooLarge(headers: IncomingHttpHeaders, limit: number, setting?: string): PayloadTooLargeError | undefined {
   const declared = headers['content-length'];
   if (declared === undefined) return undefined;
   const bytes = Number(declared);
-  return Number.isFinite(bytes) && bytes > limit ? tooLarge(bytes, limit) : undefined;
+  return Number.isFinite(bytes) && bytes > limit ? tooLarge(bytes, limit, setting) : undefined;
 }
 
 function isJson(req: IncomingMessage): boolean {
@@ -53,7 +55,7 @@ type BodyMiddleware = (req: IncomingMessage & { body?: unknown }, res: ServerRes
 export function readBody(options: BodyOptions): BodyMiddleware {
   const { limit } = options;
   return (req, res, next) => {
-    const refused = declaredTooLarge(req.headers, limit);
+    const refused = declaredTooLarge(req.headers, limit, options.setting);
     if (refused) {
       closeAfterAnswer(req, res);
       return next(refused);
@@ -107,7 +109,7 @@ export function readBody(options: BodyOptions): BodyMiddleware {
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       // A chunked body has no length to reserve ahead: each chunk reserves its own bytes.
-      const refused = size > limit ? tooLarge(undefined, limit) : Number.isFinite(declared) ? undefined : reserve(chunk.length);
+      const refused = size > limit ? tooLarge(undefined, limit, options.setting) : Number.isFinite(declared) ? undefined : reserve(chunk.length);
       if (refused) {
         req.pause();
         closeAfterAnswer(req, res);

@@ -34,14 +34,19 @@ function classify(err: unknown): QuiverError {
   return new InternalError('the server failed to handle the request');
 }
 
+/** The Open Inference Protocol's routes: /v2 and under. */
+export function isOipPath(path: string): boolean {
+  const lower = path.toLowerCase();
+  return lower === '/v2' || lower.startsWith('/v2/');
+}
+
 /** Answers `err` with its status and JSON body, in the form of the API family `path` belongs to. */
 export function sendError(res: ServerResponse, err: unknown, api: ApiFamily, path: string): void {
   const error = classify(err);
   const retryAfter = retryAfterOf(error);
   if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
   // The Open Inference Protocol's routes answer in its own error form, whatever the server's mode.
-  const lower = path.toLowerCase();
-  const family: ApiFamily = lower === '/v2' || lower.startsWith('/v2/') ? 'oip' : api;
+  const family: ApiFamily = isOipPath(path) ? 'oip' : api;
   const body = JSON.stringify(errorBody(error, family));
   res.statusCode = httpStatusOf(error, family);
   res.setHeader('Content-Type', 'application/json; charset=utf-8');

@@ -52,6 +52,7 @@ export interface FastInferenceOptions {
   label: string;
   sagemaker: boolean;
   maxRequestSize: number;
+  oipMaxRequestSize: number;
   inflight?: InflightBytes;
   metrics?: QuiverMetrics;
   lifecycle?: ServerLifecycle;
@@ -60,6 +61,7 @@ export interface FastInferenceOptions {
 /** Answers the request and says true, or says false and leaves it untouched for express. */
 export function fastInference(options: FastInferenceOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const read = readBody({ limit: options.maxRequestSize, inflight: options.inflight });
+  const readOip = readBody({ limit: options.oipMaxRequestSize, setting: 'oip_max_request_size', inflight: options.inflight });
   const { scheduler, lifecycle } = options;
   return (req: RequestWithBody, res) => {
     const path = pathOf(req);
@@ -76,11 +78,11 @@ export function fastInference(options: FastInferenceOptions): (req: IncomingMess
       if (res.headersSent) res.destroy();
       else sendError(res, err, options.api, path);
     };
-    read(req, res, (err) => {
+    (route.kind === 'oip' ? readOip : read)(req, res, (err) => {
       if (err) return fail(err);
       try {
         if (route.kind === 'oip') {
-          inferOip(scheduler, modelTarget(route.segments), req, res, options.maxRequestSize, context).catch(fail);
+          inferOip(scheduler, modelTarget(route.segments), req, res, options.oipMaxRequestSize, context).catch(fail);
           return;
         }
         const target = route.kind === 'invoke' ? { name: route.name } : predictionTarget(scheduler, route.segments);

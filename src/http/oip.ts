@@ -62,7 +62,7 @@ function headerLengthOf(req: IncomingMessage, bodyBytes: number): number | undef
   return length;
 }
 
-/** tritonclient's request_compression_algorithm: a gzip or deflate body, inflated up to max_request_size. */
+/** tritonclient's request_compression_algorithm: a gzip or deflate body, inflated up to oip_max_request_size. */
 function decompressed(req: IncomingMessage, body: Buffer, limit: number): Promise<Buffer> {
   const encoding = (header(req, 'content-encoding') ?? '').trim().toLowerCase();
   if (encoding === '' || encoding === 'identity') return Promise.resolve(body);
@@ -73,7 +73,7 @@ function decompressed(req: IncomingMessage, body: Buffer, limit: number): Promis
   return new Promise((resolve, reject) => {
     inflate(body, { maxOutputLength: limit }, (err, out) => {
       if (!err) return resolve(out);
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') reject(new PayloadTooLargeError(`the ${encoding} body inflates past max_request_size (${limit} bytes)`));
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') reject(new PayloadTooLargeError(`the ${encoding} body inflates past oip_max_request_size (${limit} bytes)`));
       else reject(new BadRequestError(`the ${encoding} body could not be inflated: ${err.message}`));
     });
   });
@@ -114,7 +114,7 @@ function repositoryParameters(body: unknown): Record<string, unknown> {
 
 export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions): Router {
   const router = Router();
-  const raw = readBody({ limit: options.maxRequestSize, inflight: options.inflight });
+  const raw = readBody({ limit: options.maxRequestSize, setting: 'oip_max_request_size', inflight: options.inflight });
   const json = readBody({ limit: 1024 * 1024, json: 'always' });
 
   router.get('/v2/health/live', (_req, res) => {

@@ -2,6 +2,7 @@
 // Expect: 100-continue, slow clients cut at their timeouts, and a cap on connections that keeps the
 // port answering while thousands of idle sockets are open.
 import * as net from 'node:net';
+import * as zlib from 'node:zlib';
 import * as path from 'node:path';
 import { addModel, writeModelFolder } from '../fixtures/onnx-models';
 import { json, postJson, startServer, TestServer } from '../fixtures/server';
@@ -10,7 +11,7 @@ let s: TestServer;
 let port: number;
 
 beforeAll(async () => {
-  s = await startServer({ 'max-request-size': '100000', 'header-read-timeout': '1', 'request-read-timeout': '2' });
+  s = await startServer({ 'max-request-size': '100000', 'oip-max-request-size': '300000', 'header-read-timeout': '1', 'request-read-timeout': '2' });
   writeModelFolder(path.join(s.store, 'adder'), addModel([1]));
   expect((await fetch(`${s.management}/models?url=adder&synchronous=true`, { method: 'POST' })).status).toBe(200);
   port = Number(new URL(s.inference).port);
@@ -78,6 +79,31 @@ describe('bodies over max_request_size', () => {
     c.socket.write(body);
     await c.closed;
     expect(c.received()).toMatch(/HTTP\/1\.1 200 OK[\s\S]*\{"y":\[\[3\]\]\}$/);
+  });
+});
+
+describe('the /v2 routes have their own limit (Triton\'s 64 MiB by default, TorchServe\'s 6.5 MB elsewhere)', () => {
+  // 200 KB of JSON: over max_request_size, within oip_max_request_size.
+  const padded = (bytes: number) => `{"inputs":[{"name":"x","shape":[1,1],"datatype":"FP32","data":[2]}]${' '.repeat(bytes)}}`;
+
+  test('a body between the two limits is served on /v2 and refused elsewhere', async () => {
+    const v2 = await fetch(`${s.inference}/v2/models/adder/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: padded(200_000) });
+    expect(v2.status).toBe(200);
+    expect((await json(v2)).outputs[0].data).toEqual([3]);
+    const mms = await fetch(`${s.inference}/predictions/adder`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"x":[[2]]${' '.repeat(200_000)}}` });
+    expect(mms.status).toBe(413);
+    expect((await json(mms)).message).toMatch(/\(max_request_size\)/);
+  });
+
+  test('past oip_max_request_size, /v2 answers 413 naming it, sent or inflated', async () => {
+    const big = await fetch(`${s.inference}/v2/models/adder/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: padded(400_000) });
+    expect(big.status).toBe(413);
+    expect(await json(big)).toEqual({ error: expect.stringMatching(/over the limit of 300000 bytes \(oip_max_request_size\)/) });
+    const bomb = await fetch(`${s.inference}/v2/models/adder/infer`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: zlib.gzipSync(padded(400_000)),
+    });
+    expect(bomb.status).toBe(413);
+    expect((await json(bomb)).error).toMatch(/inflates past oip_max_request_size/);
   });
 });
 
