@@ -74,14 +74,17 @@ function typedContents(input: InferInputTensor): TensorData | undefined {
   }
 }
 
+/** Triton's classification parameter (an int64_param) as the REST header carries it; the worker checks it. */
+function classification(parameters: Record<string, InferParameter> | undefined): { classification?: unknown } {
+  const p = parameters?.classification;
+  return p?.parameter_choice ? { classification: p[p.parameter_choice] } : {};
+}
+
 /** A ModelInferRequest as a body the worker decodes, and its header's length. */
 export function inferRequestBody(request: ModelInferRequest): { body: Uint8Array; headerLength: number } {
   const raw = request.raw_input_contents ?? [];
   if (raw.length > 0 && raw.length !== request.inputs.length) {
     throw new InvalidInputError(`raw_input_contents has ${raw.length} entries but the request has ${request.inputs.length} inputs: give one per input, in order`);
-  }
-  for (const o of request.outputs ?? []) {
-    if (o.parameters?.classification !== undefined) throw new InvalidInputError(`output "${o.name}": the classification extension is not supported; ask for the tensor`);
   }
   const sections: Uint8Array[] = [];
   const inputs = request.inputs.map((input, i) => {
@@ -105,7 +108,7 @@ export function inferRequestBody(request: ModelInferRequest): { body: Uint8Array
   const header = Buffer.from(JSON.stringify({
     ...(request.id ? { id: request.id } : {}),
     inputs,
-    ...(request.outputs?.length ? { outputs: request.outputs.map((o) => ({ name: o.name, parameters: { binary_data: true } })) } : {}),
+    ...(request.outputs?.length ? { outputs: request.outputs.map((o) => ({ name: o.name, parameters: { binary_data: true, ...classification(o.parameters) } })) } : {}),
     // The worker refuses what it cannot honour (a sequence), as for a REST request.
     parameters: { binary_data_output: true, ...(sequenceId !== undefined ? { sequence_id: sequenceId } : {}) },
   }));

@@ -18,7 +18,7 @@ import { SERVER_NAME, SERVER_VERSION } from '../version';
  * served but not listed: perf_analyzer, seeing "statistics", parses each version as an integer and looks
  * its figures up under that integer, so MMS-style versions ("1.0") would make it stop.
  */
-export const OIP_EXTENSIONS = ['binary_tensor_data', 'model_configuration', 'model_repository'] as const;
+export const OIP_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository'] as const;
 
 const HEADER_LENGTH = 'inference-header-content-length';
 

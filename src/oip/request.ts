@@ -13,6 +13,8 @@ import {
 export interface RequestedOutput {
   name: string;
   binary: boolean;
+  /** Triton's classification extension: the top this-many classes as "value:index[:label]" strings. */
+  classes?: number;
 }
 
 export interface OipRequest {
@@ -103,10 +105,11 @@ function outputsOf(raw: unknown, outputs: TensorInfo[], binaryDefault: boolean):
     seen.add(entry.name);
     const binary = parameter(entry.parameters, 'binary_data');
     if (binary !== undefined && typeof binary !== 'boolean') throw new InvalidInputError(`output "${entry.name}": binary_data must be true or false`);
-    if (parameter(entry.parameters, 'classification') !== undefined) {
-      throw new InvalidInputError(`output "${entry.name}": the classification extension is not supported; ask for the tensor`);
+    const classes = parameter(entry.parameters, 'classification');
+    if (classes !== undefined && (typeof classes !== 'number' || !Number.isInteger(classes) || classes < 1)) {
+      throw new InvalidInputError(`output "${entry.name}": classification must be a whole number of classes ≥ 1`);
     }
-    return { name: entry.name, binary: binary ?? binaryDefault };
+    return { name: entry.name, binary: binary ?? binaryDefault, ...(classes !== undefined ? { classes } : {}) };
   });
 }
 

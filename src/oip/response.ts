@@ -38,6 +38,30 @@ function jsonValues(t: TensorData): (number | boolean | string)[] {
   }
 }
 
+/**
+ * Triton's classification extension: for each row of the last dimension, its `classes` highest values
+ * (ties by index) as "value:index[:label]", a BYTES tensor of shape [..., classes]. Floats are written as
+ * Triton writes them (six decimals), integers whole.
+ */
+export function classified(t: TensorData, classes: number, labels: readonly string[] | undefined, name: string): TensorData {
+  if (t.type === 'string' || t.dims.length === 0) throw new InvalidInputError(`output "${name}" is not a tensor of numbers with a class dimension: it cannot be classified`);
+  const width = t.dims[t.dims.length - 1];
+  const k = Math.min(classes, width);
+  const values: number[] = t.type === 'float16' ? Array.from(t.data as Uint16Array, halfToNumber) : Array.from(t.data as Float32Array, Number);
+  const float = t.type === 'float16' || t.type === 'float32' || t.type === 'float64';
+  const out: string[] = [];
+  for (let row = 0; row * width < values.length; row++) {
+    const base = row * width;
+    const order = Array.from({ length: width }, (_, i) => i).sort((a, b) => values[base + b] - values[base + a] || a - b);
+    for (const index of order.slice(0, k)) {
+      const value = values[base + index];
+      const label = labels?.[index];
+      out.push(`${float ? value.toFixed(6) : String(value)}:${index}${label !== undefined ? `:${label}` : ''}`);
+    }
+  }
+  return { type: 'string', dims: [...t.dims.slice(0, -1), k], data: out };
+}
+
 /** BYTES in binary: each element a 4-byte little-endian length, then its bytes. */
 export function lengthPrefixed(parts: readonly Uint8Array[]): Uint8Array {
   const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + 4 + p.byteLength, 0));
@@ -57,13 +81,16 @@ export function binarySection(t: TensorData): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-export function encodeOipResponse(outputs: Record<string, TensorData>, model: { name: string; version: string }, options: OipResponseOptions): OipAnswer {
-  const chosen = options.outputs ?? Object.keys(outputs).map((name) => ({ name, binary: options.binaryOutput }));
+export function encodeOipResponse(
+  outputs: Record<string, TensorData>, model: { name: string; version: string; labels?: string[] }, options: OipResponseOptions,
+): OipAnswer {
+  const chosen: RequestedOutput[] = options.outputs ?? Object.keys(outputs).map((name) => ({ name, binary: options.binaryOutput }));
   const sections: Uint8Array[] = [];
   const exact: string[] = [];
-  const described = chosen.map(({ name, binary }) => {
-    const t = outputs[name];
-    if (!t) throw new InvalidInputError(`the model did not produce output "${name}"`);
+  const described = chosen.map(({ name, binary, classes }) => {
+    const produced = outputs[name];
+    if (!produced) throw new InvalidInputError(`the model did not produce output "${name}"`);
+    const t = classes !== undefined ? classified(produced, classes, model.labels, name) : produced;
     const head = { name, datatype: oipDatatype(t.type), shape: t.dims };
     if (!binary) {
       const text = t.type === 'int64' || t.type === 'uint64' ? exactIntegers(t.data as BigInt64Array) : undefined;

@@ -69,7 +69,7 @@ describe('GRPCInferenceService', () => {
     expect(await call(inference, 'ServerLive', {})).toEqual({ live: true });
     expect(await call(inference, 'ServerReady', {})).toEqual({ ready: true });
     const meta = await call(inference, 'ServerMetadata', {});
-    expect(meta).toEqual({ name: 'quiver', version: expect.any(String), extensions: ['binary_tensor_data', 'model_configuration', 'model_repository'] });
+    expect(meta).toEqual({ name: 'quiver', version: expect.any(String), extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository'] });
   });
 
   test('model ready and metadata; unknown model is NOT_FOUND', async () => {
@@ -142,10 +142,22 @@ describe('GRPCInferenceService', () => {
     expect(type.details).toMatch(/FP64/);
     expect((await failure(call(inference, 'ModelInfer', { model_name: 'ghost', inputs: [] }))).code).toBe(grpc.status.NOT_FOUND);
     const classes = await failure(call(inference, 'ModelInfer', {
-      model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32([1, 2, 3])], outputs: [{ name: 'plus', parameters: { classification: { int64_param: 2 } } }],
+      model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32([1, 2, 3])], outputs: [{ name: 'plus', parameters: { classification: { int64_param: 0 } } }],
     }));
     expect(classes.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(classes.details).toMatch(/classification/);
+    expect(classes.details).toMatch(/classification must be a whole number of classes/);
+  });
+
+  test('classification (int64_param): the top classes as BYTES "value:index" in raw_output_contents', async () => {
+    const r = await call(inference, 'ModelInfer', {
+      model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32([1, 5, 3])], outputs: [{ name: 'plus', parameters: { classification: { int64_param: 2 } } }],
+    });
+    expect(r.outputs).toEqual([expect.objectContaining({ name: 'plus', datatype: 'BYTES', shape: [1, 2] })]);
+    // BYTES raw contents: each element a 4-byte little-endian length, then its bytes (as tritonclient reads them).
+    const raw: Buffer = r.raw_output_contents[0];
+    const strings: string[] = [];
+    for (let at = 0; at < raw.length; at += 4 + raw.readUInt32LE(at)) strings.push(raw.subarray(at + 4, at + 4 + raw.readUInt32LE(at)).toString());
+    expect(strings).toEqual(['6.000000:1', '4.000000:2']);
   });
 
   test('a message over grpc_max_message_size is refused, and the server goes on', async () => {

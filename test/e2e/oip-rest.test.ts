@@ -52,7 +52,7 @@ describe('health and metadata', () => {
     expect((await fetch(v2('/health/live'))).status).toBe(200);
     expect((await fetch(v2('/health/ready'))).status).toBe(200);
     const meta = await json(await fetch(v2('')));
-    expect(meta).toEqual({ name: 'quiver', version: expect.any(String), extensions: ['binary_tensor_data', 'model_configuration', 'model_repository'] });
+    expect(meta).toEqual({ name: 'quiver', version: expect.any(String), extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository'] });
   });
 
   test('model metadata: platform, OIP datatypes, -1 for variable dimensions; by version too', async () => {
@@ -103,6 +103,19 @@ describe('inference', () => {
     });
     const nested = await json(await postJson(v2('/models/two/versions/1.0/infer'), { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [[1, 1, 1]] }] }));
     expect(nested.outputs[0].data).toEqual([2, 2, 2]);
+  });
+
+  test('classification: the top classes of an output as BYTES "value:index", in JSON or binary', async () => {
+    const body = (binary: boolean) => ({ inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP32', data: [1, 5, 3, 9, 7, 8] }], outputs: [{ name: 'times', parameters: { classification: 2, binary_data: binary } }] });
+    const answer = await json(await postJson(v2('/models/two/infer'), body(false)));
+    expect(answer.outputs).toEqual([{ name: 'times', datatype: 'BYTES', shape: [2, 2], data: ['10.000000:1', '6.000000:2', '18.000000:0', '16.000000:2'] }]);
+    const bin = await binaryAnswer(await postJson(v2('/models/two/infer'), body(true)));
+    expect(bin.header.outputs[0]).toMatchObject({ name: 'times', datatype: 'BYTES', shape: [2, 2] });
+    expect(bin.rest.readUInt32LE(0)).toBe('10.000000:1'.length);
+    expect(bin.rest.subarray(4, 15).toString()).toBe('10.000000:1');
+    const bad = await postJson(v2('/models/two/infer'), { ...body(false), outputs: [{ name: 'times', parameters: { classification: 'two' } }] });
+    expect(bad.status).toBe(400);
+    expect((await json(bad)).error).toMatch(/classification must be a whole number/);
   });
 
   test('requested outputs: only those, in the order asked, binary where asked', async () => {

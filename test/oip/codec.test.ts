@@ -1,7 +1,7 @@
 // OIP request decoding and response encoding without threads or HTTP: framing, binary sections,
 // datatypes, requested outputs; and the float16 conversion they rely on.
 import { decodeOipBody, OipModel, splitBytesElements } from '../../src/oip/request';
-import { encodeOipResponse } from '../../src/oip/response';
+import { classified, encodeOipResponse } from '../../src/oip/response';
 import { halfToNumber, numberToHalf } from '../../src/preprocess/float16';
 import { configOverrides, modelMetadata, tritonModelConfig } from '../../src/oip/metadata';
 import { modelTarget } from '../../src/http/oip';
@@ -85,6 +85,19 @@ describe('decodeOipBody', () => {
     expect(() => decodeOipBody(body('[1,2]'), {}, model)).toThrow(/2 values but shape \[1,3\] needs 3/);
     expect(() => decodeOipBody(body('[1,2,1e999]'), {}, model)).toThrow(/finite/);
     expect(() => decodeOipBody(body('[1.5]', 'INT64', 'k', '[1]'), {}, model)).toThrow(/integer/);
+  });
+});
+
+describe('classification (Triton\'s extension)', () => {
+  test('top classes per row, highest first, ties by index, with labels where the model has them', () => {
+    const t = { type: 'float32' as const, dims: [1, 4], data: new Float32Array([1.1, 3.3, 0.5, 2.4]) };
+    expect(classified(t, 2, undefined, 'y')).toEqual({ type: 'string', dims: [1, 2], data: ['3.300000:1', '2.400000:3'] });
+    expect(classified(t, 2, ['a', 'b', 'c', 'd'], 'y').data).toEqual(['3.300000:1:b', '2.400000:3:d']);
+    const ints = { type: 'int32' as const, dims: [2, 3], data: new Int32Array([4, 9, 9, 1, 0, 2]) };
+    expect(classified(ints, 2, undefined, 'y')).toEqual({ type: 'string', dims: [2, 2], data: ['9:1', '9:2', '2:2', '1:0'] });
+    // More classes than there are: every one, in order.
+    expect(classified({ type: 'float32', dims: [3], data: new Float32Array([0, 2, 1]) }, 5, undefined, 'y')).toEqual({ type: 'string', dims: [3], data: ['2.000000:1', '1.000000:2', '0.000000:0'] });
+    expect(() => classified({ type: 'string', dims: [1], data: ['x'] }, 1, undefined, 'words')).toThrow(/"words" is not a tensor of numbers/);
   });
 });
 
