@@ -25,7 +25,7 @@ export function grpcError(err: unknown, meshRouted = false): Partial<grpc.Status
 }
 
 /** A call's deadline as epoch ms; Infinity when the client set none. */
-export function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+export function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
   const d = call.getDeadline();
   const ms = d instanceof Date ? d.getTime() : Number(d);
   return Number.isFinite(ms) && ms > 0 ? ms : Infinity;

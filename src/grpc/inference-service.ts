@@ -44,6 +44,7 @@ function checkToken(metadata: grpc.Metadata, key: string, api: 'inference' | 'ma
 /** Liveness and readiness stay open, as /v2/health/* and gRPC health do. */
 const OPEN_METHODS = new Set(['ServerLive', 'ServerReady']);
 const MANAGEMENT_METHODS = new Set(['RepositoryIndex', 'RepositoryModelLoad', 'RepositoryModelUnload']);
+const STREAM_METHODS = new Set(['ModelStreamInfer']);
 
 function guarded(service: grpc.UntypedServiceImplementation, keys: GrpcKeys | undefined): grpc.UntypedServiceImplementation {
   if (!keys) return service;
@@ -54,6 +55,20 @@ function guarded(service: grpc.UntypedServiceImplementation, keys: GrpcKeys | un
       continue;
     }
     const [key, api] = MANAGEMENT_METHODS.has(method) ? [keys.management, 'management' as const] : [keys.inference, 'inference' as const];
+    if (STREAM_METHODS.has(method)) {
+      const streamHandler = handler as grpc.handleBidiStreamingCall<unknown, unknown>;
+      out[method] = ((call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        try {
+          checkToken(call.metadata, key, api);
+        } catch (err) {
+          // A stream ends with a status by an 'error' event carrying it.
+          call.emit('error', grpcError(err));
+          return;
+        }
+        streamHandler(call);
+      }) as grpc.handleBidiStreamingCall<unknown, unknown>;
+      continue;
+    }
     const unaryHandler = handler as grpc.handleUnaryCall<unknown, unknown>;
     out[method] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       try {
@@ -73,6 +88,15 @@ export function inferenceService(scheduler: ModelScheduler, isHealthy: () => boo
 }
 
 function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean): grpc.UntypedServiceImplementation {
+  const infer = async (req: ModelInferRequest, md: grpc.Metadata, deadline: number, cancelled: CancelSignal) => {
+    const t = target(req, md);
+    scheduler.readiness(t.name, t.version);
+    const { body, headerLength } = inferRequestBody(req);
+    const result = await scheduler.infer(t.name, t.version, {
+      body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: Date.now(), oip: { headerLength },
+    }, deadline, cancelled);
+    return inferResponse(result.body, result.binary);
+  };
   return {
     ServerLive: unary(async () => ({ live: true })),
     ServerReady: unary(async () => ({ ready: isHealthy() })),
@@ -96,17 +120,42 @@ function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean): 
       return { config: tritonModelConfig(await scheduler.signature(t.name, t.version)) };
     }),
     ModelInfer: unary(async (req: ModelInferRequest, md, call) => {
-      const t = target(req, md);
-      scheduler.readiness(t.name, t.version);
-      const { body, headerLength } = inferRequestBody(req);
       // A cancelled call (the client gave up) takes its request off any queue it still waits in.
       const cancelled = new CancelSignal();
       call.once('cancelled', () => cancelled.abort());
-      const result = await scheduler.infer(t.name, t.version, {
-        body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: Date.now(), oip: { headerLength },
-      }, deadlineOf(call), cancelled);
-      return inferResponse(result.body, result.binary);
+      return infer(req, md, deadlineOf(call), cancelled);
     }),
+    // tritonclient's start_stream / async_stream_infer and perf_analyzer --streaming: each request is
+    // answered on the stream as it completes (clients match them by id); a failure is an error_message
+    // for that request and the stream goes on.
+    ModelStreamInfer: (call: grpc.ServerDuplexStream<ModelInferRequest, unknown>) => {
+      const cancelled = new CancelSignal();
+      call.once('cancelled', () => cancelled.abort());
+      let pending = 0;
+      let ended = false;
+      const settle = () => {
+        if (ended && pending === 0 && !call.cancelled) call.end();
+      };
+      call.on('data', (req: ModelInferRequest) => {
+        pending++;
+        infer(req, call.metadata, deadlineOf(call), cancelled)
+          .then(
+            (response) => ({ infer_response: response }),
+            (err: unknown) => ({ error_message: grpcError(err, meshModelId(call.metadata) !== undefined).details ?? 'the request failed', infer_response: { id: req.id ?? '' } }),
+          )
+          .then((message) => {
+            if (!call.cancelled) call.write(message);
+          })
+          .finally(() => {
+            pending--;
+            settle();
+          });
+      });
+      call.on('end', () => {
+        ended = true;
+        settle();
+      });
+    },
     ModelStatistics: unary(async (req: NamedRequest, md) => {
       if (meshModelId(md) === undefined && !req.name) return { model_stats: scheduler.inferenceStatistics() };
       const t = target(req, md);

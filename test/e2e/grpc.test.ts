@@ -132,6 +132,35 @@ describe('GRPCInferenceService', () => {
     expect((await call(inference, 'ModelInfer', request(0))).raw_output_contents).toHaveLength(2);
   });
 
+  test('ModelStreamInfer: each request answered on the stream, matched by id; a bad one is an error_message and the stream goes on', async () => {
+    const stream = (inference as unknown as { ModelStreamInfer(md: grpc.Metadata): grpc.ClientDuplexStream<unknown, any> }).ModelStreamInfer(new grpc.Metadata());
+    const answers: any[] = [];
+    let arrived: () => void = () => undefined;
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('data', (m) => {
+        answers.push(m);
+        arrived();
+      });
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    const request = (id: string, values: number[]) => ({ model_name: 'two', id, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32(values)] });
+    // One at a time: this server's job_queue_size is 2, and a streamed request counts against it too.
+    for (const [id, values] of [['a', [1, 2, 3]], ['bad', [1]], ['b', [4, 5, 6]]] as const) {
+      const answered = new Promise<void>((resolve) => (arrived = resolve));
+      stream.write(request(id, [...values]));
+      await answered;
+    }
+    stream.end();
+    await done;
+    expect(answers).toHaveLength(3);
+    const byId = new Map(answers.map((m) => [m.infer_response?.id, m]));
+    expect(byId.get('a').error_message).toBe('');
+    expect(floats(byId.get('a').infer_response.raw_output_contents[0])).toEqual([2, 3, 4]);
+    expect(floats(byId.get('b').infer_response.raw_output_contents[1])).toEqual([8, 10, 12]);
+    expect(byId.get('bad').error_message).toMatch(/4 bytes/);
+  });
+
   test('bad input is INVALID_ARGUMENT with a message that says why', async () => {
     const short = await failure(call(inference, 'ModelInfer', { model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32([1])] }));
     expect(short.code).toBe(grpc.status.INVALID_ARGUMENT);

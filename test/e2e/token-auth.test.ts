@@ -82,6 +82,13 @@ describe('token authorization', () => {
       expect((await call('RepositoryModelLoad', { model_name: 'adder' }, inference)).code).toBe(grpc.status.UNAUTHENTICATED);
       expect((await call('RepositoryModelLoad', { model_name: 'adder' }, management)).code).toBe(0);
       expect(await call('ModelReady', { name: 'adder' }, inference)).toEqual({ code: 0, res: expect.objectContaining({ ready: true }) });
+      // A stream without the key ends at once with UNAUTHENTICATED.
+      const stream = (client as unknown as { ModelStreamInfer(md: grpc.Metadata): grpc.ClientDuplexStream<unknown, unknown> }).ModelStreamInfer(new grpc.Metadata());
+      const status = await new Promise<number>((resolve) => {
+        stream.on('error', (err: grpc.ServiceError) => resolve(err.code));
+        stream.on('data', () => undefined);
+      });
+      expect(status).toBe(grpc.status.UNAUTHENTICATED);
     } finally {
       client.close();
       await s.close();
