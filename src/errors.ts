@@ -44,6 +44,8 @@ const KINDS = {
   TooManyConnections: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 1 },
   InsufficientMemory: { type: 'InsufficientMemoryException', status: 503, sagemakerStatus: 507, retryAfterS: 1 },
   InferenceTimeout: { type: 'InferenceTimeoutException', status: 504 },
+  // The request's own limit (Triton's `timeout` parameter) passed before its run began: it was not run.
+  RequestTimeout: { type: 'InferenceTimeoutException', status: 504 },
   // nginx's 499: the client went away before its answer; nobody reads it, the logs and metrics do.
   ClientDisconnected: { type: 'ClientClosedRequestException', status: 499 },
   // The artifact store failed us (connection lost, truncated or corrupt download): a bad gateway.
@@ -107,6 +109,7 @@ export class ServerDrainingError extends defineError('ServerDraining') {}
 export class TooManyConnectionsError extends defineError('TooManyConnections') {}
 export class InsufficientMemoryError extends defineError('InsufficientMemory') {}
 export class InferenceTimeoutError extends defineError('InferenceTimeout') {}
+export class RequestTimeoutError extends defineError('RequestTimeout') {}
 export class ClientDisconnectedError extends defineError('ClientDisconnected') {}
 export class ModelLoadFailedError extends defineError('ModelLoadFailed') {}
 export class InferenceFailedError extends defineError('InferenceFailed') {}
@@ -147,6 +150,7 @@ const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> 
   TooManyConnections: TooManyConnectionsError,
   InsufficientMemory: InsufficientMemoryError,
   InferenceTimeout: InferenceTimeoutError,
+  RequestTimeout: RequestTimeoutError,
   ClientDisconnected: ClientDisconnectedError,
   ModelLoadFailed: ModelLoadFailedError,
   InferenceFailed: InferenceFailedError,

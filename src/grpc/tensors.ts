@@ -103,14 +103,17 @@ export function inferRequestBody(request: ModelInferRequest): { body: Uint8Array
     sections.push(section);
     return { name: input.name, datatype: input.datatype, shape: input.shape, parameters: { binary_data_size: section.byteLength } };
   });
-  const sequence = request.parameters?.sequence_id;
-  const sequenceId = sequence?.parameter_choice ? sequence[sequence.parameter_choice] : undefined;
+  // The request parameters the worker acts on, as the REST header carries them.
+  const carried: Record<string, unknown> = {};
+  for (const key of ['sequence_id', 'timeout']) {
+    const p = request.parameters?.[key];
+    if (p?.parameter_choice) carried[key] = p[p.parameter_choice];
+  }
   const header = Buffer.from(JSON.stringify({
     ...(request.id ? { id: request.id } : {}),
     inputs,
     ...(request.outputs?.length ? { outputs: request.outputs.map((o) => ({ name: o.name, parameters: { binary_data: true, ...classification(o.parameters) } })) } : {}),
-    // The worker refuses what it cannot honour (a sequence), as for a REST request.
-    parameters: { binary_data_output: true, ...(sequenceId !== undefined ? { sequence_id: sequenceId } : {}) },
+    parameters: { binary_data_output: true, ...carried },
   }));
   return { body: Buffer.concat([header, ...sections]), headerLength: header.length };
 }

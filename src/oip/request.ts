@@ -26,6 +26,8 @@ export interface OipRequest {
   binaryOutput: boolean;
   /** A BYTES input holding an encoded image, for a model that takes images. */
   image?: Uint8Array;
+  /** Triton's `timeout` parameter: microseconds the request may wait before its run starts (0: no limit). */
+  timeoutUs?: number;
 }
 
 /** How the body is framed: JSON only, JSON header plus binary sections, or (0) the raw input alone. */
@@ -131,6 +133,10 @@ export function decodeOipHeader(
   if (sequenceId !== undefined && sequenceId !== 0 && sequenceId !== '') {
     throw new InvalidInputError(`sequence_id ${JSON.stringify(sequenceId)}: model "${model.name}" has no sequence batching (its config shows none); send the request without sequence_id`);
   }
+  const timeoutUs = parameter(header.parameters, 'timeout');
+  if (timeoutUs !== undefined && (typeof timeoutUs !== 'number' || !Number.isInteger(timeoutUs) || timeoutUs < 0)) {
+    throw new InvalidInputError('timeout must be a whole number of microseconds ≥ 0');
+  }
   const binaryOutput = parameter(header.parameters, 'binary_data_output');
   if (binaryOutput !== undefined && typeof binaryOutput !== 'boolean') throw new InvalidInputError('binary_data_output must be true or false');
   const ctx: BuildContext = { options, maxElements: Math.ceil(jsonLength / 2) };
@@ -201,6 +207,7 @@ export function decodeOipHeader(
     outputs: outputsOf(header.outputs, model.outputs, binaryDefault),
     binaryOutput: binaryDefault,
     ...(image ? { image } : {}),
+    ...(timeoutUs ? { timeoutUs } : {}),
   };
 }
 

@@ -2,7 +2,7 @@
 // onnxruntime run, output tensors → the answer (tensors, top-k classes or the handler's).
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { InferenceFailedError, InvalidInputError, UnsupportedMediaTypeError, toWireError } from '../errors';
+import { InferenceFailedError, InvalidInputError, RequestTimeoutError, UnsupportedMediaTypeError, toWireError } from '../errors';
 import { ImageKernels, ImageMeta, preprocessImage } from '../preprocess/image';
 import { TensorRequestFormat, parseTensorRequest } from '../preprocess/tensor-request';
 import { TensorData, TensorElementType, TensorInfo, allocateTensorArray } from '../preprocess/tensor-types';
@@ -57,6 +57,11 @@ async function prepareOip(model: LoadedModel, request: InferRequest, options: In
   const decoded = decodeOipBody(request.body, request.oip!, {
     name: model.spec.name, inputs: model.inputs, outputs: model.outputs, takesImages: model.spec.config.image !== undefined,
   }, { allowNonFinite: model.spec.config.allowNonFinite });
+  // Triton's timeout is the wait before the run: past it the request is dropped, not run late.
+  const waitedMs = Date.now() - request.enqueuedAt;
+  if (decoded.timeoutUs !== undefined && waitedMs > decoded.timeoutUs / 1000) {
+    throw new RequestTimeoutError(`the request waited ${waitedMs} ms before its run, past its timeout of ${decoded.timeoutUs / 1000} ms; it was not run`);
+  }
   const oip = { outputs: decoded.outputs, binaryOutput: decoded.binaryOutput, id: decoded.id };
   if (decoded.image) return { ...(await imageFeeds(model, decoded.image, 'image', options, reuseScratch)), oip };
   return { feeds: decoded.feeds, format: 'oip', path: 'tensor-oip', oip };

@@ -266,6 +266,22 @@ describe('GRPCInferenceService', () => {
     await blocker;
   }, 30_000);
 
+  test('Triton\'s timeout parameter: a request that waited past it is not run (DEADLINE_EXCEEDED); within it, it is', async () => {
+    const blocker = fetch(`${s.inference}/predictions/slow`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-custom-attributes': 'sleep=1500' }, body: JSON.stringify({ x: [[1000]] }),
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const request = (timeoutUs: number) => ({
+      model_name: 'two', parameters: { timeout: { int64_param: timeoutUs } }, inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32([1, 2, 3])],
+    });
+    // two shares the one thread with slow: this waits ~1.4 s for it, past its 200 ms.
+    const late = await failure(call(inference, 'ModelInfer', request(200_000)));
+    expect(late.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(late.details).toMatch(/past its timeout of 200 ms; it was not run/);
+    await blocker;
+    expect((await call(inference, 'ModelInfer', request(5_000_000))).raw_output_contents).toHaveLength(2);
+  }, 30_000);
+
   test('repository index, load and unload (the MMS API sees the same models)', async () => {
     const { models } = await call(inference, 'RepositoryIndex', {});
     expect(models).toContainEqual({ name: 'two', version: '1.0', state: 'READY', reason: '' });

@@ -19,6 +19,15 @@ function framed(header: object, ...sections: Uint8Array[]): { body: Uint8Array; 
 }
 
 describe('decodeOipBody', () => {
+  test('Triton\'s timeout parameter (µs) is read; a bad one is refused', () => {
+    const inputs = [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }, { name: 'k', shape: [1], datatype: 'INT64', data: [1] }];
+    const body = (parameters: object) => new Uint8Array(Buffer.from(JSON.stringify({ parameters, inputs })));
+    expect(decodeOipBody(body({ timeout: 250000 }), {}, model).timeoutUs).toBe(250000);
+    expect(decodeOipBody(body({ timeout: 0 }), {}, model).timeoutUs).toBeUndefined();
+    expect(() => decodeOipBody(body({ timeout: -1 }), {}, model)).toThrow(/timeout must be a whole number of microseconds/);
+    expect(() => decodeOipBody(body({ timeout: '1s' }), {}, model)).toThrow(/timeout must be/);
+  });
+
   test('a sequence_id (stateful models) is refused with a message; 0 or empty is no sequence', () => {
     const inputs = [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }, { name: 'k', shape: [1], datatype: 'INT64', data: [1] }];
     const body = (parameters: object) => new Uint8Array(Buffer.from(JSON.stringify({ parameters, inputs })));
