@@ -111,14 +111,20 @@ function closeServer(server: http.Server): Promise<void> {
 }
 
 /** The keys of the APIs that need one (from the key file, made when missing); logged by path, never by value. */
-function apiTokens(config: QuiverConfig): { inference?: string; management?: string; grpc?: ApiKeys } {
+function apiTokens(config: QuiverConfig): { inference?: string; management?: string; repository?: string; grpc?: ApiKeys } {
   const needed = tokenAuthFor(config);
   if (!needed.inference && !needed.management && !needed.grpc) return {};
+  // ModelMesh sends no token, and a listener serving its runtime serves the inference service unchecked.
+  if (needed.grpc && config.grpc_inference_address === config.modelmesh_address) {
+    throw new InvalidConfigError(`token_auth needs the gRPC inference service on an address of its own: grpc_inference_address is modelmesh_address (${config.modelmesh_address}), where ModelMesh calls without a token`);
+  }
   const file = keyFilePath(config);
   const keys = loadOrCreateKeys(file);
   log.info('token authorization is on', { keyFile: file, inference: needed.inference, management: needed.management, grpc: needed.grpc });
   return {
-    ...(needed.inference ? { inference: keys.inference } : {}), ...(needed.management ? { management: keys.management } : {}), ...(needed.grpc ? { grpc: keys } : {}),
+    // Triton's repository routes sit on the inference port: they take the management key.
+    ...(needed.inference ? { inference: keys.inference, repository: keys.management } : {}),
+    ...(needed.management ? { management: keys.management } : {}), ...(needed.grpc ? { grpc: keys } : {}),
   };
 }
 

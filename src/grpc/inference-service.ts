@@ -83,8 +83,13 @@ function guarded(service: grpc.UntypedServiceImplementation, keys: GrpcKeys | un
   return out;
 }
 
-export function inferenceService(scheduler: ModelScheduler, isHealthy: () => boolean, keys?: GrpcKeys): grpc.UntypedServiceImplementation {
-  return guarded(unguardedService(scheduler, isHealthy), keys);
+export function inferenceService(
+  scheduler: ModelScheduler, isHealthy: () => boolean, keys?: GrpcKeys, serve: { repository: boolean } = { repository: true },
+): grpc.UntypedServiceImplementation {
+  const all = unguardedService(scheduler, isHealthy);
+  // A method left out answers UNIMPLEMENTED.
+  const service = serve.repository ? all : Object.fromEntries(Object.entries(all).filter(([method]) => !MANAGEMENT_METHODS.has(method)));
+  return guarded(service, keys);
 }
 
 function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean): grpc.UntypedServiceImplementation {
@@ -144,7 +149,11 @@ function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean): 
             (err: unknown) => ({ error_message: grpcError(err, meshModelId(call.metadata) !== undefined).details ?? 'the request failed', infer_response: { id: req.id ?? '' } }),
           )
           .then((message) => {
-            if (!call.cancelled) call.write(message);
+            // A client that sends but does not read: stop reading its requests until it catches up.
+            if (!call.cancelled && !call.write(message)) {
+              call.pause();
+              call.once('drain', () => call.resume());
+            }
           })
           .finally(() => {
             pending--;

@@ -59,6 +59,8 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       };
     }),
     loadModel: unary(async (req: LoadModelRequest) => {
+      // ModelMesh times the whole call against the modelLoadingTimeoutMs it was given: the warm-up too.
+      const deadline = Date.now() + options.modelLoadTimeoutMs;
       try {
         await scheduler.register({ name: req.modelId, url: req.modelPath, synchronous: true });
       } catch (err) {
@@ -68,7 +70,7 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       }
       // ModelMesh asks modelSize only when this says 0: the size it keeps is this one, so it includes a
       // first run's arena (a detector's is ~20× its load).
-      await scheduler.warmUp(req.modelId);
+      await scheduler.warmUp(req.modelId, deadline);
       return { sizeInBytes: scheduler.describe(req.modelId).memoryBytes, maxConcurrency: concurrency(req.modelId) };
     }),
     unloadModel: unary(async (req: { modelId: string }) => {

@@ -53,8 +53,10 @@ export class GrpcServers {
           'grpc.max_send_message_length': options.maxMessageBytes,
         });
         if (services.includes('inference.GRPCInferenceService')) {
-          const keys = services.includes('mmesh.ModelRuntime') ? undefined : options.keys;
-          server.addService(defs.inference, inferenceService(scheduler, options.isHealthy, keys));
+          // ModelMesh calls its runtime's inference service without a token, and never its repository
+          // RPCs (models come and go through mmesh.ModelRuntime): those are not served there.
+          const meshListener = services.includes('mmesh.ModelRuntime');
+          server.addService(defs.inference, inferenceService(scheduler, options.isHealthy, meshListener ? undefined : options.keys, { repository: !meshListener }));
         }
         if (services.includes('mmesh.ModelRuntime')) server.addService(defs.modelRuntime, modelMeshService(scheduler, options.modelMesh));
         server.addService(defs.health, healthService(services, options.isHealthy));

@@ -31,8 +31,11 @@ export interface AppOptions {
   isHealthy: () => boolean;
   metrics: QuiverMetrics;
   lifecycle?: ServerLifecycle;
-  /** The bearer key each API needs, where token authorization is on for it. */
-  tokens?: { inference?: string; management?: string };
+  /**
+   * The bearer key each API needs, where token authorization is on for it; `repository`: the key the
+   * /v2 repository routes on an inference port need (the management key) when that port checks tokens.
+   */
+  tokens?: { inference?: string; management?: string; repository?: string };
 }
 
 /** Counts requests in flight; while draining, answers all but /ping with 503 and closes the connection. */
@@ -54,7 +57,7 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
 interface AppShape {
   api: ApiFamily;
   label: string;
-  token: { key?: string; api: string };
+  token: { key?: string; api: string; repositoryKey?: string };
   /** Which inference routes the port answers on the fast path (fast-inference.ts), if any. */
   fast?: 'mms' | 'sagemaker';
 }
@@ -66,7 +69,7 @@ function application(shape: AppShape, options: AppOptions, scheduler: ModelSched
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(accessLog(label, options.metrics));
-  if (token.key !== undefined) app.use(requireToken(token.key, token.api));
+  if (token.key !== undefined) app.use(requireToken(token.key, token.api, token.repositoryKey));
   app.use(drainGate(options.lifecycle));
   for (const router of routers) app.use(router);
   app.use(notFound);
@@ -84,7 +87,7 @@ function application(shape: AppShape, options: AppOptions, scheduler: ModelSched
 }
 
 export function createMmsApps(scheduler: ModelScheduler, options: AppOptions): { inference: RequestListener; management: RequestListener } {
-  const inference = { key: options.tokens?.inference, api: 'inference' };
+  const inference = { key: options.tokens?.inference, api: 'inference', repositoryKey: options.tokens?.repository };
   const management = { key: options.tokens?.management, api: 'management' };
   return {
     inference: application({ api: 'mms', label: 'inference', token: inference, fast: 'mms' }, options, scheduler, mmsInferenceRouter(scheduler, options), oipRouter(scheduler, { ...options, maxRequestSize: options.oipMaxRequestSize })),
@@ -93,7 +96,7 @@ export function createMmsApps(scheduler: ModelScheduler, options: AppOptions): {
 }
 
 export function createSageMakerApp(scheduler: ModelScheduler, options: AppOptions): RequestListener {
-  const token = { key: options.tokens?.inference, api: 'inference' };
+  const token = { key: options.tokens?.inference, api: 'inference', repositoryKey: options.tokens?.repository };
   return application({ api: 'sagemaker', label: 'sagemaker', token, fast: 'sagemaker' }, options, scheduler,
     sagemakerRouter(scheduler, options), mmsInferenceRouter(scheduler, options), oipRouter(scheduler, { ...options, maxRequestSize: options.oipMaxRequestSize }), metricsRouter(options.metrics));
 }

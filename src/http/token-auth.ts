@@ -109,11 +109,20 @@ export function bearerMatches(header: string | undefined, key: string): boolean 
 /** Health checks stay open: load balancers, Kubernetes probes and Triton's clients send no token. */
 const OPEN_PATHS = new Set(['/ping', '/v2/health/live', '/v2/health/ready']);
 
-/** Requests need `Authorization: Bearer <key>`, except health checks. */
-export function requireToken(key: string, api: string): RequestHandler {
+/** Triton's model repository extension, on the inference port: loads and unloads, so management's. */
+const REPOSITORY_PREFIX = '/v2/repository/';
+
+/**
+ * Requests need `Authorization: Bearer <key>`, except health checks; with `repositoryKey`, the /v2
+ * repository routes need that one (the management key) instead.
+ */
+export function requireToken(key: string, api: string, repositoryKey?: string): RequestHandler {
   return (req, res, next) => {
     if (OPEN_PATHS.has(req.path)) return next();
-    const match = bearerMatches(req.get('authorization'), key);
+    // Express matches routes whatever their case: so does this.
+    const repository = repositoryKey !== undefined && req.path.toLowerCase().startsWith(REPOSITORY_PREFIX);
+    const needed = repository ? 'management' : api;
+    const match = bearerMatches(req.get('authorization'), repository ? repositoryKey : key);
     if (match) return next();
     res.set('WWW-Authenticate', 'Bearer');
     // The body of a request that may not be made is not read: the connection goes with the answer.
@@ -121,8 +130,8 @@ export function requireToken(key: string, api: string): RequestHandler {
     next(
       new TokenAuthorizationError(
         match === false
-          ? `the token is not the ${api} key`
-          : `the ${api} API needs "Authorization: Bearer <${api} key>" (the key file of the server holds it)`,
+          ? `the token is not the ${needed} key`
+          : `the ${needed} API needs "Authorization: Bearer <${needed} key>" (the key file of the server holds it)`,
       ),
     );
   };

@@ -1,6 +1,7 @@
 // Resolves a model URL (a folder, or a .tar.gz/.mar archive inside the model store, or an s3:// URL
 // or http(s) URL fetched through the download cache) into a ModelPackage: where the ONNX file is, its config, handler
 // and version. Nothing outside the store (or the cache) is read.
+import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -249,8 +250,10 @@ async function openPackage(url: string, opts: ModelSourceOptions): Promise<Model
  * ModelProto opens with ir_version, field 1 as a varint (0x08); gzip, zip and tar open otherwise.
  */
 async function isBareOnnx(file: string): Promise<boolean> {
-  const handle = await fsp.open(file, 'r');
+  // Non-blocking, and checked on the handle: a FIFO put there after the stat must not hang the open.
+  const handle = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
+    if (!(await handle.stat()).isFile()) return false;
     const head = Buffer.alloc(262);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
     if (bytesRead < 2 || (head[0] === 0x1f && head[1] === 0x8b) || (head[0] === 0x50 && head[1] === 0x4b)) return false;

@@ -49,14 +49,17 @@ export function classified(t: TensorData, classes: number, labels: readonly stri
   const k = Math.min(classes, width);
   const values: number[] = t.type === 'float16' ? Array.from(t.data as Uint16Array, halfToNumber) : Array.from(t.data as Float32Array, Number);
   const float = t.type === 'float16' || t.type === 'float32' || t.type === 'float64';
+  const big = t.type === 'int64' || t.type === 'uint64';
+  // NaN ranks last: as a difference it would compare equal to everything and break the order.
+  const rank = (i: number) => (Number.isNaN(values[i]) ? -Infinity : values[i]);
+  const text = (i: number) => (float ? values[i].toFixed(6) : big ? (t.data as BigInt64Array)[i].toString() : String(values[i]));
   const out: string[] = [];
   for (let row = 0; row * width < values.length; row++) {
     const base = row * width;
-    const order = Array.from({ length: width }, (_, i) => i).sort((a, b) => values[base + b] - values[base + a] || a - b);
+    const order = Array.from({ length: width }, (_, i) => i).sort((a, b) => rank(base + b) - rank(base + a) || a - b);
     for (const index of order.slice(0, k)) {
-      const value = values[base + index];
       const label = labels?.[index];
-      out.push(`${float ? value.toFixed(6) : String(value)}:${index}${label !== undefined ? `:${label}` : ''}`);
+      out.push(`${text(base + index)}:${index}${label !== undefined ? `:${label}` : ''}`);
     }
   }
   return { type: 'string', dims: [...t.dims.slice(0, -1), k], data: out };

@@ -937,7 +937,13 @@ export class ModelScheduler {
     const timeoutS = record.settings?.responseTimeoutS ?? this.options.defaultResponseTimeoutS ?? 120;
     const deadline = Math.min(arrivedAt + timeoutS * 1000, clientDeadline);
     const limit = clientDeadline < arrivedAt + timeoutS * 1000 ? "the call's deadline" : `${timeoutS} s (response_timeout)`;
-    this.admission.admit(record.id, name);
+    try {
+      this.admission.admit(record.id, name);
+    } catch (err) {
+      // Refused at the door (the queue is full): a failure of this version's, as Triton counts it.
+      if (count(record)) this.statistics.failure(record.id, performance.now() - started);
+      throw err;
+    }
     this.lastArrival.set(record.id, arrivedAt);
     // A placed version is leased at once, without a turn of the event loop in which it could go.
     let lease = this.lifecycle.lease(entry);
@@ -1017,7 +1023,8 @@ export class ModelScheduler {
    * One run of zeros at the model's nominal input size (`warm-up.ts`), so that its first run's memory is
    * in its measured size before anyone asks for it; false when no such input can be made or it failed.
    */
-  async warmUp(name: string): Promise<boolean> {
+  async warmUp(name: string, deadline = Date.now() + (this.options.modelLoadTimeoutS ?? 120) * 1000): Promise<boolean> {
+    if (Date.now() >= deadline) return false;
     const signature = await this.signature(name);
     const request = warmUpRequest(signature.inputs, this.registry.get(name).pkg?.config.image);
     if (!request) return false;
@@ -1025,7 +1032,7 @@ export class ModelScheduler {
       // Not a client's request: it is left out of the statistics.
       await this.run(name, undefined, {
         body: request.body, contentType: 'application/octet-stream', requestId: `warm-up-${name}`, enqueuedAt: Date.now(), oip: { headerLength: request.headerLength },
-      }, Date.now() + (this.options.modelLoadTimeoutS ?? 120) * 1000, undefined, false);
+      }, deadline, undefined, false);
       return true;
     } catch (err) {
       log.warn('the warm-up run failed; the size is the load\'s alone', { model: name, error: (err as Error).message });

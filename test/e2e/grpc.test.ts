@@ -238,6 +238,8 @@ describe('GRPCInferenceService', () => {
     const busy = await failure(call(inference, 'ModelInfer', { model_name: 'slow', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1] }], raw_input_contents: [f32([1])] }, meshed));
     expect(busy.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(busy.details).toMatch(/job_queue_size/);
+    // Refused at the door counts as a failure in the statistics, as Triton counts it.
+    expect((await call(inference, 'ModelStatistics', { name: 'slow' })).model_stats[0].inference_stats.fail.count).toBeGreaterThanOrEqual(2);
     await Promise.all(held);
 
     const registered = await fetch(`${s.management}/models?url=slow&model_name=slow1&response_timeout=1&synchronous=true`, { method: 'POST' });
@@ -332,6 +334,8 @@ describe('ModelMesh runtime (mmesh.ModelRuntime on its own socket)', () => {
     expect(r.model_name).toBe('mnist__isvc-1');
     expect(floats(r.raw_output_contents[0])).toEqual([6, 7]);
 
+    // ModelMesh never calls the repository RPCs: its runtime's listener does not serve them.
+    expect((await failure(call(meshInference, 'RepositoryIndex', {}))).code).toBe(grpc.status.UNIMPLEMENTED);
     // ModelMesh sends inference to the management socket when it has no serving port: it is served there too.
     const viaMesh = await call(meshInference, 'ModelInfer', { model_name: 'mnist__isvc-1', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([0, 0])] });
     expect(floats(viaMesh.raw_output_contents[0])).toEqual([5, 6]);

@@ -50,16 +50,31 @@ describe('token authorization', () => {
     await s.close();
   });
 
-  test('health checks stay open, as probes and Triton clients send no token; the rest of /v2 needs the inference key', async () => {
-    s = await startServer({ 'token-auth': 'on' });
+  test('health checks stay open, as probes and Triton clients send no token; the rest of /v2 needs the inference key, its repository routes the management key', async () => {
+    const dir = tempDir('tokens-v2');
+    s = await startServer({ 'token-auth': 'on', 'work-dir': dir });
+    const [inference, management] = [keysIn(dir).inference.key, keysIn(dir).management.key];
     try {
       for (const route of ['/ping', '/v2/health/live', '/v2/health/ready']) expect((await fetch(`${s.inference}${route}`)).status).toBe(200);
       const metadata = await fetch(`${s.inference}/v2`);
       expect(metadata.status).toBe(401);
       expect(await json(metadata)).toEqual({ error: expect.stringContaining('Authorization: Bearer <inference key>') });
+      expect((await fetch(`${s.inference}/v2`, { headers: bearer(inference) })).status).toBe(200);
+      // Loads and unloads are management's, though Triton puts them on the inference port (any case of the path).
+      for (const route of ['/v2/repository/index', '/V2/Repository/index']) {
+        const refused = await fetch(`${s.inference}${route}`, { method: 'POST', headers: bearer(inference) });
+        expect(refused.status).toBe(401);
+        expect((await json(refused)).error).toBe('the token is not the management key');
+      }
+      expect((await fetch(`${s.inference}/v2/repository/index`, { method: 'POST', headers: bearer(management) })).status).toBe(200);
     } finally {
       await s.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('a gRPC inference service that needs tokens on the ModelMesh address (which sends none) stops the start', async () => {
+    await expect(startServer({ 'token-auth': 'on', 'grpc-inference-address': '127.0.0.1:18711', 'modelmesh-address': '127.0.0.1:18711' })).rejects.toThrow(/gRPC inference service on an address of its own/);
   });
 
   test('gRPC: inference calls take the inference key, repository calls the management key, liveness none', async () => {

@@ -107,6 +107,9 @@ describe('classification (Triton\'s extension)', () => {
     // More classes than there are: every one, in order.
     expect(classified({ type: 'float32', dims: [3], data: new Float32Array([0, 2, 1]) }, 5, undefined, 'y')).toEqual({ type: 'string', dims: [3], data: ['2.000000:1', '1.000000:2', '0.000000:0'] });
     expect(() => classified({ type: 'string', dims: [1], data: ['x'] }, 1, undefined, 'words')).toThrow(/"words" is not a tensor of numbers/);
+    // NaN ranks last (as a difference it would leave the order to chance); 64-bit values written exactly.
+    expect(classified({ type: 'float32', dims: [4], data: new Float32Array([0.1, NaN, 0.9, 0.5]) }, 3, undefined, 'y').data).toEqual(['0.900000:2', '0.500000:3', '0.100000:0']);
+    expect(classified({ type: 'int64', dims: [2], data: new BigInt64Array([2n ** 60n + 1n, 3n]) }, 1, undefined, 'y').data).toEqual(['1152921504606846977:0']);
   });
 });
 
