@@ -9,6 +9,7 @@
 //
 //   --duration S     seconds per form and round (default 2)
 //   --rounds N       rounds; each figure is the median over them (default 3)
+import { serverNodeArgs } from '../src/cli/supervisor';
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -164,7 +165,8 @@ async function main(): Promise<void> {
   const expected = await baseline.output();
 
   const [port, admin, grpcPort] = [await freePort(), await freePort(), await freePort()];
-  const server: ChildProcess = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--models', 'ocr-cls', '--workers', '1', '--log-level', 'warn',
+  // With the V8 flags the supervisor gives the server (npm start's way), without the supervisor's own process.
+  const server: ChildProcess = spawn(process.execPath, [...serverNodeArgs(), CLI, 'serve', '--no-supervisor', '--models', 'ocr-cls', '--workers', '1', '--log-level', 'warn',
     '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', `127.0.0.1:${grpcPort}`,
     '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-protocols-'))], { stdio: 'inherit' });
   const base = `http://127.0.0.1:${port}`;

@@ -11,6 +11,7 @@
 //   --workers N             Quiver worker threads = baseline lanes (default: CPU count)
 //   --report FILE           markdown report (default bench/report.md)
 //   --chart FILE            SVG chart (default bench/report.svg)
+import { serverNodeArgs } from '../src/cli/supervisor';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -195,7 +196,8 @@ export async function main(argv: string[]): Promise<void> {
   const targetName = base === 'quiver' ? 'quiver' : `target ${base}`;
   if (base === 'quiver') {
     const [port, admin] = [await freePort(), await freePort()];
-    server = spawn(process.execPath, [CLI, 'serve', '--no-supervisor', '--models', 'ALL', '--workers', String(workers), '--workers-per-model', '1', '--log-level', 'warn',
+    // With the V8 flags the supervisor gives the server (npm start's way), without the supervisor's own process.
+    server = spawn(process.execPath, [...serverNodeArgs(), CLI, 'serve', '--no-supervisor', '--models', 'ALL', '--workers', String(workers), '--workers-per-model', '1', '--log-level', 'warn',
       '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', '127.0.0.1:0', '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-bench-'))], { stdio: 'inherit' });
     base = `http://127.0.0.1:${port}`;
     metricsUrl = `http://127.0.0.1:${admin}/metrics`;
