@@ -1,6 +1,7 @@
 // `quiver serve` runs the server under a supervisor: kill the server process and the endpoint comes
 // back by itself with the same models; SIGTERM drains and exits 0.
 import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { restartDelay, serverNodeArgs } from '../../src/cli/supervisor';
@@ -45,16 +46,24 @@ interface Supervised {
   serverPids: () => number[];
   exited: Promise<number | null>;
   stop: () => void;
+  /** The files the supervisor process itself required, read once it has exited. */
+  modulesLoaded: () => string[];
 }
+
+// Preloaded in the supervisor only (the server it starts gets its own node flags): lists its modules at exit.
+const RECORDER = `process.on('exit', () => require('fs').writeFileSync(process.env.RECORD_MODULES_TO, JSON.stringify(Object.keys(require.cache))));`;
 
 async function supervise(store: string, extra: string[] = []): Promise<Supervised> {
   const [inference, management] = [await freePort(), await freePort()];
   let output = '';
+  const recorder = path.join(tempDir('recorder'), 'record.js');
+  fs.writeFileSync(recorder, RECORDER);
+  const modules = path.join(path.dirname(recorder), 'modules.json');
   const supervisor: ChildProcess = spawn(
     process.execPath,
-    [CLI, 'serve', '--model-store', store, '--work-dir', tempDir('work'), '--workers', '1',
+    ['--require', recorder, CLI, 'serve', '--model-store', store, '--work-dir', tempDir('work'), '--workers', '1',
       '--inference-address', `127.0.0.1:${inference}`, '--management-address', `127.0.0.1:${management}`, '--grpc-inference-address', '127.0.0.1:0', ...extra],
-    { env: { PATH: process.env.PATH, QUIVER_LOG_LEVEL: 'info' } },
+    { env: { PATH: process.env.PATH, QUIVER_LOG_LEVEL: 'info', RECORD_MODULES_TO: modules } },
   );
   supervisor.stdout!.on('data', (d) => (output += d));
   supervisor.stderr!.on('data', (d) => (output += d));
@@ -66,6 +75,7 @@ async function supervise(store: string, extra: string[] = []): Promise<Supervise
     serverPids: () => output.split('\n').filter((l) => l.includes('"msg":"quiver is serving"')).map((l) => JSON.parse(l).pid as number),
     exited: new Promise<number | null>((resolve) => supervisor.on('exit', resolve)),
     stop: () => supervisor.kill('SIGTERM'),
+    modulesLoaded: () => JSON.parse(fs.readFileSync(modules, 'utf8')) as string[],
   };
 }
 
@@ -95,6 +105,10 @@ test('a killed server process comes back with the models it had', async () => {
     s.stop();
   }
   expect(await s.exited).toBe(0);
+  // The supervisor only watches: the server's modules (express, gRPC, the scheduler) were 27 MB of its RSS.
+  const loaded = s.modulesLoaded();
+  expect(loaded.some((m) => m.endsWith(path.join('cli', 'supervisor.js')))).toBe(true);
+  expect(loaded.filter((m) => m.includes(`${path.sep}express${path.sep}`) || m.includes('@grpc') || m.endsWith(`${path.sep}server.js`))).toEqual([]);
 });
 
 test('a model unregistered while evicted does not come back after kill -9 of the server', async () => {
