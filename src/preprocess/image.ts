@@ -1,7 +1,6 @@
 // Request image → model input tensor: check the header, decode (common PNGs directly, the rest with sharp:
 // libvips, shrink-on-load), then resize and normalize into CHW float32 with the native kernels (or
 // sharp's resize and a TS loop).
-import sharp from 'sharp';
 import type { OutputInfo, Sharp } from 'sharp';
 import { ImageTooLargeError, InvalidImageError } from '../errors';
 import type { ImageInputConfig } from '../models/model-config';
@@ -25,6 +24,23 @@ export interface ImageTensor {
 
 export interface ImageLimits {
   maxPixels: number;
+}
+
+type SharpModule = typeof import('sharp').default;
+let loadedSharp: SharpModule | undefined;
+
+/**
+ * sharp, loaded on the first picture the direct decoders leave to it: a thread that only sees JPEGs and
+ * common PNGs never pays its ~2 MB of heap, and the process maps libvips only when one does.
+ */
+function sharp(): SharpModule {
+  if (!loadedSharp) {
+    loadedSharp = require('sharp') as SharpModule;
+    // Each worker is one lane of parallelism; libvips threads would oversubscribe the cores.
+    loadedSharp.concurrency(1);
+    loadedSharp.cache(false);
+  }
+  return loadedSharp;
 }
 
 const SUPPORTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff']);
@@ -73,7 +89,7 @@ async function readHeader(body: Uint8Array, limits: ImageLimits): Promise<ImageH
     checkPixels(quick.width, quick.height, limits);
     return quick;
   }
-  const meta = await sharp(body, { limitInputPixels: false })
+  const meta = await sharp()(body, { limitInputPixels: false })
     .metadata()
     .catch((err: Error) => {
       throw new InvalidImageError(`request body is not a decodable image: ${err.message}`);
@@ -139,7 +155,7 @@ export async function preprocessImage(
     await kernels.run({ src: direct.data, width: direct.width, height: direct.height, channels: direct.channels, plan, params, out: data });
     return { data, dims: [1, 3, plan.tensorHeight, plan.tensorWidth], meta: { ...plan, originalWidth: width, originalHeight: height } };
   }
-  let image = sharp(body, { limitInputPixels: limits.maxPixels, failOn: 'error' });
+  let image = sharp()(body, { limitInputPixels: limits.maxPixels, failOn: 'error' });
   if (space !== 'srgb' && space !== 'b-w') image = image.toColourspace('srgb');
   if (kernels) {
     const factor = shrinkOnLoadFactor(width, height, plan);

@@ -1,6 +1,5 @@
 // Entry of a pool worker thread: runs load, unload and infer tasks against its own sessions.
 // Every failure is returned as data, so a bad request never takes the thread down.
-import sharp from 'sharp';
 import { workerData } from 'piscina';
 import { toWireError } from '../errors';
 import { kernelsForSession, selectImageKernels } from '../preprocess/kernels';
@@ -11,10 +10,6 @@ import type { InferBatchResult, InferResult, LoadResult, WorkerInit, WorkerResul
 import { LoadedModel, SessionCache } from './session-cache';
 
 const init = workerData as WorkerInit;
-// Each worker is one lane of parallelism; libvips threads would oversubscribe the cores.
-sharp.concurrency(1);
-sharp.cache(false);
-
 const sessions = new SessionCache({ intraOpThreads: init.intraOpThreads, interOpThreads: init.interOpThreads, gpu: init.gpu, fakeGpu: init.fakeGpus });
 const imageKernels = selectImageKernels(init.preprocessBackend, init.fakeGpus ? undefined : init.gpu);
 process.on('exit', () => imageKernels.close());

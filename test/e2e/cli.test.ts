@@ -3,6 +3,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import sharp from 'sharp';
 import { addModel, writeModelFolder } from '../fixtures/onnx-models';
 import { json, postJson, tempDir } from '../fixtures/server';
 
@@ -92,6 +93,30 @@ describe('quiver serve', () => {
       expect(okLine).toMatchObject({ status: 200, model: 'plus' });
       for (const key of ['durationMs', 'queueMs', 'preprocessMs', 'inferenceMs', 'postprocessMs']) expect(typeof okLine?.[key]).toBe('number');
       expect(server.output()).not.toContain('do-not-log-me');
+    } finally {
+      server.child.kill('SIGTERM');
+    }
+    expect(await server.exited).toBe(0);
+  });
+
+  test('libvips is loaded on the first picture the direct decoders leave to it, not for JPEGs', async () => {
+    const [inference, management] = [await freePort(), await freePort()];
+    const server = run(
+      ['serve', '--no-supervisor', '--models', 'ocr-cls', '--inference-address', `127.0.0.1:${inference}`, '--management-address', `127.0.0.1:${management}`, '--grpc-inference-address', 'off', '--workers', '1'],
+      {},
+    );
+    const libvipsMapped = () => fs.readFileSync(`/proc/${server.child.pid}/maps`, 'utf8').includes('libvips');
+    const classify = async (body: Buffer, type: string) => {
+      const r = await fetch(`http://127.0.0.1:${inference}/predictions/ocr-cls`, { method: 'POST', headers: { 'content-type': type }, body });
+      return { status: r.status, labels: ((await r.json()) as { label: string }[]).map((c) => c.label).sort() };
+    };
+    try {
+      await waitForPing(`http://127.0.0.1:${inference}`, server.exited);
+      const picture = sharp({ create: { width: 192, height: 48, channels: 3, background: { r: 250, g: 250, b: 250 } } });
+      expect(await classify(await picture.clone().jpeg().toBuffer(), 'image/jpeg')).toEqual({ status: 200, labels: ['0', '180'] });
+      expect(libvipsMapped()).toBe(false);
+      expect(await classify(await picture.clone().webp().toBuffer(), 'image/webp')).toEqual({ status: 200, labels: ['0', '180'] });
+      expect(libvipsMapped()).toBe(true);
     } finally {
       server.child.kill('SIGTERM');
     }
