@@ -4,22 +4,21 @@
 // once (three independent processes, as MMS runs them). Reported per model, with how the cores were
 // spent during the stress (server, load clients, idle: /proc), since the clients share the machine.
 //
-//   --target quiver|URL   quiver: start Quiver (default); URL: a running server with ocr-det/rec/cls
+//   --target quiver|URL   quiver: start Quiver as npm start does, supervisor and server (default); URL: a running
+//                         server with ocr-det/rec/cls
 //   --duration S          seconds per round of each side (default 6)
 //   --rounds N            rounds, target and baseline taking turns; medians are reported (default 3)
 //   --clients N           concurrent clients per model (default 4)
 //   --workers N           Quiver's --workers (default: CPU count)
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { serverNodeArgs } from '../src/cli/supervisor';
 import { BUILTIN_MODEL_STORE } from '../src/config/schema';
 import { percentile, runLoad, LoadResult } from './load';
-import { cpuSecondsOf, machineCpuSeconds } from './process-info';
+import { childPids, cpuSecondsOf, freePort, machineCpuSeconds, pssOf, rssOf } from './process-info';
 import type { StandaloneJob, StandaloneResult } from './standalone-worker';
 import { ModelKey, Workload, workloads } from './workloads';
 
@@ -56,25 +55,6 @@ function standaloneServer(job: StandaloneJob): Promise<{ url: string; stop(): Pr
       } else if (m.ok === false) reject(new Error(m.error));
     });
   });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function rssMbOf(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
 }
 
 interface Figures {
@@ -146,17 +126,20 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
   });
 
   let server: ChildProcess | undefined;
+  // The server process under the supervisor, as `npm start` runs them; the supervisor itself is `server`.
+  let serverPid: number | undefined;
   let base = String(values.target);
   if (base === 'quiver') {
     const [port, admin] = [await freePort(), await freePort()];
-    // With the V8 flags the supervisor gives the server it starts (npm start's way), without the supervisor's own process.
-    server = spawn(process.execPath, [...serverNodeArgs(), CLI, 'serve', '--no-supervisor', '--models', 'ALL', '--workers', String(values.workers), '--log-level', 'warn',
+    server = spawn(process.execPath, [CLI, 'serve', '--models', 'ALL', '--workers', String(values.workers), '--log-level', 'warn',
       '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', '127.0.0.1:0', '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-fair-'))], { stdio: 'inherit' });
     base = `http://127.0.0.1:${port}`;
     for (let i = 0; i < 600; i++) {
       if (await fetch(`${base}/ping`).then((r) => r.status === 200, () => false)) break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    serverPid = childPids(server.pid!)[0];
+    if (!serverPid) throw new Error('the supervisor started no server process');
   }
   try {
     // Each model alone: its service time (for cpu_use), its answer (the target must give the same).
@@ -200,6 +183,14 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
     const httpBaseline = new Map<ModelKey, Figures[]>(KEYS.map((k) => [k, []]));
     await Promise.all(KEYS.map((k, i) => runLoad(job(all[k], servers[i].url, clients, 1))));
     let peakRss = 0;
+    let peakTreePss = 0;
+    const mb = (bytes: number) => bytes / 2 ** 20;
+    let samples = 0;
+    const sample = () => {
+      peakRss = Math.max(peakRss, mb(rssOf(serverPid)));
+      // Reading PSS walks the process's mappings under its memory lock (~1.3 ms): twice a second.
+      if (samples++ % 5 === 0) peakTreePss = Math.max(peakTreePss, mb(pssOf(server?.pid) + pssOf(serverPid)));
+    };
     const targetCpu: CpuShare[] = [];
     const httpCpu: CpuShare[] = [];
     // The standalone servers are threads of this process, which does nothing else meanwhile.
@@ -208,8 +199,8 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
       return (user + system) / 1e6;
     };
     for (let r = 0; r < rounds; r++) {
-      const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMbOf(server?.pid))), 100);
-      const stress = await measuredRound(() => cpuSecondsOf(server?.pid), () => Promise.all(KEYS.map((k) => runLoad(job(all[k], base, clients, seconds)))));
+      const sampler = setInterval(sample, 100);
+      const stress = await measuredRound(() => cpuSecondsOf(server?.pid) + cpuSecondsOf(serverPid), () => Promise.all(KEYS.map((k) => runLoad(job(all[k], base, clients, seconds)))));
       clearInterval(sampler);
       stress.loads.forEach((l, i) => target.get(KEYS[i])!.push(fromLoad(l)));
       targetCpu.push(stress.cpu);
@@ -257,8 +248,8 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
     const shareText = (s: CpuShare, pipeline: number, serverKnown: boolean) =>
       `server ${serverKnown ? s.server.toFixed(2) : 'n/a (not started here)'}, load clients ${s.clients.toFixed(2)}, idle ${s.idle.toFixed(2)}; the pipelines' own work ${pipeline.toFixed(2)}`;
     report.push('', `Cores in use during the stress (medians over rounds; ${cores} cores): target: ${shareText(quiverShare, cpu, server !== undefined)}. Standalone HTTP servers: ${shareText(httpShare, cpuHttp, true)}.`);
-    report.push('', `cls alone at c=1, ${clsOverheads.length} rounds: target p50 ${median(clsP50).toFixed(2)} ms, onnxruntime run p50 ${median(ortP50).toFixed(2)} ms, overhead ${clsOverhead.toFixed(2)} ms (rounds: ${clsOverheads.map((x) => x.toFixed(2)).join(' ')}); the standalone HTTP server's overhead ${median(httpOverheads).toFixed(2)} ms; server peak RSS ${peakRss.toFixed(0)} MB during the stress.`);
-    const line = `RESULT fairness min_model_throughput_ratio=${minThroughput.toFixed(2)} max_model_p99_ratio=${maxP99.toFixed(2)} cpu_use=${cpuUse.toFixed(2)} standalone_http_cpu_use=${(cpuHttp / cores).toFixed(2)} cpu_use_without_clients=${cpuUseWithoutClients.toFixed(2)} standalone_http_cpu_use_without_clients=${httpCpuUseWithoutClients.toFixed(2)} idle_cores=${quiverShare.idle.toFixed(2)} cls_jpeg_overhead_ms=${clsOverhead.toFixed(2)} standalone_http_overhead_ms=${median(httpOverheads).toFixed(2)} peak_rss_mb=${peakRss.toFixed(0)} min_throughput_ratio_pipeline_only=${minPipeline.toFixed(2)} max_p99_ratio_pipeline_only=${maxPipelineP99.toFixed(2)}`;
+    report.push('', `cls alone at c=1, ${clsOverheads.length} rounds: target p50 ${median(clsP50).toFixed(2)} ms, onnxruntime run p50 ${median(ortP50).toFixed(2)} ms, overhead ${clsOverhead.toFixed(2)} ms (rounds: ${clsOverheads.map((x) => x.toFixed(2)).join(' ')}); the standalone HTTP server's overhead ${median(httpOverheads).toFixed(2)} ms; server peak RSS ${peakRss.toFixed(0)} MB during the stress; supervisor and server together (PSS, each page counted once) ${peakTreePss.toFixed(0)} MB.`);
+    const line = `RESULT fairness min_model_throughput_ratio=${minThroughput.toFixed(2)} max_model_p99_ratio=${maxP99.toFixed(2)} cpu_use=${cpuUse.toFixed(2)} standalone_http_cpu_use=${(cpuHttp / cores).toFixed(2)} cpu_use_without_clients=${cpuUseWithoutClients.toFixed(2)} standalone_http_cpu_use_without_clients=${httpCpuUseWithoutClients.toFixed(2)} idle_cores=${quiverShare.idle.toFixed(2)} cls_jpeg_overhead_ms=${clsOverhead.toFixed(2)} standalone_http_overhead_ms=${median(httpOverheads).toFixed(2)} peak_rss_mb=${peakRss.toFixed(0)} peak_tree_pss_mb=${peakTreePss.toFixed(0)} min_throughput_ratio_pipeline_only=${minPipeline.toFixed(2)} max_p99_ratio_pipeline_only=${maxPipelineP99.toFixed(2)}`;
     return { line, report };
   } finally {
     server?.kill('SIGTERM');

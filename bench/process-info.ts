@@ -1,4 +1,4 @@
-// What benchmarks ask of the machine: a free loopback port, and a process's resident memory.
+// What benchmarks ask of the machine: a free loopback port, a process's resident memory and CPU time, and its children.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 
@@ -17,6 +17,28 @@ export function rssOf(pid: number | undefined): number {
     return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
   } catch {
     return 0;
+  }
+}
+
+/**
+ * Proportional set size in bytes: the process's private pages plus its share of pages mapped by others
+ * too (the node binary, libraries), so that a process tree's sum counts each page once, as its
+ * container's memory does; 0 when the process is gone.
+ */
+export function pssOf(pid: number | undefined): number {
+  try {
+    return Number(/^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** The processes a process started (its threads' children); none when it is gone. */
+export function childPids(pid: number): number[] {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`).flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+  } catch {
+    return [];
   }
 }
 
