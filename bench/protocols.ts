@@ -19,7 +19,9 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { BUILTIN_MODEL_STORE } from '../src/config/schema';
 import { runLoad, LoadResult, percentile } from './load';
-import type { GrpcLoadJob } from './grpc-load-client';
+import * as http2 from 'node:http2';
+import { clientConstructors } from '../src/grpc/protos';
+import { GrpcLoadJob, grpcFrame, unaryCall } from './grpc-load-client';
 import { workloads } from './workloads';
 import { WorkerPool, transferableBody } from '../src/workers/pool';
 import { parseModelConfig } from '../src/models/model-config';
@@ -46,6 +48,20 @@ function runGrpcLoad(job: GrpcLoadJob): Promise<LoadResult> {
     });
     child.stdin!.end(JSON.stringify(job));
   });
+}
+
+/** One ModelInfer call as the gRPC load client makes it; its raw output must be onnxruntime's answer. */
+async function checkGrpc(address: string, raw: Buffer, same: (got: number[], name: string) => void): Promise<void> {
+  const definition = clientConstructors().inference.service.ModelInfer;
+  const request = { model_name: 'ocr-cls', model_version: '', id: '', inputs: [{ name: 'x', datatype: 'FP32', shape: SHAPE }], outputs: [], raw_input_contents: [raw] };
+  const session = http2.connect(`http://${address}`);
+  try {
+    const answer = await unaryCall(session, definition.path, grpcFrame(definition.requestSerialize(request)));
+    const out = (definition.responseDeserialize(answer.subarray(5)) as { raw_output_contents: Buffer[] }).raw_output_contents[0];
+    same(Array.from(new Float32Array(out.buffer.slice(out.byteOffset, out.byteOffset + out.length))), 'grpc-raw');
+  } finally {
+    session.close();
+  }
 }
 
 /** A tensor as a client would write it: normalized pixels with four decimals (~7.5 characters each in JSON). */
@@ -214,7 +230,7 @@ async function main(): Promise<void> {
         const at = Number(r.headers.get('inference-header-content-length'));
         sameAsBaseline(Array.from(new Float32Array(all.buffer.slice(all.byteOffset + at, all.byteOffset + all.length))), 'oip-binary');
       }),
-      { name: 'grpc-raw', load: (c, s) => runGrpcLoad(grpcJob(c, s)), check: async () => undefined },
+      { name: 'grpc-raw', load: (c, s) => runGrpcLoad(grpcJob(c, s)), check: () => checkGrpc(`127.0.0.1:${grpcPort}`, raw, sameAsBaseline) },
       http('png', `${base}/v2/models/ocr-cls/infer`, png, { 'content-type': 'image/png' }, async () => undefined),
     ];
     const poolOnly = new PoolOnly(binary, header.length);
