@@ -126,9 +126,15 @@ function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean): 
     }),
     ModelInfer: unary(async (req: ModelInferRequest, md, call) => {
       // A cancelled call (the client gave up) takes its request off any queue it still waits in.
+      // grpc-js reports every call as cancelled once its status is sent: only a cancel before that is the client's.
       const cancelled = new CancelSignal();
-      call.once('cancelled', () => cancelled.abort());
-      return infer(req, md, deadlineOf(call), cancelled);
+      const onCancelled = () => cancelled.abort(new Error('the client cancelled the call'));
+      call.once('cancelled', onCancelled);
+      try {
+        return await infer(req, md, deadlineOf(call), cancelled);
+      } finally {
+        call.off('cancelled', onCancelled);
+      }
     }),
     // tritonclient's start_stream / async_stream_infer and perf_analyzer --streaming: each request is
     // answered on the stream as it completes (clients match them by id); a failure is an error_message

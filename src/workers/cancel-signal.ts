@@ -31,10 +31,10 @@ export class CancelSignal implements Abortable {
     if (at >= 0) this.listeners.splice(at, 1);
   }
 
-  abort(reason: unknown = new Error('aborted')): void {
+  abort(reason?: unknown): void {
     if (this.aborted) return;
     this.aborted = true;
-    this.reason = reason;
+    this.reason = reason ?? new Error('aborted');
     const listeners = this.listeners;
     this.listeners = [];
     for (const listener of listeners) listener();

@@ -268,6 +268,31 @@ describe('GRPCInferenceService', () => {
     await blocker;
   }, 30_000);
 
+  test('a call the client cancels leaves the queue at once; the one before it is answered', async () => {
+    const blocker = fetch(`${s.inference}/predictions/slow`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-custom-attributes': 'sleep=2000' }, body: JSON.stringify({ x: [[1000]] }),
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const queued = async () => Number(/quiver_queue_depth\{model="two"\} (\d+)/.exec(await fetch(`${s.management}/metrics`).then((r) => r.text()))?.[1]);
+    const request = { model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32([1, 2, 3])] };
+    // two shares the one thread with slow, so both wait behind slow's run. A short task may be sent to the
+    // thread ahead (it then runs whatever happens); the second one still waits in the queue.
+    const first = call(inference, 'ModelInfer', request);
+    let outcome: grpc.ServiceError | null | undefined;
+    const second = (inference as unknown as Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>).ModelInfer.call(
+      inference, request, new grpc.Metadata(), {}, (err: grpc.ServiceError | null) => (outcome = err),
+    );
+    for (let i = 0; i < 40 && (await queued()) !== 2; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(await queued()).toBe(2);
+    second.cancel();
+    for (let i = 0; i < 40 && (await queued()) !== 1; i++) await new Promise((r) => setTimeout(r, 25));
+    // Gone from the queue while slow's run still holds the thread.
+    expect(await queued()).toBe(1);
+    expect(outcome?.code).toBe(grpc.status.CANCELLED);
+    expect((await first).raw_output_contents).toHaveLength(2);
+    await blocker;
+  }, 30_000);
+
   test('Triton\'s timeout parameter: a request that waited past it is not run (DEADLINE_EXCEEDED); within it, it is', async () => {
     const blocker = fetch(`${s.inference}/predictions/slow`, {
       method: 'POST', headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-custom-attributes': 'sleep=1500' }, body: JSON.stringify({ x: [[1000]] }),
