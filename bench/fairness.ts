@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { BUILTIN_MODEL_STORE } from '../src/config/schema';
 import { percentile, runLoad, LoadResult } from './load';
-import { childPids, cpuSecondsOf, freePort, machineCpuSeconds, pssOf, rssOf } from './process-info';
+import { childPids, cpuSecondsOf, freePort, machineCpuSeconds, rssOf } from './process-info';
 import type { StandaloneJob, StandaloneResult } from './standalone-worker';
 import { ModelKey, Workload, workloads } from './workloads';
 
@@ -134,14 +134,18 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
     server = spawn(process.execPath, [CLI, 'serve', '--models', 'ALL', '--workers', String(values.workers), '--log-level', 'warn',
       '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', '127.0.0.1:0', '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-fair-'))], { stdio: 'inherit' });
     base = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 600; i++) {
-      if (await fetch(`${base}/ping`).then((r) => r.status === 200, () => false)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    serverPid = childPids(server.pid!)[0];
-    if (!serverPid) throw new Error('the supervisor started no server process');
   }
   try {
+    if (server) {
+      let up = false;
+      for (let i = 0; i < 600 && !up; i++) {
+        up = await fetch(`${base}/ping`).then((r) => r.status === 200, () => false);
+        if (!up) await new Promise((r) => setTimeout(r, 50));
+      }
+      if (!up) throw new Error('Quiver did not answer /ping within 30 s');
+      serverPid = childPids(server.pid!)[0];
+      if (!serverPid) throw new Error('the supervisor started no server process');
+    }
     // Each model alone: its service time (for cpu_use), its answer (the target must give the same).
     const alone = new Map<ModelKey, StandaloneResult>();
     for (const k of KEYS) alone.set(k, await standalone(standaloneJob(all[k], 1, 2, k === 'cls' ? 400 : undefined)));
@@ -183,13 +187,14 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
     const httpBaseline = new Map<ModelKey, Figures[]>(KEYS.map((k) => [k, []]));
     await Promise.all(KEYS.map((k, i) => runLoad(job(all[k], servers[i].url, clients, 1))));
     let peakRss = 0;
-    let peakTreePss = 0;
+    // The pair's sum counts the node binary's and libraries' pages twice: a bound from above on what
+    // their container holds.
+    let peakPairRss = 0;
     const mb = (bytes: number) => bytes / 2 ** 20;
-    let samples = 0;
     const sample = () => {
-      peakRss = Math.max(peakRss, mb(rssOf(serverPid)));
-      // Reading PSS walks the process's mappings under its memory lock (~1.3 ms): twice a second.
-      if (samples++ % 5 === 0) peakTreePss = Math.max(peakTreePss, mb(pssOf(server?.pid) + pssOf(serverPid)));
+      const rss = mb(rssOf(serverPid));
+      peakRss = Math.max(peakRss, rss);
+      peakPairRss = Math.max(peakPairRss, rss + mb(rssOf(server?.pid)));
     };
     const targetCpu: CpuShare[] = [];
     const httpCpu: CpuShare[] = [];
@@ -248,8 +253,8 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
     const shareText = (s: CpuShare, pipeline: number, serverKnown: boolean) =>
       `server ${serverKnown ? s.server.toFixed(2) : 'n/a (not started here)'}, load clients ${s.clients.toFixed(2)}, idle ${s.idle.toFixed(2)}; the pipelines' own work ${pipeline.toFixed(2)}`;
     report.push('', `Cores in use during the stress (medians over rounds; ${cores} cores): target: ${shareText(quiverShare, cpu, server !== undefined)}. Standalone HTTP servers: ${shareText(httpShare, cpuHttp, true)}.`);
-    report.push('', `cls alone at c=1, ${clsOverheads.length} rounds: target p50 ${median(clsP50).toFixed(2)} ms, onnxruntime run p50 ${median(ortP50).toFixed(2)} ms, overhead ${clsOverhead.toFixed(2)} ms (rounds: ${clsOverheads.map((x) => x.toFixed(2)).join(' ')}); the standalone HTTP server's overhead ${median(httpOverheads).toFixed(2)} ms; server peak RSS ${peakRss.toFixed(0)} MB during the stress; supervisor and server together (PSS, each page counted once) ${peakTreePss.toFixed(0)} MB.`);
-    const line = `RESULT fairness min_model_throughput_ratio=${minThroughput.toFixed(2)} max_model_p99_ratio=${maxP99.toFixed(2)} cpu_use=${cpuUse.toFixed(2)} standalone_http_cpu_use=${(cpuHttp / cores).toFixed(2)} cpu_use_without_clients=${cpuUseWithoutClients.toFixed(2)} standalone_http_cpu_use_without_clients=${httpCpuUseWithoutClients.toFixed(2)} idle_cores=${quiverShare.idle.toFixed(2)} cls_jpeg_overhead_ms=${clsOverhead.toFixed(2)} standalone_http_overhead_ms=${median(httpOverheads).toFixed(2)} peak_rss_mb=${peakRss.toFixed(0)} peak_tree_pss_mb=${peakTreePss.toFixed(0)} min_throughput_ratio_pipeline_only=${minPipeline.toFixed(2)} max_p99_ratio_pipeline_only=${maxPipelineP99.toFixed(2)}`;
+    report.push('', `cls alone at c=1, ${clsOverheads.length} rounds: target p50 ${median(clsP50).toFixed(2)} ms, onnxruntime run p50 ${median(ortP50).toFixed(2)} ms, overhead ${clsOverhead.toFixed(2)} ms (rounds: ${clsOverheads.map((x) => x.toFixed(2)).join(' ')}); the standalone HTTP server's overhead ${median(httpOverheads).toFixed(2)} ms; server peak RSS ${peakRss.toFixed(0)} MB during the stress; supervisor and server together ${peakPairRss.toFixed(0)} MB (the sum of their RSS, which counts shared pages twice).`);
+    const line = `RESULT fairness min_model_throughput_ratio=${minThroughput.toFixed(2)} max_model_p99_ratio=${maxP99.toFixed(2)} cpu_use=${cpuUse.toFixed(2)} standalone_http_cpu_use=${(cpuHttp / cores).toFixed(2)} cpu_use_without_clients=${cpuUseWithoutClients.toFixed(2)} standalone_http_cpu_use_without_clients=${httpCpuUseWithoutClients.toFixed(2)} idle_cores=${quiverShare.idle.toFixed(2)} cls_jpeg_overhead_ms=${clsOverhead.toFixed(2)} standalone_http_overhead_ms=${median(httpOverheads).toFixed(2)} peak_rss_mb=${peakRss.toFixed(0)} peak_pair_rss_mb=${peakPairRss.toFixed(0)} min_throughput_ratio_pipeline_only=${minPipeline.toFixed(2)} max_p99_ratio_pipeline_only=${maxPipelineP99.toFixed(2)}`;
     return { line, report };
   } finally {
     server?.kill('SIGTERM');

@@ -44,6 +44,8 @@ export function unaryCall(session: http2.ClientHttp2Session, path: string, frame
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => (status === '0' ? resolve(Buffer.concat(chunks)) : reject(new Error(`grpc-status ${status}`))));
     stream.on('error', reject);
+    // A stream reset without an error (or cut by GOAWAY) ends with neither: it is a failed call. Settled calls ignore it.
+    stream.on('close', () => reject(new Error(`stream closed (code ${stream.rstCode}) before the call ended`)));
     stream.end(frame);
   });
 }
@@ -56,10 +58,12 @@ async function main(): Promise<void> {
   const method = job.method ?? 'ModelInfer';
   const definition = clientConstructors().inference.service[method];
   const frame = grpcFrame(definition.requestSerialize(method === 'ModelInfer' ? request : {}));
-  const session = http2.connect(`http://${job.address}`);
+  // Room for answers as large as the requests, per stream and per connection, without waiting on window updates.
+  const session = http2.connect(`http://${job.address}`, { settings: { initialWindowSize: 1 << 24 } });
   await new Promise<void>((resolve, reject) => session.once('connect', () => resolve()).once('error', reject));
-  // Room for answers as large as the requests, without waiting on window updates.
   session.setLocalWindowSize(1 << 24);
+  // A session error fails the calls on it (their streams close); it must not end the process.
+  session.on('error', () => undefined);
   const once = () => unaryCall(session, definition.path, frame).then(() => true, () => false);
   await once();
   const latencies: number[] = [];

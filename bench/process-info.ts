@@ -20,19 +20,6 @@ export function rssOf(pid: number | undefined): number {
   }
 }
 
-/**
- * Proportional set size in bytes: the process's private pages plus its share of pages mapped by others
- * too (the node binary, libraries), so that a process tree's sum counts each page once, as its
- * container's memory does; 0 when the process is gone.
- */
-export function pssOf(pid: number | undefined): number {
-  try {
-    return Number(/^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
-  } catch {
-    return 0;
-  }
-}
-
 /** The processes a process started (its threads' children); none when it is gone. */
 export function childPids(pid: number): number[] {
   try {

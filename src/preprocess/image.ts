@@ -35,7 +35,11 @@ let loadedSharp: SharpModule | undefined;
  */
 function sharp(): SharpModule {
   if (!loadedSharp) {
-    loadedSharp = require('sharp') as SharpModule;
+    try {
+      loadedSharp = require('sharp') as SharpModule;
+    } catch (err) {
+      throw new Error(`sharp (libvips), which decodes this picture's format, could not be loaded: ${(err as Error).message}`);
+    }
     // Each worker is one lane of parallelism; libvips threads would oversubscribe the cores.
     loadedSharp.concurrency(1);
     loadedSharp.cache(false);

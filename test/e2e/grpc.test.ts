@@ -270,7 +270,7 @@ describe('GRPCInferenceService', () => {
 
   test('a call the client cancels leaves the queue at once; the one before it is answered', async () => {
     const blocker = fetch(`${s.inference}/predictions/slow`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-custom-attributes': 'sleep=2000' }, body: JSON.stringify({ x: [[1000]] }),
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-custom-attributes': 'sleep=4000' }, body: JSON.stringify({ x: [[1000]] }),
     });
     await new Promise((r) => setTimeout(r, 100));
     const queued = async () => Number(/quiver_queue_depth\{model="two"\} (\d+)/.exec(await fetch(`${s.management}/metrics`).then((r) => r.text()))?.[1]);
