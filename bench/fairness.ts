@@ -10,6 +10,8 @@
 //   --rounds N            rounds, target and baseline taking turns; medians are reported (default 3)
 //   --clients N           concurrent clients per model (default 4)
 //   --workers N           Quiver's --workers (default: CPU count)
+//   --models LIST         the models called at once, cls among them (default det,rec,cls; det,cls is where the
+//                         main thread's share matters most: two threads for two cores)
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -24,7 +26,7 @@ import { ModelKey, Workload, workloads } from './workloads';
 
 const ROOT = path.join(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const KEYS: ModelKey[] = ['det', 'rec', 'cls'];
+const ALL_KEYS: ModelKey[] = ['det', 'rec', 'cls'];
 
 function standalone(job: StandaloneJob): Promise<StandaloneResult> {
   return new Promise((resolve, reject) => {
@@ -110,9 +112,12 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
     options: {
       target: { type: 'string', default: 'quiver' }, duration: { type: 'string', default: '6' }, rounds: { type: 'string', default: '3' },
       clients: { type: 'string', default: '4' }, workers: { type: 'string', default: String(os.availableParallelism()) },
+      models: { type: 'string', default: ALL_KEYS.join(',') },
     },
     strict: false,
   });
+  const KEYS = String(values.models).split(',') as ModelKey[];
+  if (!KEYS.includes('cls') || KEYS.some((k) => !ALL_KEYS.includes(k))) throw new Error(`--models: some of ${ALL_KEYS.join(',')}, with cls (its c=1 overhead is measured)`);
   const seconds = Number(values.duration);
   const rounds = Number(values.rounds);
   const clients = Number(values.clients);
@@ -218,7 +223,7 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
     await Promise.all(servers.map((s) => s.stop()));
 
     const report: string[] = [
-      `# Fairness: three models at once`, '',
+      `# Fairness: ${KEYS.length} models at once (${KEYS.join(', ')})`, '',
       `${new Date().toISOString()}; ${clients} clients per model, ${rounds} rounds of ${seconds} s each side, medians; ${cores} cores.`,
       `Baselines, each model's same pipeline alone in its own thread, requests one after another, all three at once: "standalone HTTP" serves it with node:http to the same load client (three one-model servers, what a user would run instead); "pipeline only" calls it in a loop with no HTTP and no client (a bound no server reaches).`, '',
       '| model | alone service ms | target req/s | p50 ms | p99 ms | errors | standalone HTTP req/s | p50 ms | p99 ms | pipeline only req/s | p50 ms | p99 ms | throughput ÷ HTTP | p99 ÷ HTTP | throughput ÷ pipeline | p99 ÷ pipeline |',

@@ -213,6 +213,7 @@ export class QuiverServer {
       defaultDevice: config.default_device,
       gpuBudgets: devices.gpus.map((g) => ({ id: g.id, bytes: gpuBudgetBytes(g.totalBytes, config.gpu_memory_percent, config.gpu_memory_reserve) })),
       classifierFormat: config.classifier_format,
+      cpuPacing: config.cpu_pacing === 'on' && config.intra_op_threads === 1,
       metrics,
       persist: (models) => {
         try {

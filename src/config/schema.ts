@@ -22,6 +22,7 @@ export interface QuiverConfig {
   max_worker_threads: number;
   intra_op_threads: number;
   inter_op_threads: number;
+  cpu_pacing: 'on' | 'off';
   job_queue_size: number;
   max_request_size: number;
   oip_max_request_size: number;
@@ -181,6 +182,11 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     key: 'inter_op_threads', type: 'int', flag: 'inter-op-threads', env: 'QUIVER_INTER_OP_THREADS',
     doc: 'onnxruntime inter-op threads per session.',
     default: () => 1, min: 1,
+  },
+  {
+    key: 'cpu_pacing', type: 'choice', choices: ['on', 'off'], flag: 'cpu-pacing', env: 'QUIVER_CPU_PACING',
+    doc: 'With one intra-op thread, models busy at once get even shares of the CPU: each is charged its worker threads\' CPU time and, by requests, the main thread\'s; a model over its share while a busy one is under it waits a little after its runs. `off`: the OS shares the threads as it likes.',
+    default: () => 'on',
   },
   {
     key: 'job_queue_size', type: 'int', flag: 'job-queue-size', env: 'QUIVER_JOB_QUEUE_SIZE',

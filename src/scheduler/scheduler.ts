@@ -31,6 +31,7 @@ import { RequestAdmission } from './admission';
 import { DispatchHost, configureBatching, dispatch } from './dispatch';
 import { autoscaleStep } from './autoscale';
 import { warmUpRequest } from './warm-up';
+import { CpuPacer } from './cpu-pacer';
 import { InferenceStatistics, VersionStatistics } from './statistics';
 import { DeviceChoice, DeviceRequest, chooseDevice, gpuCandidates } from './devices';
 import { DeviceBudgets, GpuBudgetStatus } from './device-budgets';
@@ -76,6 +77,12 @@ export type InferOutcome = InferResult & { coldStart: boolean };
 
 export interface SchedulerOptions extends ModelSourceOptions {
   defaultWorkersPerModel: number;
+  /**
+   * Pace models that take more than a fair share of the CPU while another busy model gets less
+   * (cpu-share.ts). Only when each session runs on its worker's thread (one intra-op thread): the
+   * pacer reads those threads' CPU time.
+   */
+  cpuPacing?: boolean;
   /** Threads the pool may grow to when copies of a model ask for more than it has (at least its size). */
   maxWorkerThreads?: number;
   /** Requests one model version may have queued or running. */
@@ -149,6 +156,7 @@ export class ModelScheduler {
   private readonly lastArrival = new Map<string, number>();
   private readonly dispatchHost: DispatchHost;
   private readonly housekeeping: NodeJS.Timeout;
+  private readonly pacer: CpuPacer | undefined;
   /** The main thread's garbage, collected after copies are unloaded. */
   private readonly garbage = new GarbageCollector();
   private budgetCheckQueued = false;
@@ -189,6 +197,10 @@ export class ModelScheduler {
     });
     this.dispatchHost = { pool, metrics: options.metrics, firstRun: (placement, host, bytes, gpuBytes) => this.addFirstRunBytes(placement, host, bytes, gpuBytes) };
     this.housekeeping = setInterval(() => this.housekeep(), options.housekeepingMs ?? 2000);
+    if (options.cpuPacing && CpuPacer.available()) {
+      this.pacer = new CpuPacer(() => pool.slots);
+      this.pacer.start();
+    }
     this.housekeeping.unref();
   }
 
@@ -1325,6 +1337,7 @@ export class ModelScheduler {
 
   async close(): Promise<void> {
     clearInterval(this.housekeeping);
+    this.pacer?.stop();
     this.garbage.stop();
     await this.pool.close();
   }

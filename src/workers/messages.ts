@@ -153,6 +153,8 @@ export interface InferResult {
   firstRunBytes?: number;
   /** On a CUDA session's first run only: the device memory that run kept. */
   firstRunGpuBytes?: number;
+  /** The kernel id of the thread that ran it, so the pool can read its CPU time (cpu-share.ts). */
+  tid?: number;
 }
 
 export interface FailedResult {
@@ -168,6 +170,7 @@ export interface InferBatchResult {
   /** On a session's first run only: the memory that run kept. */
   firstRunBytes?: number;
   firstRunGpuBytes?: number;
+  tid?: number;
 }
 
 export type WorkerResult = LoadResult | UnloadResult | WarmUpResult | SessionsResult | InferResult | InferBatchResult | FailedResult;

@@ -39,6 +39,8 @@ interface Waiting {
   transferList: ArrayBuffer[];
   signal?: Abortable;
   seq: number;
+  /** Sent again once already: a task sent ahead whose thread ended before it started. */
+  resent?: boolean;
   settle(outcome: { result?: WorkerResult; error?: unknown; cancelled?: boolean }): void;
 }
 
@@ -47,6 +49,17 @@ interface Lane {
   waiting: Waiting[];
   usedMs: number;
   expectedMs?: number;
+  /** A paced model's thread waits until then before its next task (cpu-share.ts). */
+  heldUntil?: number;
+  /** Pace its runs owe, paid in holds (held()); below zero, a late timer's credit. */
+  debtMs?: number;
+}
+
+/** What a model used on this thread since the last reading: the CPU pacer's input (cpu-share.ts). */
+export interface LaneUsage {
+  busyMs: number;
+  requests: number;
+  waiting: number;
 }
 
 /** A task handed to the thread; `ahead` while the task before it still runs (it was sent ahead, fair-share.ts). */
@@ -73,6 +86,8 @@ const isInfer = (task: SlotTask) => task.kind === 'infer' || task.kind === 'infe
 
 /** Tasks on the thread at once: the running one and one sent ahead. The worker runs them in turn. */
 const PIPELINE_DEPTH = 2;
+/** The shortest hold of a paced lane (pool.ts held()). */
+const HOLD_QUANTUM_MS = 4;
 
 /**
  * A worker's young generation. V8 grows it to tens of MiB per thread while a thread allocates, and what it
@@ -102,6 +117,13 @@ export class WorkerSlot {
   readonly startedAt = new Date();
   private readonly piscina: Piscina<WorkerTask, WorkerResult>;
   private threadsStarted = 0;
+  /** The kernel id of the current thread, as its last answer said. */
+  tid: number | undefined;
+  private usage = new Map<string, LaneUsage>();
+  /** Busy time before this was counted at the last takeUsage(). */
+  private usageFrom = 0;
+  private paces: ReadonlyMap<string, number> = new Map();
+  private holdTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly id: number, init: WorkerInit, events: WorkerEvents = {}) {
     this.piscina = new Piscina({
@@ -219,10 +241,24 @@ export class WorkerSlot {
   /** Hands the thread its next tasks: one when it is free, a second, short inference behind a running one. */
   private next(): void {
     while (this.posted.length < PIPELINE_DEPTH) {
-      const key = nextLane([...this.lanes].map(([k, lane]) => ({ key: k, queued: lane.waiting.length, usedMs: lane.usedMs, headSeq: lane.waiting[0]?.seq ?? Infinity })));
-      if (key === undefined) return;
-      const lane = this.lanes.get(key)!;
+      const now = performance.now();
       const ahead = this.posted.length > 0;
+      let heldUntil = Infinity;
+      const key = nextLane([...this.lanes].map(([k, lane]) => {
+        const held = lane.waiting.length > 0 && this.held(k, lane, now);
+        if (held && lane.heldUntil !== undefined) heldUntil = Math.min(heldUntil, lane.heldUntil);
+        return { key: k, queued: held ? 0 : lane.waiting.length, usedMs: lane.usedMs, headSeq: lane.waiting[0]?.seq ?? Infinity };
+      }));
+      if (key === undefined) {
+        if (heldUntil < Infinity && !this.holdTimer) {
+          this.holdTimer = setTimeout(() => {
+            this.holdTimer = undefined;
+            this.next();
+          }, heldUntil - now);
+        }
+        return;
+      }
+      const lane = this.lanes.get(key)!;
       if (ahead && !(isInfer(this.posted[0].entry.task) && isInfer(lane.waiting[0].task) && mayPrefetch(lane.expectedMs, this.modelsServed() > 1))) return;
       const entry = lane.waiting.shift()!;
       this.queuedCount--;
@@ -247,6 +283,7 @@ export class WorkerSlot {
     this.piscina.run(this.toWire(task), { transferList: posted.ahead ? [] : entry.transferList }).then(
       (result: WorkerResult) => {
         if (result.ok && (task.kind === 'load' || task.kind === 'infer' || task.kind === 'inferBatch')) this.threadHas.add(task.model.key);
+        if (result.ok && (result.kind === 'infer' || result.kind === 'inferBatch') && result.tid !== undefined) this.tid = result.tid;
         if (task.kind === 'unload') this.threadHas.delete(task.key);
         this.done(posted, true);
         entry.settle({ result });
@@ -256,8 +293,10 @@ export class WorkerSlot {
         // replacement has no sessions.
         this.threadHas.clear();
         this.done(posted, false);
-        if (posted.ahead && !entry.signal?.aborted) {
-          // It never started: first in its lane again, for the new thread.
+        if (posted.ahead && !entry.signal?.aborted && !entry.resent) {
+          // It never started: first in its lane again, for the new thread. Once: a task piscina refuses
+          // itself (a body that cannot be cloned) would otherwise be sent again for ever.
+          entry.resent = true;
           lane.waiting.unshift(entry);
           this.queuedCount++;
           if (!this.lanes.has(key)) this.lanes.set(key, lane);
@@ -277,13 +316,81 @@ export class WorkerSlot {
     this.lastDoneAt = now;
     const { lane, key, entry } = posted;
     lane.usedMs = chargedTime(lane.usedMs, ms);
-    if (isInfer(entry.task) && finished) lane.expectedMs = serviceEstimate(lane.expectedMs, ms);
+    if (isInfer(entry.task) && finished) {
+      lane.expectedMs = serviceEstimate(lane.expectedMs, ms);
+      this.account(key, lane, now - Math.max(now - ms, this.usageFrom), ms, entry.task.kind === 'inferBatch' ? entry.task.requests.length : 1);
+    }
     // The task behind it starts now.
     if (finished && this.posted[0]) this.posted[0].ahead = false;
     if (entry.task.kind === 'unload' && lane.waiting.length === 0) this.lanes.delete(key);
   }
 
+  /** Counts a finished run for the pacer and, when its model is paced, adds the run's pace to what its lane owes. */
+  private account(key: string, lane: Lane, busyMs: number, ms: number, requests: number): void {
+    this.addUsage(key, busyMs, requests);
+    const pace = this.paces.get(key) ?? 0;
+    if (pace > 0) lane.debtMs = (lane.debtMs ?? 0) + pace * ms;
+  }
+
+  private addUsage(key: string, busyMs: number, requests: number): void {
+    const used = this.usage.get(key);
+    if (used) {
+      used.busyMs += busyMs;
+      used.requests += requests;
+    } else {
+      this.usage.set(key, { busyMs, requests, waiting: 0 });
+    }
+  }
+
+  /**
+   * Whether a paced lane waits now. What it owes is paid in holds of at least HOLD_QUANTUM_MS, once none
+   * of its tasks is on the thread: timers do not keep sub-millisecond times, and a timer's lateness is
+   * credited to the next hold.
+   */
+  private held(key: string, lane: Lane, now: number): boolean {
+    if (lane.heldUntil !== undefined) {
+      if (lane.heldUntil > now) return true;
+      lane.debtMs = Math.max(-HOLD_QUANTUM_MS, (lane.debtMs ?? 0) - (now - lane.heldUntil));
+      lane.heldUntil = undefined;
+    }
+    if ((lane.debtMs ?? 0) < HOLD_QUANTUM_MS) return false;
+    if (this.posted.some((p) => p.key === key)) return true;
+    lane.heldUntil = now + lane.debtMs!;
+    lane.debtMs = 0;
+    return true;
+  }
+
+  /** What each model used on this thread since the last call, with its tasks waiting now. */
+  takeUsage(): Map<string, LaneUsage> {
+    // A run still going is counted up to now: a 200 ms model under contention finishes less often than it is read.
+    const now = performance.now();
+    const running = this.posted[0];
+    if (running && isInfer(running.entry.task)) this.addUsage(running.key, now - Math.max(this.lastDoneAt, this.usageFrom), 0);
+    this.usageFrom = now;
+    const usage = this.usage;
+    this.usage = new Map();
+    for (const [key, lane] of this.lanes) {
+      if (key === '' || lane.waiting.length === 0) continue;
+      const used = usage.get(key);
+      if (used) used.waiting = lane.waiting.length;
+      else usage.set(key, { busyMs: 0, requests: 0, waiting: lane.waiting.length });
+    }
+    return usage;
+  }
+
+  /** Sets how long each model's thread waits after its runs, as a fraction of the run (cpu-share.ts). */
+  setPaces(paces: ReadonlyMap<string, number>): void {
+    this.paces = paces;
+    for (const [key, lane] of this.lanes) {
+      if ((paces.get(key) ?? 0) > 0) continue;
+      lane.heldUntil = undefined;
+      lane.debtMs = undefined;
+    }
+    this.next();
+  }
+
   close(): Promise<void> {
+    clearTimeout(this.holdTimer);
     return this.piscina.destroy();
   }
 }

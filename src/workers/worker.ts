@@ -8,11 +8,13 @@ import { peakResidentBytes, residentBytes, resetPeakResident } from './process-m
 import { runBatch, runInference } from './inference';
 import type { InferBatchResult, InferResult, LoadResult, WorkerInit, WorkerResult, WorkerTask } from './messages';
 import { LoadedModel, SessionCache } from './session-cache';
+import { currentThreadId } from './thread-cpu';
 
 const init = workerData as WorkerInit;
 const sessions = new SessionCache({ intraOpThreads: init.intraOpThreads, interOpThreads: init.interOpThreads, gpu: init.gpu, fakeGpu: init.fakeGpus });
 const imageKernels = selectImageKernels(init.preprocessBackend, init.fakeGpus ? undefined : init.gpu);
 process.on('exit', () => imageKernels.close());
+const tid = currentThreadId();
 
 /**
  * What this thread's GPU has in use, less this thread's preprocessing buffers (counted apart): the whole
@@ -102,12 +104,14 @@ async function handleTask(task: WorkerTask): Promise<WorkerResult> {
       }
       case 'infer': {
         const model = await sessions.forTask(task.key, task.model);
-        return await measuredFirstRun(model, () => runInference(model, task.request, { maxImagePixels: init.maxImagePixels, kernels: kernelsFor(model).kernels }));
+        const result = await measuredFirstRun(model, () => runInference(model, task.request, { maxImagePixels: init.maxImagePixels, kernels: kernelsFor(model).kernels }));
+        if (tid !== undefined) result.tid = tid;
+        return result;
       }
       case 'inferBatch': {
         const model = await sessions.forTask(task.key, task.model);
         const results = () => runBatch(model, task.requests, { maxImagePixels: init.maxImagePixels, kernels: kernelsFor(model).kernels });
-        return await measuredFirstRun(model, async () => ({ ok: true as const, kind: 'inferBatch' as const, results: await results() }));
+        return await measuredFirstRun(model, async () => ({ ok: true as const, kind: 'inferBatch' as const, results: await results(), ...(tid !== undefined ? { tid } : {}) }));
       }
     }
   } catch (err) {

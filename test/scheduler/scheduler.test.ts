@@ -6,7 +6,7 @@ import { ModelScheduler } from '../../src/scheduler/scheduler';
 import { WorkerPool } from '../../src/workers/pool';
 import { deadlineSignal } from '../../src/workers/cancel-signal';
 import { InvalidModelArchiveError, ModelNotFoundError, NoWorkerAvailableError, QueueFullError } from '../../src/errors';
-import { addModel, writeModelFolder } from '../fixtures/onnx-models';
+import { addModel, scaleModel, writeModelFolder } from '../fixtures/onnx-models';
 import { tempDir } from '../fixtures/server';
 
 function request(x: number[][]) {
@@ -53,6 +53,21 @@ describe('ModelScheduler', () => {
     const result = await ctx.scheduler.infer('a', undefined, { body, contentType: 'application/json', requestId: 't', enqueuedAt: Date.now() });
     expect(JSON.parse(result.body)).toEqual({ y: [[2]] });
     expect(body.byteLength).toBe(0); // detached: its memory moved to the worker
+  });
+
+  test('a body that can no longer be sent fails its request, and the thread goes on serving', async () => {
+    ctx = setup(1);
+    writeModelFolder(path.join(ctx.store, 'a'), scaleModel(256, 2));
+    await ctx.scheduler.register({ url: 'a' });
+    const json = JSON.stringify({ x: Array.from({ length: 96 }, () => Array.from({ length: 256 }, () => 1)) });
+    const request = (body: Uint8Array) => ({ body, contentType: 'application/json', requestId: 't', enqueuedAt: Date.now() });
+    // One buffer for several requests: the first moves it to the thread, and the others' copies fail.
+    const shared = Buffer.from(json);
+    const outcomes = await Promise.allSettled(Array.from({ length: 24 }, () => ctx.scheduler.infer('a', undefined, request(shared))));
+    expect(outcomes[0].status).toBe('fulfilled');
+    expect(outcomes.slice(1).every((o) => o.status === 'rejected')).toBe(true);
+    // The thread still serves.
+    expect(JSON.parse((await ctx.scheduler.infer('a', undefined, request(new TextEncoder().encode(json)))).body).y[0][0]).toBe(2);
   });
 
   test('requests that arrive while a model loads wait for that one load', async () => {
