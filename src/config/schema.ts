@@ -185,8 +185,8 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   },
   {
     key: 'cpu_pacing', type: 'choice', choices: ['on', 'off'], flag: 'cpu-pacing', env: 'QUIVER_CPU_PACING',
-    doc: 'With one intra-op thread, models busy at once get even shares of the CPU: each is charged its worker threads\' CPU time and, by requests, the main thread\'s; a model over its share while a busy one is under it waits a little after its runs. `off`: the OS shares the threads as it likes.',
-    default: () => 'on',
+    doc: 'With one intra-op thread, models busy at once get even shares of the CPU: each is charged its worker threads\' CPU time and, by requests, the main thread\'s; a model over its share while a busy one is under it waits a little after its runs. Off by default: in bench:fairness (2026-12-04) it did not beat the OS\'s own sharing beyond the noise.',
+    default: () => 'off',
   },
   {
     key: 'job_queue_size', type: 'int', flag: 'job-queue-size', env: 'QUIVER_JOB_QUEUE_SIZE',
