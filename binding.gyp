@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "quiver_native",
-      "sources": ["native/src/addon.cc", "native/src/preprocess.cc"],
+      "sources": ["native/src/addon.cc", "native/src/json_numbers.cc", "native/src/preprocess.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

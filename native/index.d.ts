@@ -37,6 +37,11 @@ export interface NativeBinding {
   releaseFreeMemory(): boolean;
   preprocessSync(...args: PreprocessArgs): void;
   preprocess(...args: PreprocessArgs): Promise<void>;
+  /**
+   * The JSON array of numbers whose '[' is at `at`, as src/oip/json-numbers.ts scans one: null when it is
+   * not a rectangular array of numbers at most maxRank deep; no values when one number was off the fast path.
+   */
+  scanNumberArray(src: Uint8Array, at: number, float32: boolean, maxRank: number): { values?: Float64Array; dims: number[]; end: number } | null;
   /** Only where libjpeg's headers were found at build time. scaleDenom: 1, 2, 4 or 8. */
   decodeJpeg?(src: Uint8Array, scaleDenom: number, maxPixels: number): { data: Uint8Array; width: number; height: number; channels: number };
   /** Only in the CUDA build. */

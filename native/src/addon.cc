@@ -3,12 +3,14 @@
 // errors with a code, never by crashing.
 #include <napi.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "json_numbers.h"
 #include "preprocess.h"
 #ifdef QUIVER_WITH_JPEG
 #include "jpeg.h"
@@ -310,6 +312,33 @@ Napi::Value DecodeJpegSync(const Napi::CallbackInfo& info) {
 }
 #endif
 
+// scanNumberArray(src, at, float32, maxRank): { values?, dims, end } or null (not a rectangular number array).
+Napi::Value ScanNumberArraySync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw ArgumentError(env, "scanNumberArray: expected (Uint8Array, at, float32, maxRank)");
+  }
+  Napi::Uint8Array src = info[0].As<Napi::Uint8Array>();
+  const double at = info[1].As<Napi::Number>().DoubleValue();
+  const int maxRank = info[3].As<Napi::Number>().Int32Value();
+  if (!(at >= 0 && at < static_cast<double>(src.ByteLength())) || maxRank < 1 || maxRank > 64) {
+    throw ArgumentError(env, "scanNumberArray: at must lie inside the bytes and maxRank be 1 to 64");
+  }
+  quiver::NumberArrayScan scan = quiver::ScanNumberArray(src.Data(), src.ByteLength(), static_cast<size_t>(at), info[2].ToBoolean().Value(), maxRank);
+  if (!scan.ok) return env.Null();
+  Napi::Object result = Napi::Object::New(env);
+  if (scan.exact) {
+    Napi::Float64Array values = Napi::Float64Array::New(env, scan.values.size());
+    std::copy(scan.values.begin(), scan.values.end(), values.Data());
+    result.Set("values", values);
+  }
+  Napi::Array dims = Napi::Array::New(env, scan.dims.size());
+  for (size_t i = 0; i < scan.dims.size(); i++) dims.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(scan.dims[i])));
+  result.Set("dims", dims);
+  result.Set("end", Napi::Number::New(env, static_cast<double>(scan.end)));
+  return result;
+}
+
 Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object cpu = Napi::Object::New(env);
@@ -341,6 +370,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseFreeMemory", Napi::Function::New(env, ReleaseFreeMemory));
   exports.Set("preprocessSync", Napi::Function::New(env, PreprocessSync));
   exports.Set("preprocess", Napi::Function::New(env, Preprocess));
+  exports.Set("scanNumberArray", Napi::Function::New(env, ScanNumberArraySync));
 #ifdef QUIVER_WITH_JPEG
   exports.Set("decodeJpeg", Napi::Function::New(env, DecodeJpegSync));
 #endif

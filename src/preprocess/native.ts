@@ -179,6 +179,20 @@ export function decodeJpegNative(body: Uint8Array, scaleDenom: 1 | 2 | 4 | 8, ma
   }
 }
 
+export interface ScannedNumbers {
+  /** Absent when a number was off the fast path: the caller reads the span with JSON.parse. */
+  values?: Float64Array;
+  dims: number[];
+  end: number;
+}
+
+/** The addon's scan of the JSON number array at `at` (see json-numbers.ts); undefined where it is not built. */
+export function numberArrayScanner(): ((bytes: Uint8Array, at: number, float32: boolean, maxRank: number) => ScannedNumbers | null) | undefined {
+  const scan = loadNative().binding?.scanNumberArray;
+  if (!scan) return undefined;
+  return (bytes, at, float32, maxRank) => scan(bytes, wholeNumber(at, 'at', 0, bytes.length - 1), float32, wholeNumber(maxRank, 'maxRank', 1, 64));
+}
+
 export function releaseFreeMemory(): boolean {
   return loadNative().binding?.releaseFreeMemory() ?? false;
 }

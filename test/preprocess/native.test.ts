@@ -1,5 +1,5 @@
 // The native kernels against the float64 reference on awkward sizes, every element written.
-import { loadNative, nativeCapabilities, packJob, preprocessNative, preprocessNativeSync, CpuKernels, CropRect } from '../../src/preprocess/native';
+import { loadNative, nativeCapabilities, numberArrayScanner, packJob, preprocessNative, preprocessNativeSync, CpuKernels, CropRect } from '../../src/preprocess/native';
 import type { NormalizeParams } from '../../src/preprocess/normalize';
 import type { ResizePlan } from '../../src/preprocess/resize-plan';
 import { randomPixels } from '../fixtures/images';
@@ -137,5 +137,25 @@ describe('native preprocessing addon', () => {
     const unknownPath = Int32Array.of(2, 2, 3, 0, 0, 2, 2, 2, 2, 2, 2, 0, 0, 0, 3);
     expect(() => binding.preprocessSync(new Uint8Array(12), unknownPath, new Float32Array(9), new Float32Array(12), 0)).toThrow(/cpu kernels must be 0, 1 or 2/);
     expect(() => binding.preprocessSync(new Uint8Array(12), small, new Float32Array(9), new Float32Array(10), 0)).toThrow(/output buffer is too small/);
+  });
+});
+
+describe('the JSON number scan', () => {
+  const bytes = new Uint8Array(Buffer.from('[1,2]'));
+
+  test('refuses a start outside the bytes and a rank out of range, in TypeScript and in the addon', () => {
+    const scan = numberArrayScanner()!;
+    expect(scan(bytes, 0, false, 8)).toEqual({ values: Float64Array.of(1, 2), dims: [2], end: 5 });
+    expect(() => scan(bytes, 5, false, 8)).toThrow(/at/);
+    expect(() => scan(bytes, -1, false, 8)).toThrow(/at/);
+    expect(() => scan(bytes, 0, false, 0)).toThrow(/maxRank/);
+    const binding = loadNative().binding!;
+    expect(() => binding.scanNumberArray(bytes, 5, false, 8)).toThrow(/at must lie inside/);
+    expect(() => binding.scanNumberArray(new Uint16Array(2) as unknown as Uint8Array, 0, false, 8)).toThrow(/expected \(Uint8Array/);
+  });
+
+  test('says null for what is not a number array, even where it does not start with [', () => {
+    expect(loadNative().binding!.scanNumberArray(new Uint8Array(Buffer.from('{"a":1}')), 0, false, 8)).toBeNull();
+    expect(numberArrayScanner()!(new Uint8Array(Buffer.from('[1,"a"]')), 0, false, 8)).toBeNull();
   });
 });
