@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { CONFIG_FILE_ENV, CONFIG_FILE_FLAG, formatConfig, loadConfigWithSources, RawFlags } from '../config/load';
 import { CONFIG_SCHEMA } from '../config/schema';
 import { InvalidConfigError, QuiverError } from '../errors';
-import { configureLogging, log } from '../log';
+import { configureLogging, flushLog, log } from '../log';
 import type { ArchiveFormat } from './archive';
 import { CONFIG_EXIT_CODE, SUPERVISED_ENV, supervise } from './supervisor';
 
@@ -58,7 +58,9 @@ async function serve(args: string[]): Promise<void> {
   if (!supervised && !noSupervisor) {
     // The parent only watches: the configuration is checked here so a bad one fails once, not in a loop.
     configureLogging(config.log_level, config.log_format);
-    process.exit(await supervise({ script: __filename, args: ['serve', ...args], shutdownTimeoutMs: config.shutdown_timeout * 1000 }));
+    const code = await supervise({ script: __filename, args: ['serve', ...args], shutdownTimeoutMs: config.shutdown_timeout * 1000 });
+    await flushLog();
+    process.exit(code);
   }
   // Every worker thread's onnxruntime runs and image decodes go through libuv's one process-wide pool:
   // at its default of 4 threads, a fifth busy worker would wait for a pool thread, not for a core.
@@ -78,11 +80,11 @@ async function serve(args: string[]): Promise<void> {
     server.shutdown(config.shutdown_timeout * 1000).then(
       (drained) => {
         log.info('shut down', { drained });
-        process.exit(0);
+        return flushLog().then(() => process.exit(0));
       },
       (err) => {
         log.error('shutdown failed', { error: String(err) });
-        process.exit(1);
+        return flushLog().then(() => process.exit(1));
       },
     );
   };

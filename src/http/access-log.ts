@@ -52,7 +52,7 @@ export function recordRequest(api: string, metrics: QuiverMetrics | undefined, r
       metrics?.stageDuration.observe({ model, stage: 'inference' }, timings.inferenceMs / 1e3);
       metrics?.stageDuration.observe({ model, stage: 'postprocess' }, timings.postprocessMs / 1e3);
     }
-    log.info('request', {
+    log.request({
       reqId: id, api, method: req.method, path: pathOf(req), model: model || undefined, status,
       durationMs: Math.round(seconds * 1e5) / 100,
       ...(timings ? roundTimings(timings) : {}),
