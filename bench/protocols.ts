@@ -23,7 +23,8 @@ import * as http2 from 'node:http2';
 import { clientConstructors } from '../src/grpc/protos';
 import { GrpcLoadJob, grpcFrame, unaryCall } from './grpc-load-client';
 import { workloads } from './workloads';
-import { WorkerPool, transferableBody } from '../src/workers/pool';
+import { WorkerPool } from '../src/workers/pool';
+import { transferableBody } from '../src/workers/transfer';
 import { parseModelConfig } from '../src/models/model-config';
 import type { ModelSpec } from '../src/workers/messages';
 

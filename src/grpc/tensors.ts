@@ -109,12 +109,15 @@ export function inferRequestBody(request: ModelInferRequest): { body: Uint8Array
     const p = request.parameters?.[key];
     if (p?.parameter_choice) carried[key] = p[p.parameter_choice];
   }
-  const header = Buffer.from(JSON.stringify({
+  const text = JSON.stringify({
     ...(request.id ? { id: request.id } : {}),
     inputs,
     ...(request.outputs?.length ? { outputs: request.outputs.map((o) => ({ name: o.name, parameters: { binary_data: true, ...classification(o.parameters) } })) } : {}),
     parameters: { binary_data_output: true, ...carried },
-  }));
+  });
+  // Spaces after the JSON bring the first tensor to an 8-byte boundary: the worker reads it in place.
+  const json = Buffer.from(text);
+  const header = json.length % 8 === 0 ? json : Buffer.concat([json, Buffer.alloc(8 - (json.length % 8), 0x20)]);
   return { body: Buffer.concat([header, ...sections]), headerLength: header.length };
 }
 

@@ -16,7 +16,7 @@ import { sendError } from './error-handler';
 import type { InflightBytes } from './inflight';
 import { RequestWithBody, invokeModel } from './invoke';
 import { predictionTarget } from './mms-inference';
-import { inferOip, modelTarget } from './oip';
+import { binarySectionStart, inferOip, modelTarget } from './oip';
 
 export type FastRoute = { kind: 'predictions'; segments: string[] } | { kind: 'invoke'; name: string } | { kind: 'oip'; segments: string[] };
 
@@ -61,7 +61,7 @@ export interface FastInferenceOptions {
 /** Answers the request and says true, or says false and leaves it untouched for express. */
 export function fastInference(options: FastInferenceOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const read = readBody({ limit: options.maxRequestSize, inflight: options.inflight });
-  const readOip = readBody({ limit: options.oipMaxRequestSize, setting: 'oip_max_request_size', inflight: options.inflight });
+  const readOip = readBody({ limit: options.oipMaxRequestSize, setting: 'oip_max_request_size', inflight: options.inflight, alignedAt: binarySectionStart });
   const { scheduler, lifecycle } = options;
   return (req: RequestWithBody, res) => {
     const path = pathOf(req);

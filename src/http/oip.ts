@@ -53,6 +53,12 @@ export function modelTarget(segments: string[]): Target {
   return { name: parts.join('/'), version, action };
 }
 
+/** Where a binary request's first tensor starts, read as readBody allocates (a bad value is refused later). */
+export function binarySectionStart(req: IncomingMessage): number | undefined {
+  const raw = header(req, HEADER_LENGTH);
+  return raw !== undefined && /^\d{1,15}$/.test(raw) ? Number(raw) : undefined;
+}
+
 function headerLengthOf(req: IncomingMessage, bodyBytes: number): number | undefined {
   const raw = header(req, HEADER_LENGTH);
   if (raw === undefined) return undefined;
@@ -114,7 +120,7 @@ function repositoryParameters(body: unknown): Record<string, unknown> {
 
 export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions): Router {
   const router = Router();
-  const raw = readBody({ limit: options.maxRequestSize, setting: 'oip_max_request_size', inflight: options.inflight });
+  const raw = readBody({ limit: options.maxRequestSize, setting: 'oip_max_request_size', inflight: options.inflight, alignedAt: binarySectionStart });
   const json = readBody({ limit: 1024 * 1024, json: 'always' });
 
   router.get('/v2/health/live', (_req, res) => {

@@ -48,7 +48,8 @@ function parameter(params: unknown, key: string): unknown {
 /** The bytes of one binary section as the element type, without a copy when they are aligned. */
 function typedView(bytes: Uint8Array, type: Exclude<TensorElementType, 'string'>, count: number): TensorArray {
   const size = ELEMENT_BYTES[type];
-  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  // A copy made with the constructor: a Buffer's slice() is a view, as unaligned as the bytes.
+  const aligned = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes);
   const { buffer, byteOffset } = aligned;
   switch (type) {
     case 'float32': return new Float32Array(buffer, byteOffset, count);

@@ -432,13 +432,3 @@ export class WorkerPool {
     await Promise.all(this.slots.map((s) => s.close()));
   }
 }
-
-/** The body's memory can move to the worker only when the Buffer owns all of it (not a pooled slice). */
-export function transferableBody(body: Uint8Array): { body: Uint8Array; transfer: ArrayBuffer[] } {
-  if (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer) {
-    return { body, transfer: [body.buffer] };
-  }
-  const copy = new Uint8Array(body.byteLength);
-  copy.set(body);
-  return { body: copy, transfer: [copy.buffer] };
-}

@@ -48,9 +48,12 @@ describe('decodeOipBody', () => {
         ] },
         new Uint8Array(x.buffer), new Uint8Array(k.buffer),
       );
-      const decoded = decodeOipBody(body, { headerLength }, model);
-      expect(Array.from(decoded.feeds.x.data as Float32Array)).toEqual([1, 2, 3, 4, 5, 6]);
-      expect((decoded.feeds.k.data as BigInt64Array)[0]).toBe(7n);
+      // A plain Uint8Array (what a worker receives) and a Buffer (whose slice() is no copy) alike.
+      for (const given of [body, Buffer.from(body.buffer, body.byteOffset, body.byteLength)]) {
+        const decoded = decodeOipBody(given, { headerLength }, model);
+        expect(Array.from(decoded.feeds.x.data as Float32Array)).toEqual([1, 2, 3, 4, 5, 6]);
+        expect((decoded.feeds.k.data as BigInt64Array)[0]).toBe(7n);
+      }
     }
   });
 
