@@ -29,16 +29,32 @@ double Float32Of(double approx) {
   return std::fabs(approx - f) <= magnitude * 0x1p-26 ? f : kNaN;
 }
 
-// Reads the digits from `at` on (leaving `at` past them) into `mantissa` (mod 2^64: only a mantissa of
-// 15 digits or fewer is used as it is); says how many there were.
-inline int64_t ReadDigits(const uint8_t* b, size_t length, size_t& at, uint64_t& mantissa) {
+// A number's digits so far: the first 15 as an integer (a double sums them exactly too, every partial
+// sum being under 2^53), any after in doubles, digit by digit, as json-numbers.ts sums them: the same
+// roundings, so the same value.
+struct Digits {
+  uint64_t exact = 0;
+  double summed = 0;
   int64_t count = 0;
-  while (at < length && IsDigit(b[at])) {
-    mantissa = mantissa * 10 + static_cast<uint64_t>(b[at] - kZero);
-    count++;
+
+  double value() const { return count <= 15 ? static_cast<double>(exact) : summed; }
+};
+
+// Reads the digits from `at` on into `d`, leaving `at` past them; says how many there were.
+inline int64_t ReadDigits(const uint8_t* b, size_t length, size_t& at, Digits& d) {
+  const int64_t before = d.count;
+  while (d.count < 15 && at < length && IsDigit(b[at])) {
+    d.exact = d.exact * 10 + static_cast<uint64_t>(b[at] - kZero);
+    d.count++;
     at++;
   }
-  return count;
+  while (at < length && IsDigit(b[at])) {
+    if (d.count == 15) d.summed = static_cast<double>(d.exact);
+    d.summed = d.summed * 10 + (b[at] - kZero);
+    d.count++;
+    at++;
+  }
+  return d.count - before;
 }
 
 // -value when negative, without a branch on the sign (random in a tensor, so mispredicted half the time).
@@ -48,25 +64,6 @@ inline double WithSign(double value, bool negative) {
   bits ^= static_cast<uint64_t>(negative) << 63;
   std::memcpy(&value, &bits, 8);
   return value;
-}
-
-// The digits from `from` to `to` (a '.' skipped) summed in doubles, digit by digit, as
-// json-numbers.ts sums them: the same roundings, so the same value. The first 15 are summed as an
-// integer: a double sums them exactly too (every partial sum is under 2^53).
-double SumDigits(const uint8_t* b, size_t from, size_t to) {
-  uint64_t exact = 0;
-  int summed = 0;
-  size_t i = from;
-  for (; i < to && summed < 15; i++) {
-    if (b[i] == kDot) continue;
-    exact = exact * 10 + static_cast<uint64_t>(b[i] - kZero);
-    summed++;
-  }
-  double sum = static_cast<double>(exact);
-  for (; i < to; i++) {
-    if (b[i] != kDot) sum = sum * 10 + (b[i] - kZero);
-  }
-  return sum;
 }
 
 }  // namespace
@@ -108,10 +105,9 @@ NumberArrayScan ScanNumberArray(const uint8_t* b, size_t length, size_t at, bool
     }
     const bool negative = c == kMinus;
     at += negative;
-    // The digits are summed as an integer (a chain of double operations is slower); a mantissa of
-    // more than 15 digits is summed again in doubles as JavaScript sums it.
+    // The first 15 digits are summed as an integer (a chain of double operations is slower).
     const size_t mantissaStart = at;
-    uint64_t mantissa = 0;
+    Digits mantissa;
     const int64_t digits = ReadDigits(b, length, at, mantissa);
     // JSON: at least one digit, and no leading zero.
     if (digits == 0 || (digits > 1 && b[mantissaStart] == kZero)) return out;
@@ -123,7 +119,6 @@ NumberArrayScan ScanNumberArray(const uint8_t* b, size_t length, size_t at, bool
       if (decimals == 0) return out;
       c = byte(at);
     }
-    const size_t mantissaEnd = at;
     int64_t exponent = 0;
     if (c == 'e' || c == 'E') {
       c = byte(++at);
@@ -144,16 +139,16 @@ NumberArrayScan ScanNumberArray(const uint8_t* b, size_t length, size_t at, bool
       const int64_t power = exponent - decimals;
       if (power >= -22 && power <= 22 && digits + decimals <= 15) {
         // Never NaN: no test waits on the division, so divisions of successive numbers overlap.
-        const double exact = static_cast<double>(mantissa);
+        const double exact = static_cast<double>(mantissa.exact);
         values.push_back(WithSign(power >= 0 ? exact * kPow10[power] : exact / kPow10[-power], negative));
       } else {
         double value = kNaN;
         if (power >= -22 && power <= 22 && float32 && digits + decimals <= 40) {
-          const double summed = SumDigits(b, mantissaStart, mantissaEnd);
+          const double summed = mantissa.value();
           value = Float32Of(power >= 0 ? summed * kPow10[power] : summed / kPow10[-power]);
         }
         if (value == value) {
-          values.push_back(negative ? -value : value);
+          values.push_back(WithSign(value, negative));
         } else {
           slow = true;
         }
