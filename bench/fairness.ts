@@ -12,6 +12,8 @@
 //   --workers N           Quiver's --workers (default: CPU count)
 //   --models LIST         the models called at once, cls among them (default det,rec,cls; det,cls is where the
 //                         main thread's share matters most: two threads for two cores)
+//   --log-level L         Quiver's --log-level (default info, as npm start runs it: an access-log line a
+//                         request, on a pipe this bench reads; lines other than those are shown)
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -106,13 +108,23 @@ export interface FairnessResult {
   report: string[];
 }
 
+/** Reads the server's log as a terminal or a log driver would, and shows every line but the access log's. */
+function showLogExceptRequests(server: ChildProcess): void {
+  let rest = '';
+  server.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (rest + chunk).split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) if (!line.includes('"msg":"request"')) console.log(line);
+  });
+}
+
 export async function fairness(argv: string[]): Promise<FairnessResult> {
   const { values } = parseArgs({
     args: argv,
     options: {
       target: { type: 'string', default: 'quiver' }, duration: { type: 'string', default: '6' }, rounds: { type: 'string', default: '3' },
       clients: { type: 'string', default: '4' }, workers: { type: 'string', default: String(os.availableParallelism()) },
-      models: { type: 'string', default: ALL_KEYS.join(',') },
+      models: { type: 'string', default: ALL_KEYS.join(',') }, 'log-level': { type: 'string', default: 'info' },
     },
     strict: false,
   });
@@ -136,8 +148,9 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
   let base = String(values.target);
   if (base === 'quiver') {
     const [port, admin] = [await freePort(), await freePort()];
-    server = spawn(process.execPath, [CLI, 'serve', '--models', 'ALL', '--workers', String(values.workers), '--log-level', 'warn',
-      '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', '127.0.0.1:0', '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-fair-'))], { stdio: 'inherit' });
+    server = spawn(process.execPath, [CLI, 'serve', '--models', 'ALL', '--workers', String(values.workers), '--log-level', String(values['log-level']),
+      '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', '127.0.0.1:0', '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-fair-'))], { stdio: ['ignore', 'pipe', 'inherit'] });
+    showLogExceptRequests(server);
     base = `http://127.0.0.1:${port}`;
   }
   try {
