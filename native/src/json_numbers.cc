@@ -1,5 +1,6 @@
 #include "json_numbers.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -76,7 +77,8 @@ NumberArrayScan ScanNumberArray(const uint8_t* b, size_t length, size_t at, bool
   auto byte = [b, length](size_t i) -> int { return i < length ? b[i] : -1; };
   bool slow = false;
   std::vector<double> values;
-  values.reserve((length - at) / 8 + 16);
+  // About one number per 8 bytes, and not more than 32 MiB ahead of any number found.
+  values.reserve(std::min<size_t>((length - at) / 8 + 16, size_t{1} << 22));
   std::vector<int64_t> dims(maxRank, -1);  // each level's length, from its first array closed
   std::vector<int64_t> seen(maxRank, 0);   // elements so far in the open array of each level
   int depth = 0;
