@@ -159,3 +159,26 @@ describe('the JSON number scan', () => {
     expect(numberArrayScanner()!(new Uint8Array(Buffer.from('[1,"a"]')), 0, false, 8)).toBeNull();
   });
 });
+
+describe('a worker thread ended while it is in the addon', () => {
+  test('ends; the process goes on (an error the addon cannot throw in an ending thread is dropped, not a crash)', async () => {
+    // Each scan builds its answer with Node-API calls, which fail in a thread being terminated; an
+    // error then thrown by node-addon-api with nowhere to go would abort the whole process.
+    const { Worker } = await import('node:worker_threads');
+    const native = require.resolve('../../src/preprocess/native');
+    const script = `
+      const { numberArrayScanner } = require(${JSON.stringify(native)});
+      const scan = numberArrayScanner();
+      const bytes = new Uint8Array(Buffer.from('[' + Array.from({ length: 20000 }, (_, i) => i * 0.25).join(',') + ']'));
+      require('node:worker_threads').parentPort.postMessage('ready');
+      for (;;) scan(bytes, 0, true, 8);
+    `;
+    for (let i = 0; i < 20; i++) {
+      const worker = new Worker(script, { eval: true });
+      await new Promise((resolve) => worker.once('message', resolve));
+      await new Promise((resolve) => setTimeout(resolve, i % 5));
+      await worker.terminate();
+    }
+    expect(numberArrayScanner()!(new Uint8Array(Buffer.from('[1]')), 0, false, 8)).toEqual({ values: Float64Array.of(1), dims: [1], end: 3 });
+  });
+});
