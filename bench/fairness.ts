@@ -19,47 +19,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Worker } from 'node:worker_threads';
 import { BUILTIN_MODEL_STORE } from '../src/config/schema';
 import { percentile, runLoad, LoadResult } from './load';
 import { childPids, cpuSecondsOf, freePort, machineCpuSeconds, rssOf } from './process-info';
+import { standalone, standaloneServer } from './standalone';
 import type { StandaloneJob, StandaloneResult } from './standalone-worker';
 import { ModelKey, Workload, workloads } from './workloads';
 
 const ROOT = path.join(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const ALL_KEYS: ModelKey[] = ['det', 'rec', 'cls'];
-
-function standalone(job: StandaloneJob): Promise<StandaloneResult> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(path.join(__dirname, 'standalone-worker.js'), { workerData: job });
-    worker.once('message', (m: { ok: boolean; result?: StandaloneResult; error?: string }) => {
-      void worker.terminate();
-      if (m.ok) resolve(m.result!);
-      else reject(new Error(m.error));
-    });
-    worker.once('error', reject);
-  });
-}
-
-/** A standalone one-model HTTP server in its own thread; `stop` ends it. */
-function standaloneServer(job: StandaloneJob): Promise<{ url: string; stop(): Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(path.join(__dirname, 'standalone-worker.js'), { workerData: { ...job, serve: true } });
-    worker.once('error', reject);
-    worker.on('message', (m: { port?: number; ok?: boolean; error?: string }) => {
-      if (m.port) {
-        resolve({
-          url: `http://127.0.0.1:${m.port}`,
-          stop: () => new Promise((done) => {
-            worker.once('message', () => void worker.terminate().then(() => done()));
-            worker.postMessage('stop');
-          }),
-        });
-      } else if (m.ok === false) reject(new Error(m.error));
-    });
-  });
-}
 
 interface Figures {
   throughput: number;

@@ -5,7 +5,9 @@
 // process turns: onnxruntime's own run of that tensor, in process (same session settings as the
 // server's workers). Overhead = the form's median latency at c=1 − the baseline's median run.
 // "pool-only" is the binary body handed to a worker thread of the same pool, without HTTP: the thread
-// hop's and the worker's own share.
+// hop's and the worker's own share. "standalone" is the binary body posted to a one-model node:http
+// server running the same pipeline (standalone-worker.ts), what a user could run instead of Quiver:
+// its overhead is the floor of Node's HTTP with this load client, and Quiver's own cost is above it.
 //
 //   --duration S     seconds per form and round (default 2)
 //   --rounds N       rounds; each figure is the median over them (default 3)
@@ -22,6 +24,7 @@ import { runLoad, LoadResult, percentile } from './load';
 import * as http2 from 'node:http2';
 import { clientConstructors } from '../src/grpc/protos';
 import { GrpcLoadJob, grpcFrame, unaryCall } from './grpc-load-client';
+import { standaloneServer } from './standalone';
 import { workloads } from './workloads';
 import { WorkerPool } from '../src/workers/pool';
 import { transferableBody } from '../src/workers/transfer';
@@ -217,6 +220,12 @@ async function main(): Promise<void> {
       address: `127.0.0.1:${grpcPort}`, connections, durationS: s,
       request: { model_name: 'ocr-cls', model_version: '', id: '', inputs: [{ name: 'x', datatype: 'FP32', shape: SHAPE }], outputs: [], raw_input_contents: [raw.toString('base64')] },
     });
+    const binaryForm = (name: string, url: string) =>
+      http(name, url, binary, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }, async (r) => {
+        const all = Buffer.from(await r.arrayBuffer());
+        const at = Number(r.headers.get('inference-header-content-length'));
+        sameAsBaseline(Array.from(new Float32Array(all.buffer.slice(all.byteOffset + at, all.byteOffset + all.length))), name);
+      });
     const forms: Form[] = [
       http('mms-json', `${base}/predictions/ocr-cls`, mmsJson, { 'content-type': 'application/json' }, async (r) => {
         if (!Array.isArray(await r.json())) throw new Error('mms-json: not the classifier\'s answer');
@@ -227,14 +236,14 @@ async function main(): Promise<void> {
       http('oip-json-f32', `${base}/v2/models/ocr-cls/infer`, oipJsonF32, { 'content-type': 'application/json' }, async (r) => {
         sameAsBaseline(((await r.json()) as { outputs: { data: number[] }[] }).outputs[0].data, 'oip-json-f32');
       }),
-      http('oip-binary', `${base}/v2/models/ocr-cls/infer`, binary, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }, async (r) => {
-        const all = Buffer.from(await r.arrayBuffer());
-        const at = Number(r.headers.get('inference-header-content-length'));
-        sameAsBaseline(Array.from(new Float32Array(all.buffer.slice(all.byteOffset + at, all.byteOffset + all.length))), 'oip-binary');
-      }),
+      binaryForm('oip-binary', `${base}/v2/models/ocr-cls/infer`),
       { name: 'grpc-raw', load: (c, s) => runGrpcLoad(grpcJob(c, s)), check: () => checkGrpc(`127.0.0.1:${grpcPort}`, raw, sameAsBaseline) },
       http('png', `${base}/v2/models/ocr-cls/infer`, png, { 'content-type': 'image/png' }, async () => undefined),
     ];
+    const alone = await standaloneServer({
+      modelDir: path.join(BUILTIN_MODEL_STORE, 'ocr-cls'), contentType: 'application/octet-stream', body: binary, oip: { headerLength: header.length }, clients: 1, seconds: 0,
+    });
+    forms.push(binaryForm('standalone', `${alone.url}/v2/models/ocr-cls/infer`));
     const poolOnly = new PoolOnly(binary, header.length);
     await poolOnly.open();
     forms.push({ name: 'pool-only', load: (c, s) => poolOnly.load(c, s), check: async () => undefined });
@@ -275,7 +284,9 @@ async function main(): Promise<void> {
     const errors = forms.reduce((n, f) => n + c8[f.name].reduce((m, r) => m + r.errors + r.non2xx, 0), 0);
     if (errors > 0) console.log(`errors or non-2xx answers: ${errors}`);
     await poolOnly.close();
-    console.log(`RESULT protocols binary_overhead_ms=${overhead('oip-binary').toFixed(3)} grpc_overhead_ms=${overhead('grpc-raw').toFixed(3)} json_overhead_ms=${overhead('oip-json').toFixed(3)} json_f32_overhead_ms=${overhead('oip-json-f32').toFixed(3)} mms_json_overhead_ms=${overhead('mms-json').toFixed(3)} png_overhead_ms=${overhead('png').toFixed(3)} pool_only_overhead_ms=${overhead('pool-only').toFixed(3)}`);
+    await alone.stop();
+    console.log(`OIP binary over the standalone node:http server: ${(median(c1['oip-binary']) - median(c1.standalone)).toFixed(3)} ms at c=1, throughput ${(median(c8['oip-binary'].map((r) => r.throughput)) / median(c8.standalone.map((r) => r.throughput))).toFixed(2)}x at c=8`);
+    console.log(`RESULT protocols binary_overhead_ms=${overhead('oip-binary').toFixed(3)} grpc_overhead_ms=${overhead('grpc-raw').toFixed(3)} json_overhead_ms=${overhead('oip-json').toFixed(3)} json_f32_overhead_ms=${overhead('oip-json-f32').toFixed(3)} mms_json_overhead_ms=${overhead('mms-json').toFixed(3)} png_overhead_ms=${overhead('png').toFixed(3)} pool_only_overhead_ms=${overhead('pool-only').toFixed(3)} standalone_binary_overhead_ms=${overhead('standalone').toFixed(3)} binary_over_standalone_ms=${(median(c1['oip-binary']) - median(c1.standalone)).toFixed(3)}`);
   } finally {
     server.kill('SIGTERM');
   }

@@ -11,7 +11,8 @@ import { parseModelConfig } from '../src/models/model-config';
 import { selectImageKernels } from '../src/preprocess/kernels';
 import { preprocessImage } from '../src/preprocess/image';
 import { runInference } from '../src/workers/inference';
-import type { ModelSpec } from '../src/workers/messages';
+import type { OipFraming } from '../src/oip/request';
+import type { InferResult, ModelSpec } from '../src/workers/messages';
 import { SessionCache } from '../src/workers/session-cache';
 
 export interface StandaloneJob {
@@ -27,6 +28,8 @@ export interface StandaloneJob {
    * standalone one-model server would: posts { port }, and stops on the message 'stop'.
    */
   serve?: boolean;
+  /** The body is an OIP request (binary when headerLength is set), as `inference-header-content-length` says. */
+  oip?: OipFraming;
 }
 
 export interface StandaloneResult {
@@ -46,8 +49,9 @@ async function main(job: StandaloneJob): Promise<StandaloneResult> {
   const sessions = new SessionCache({ intraOpThreads: 1, interOpThreads: 1 });
   const model = await sessions.ensure(spec);
   const kernels = selectImageKernels('auto').kernels;
-  const once = async (body = job.body) => (await runInference(model, { body: new Uint8Array(body), contentType: job.contentType, requestId: 's', enqueuedAt: Date.now() }, { maxImagePixels: 1e8, kernels })).body;
-  const answer = await once();
+  const once = (body: Uint8Array = new Uint8Array(job.body), oip = job.oip) =>
+    runInference(model, { body, contentType: job.contentType, requestId: 's', enqueuedAt: Date.now(), ...(oip ? { oip } : {}) }, { maxImagePixels: 1e8, kernels });
+  const answer = (await once()).body;
   for (let i = 0; i < 5; i++) await once();
 
   if (job.serve) return serve(once);
@@ -83,17 +87,37 @@ async function main(job: StandaloneJob): Promise<StandaloneResult> {
   return { latencies, ortMs, answer };
 }
 
-function serve(once: (body?: Uint8Array) => Promise<string>): Promise<StandaloneResult> {
+/** The chunks in one buffer whose binary tensors start on an 8-byte boundary, as Quiver reads them (body.ts). */
+function joined(chunks: Buffer[], headerLength: number): Uint8Array {
+  const length = chunks.reduce((n, c) => n + c.length, 0);
+  const start = (8 - (headerLength % 8)) % 8;
+  const out = new Uint8Array(new ArrayBuffer(start + length), start, length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+function serve(once: (body?: Uint8Array, oip?: OipFraming) => Promise<InferResult>): Promise<StandaloneResult> {
   return new Promise((resolve) => {
     let lane: Promise<unknown> = Promise.resolve();
     const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const turn = lane.then(() => once(Buffer.concat(chunks)));
+        const header = req.headers['inference-header-content-length'];
+        const headerLength = typeof header === 'string' ? Number(header) : undefined;
+        const turn = lane.then(() => once(joined(chunks, headerLength ?? 0), headerLength === undefined ? undefined : { headerLength }));
         lane = turn.catch(() => undefined);
         turn.then(
-          (answer) => res.writeHead(200, { 'content-type': 'application/json' }).end(answer),
+          (answer) => {
+            if (!answer.binary) return res.writeHead(200, { 'content-type': answer.contentType }).end(answer.body);
+            const head = Buffer.from(answer.body);
+            res.writeHead(200, { 'content-type': answer.contentType, 'inference-header-content-length': head.length });
+            res.end(Buffer.concat([head, answer.binary]));
+          },
           (err: Error) => res.writeHead(500).end(err.message),
         );
       });
