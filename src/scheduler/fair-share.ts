@@ -46,9 +46,25 @@ export function chargedTime(usedMs: number, ms: number, weight = 1): number {
  */
 export const PREFETCH_MAX_MS = 10;
 
-/** Whether a lane's next task may be sent to its thread before the running task ends. */
-export function mayPrefetch(expectedMs: number | undefined, threadShared = true): boolean {
-  return expectedMs !== undefined && (!threadShared || expectedMs <= PREFETCH_MAX_MS);
+/** Tasks on a thread at once, the running one included. */
+export const MAX_TASKS_ON_THREAD = 4;
+
+/**
+ * How much work a thread that serves one model keeps sent ahead: the time the main thread may take to
+ * send the next task on a loaded machine (a CFS slice, a few ms), so that a short model's thread does not
+ * sleep meanwhile and give its share of the cores to the others.
+ */
+export const AHEAD_COVER_MS = 4;
+
+/**
+ * Whether a lane's next task may be sent to its thread while `ahead` tasks already wait there behind the
+ * running one. On a shared thread one short task at most; on a thread of its own, while those waiting
+ * cover less than AHEAD_COVER_MS.
+ */
+export function mayPrefetch(expectedMs: number | undefined, threadShared = true, ahead = 0): boolean {
+  if (expectedMs === undefined || ahead + 1 >= MAX_TASKS_ON_THREAD) return false;
+  if (threadShared) return ahead === 0 && expectedMs <= PREFETCH_MAX_MS;
+  return ahead === 0 || ahead * expectedMs < AHEAD_COVER_MS;
 }
 
 /** A lane's expected run time after one more run of `ms` (a moving average that follows changes within a few runs). */

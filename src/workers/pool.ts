@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { ClientDisconnectedError, InferenceTimeoutError, WorkerFailedError, fromWireError } from '../errors';
-import { activatedTime, chargedTime, mayPrefetch, nextLane, serviceEstimate } from '../scheduler/fair-share';
+import { MAX_TASKS_ON_THREAD, activatedTime, chargedTime, mayPrefetch, nextLane, serviceEstimate } from '../scheduler/fair-share';
 import type { Abortable } from './cancel-signal';
 import { gpuOfWorker } from './device-probe';
 import type {
@@ -84,8 +84,8 @@ function laneKey(task: SlotTask): string {
 
 const isInfer = (task: SlotTask) => task.kind === 'infer' || task.kind === 'inferBatch';
 
-/** Tasks on the thread at once: the running one and one sent ahead. The worker runs them in turn. */
-const PIPELINE_DEPTH = 2;
+/** Tasks on the thread at once: the running one and those sent ahead (fair-share.ts). The worker runs them in turn. */
+const PIPELINE_DEPTH = MAX_TASKS_ON_THREAD;
 /** The shortest hold of a paced lane (pool.ts held()). */
 const HOLD_QUANTUM_MS = 4;
 
@@ -259,7 +259,7 @@ export class WorkerSlot {
         return;
       }
       const lane = this.lanes.get(key)!;
-      if (ahead && !(isInfer(this.posted[0].entry.task) && isInfer(lane.waiting[0].task) && mayPrefetch(lane.expectedMs, this.modelsServed() > 1))) return;
+      if (ahead && !(this.posted.every((p) => isInfer(p.entry.task)) && isInfer(lane.waiting[0].task) && mayPrefetch(lane.expectedMs, this.modelsServed() > 1, this.posted.length - 1))) return;
       const entry = lane.waiting.shift()!;
       this.queuedCount--;
       this.floorMs = Math.max(this.floorMs, lane.usedMs);

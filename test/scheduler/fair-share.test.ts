@@ -1,4 +1,4 @@
-import { activatedTime, chargedTime, LaneState, mayPrefetch, nextLane, PREFETCH_MAX_MS, serviceEstimate } from '../../src/scheduler/fair-share';
+import { activatedTime, AHEAD_COVER_MS, chargedTime, LaneState, MAX_TASKS_ON_THREAD, mayPrefetch, nextLane, PREFETCH_MAX_MS, serviceEstimate } from '../../src/scheduler/fair-share';
 import { threadsToAdd } from '../../src/scheduler/placement';
 
 /** Runs `lanes` on one thread under the policy until every task ran; returns the order of lane keys. */
@@ -91,6 +91,26 @@ describe('sending a task ahead', () => {
     expect(mayPrefetch(200, false)).toBe(true);
     expect(mayPrefetch(undefined, false)).toBe(false);
     expect(mayPrefetch(200, true)).toBe(false);
+  });
+
+  test('on a shared thread, one task at most waits behind the running one', () => {
+    expect(mayPrefetch(1, true, 0)).toBe(true);
+    expect(mayPrefetch(1, true, 1)).toBe(false);
+  });
+
+  test('on a thread of its own, short tasks go ahead until they cover the main thread\'s slice', () => {
+    const sent = (ms: number) => {
+      let ahead = 0;
+      while (mayPrefetch(ms, false, ahead)) ahead++;
+      return ahead;
+    };
+    // A 1 ms model keeps as many waiting as the thread takes; a 3 ms one two (3 ms < the cover, 6 ms not).
+    expect(sent(1)).toBe(MAX_TASKS_ON_THREAD - 1);
+    expect(sent(3)).toBe(2);
+    expect(3 * 2).toBeGreaterThanOrEqual(AHEAD_COVER_MS);
+    // A long model, one: its run alone covers the hand-over.
+    expect(sent(20)).toBe(1);
+    expect(sent(200)).toBe(1);
   });
 
   test('the expected run time follows the runs within a few', () => {
