@@ -13,6 +13,7 @@ import { encodeOipResponse } from '../oip/response';
 import type { HandlerContext } from './handler-api';
 import type { FailedResult, InferRequest, InferResult } from './messages';
 import type { LoadedModel } from './session-cache';
+import { inNative } from './native-gate';
 
 export interface InferenceOptions {
   maxImagePixels: number;
@@ -165,7 +166,7 @@ const ORT_INPUT_COMPLAINT = /invalid dimensions|invalid rank|unexpected input da
 async function run(model: LoadedModel, feeds: Record<string, TensorData>): Promise<Record<string, TensorData>> {
   const ortFeeds = toOrtFeeds(feeds, model.inputs);
   try {
-    return fromOrt(await model.session.run(ortFeeds));
+    return fromOrt(await inNative(() => model.session.run(ortFeeds)));
   } catch (err) {
     const message = (err as Error).message;
     if (ORT_INPUT_COMPLAINT.test(message)) throw new InvalidInputError(`model "${model.spec.name}" rejected the input: ${message}`);

@@ -19,6 +19,8 @@ export interface WorkerInit {
   fakeGpus?: boolean;
   /** This thread's GPU, set per worker from gpuIds. */
   gpu?: number;
+  /** Held by the thread across onnxruntime's native calls (native-gate.ts), set per worker. */
+  nativeGate?: Int32Array;
 }
 
 /** All a worker needs to load a model by itself, also after it was replaced. */

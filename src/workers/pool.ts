@@ -7,6 +7,7 @@ import { ClientDisconnectedError, InferenceTimeoutError, WorkerFailedError, from
 import { MAX_TASKS_ON_THREAD, activatedTime, chargedTime, mayPrefetch, nextLane, serviceEstimate } from '../scheduler/fair-share';
 import type { Abortable } from './cancel-signal';
 import { gpuOfWorker } from './device-probe';
+import { NativeGate, closeNativeGate, newNativeGate, openNativeGate } from './native-gate';
 import type {
   InferBatchResult, InferRequest, InferResult, LoadResult, LoadTask, ModelSpec, SessionsResult, SessionsTask, UnloadResult, UnloadTask, WarmUpResult, WarmUpTask, WorkerInit,
   WorkerResult, WorkerTask,
@@ -88,6 +89,8 @@ const isInfer = (task: SlotTask) => task.kind === 'infer' || task.kind === 'infe
 const PIPELINE_DEPTH = MAX_TASKS_ON_THREAD;
 /** The shortest hold of a paced lane (pool.ts held()). */
 const HOLD_QUANTUM_MS = 4;
+/** How long close() waits for a run in progress: past it, the thread is ended anyway (its process is exiting). */
+const CLOSE_WAIT_MS = 30_000;
 
 /**
  * A worker's young generation. V8 grows it to tens of MiB per thread while a thread allocates, and what it
@@ -124,6 +127,8 @@ export class WorkerSlot {
   private usageFrom = 0;
   private paces: ReadonlyMap<string, number> = new Map();
   private holdTimer: NodeJS.Timeout | undefined;
+  /** The thread is ended only through it (native-gate.ts). */
+  private readonly gate: NativeGate = newNativeGate();
 
   constructor(readonly id: number, init: WorkerInit, events: WorkerEvents = {}) {
     this.piscina = new Piscina({
@@ -135,10 +140,11 @@ export class WorkerSlot {
       concurrentTasksPerWorker: PIPELINE_DEPTH,
       // Its run and wait histograms cost the event loop on every task, and nothing reads them.
       recordTiming: false,
-      workerData: { ...init, gpu: gpuOfWorker(id, init.gpuIds ?? []) },
+      workerData: { ...init, gpu: gpuOfWorker(id, init.gpuIds ?? []), nativeGate: this.gate },
       resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB, ...(init.heapLimitMb > 0 ? { maxOldGenerationSizeMb: init.heapLimitMb } : {}) },
     });
     this.piscina.on('workerCreate', () => {
+      openNativeGate(this.gate);
       if (++this.threadsStarted > 1) {
         // A new thread has no sessions: the next request of each model carries its spec again.
         this.threadHas.clear();
@@ -224,7 +230,14 @@ export class WorkerSlot {
   /** Ends the thread when `entry` is the task it runs (piscina starts a new one); a task sent ahead waits for it. */
   private endIfRunning(entry: Waiting): void {
     const head = this.posted[0];
-    if (head?.entry === entry && !head.ahead) void this.piscina.threads[0]?.terminate();
+    if (head?.entry === entry && !head.ahead) void this.endThread();
+  }
+
+  /** Ends the thread once it is outside onnxruntime (native-gate.ts); piscina starts a new one. */
+  private async endThread(): Promise<void> {
+    const thread = this.piscina.threads[0];
+    if (!thread) return;
+    if (await closeNativeGate(this.gate, Infinity, () => this.piscina.threads[0] === thread)) await thread.terminate();
   }
 
   /** The wire message: requests by key, with the spec only where this thread has not loaded the model. */
@@ -294,10 +307,12 @@ export class WorkerSlot {
         this.threadHas.clear();
         this.done(posted, false);
         if (posted.ahead && !entry.signal?.aborted && !entry.resent) {
-          // It never started: first in its lane again, for the new thread. Once: a task piscina refuses
-          // itself (a body that cannot be cloned) would otherwise be sent again for ever.
+          // It never started: back in its lane in arrival order (the tasks sent ahead of it fail in turn),
+          // for the new thread. Once: a task piscina refuses itself (a body that cannot be cloned) would
+          // otherwise be sent again for ever.
           entry.resent = true;
-          lane.waiting.unshift(entry);
+          const at = lane.waiting.findIndex((w) => w.seq > entry.seq);
+          lane.waiting.splice(at < 0 ? lane.waiting.length : at, 0, entry);
           this.queuedCount++;
           if (!this.lanes.has(key)) this.lanes.set(key, lane);
         } else {
@@ -389,9 +404,11 @@ export class WorkerSlot {
     this.next();
   }
 
-  close(): Promise<void> {
+  /** Ends the thread, after the onnxruntime call it is in, if any, returns (within `CLOSE_WAIT_MS`). */
+  async close(): Promise<void> {
     clearTimeout(this.holdTimer);
-    return this.piscina.destroy();
+    await closeNativeGate(this.gate, CLOSE_WAIT_MS);
+    await this.piscina.destroy();
   }
 }
 

@@ -6,6 +6,7 @@ import { InvalidModelArchiveError, WorkerFailedError } from '../errors';
 import type { TensorInfo } from '../preprocess/tensor-types';
 import { ModelHandler, asModelHandler } from './handler-api';
 import type { ModelSpec } from './messages';
+import { inNative } from './native-gate';
 
 export interface LoadedModel {
   spec: ModelSpec;
@@ -65,9 +66,10 @@ export class SessionCache {
 
   /** Sets onnxruntime up on this thread (environment, allocators), so later loads measure only themselves. */
   warmUp(): Promise<void> {
-    this.warm ??= ort.InferenceSession.create(WARM_UP_MODEL, {
-      executionProviders: ['cpu'], intraOpNumThreads: this.settings.intraOpThreads, interOpNumThreads: this.settings.interOpThreads,
-    }).then(async (session) => {
+    this.warm ??= inNative(async () => {
+      const session = await ort.InferenceSession.create(WARM_UP_MODEL, {
+        executionProviders: ['cpu'], intraOpNumThreads: this.settings.intraOpThreads, interOpNumThreads: this.settings.interOpThreads,
+      });
       await session.run({ x: new ort.Tensor('float32', new Float32Array(1), [1]) });
       await session.release();
     });
@@ -135,7 +137,7 @@ export class SessionCache {
       // 304 MiB with it and 206 without, at the same speed (1280×960 page, measured).
       enableMemPattern: false,
     };
-    const onCpu = () => ort.InferenceSession.create(spec.modelPath, { ...options, executionProviders: ['cpu'] });
+    const onCpu = () => inNative(() => ort.InferenceSession.create(spec.modelPath, { ...options, executionProviders: ['cpu'] }));
     if (spec.device !== 'cuda') return { session: await onCpu(), device: 'cpu' };
     const gpu = this.settings.gpu;
     if (gpu === undefined) return { session: await onCpu(), device: 'cpu', deviceFallback: 'its worker thread has no GPU' };
@@ -145,7 +147,7 @@ export class SessionCache {
     }
     try {
       // Nodes the CUDA provider cannot run stay on the CPU, as onnxruntime places them.
-      return { session: await ort.InferenceSession.create(spec.modelPath, { ...options, executionProviders: [{ name: 'cuda', deviceId: gpu }, 'cpu'] }), device: 'cuda' };
+      return { session: await inNative(() => ort.InferenceSession.create(spec.modelPath, { ...options, executionProviders: [{ name: 'cuda', deviceId: gpu }, 'cpu'] })), device: 'cuda' };
     } catch (err) {
       const reason = `onnxruntime's CUDA provider failed on GPU ${gpu}: ${(err as Error).message.split('\n')[0]}`;
       return { session: await onCpu(), device: 'cpu', deviceFallback: reason };
@@ -169,7 +171,7 @@ export class SessionCache {
     const model = this.loaded.get(key);
     if (!model) return false;
     this.loaded.delete(key);
-    await model.session.release();
+    await inNative(() => model.session.release());
     return true;
   }
 }

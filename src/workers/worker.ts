@@ -1,6 +1,7 @@
 // Entry of a pool worker thread: runs load, unload and infer tasks against its own sessions.
 // Every failure is returned as data, so a bad request never takes the thread down.
 import { workerData } from 'piscina';
+import { useNativeGate } from './native-gate';
 import { toWireError } from '../errors';
 import { kernelsForSession, selectImageKernels } from '../preprocess/kernels';
 import { loadNative, releaseFreeMemory } from '../preprocess/native';
@@ -11,6 +12,7 @@ import { LoadedModel, SessionCache } from './session-cache';
 import { currentThreadId } from './thread-cpu';
 
 const init = workerData as WorkerInit;
+useNativeGate(init.nativeGate);
 const sessions = new SessionCache({ intraOpThreads: init.intraOpThreads, interOpThreads: init.interOpThreads, gpu: init.gpu, fakeGpu: init.fakeGpus });
 const imageKernels = selectImageKernels(init.preprocessBackend, init.fakeGpus ? undefined : init.gpu);
 process.on('exit', () => imageKernels.close());

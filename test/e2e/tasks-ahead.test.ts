@@ -26,12 +26,16 @@ test('many short requests at once each get their own answer', async () => {
 test('tasks waiting behind one that ends its thread run on the thread that replaces it', async () => {
   const slow = faulty(1000, 300);
   await new Promise((r) => setTimeout(r, 50));
-  // While the slow run goes, all three are sent to the thread; the first ends it when it starts.
-  const [dying, ...behind] = await Promise.all([faulty(3000), faulty(11), faulty(12)]);
+  // While the slow run goes, all four are sent to the thread (the last waits in the lane); the first ends it when it starts.
+  const order: number[] = [];
+  const inOrder = (x: number) => faulty(x).then((r) => (order.push(x), r));
+  const [dying, ...behind] = await Promise.all([faulty(3000), inOrder(11), inOrder(12), inOrder(13)]);
   expect(await json(await slow)).toEqual({ y: 1001 });
   expect(dying.status).toBe(500);
   expect(await json(dying)).toMatchObject({ type: 'WorkerException' });
-  expect(await Promise.all(behind.map((r) => json(r)))).toEqual([{ y: 12 }, { y: 13 }]);
+  expect(await Promise.all(behind.map((r) => json(r)))).toEqual([{ y: 12 }, { y: 13 }, { y: 14 }]);
+  // Sent again in the order they came.
+  expect(order).toEqual([11, 12, 13]);
   expect(await json(await faulty(3))).toEqual({ y: 4 });
 });
 
