@@ -11,6 +11,7 @@ import { CancelSignal } from '../workers/cancel-signal';
 import { OIP_EXTENSIONS } from '../http/oip';
 import { deadlineOf, grpcError, meshModelId, unary } from './calls';
 import { ModelInferRequest, inferRequestBody, inferResponse } from './tensors';
+import { epochMs } from '../workers/clock';
 
 interface NamedRequest {
   name: string;
@@ -98,7 +99,7 @@ function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean): 
     scheduler.readiness(t.name, t.version);
     const { body, headerLength } = inferRequestBody(req);
     const result = await scheduler.infer(t.name, t.version, {
-      body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: Date.now(), oip: { headerLength },
+      body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: epochMs(), oip: { headerLength },
     }, deadline, cancelled);
     return inferResponse(result.body, result.binary);
   };

@@ -6,6 +6,7 @@ import type { InferOutcome, ModelScheduler } from '../scheduler/scheduler';
 import type { RequestLocals } from './access-log';
 import { Payload, requestPayloads } from './request-body';
 import { clientGone } from './client-gone';
+import { epochMs } from '../workers/clock';
 
 const CUSTOM_ATTRIBUTES = 'x-amzn-sagemaker-custom-attributes';
 const MAX_CUSTOM_ATTRIBUTES = 1024;
@@ -40,7 +41,7 @@ export async function invokeModel(
       contentType: payload.contentType,
       customAttributes,
       requestId: context.requestId,
-      enqueuedAt: Date.now(),
+      enqueuedAt: epochMs(),
     }, Infinity, gone);
   if (payloads.length > 1) {
     const outcomes = await Promise.allSettled(payloads.map(run));

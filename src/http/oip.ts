@@ -12,6 +12,7 @@ import { RequestWithBody, header, sendOk } from './invoke';
 import { readBody } from './body';
 import type { InflightBytes } from './inflight';
 import { SERVER_NAME, SERVER_VERSION } from '../version';
+import { epochMs } from '../workers/clock';
 
 /**
  * Only what is implemented: clients switch features on from this list. The statistics endpoints are
@@ -98,7 +99,7 @@ export async function inferOip(
     body,
     contentType: header(req, 'content-type') ?? 'application/json',
     requestId: context.requestId,
-    enqueuedAt: Date.now(),
+    enqueuedAt: epochMs(),
     oip: { headerLength },
   }, Infinity, clientGone(res));
   context.timings = result.timings;

@@ -36,6 +36,7 @@ import { InferenceStatistics, VersionStatistics } from './statistics';
 import { DeviceChoice, DeviceRequest, chooseDevice, gpuCandidates } from './devices';
 import { DeviceBudgets, GpuBudgetStatus } from './device-budgets';
 import { DeviceProbe, gpuOfWorker } from '../workers/device-probe';
+import { epochMs } from '../workers/clock';
 
 export interface RegisterRequest {
   url: string;
@@ -1043,7 +1044,7 @@ export class ModelScheduler {
     try {
       // Not a client's request: it is left out of the statistics.
       await this.run(name, undefined, {
-        body: request.body, contentType: 'application/octet-stream', requestId: `warm-up-${name}`, enqueuedAt: Date.now(), oip: { headerLength: request.headerLength },
+        body: request.body, contentType: 'application/octet-stream', requestId: `warm-up-${name}`, enqueuedAt: epochMs(), oip: { headerLength: request.headerLength },
       }, deadline, undefined, false);
       return true;
     } catch (err) {

@@ -14,6 +14,7 @@ import type { HandlerContext } from './handler-api';
 import type { FailedResult, InferRequest, InferResult } from './messages';
 import type { LoadedModel } from './session-cache';
 import { inNative } from './native-gate';
+import { epochMs } from './clock';
 
 export interface InferenceOptions {
   maxImagePixels: number;
@@ -59,7 +60,7 @@ async function prepareOip(model: LoadedModel, request: InferRequest, options: In
     name: model.spec.name, inputs: model.inputs, outputs: model.outputs, takesImages: model.spec.config.image !== undefined,
   }, { allowNonFinite: model.spec.config.allowNonFinite });
   // Triton's timeout is the wait before the run: past it the request is dropped, not run late.
-  const waitedMs = Date.now() - request.enqueuedAt;
+  const waitedMs = Math.round(epochMs() - request.enqueuedAt);
   if (decoded.timeoutUs !== undefined && waitedMs > decoded.timeoutUs / 1000) {
     throw new RequestTimeoutError(`the request waited ${waitedMs} ms before its run, past its timeout of ${decoded.timeoutUs / 1000} ms; it was not run`);
   }
@@ -130,7 +131,7 @@ interface PreparedRequest {
 }
 
 async function prepare(model: LoadedModel, request: InferRequest, options: InferenceOptions, reuseScratch: boolean): Promise<PreparedRequest> {
-  const started = Date.now();
+  const started = epochMs();
   const t0 = performance.now();
   const ctx: HandlerContext = {
     model: { name: model.spec.name, version: model.spec.version, dir: path.dirname(model.spec.modelPath) },
