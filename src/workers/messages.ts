@@ -1,4 +1,5 @@
 // Every message that crosses the thread boundary between the server and a pool worker.
+import type { MessagePort } from 'node:worker_threads';
 import type { PreprocessBackend } from '../config/schema';
 import type { WireError } from '../errors';
 import type { ModelConfig } from '../models/model-config';
@@ -85,6 +86,28 @@ export interface InferBatchTask {
   key: string;
   model?: ModelSpec;
   requests: InferRequest[];
+}
+
+/** piscina's one task: the thread takes its tasks on `port` from now on (task-port.ts). */
+export interface ConnectTask {
+  kind: 'connect';
+  port: MessagePort;
+}
+
+export interface ConnectResult {
+  ok: true;
+  kind: 'connect';
+}
+
+/** A task on a thread's port, answered by a PortAnswer with the same id. */
+export interface PortTask {
+  id: number;
+  task: WorkerTask;
+}
+
+export interface PortAnswer {
+  id: number;
+  result: WorkerResult;
 }
 
 export type WorkerTask = LoadTask | UnloadTask | WarmUpTask | SessionsTask | InferTask | InferBatchTask;

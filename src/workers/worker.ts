@@ -1,4 +1,4 @@
-// Entry of a pool worker thread: runs load, unload and infer tasks against its own sessions.
+// Entry of a pool worker thread: runs load, unload and infer tasks against its own sessions, taken on its task port.
 // Every failure is returned as data, so a bad request never takes the thread down.
 import { workerData } from 'piscina';
 import { useNativeGate } from './native-gate';
@@ -7,7 +7,10 @@ import { kernelsForSession, selectImageKernels } from '../preprocess/kernels';
 import { loadNative, releaseFreeMemory } from '../preprocess/native';
 import { peakResidentBytes, residentBytes, resetPeakResident } from './process-memory';
 import { runBatch, runInference } from './inference';
-import type { InferBatchResult, InferResult, LoadResult, WorkerInit, WorkerResult, WorkerTask } from './messages';
+import type { MessagePort } from 'node:worker_threads';
+import type {
+  ConnectResult, ConnectTask, InferBatchResult, InferResult, LoadResult, PortAnswer, PortTask, WorkerInit, WorkerResult, WorkerTask,
+} from './messages';
 import { LoadedModel, SessionCache } from './session-cache';
 import { currentThreadId } from './thread-cpu';
 
@@ -79,13 +82,29 @@ async function measuredFirstRun<T extends InferResult | InferBatchResult>(model:
   return { ...result, firstRunBytes: Math.max(0, residentBytes() - before), ...gpu };
 }
 
-// The pool sends a short task ahead while one runs (pool.ts): tasks run one after another, in the order sent.
+// The pool sends short tasks ahead while one runs (pool.ts): tasks run one after another, in the order sent.
 let turn: Promise<unknown> = Promise.resolve();
 
-export default function handleTaskInTurn(task: WorkerTask): Promise<WorkerResult> {
+function handleTaskInTurn(task: WorkerTask): Promise<WorkerResult> {
   const result = turn.then(() => handleTask(task));
   turn = result;
   return result;
+}
+
+/** piscina's task: from now on this thread's tasks come on `port` (task-port.ts). */
+export default function connect(task: ConnectTask): ConnectResult {
+  task.port.on('message', (message: PortTask) => void answer(task.port, message));
+  return { ok: true, kind: 'connect' };
+}
+
+async function answer(port: MessagePort, { id, task }: PortTask): Promise<void> {
+  const result = await handleTaskInTurn(task);
+  try {
+    // Output sections are copied, as piscina did: moving onnxruntime-node's output buffers was not tried.
+    port.postMessage({ id, result } satisfies PortAnswer);
+  } catch (err) {
+    port.postMessage({ id, result: { ok: false, error: toWireError(err, 'InferenceFailed') } } satisfies PortAnswer);
+  }
 }
 
 async function handleTask(task: WorkerTask): Promise<WorkerResult> {
