@@ -8,6 +8,7 @@
 // hop's and the worker's own share. "standalone" is the binary body posted to a one-model node:http
 // server running the same pipeline (standalone-worker.ts), what a user could run instead of Quiver:
 // its overhead is the floor of Node's HTTP with this load client, and Quiver's own cost is above it.
+// "standalone-grpc" is the same for gRPC: a one-model grpc-js server, ModelInfer decoded as Quiver decodes it.
 //
 //   --duration S     seconds per form and round (default 2)
 //   --rounds N       rounds; each figure is the median over them (default 3)
@@ -216,8 +217,8 @@ async function main(): Promise<void> {
     const sameAsBaseline = (got: number[], name: string) => {
       if (got.length !== expected.length || got.some((v, i) => Math.abs(v - expected[i]) > 1e-5)) throw new Error(`${name}: answer ${got} differs from onnxruntime's ${expected}`);
     };
-    const grpcJob = (connections: number, s: number): GrpcLoadJob => ({
-      address: `127.0.0.1:${grpcPort}`, connections, durationS: s,
+    const grpcJob = (connections: number, s: number, address = `127.0.0.1:${grpcPort}`): GrpcLoadJob => ({
+      address, connections, durationS: s,
       request: { model_name: 'ocr-cls', model_version: '', id: '', inputs: [{ name: 'x', datatype: 'FP32', shape: SHAPE }], outputs: [], raw_input_contents: [raw.toString('base64')] },
     });
     const binaryForm = (name: string, url: string) =>
@@ -244,6 +245,10 @@ async function main(): Promise<void> {
       modelDir: path.join(BUILTIN_MODEL_STORE, 'ocr-cls'), contentType: 'application/octet-stream', body: binary, oip: { headerLength: header.length }, clients: 1, seconds: 0,
     });
     forms.push(binaryForm('standalone', `${alone.url}/v2/models/ocr-cls/infer`));
+    const aloneGrpc = await standaloneServer({
+      modelDir: path.join(BUILTIN_MODEL_STORE, 'ocr-cls'), contentType: 'application/octet-stream', body: binary, oip: { headerLength: header.length }, clients: 1, seconds: 0, serveGrpc: true,
+    });
+    forms.push({ name: 'standalone-grpc', load: (c, s) => runGrpcLoad(grpcJob(c, s, aloneGrpc.address)), check: () => checkGrpc(aloneGrpc.address, raw, sameAsBaseline) });
     const poolOnly = new PoolOnly(binary, header.length);
     await poolOnly.open();
     forms.push({ name: 'pool-only', load: (c, s) => poolOnly.load(c, s), check: async () => undefined });
@@ -272,12 +277,12 @@ async function main(): Promise<void> {
     console.log(`\nPP-OCR classifier, tensor [${SHAPE}] (raw ${raw.length} B, OIP JSON ${oipJson.length} B, OIP JSON as float32 reprs ${oipJsonF32.length} B, MMS JSON ${mmsJson.length} B, PNG ${png.length} B); ${rounds} rounds of ${seconds} s, medians`);
     console.log(`in-process onnxruntime run, c=1: p50 ${runMs.toFixed(3)} ms`);
     console.log(`transport floors, c=1 p50 (load client + server, no model): HTTP GET /v2/health/live ${median(httpFloors).toFixed(3)} ms, gRPC ServerLive ${median(grpcFloors).toFixed(3)} ms`);
-    console.log('form        c=1 p50 ms  overhead ms   c=8 req/s   c=8 p50 ms  c=8 p99 ms  c=8 vs in-process');
+    console.log('form            c=1 p50 ms  overhead ms   c=8 req/s   c=8 p50 ms  c=8 p99 ms  c=8 vs in-process');
     const inProcess8 = median(c8['in-process'].map((r) => r.throughput));
     for (const name of [...forms.map((f) => f.name), 'in-process']) {
       const t8 = median(c8[name].map((r) => r.throughput));
       console.log(
-        `${name.padEnd(11)} ${median(c1[name]).toFixed(3).padStart(10)}  ${(name === 'in-process' ? 0 : overhead(name)).toFixed(3).padStart(11)}  ${t8.toFixed(1).padStart(10)}  ` +
+        `${name.padEnd(15)} ${median(c1[name]).toFixed(3).padStart(10)}  ${(name === 'in-process' ? 0 : overhead(name)).toFixed(3).padStart(11)}  ${t8.toFixed(1).padStart(10)}  ` +
         `${median(c8[name].map((r) => r.p50)).toFixed(2).padStart(10)}  ${median(c8[name].map((r) => r.p99)).toFixed(2).padStart(10)}  ${(t8 / inProcess8).toFixed(2).padStart(8)}`,
       );
     }
@@ -285,8 +290,11 @@ async function main(): Promise<void> {
     if (errors > 0) console.log(`errors or non-2xx answers: ${errors}`);
     await poolOnly.close();
     await alone.stop();
+    await aloneGrpc.stop();
     console.log(`OIP binary over the standalone node:http server: ${(median(c1['oip-binary']) - median(c1.standalone)).toFixed(3)} ms at c=1, throughput ${(median(c8['oip-binary'].map((r) => r.throughput)) / median(c8.standalone.map((r) => r.throughput))).toFixed(2)}x at c=8`);
-    console.log(`RESULT protocols binary_overhead_ms=${overhead('oip-binary').toFixed(3)} grpc_overhead_ms=${overhead('grpc-raw').toFixed(3)} json_overhead_ms=${overhead('oip-json').toFixed(3)} json_f32_overhead_ms=${overhead('oip-json-f32').toFixed(3)} mms_json_overhead_ms=${overhead('mms-json').toFixed(3)} png_overhead_ms=${overhead('png').toFixed(3)} pool_only_overhead_ms=${overhead('pool-only').toFixed(3)} standalone_binary_overhead_ms=${overhead('standalone').toFixed(3)} binary_over_standalone_ms=${(median(c1['oip-binary']) - median(c1.standalone)).toFixed(3)}`);
+    const grpcOverStandalone = median(c1['grpc-raw']) - median(c1['standalone-grpc']);
+    console.log(`gRPC over the standalone grpc-js server: ${grpcOverStandalone.toFixed(3)} ms at c=1, throughput ${(median(c8['grpc-raw'].map((r) => r.throughput)) / median(c8['standalone-grpc'].map((r) => r.throughput))).toFixed(2)}x at c=8`);
+    console.log(`RESULT protocols binary_overhead_ms=${overhead('oip-binary').toFixed(3)} grpc_overhead_ms=${overhead('grpc-raw').toFixed(3)} json_overhead_ms=${overhead('oip-json').toFixed(3)} json_f32_overhead_ms=${overhead('oip-json-f32').toFixed(3)} mms_json_overhead_ms=${overhead('mms-json').toFixed(3)} png_overhead_ms=${overhead('png').toFixed(3)} pool_only_overhead_ms=${overhead('pool-only').toFixed(3)} standalone_binary_overhead_ms=${overhead('standalone').toFixed(3)} binary_over_standalone_ms=${(median(c1['oip-binary']) - median(c1.standalone)).toFixed(3)} standalone_grpc_overhead_ms=${overhead('standalone-grpc').toFixed(3)} grpc_over_standalone_ms=${grpcOverStandalone.toFixed(3)}`);
   } finally {
     server.kill('SIGTERM');
   }

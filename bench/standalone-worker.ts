@@ -6,7 +6,11 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import * as grpc from '@grpc/grpc-js';
 import * as ort from 'onnxruntime-node';
+import { widenConnectionWindows, widenStreamWindow } from '../src/grpc/flow-control';
+import { serviceDefinitions } from '../src/grpc/protos';
+import { ModelInferRequest, inferRequestBody, inferResponse } from '../src/grpc/tensors';
 import { parseModelConfig } from '../src/models/model-config';
 import { selectImageKernels } from '../src/preprocess/kernels';
 import { preprocessImage } from '../src/preprocess/image';
@@ -28,6 +32,8 @@ export interface StandaloneJob {
    * standalone one-model server would: posts { port }, and stops on the message 'stop'.
    */
   serve?: boolean;
+  /** Serve it as a one-model grpc-js server instead: ModelInfer only, the request decoded as Quiver's gRPC path does. */
+  serveGrpc?: boolean;
   /** The body is an OIP request (binary when headerLength is set), as `inference-header-content-length` says. */
   oip?: OipFraming;
 }
@@ -54,6 +60,7 @@ async function main(job: StandaloneJob): Promise<StandaloneResult> {
   const answer = (await once()).body;
   for (let i = 0; i < 5; i++) await once();
 
+  if (job.serveGrpc) return serveGrpc(once);
   if (job.serve) return serve(once);
 
   const ortMs: number[] = [];
@@ -127,6 +134,34 @@ function serve(once: (body?: Uint8Array, oip?: OipFraming) => Promise<InferResul
     parentPort!.on('message', (m) => {
       if (m === 'stop') server.close(() => resolve({ latencies: [], ortMs: [], answer: '' }));
       server.closeAllConnections();
+    });
+  });
+}
+
+function serveGrpc(once: (body?: Uint8Array, oip?: OipFraming) => Promise<InferResult>): Promise<StandaloneResult> {
+  return new Promise((resolve, reject) => {
+    let lane: Promise<unknown> = Promise.resolve();
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 });
+    server.addService(serviceDefinitions().inference, {
+      ModelInfer: (call: grpc.ServerUnaryCall<ModelInferRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        const { body, headerLength } = inferRequestBody(call.request);
+        const turn = lane.then(() => once(body, { headerLength }));
+        lane = turn.catch(() => undefined);
+        turn.then(
+          (answer) => callback(null, inferResponse(answer.body, answer.binary)),
+          (err: Error) => callback({ code: grpc.status.INTERNAL, details: err.message }),
+        );
+      },
+    });
+    // The HTTP/2 windows Quiver's listener opens (flow-control.ts): a 110 KB tensor waits on no WINDOW_UPDATE.
+    widenStreamWindow(server);
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) return reject(err);
+      widenConnectionWindows(server);
+      parentPort!.postMessage({ port });
+    });
+    parentPort!.on('message', (m) => {
+      if (m === 'stop') server.tryShutdown(() => resolve({ latencies: [], ortMs: [], answer: '' }));
     });
   });
 }

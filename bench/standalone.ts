@@ -16,15 +16,16 @@ export function standalone(job: StandaloneJob): Promise<StandaloneResult> {
   });
 }
 
-/** A standalone one-model HTTP server in its own thread; `stop` ends it. */
-export function standaloneServer(job: StandaloneJob): Promise<{ url: string; stop(): Promise<void> }> {
+/** A standalone one-model HTTP (or, with `serveGrpc`, gRPC) server in its own thread; `stop` ends it. */
+export function standaloneServer(job: StandaloneJob): Promise<{ url: string; address: string; stop(): Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(path.join(__dirname, 'standalone-worker.js'), { workerData: { ...job, serve: true } });
+    const worker = new Worker(path.join(__dirname, 'standalone-worker.js'), { workerData: job.serveGrpc ? job : { ...job, serve: true } });
     worker.once('error', reject);
     worker.on('message', (m: { port?: number; ok?: boolean; error?: string }) => {
       if (m.port) {
         resolve({
           url: `http://127.0.0.1:${m.port}`,
+          address: `127.0.0.1:${m.port}`,
           stop: () => new Promise((done) => {
             worker.once('message', () => void worker.terminate().then(() => done()));
             worker.postMessage('stop');
