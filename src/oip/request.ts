@@ -33,6 +33,8 @@ export interface OipRequest {
 /** How the body is framed: JSON only, JSON header plus binary sections, or (0) the raw input alone. */
 export interface OipFraming {
   headerLength?: number;
+  /** Set by the scheduler: the model batches on its first dimension, as its Triton config says. */
+  batched?: boolean;
 }
 
 type Json = Record<string, unknown>;

@@ -16,6 +16,8 @@ export interface OipResponseOptions {
   outputs?: RequestedOutput[];
   binaryOutput: boolean;
   id?: string;
+  /** The model batches on its first dimension (its Triton config has max_batch_size > 0). */
+  batched?: boolean;
 }
 
 /** Stands in for an exact integer array in the text JSON.stringify writes; the nonce keeps an output string from meaning one. */
@@ -39,13 +41,17 @@ function jsonValues(t: TensorData): (number | boolean | string)[] {
 }
 
 /**
- * Triton's classification extension: for each row of the last dimension, its `classes` highest values
- * (ties by index) as "value:index[:label]", a BYTES tensor of shape [..., classes]. Floats are written as
- * Triton writes them (six decimals), integers whole.
+ * Triton's classification extension: the `classes` highest values (ties by index) as
+ * "value:index[:label]", a BYTES tensor. As Triton ranks them: a model that batches on its first dimension
+ * gets one ranking per batch entry over all its other elements (shape [batch, k]); any other model one
+ * ranking over the whole tensor (shape [k]); indexes count into those flattened elements. Floats are
+ * written as Triton writes them (six decimals), integers whole.
  */
-export function classified(t: TensorData, classes: number, labels: readonly string[] | undefined, name: string): TensorData {
-  if (t.type === 'string' || t.dims.length === 0) throw new InvalidInputError(`output "${name}" is not a tensor of numbers with a class dimension: it cannot be classified`);
-  const width = t.dims[t.dims.length - 1];
+export function classified(t: TensorData, classes: number, labels: readonly string[] | undefined, name: string, batched = false): TensorData {
+  if (t.type === 'string') throw new InvalidInputError(`output "${name}" is not a tensor of numbers: it cannot be classified`);
+  const byEntry = batched && t.dims.length > 0;
+  const rows = byEntry ? t.dims[0] : 1;
+  const width = (byEntry ? t.dims.slice(1) : t.dims).reduce((a, b) => a * b, 1);
   const k = Math.min(classes, width);
   const values: number[] = t.type === 'float16' ? Array.from(t.data as Uint16Array, halfToNumber) : Array.from(t.data as Float32Array, Number);
   const float = t.type === 'float16' || t.type === 'float32' || t.type === 'float64';
@@ -54,7 +60,7 @@ export function classified(t: TensorData, classes: number, labels: readonly stri
   const rank = (i: number) => (Number.isNaN(values[i]) ? -Infinity : values[i]);
   const text = (i: number) => (float ? values[i].toFixed(6) : big ? (t.data as BigInt64Array)[i].toString() : String(values[i]));
   const out: string[] = [];
-  for (let row = 0; row * width < values.length; row++) {
+  for (let row = 0; row < rows; row++) {
     const base = row * width;
     const order = Array.from({ length: width }, (_, i) => i).sort((a, b) => rank(base + b) - rank(base + a) || a - b);
     for (const index of order.slice(0, k)) {
@@ -62,7 +68,7 @@ export function classified(t: TensorData, classes: number, labels: readonly stri
       out.push(`${text(base + index)}:${index}${label !== undefined ? `:${label}` : ''}`);
     }
   }
-  return { type: 'string', dims: [...t.dims.slice(0, -1), k], data: out };
+  return { type: 'string', dims: byEntry ? [rows, k] : [k], data: out };
 }
 
 /** BYTES in binary: each element a 4-byte little-endian length, then its bytes. */
@@ -93,7 +99,7 @@ export function encodeOipResponse(
   const described = chosen.map(({ name, binary, classes }) => {
     const produced = outputs[name];
     if (!produced) throw new InvalidInputError(`the model did not produce output "${name}"`);
-    const t = classes !== undefined ? classified(produced, classes, model.labels, name) : produced;
+    const t = classes !== undefined ? classified(produced, classes, model.labels, name, options.batched) : produced;
     const head = { name, datatype: oipDatatype(t.type), shape: t.dims };
     if (!binary) {
       const text = t.type === 'int64' || t.type === 'uint64' ? exactIntegers(t.data as BigInt64Array) : undefined;

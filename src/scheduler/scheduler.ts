@@ -29,6 +29,7 @@ import { LoadCostModel, MeasuredLoad } from './cost-model';
 import { Lease, LifeEntry, ModelLifecycle } from './lifecycle';
 import { RequestAdmission } from './admission';
 import { DispatchHost, configureBatching, dispatch } from './dispatch';
+import { canBatch } from './batching';
 import { autoscaleStep } from './autoscale';
 import { warmUpRequest } from './warm-up';
 import { CpuPacer } from './cpu-pacer';
@@ -976,6 +977,8 @@ export class ModelScheduler {
       placement.hits++;
       placement.lastUsed = Date.now();
       this.hits.set(record.id, (this.hits.get(record.id) ?? 0) + 1);
+      // OIP answers (classification) follow the model's Triton config: batched when this generation batches.
+      if (request.oip) request.oip = { ...request.oip, batched: placement.batcher !== undefined };
       const result = await dispatch(placement, request, Math.max(1, deadline - Date.now()), this.dispatchHost, cancel);
       placement.lastPreprocessPath = result.preprocessPath;
       if (count(record)) this.statistics.success(record.id, performance.now() - started, result.timings, result.batchSize);
@@ -1025,7 +1028,8 @@ export class ModelScheduler {
       version: record.version ?? '',
       inputs: record.io!.inputs,
       outputs: record.io!.outputs,
-      batchSize: this.lifecycle.entry(record)?.current?.batcher ? settings.batchSize : 1,
+      // From the settings, not the loaded generation: an evicted model's config says what it will do when back.
+      batchSize: settings.batchSize > 1 && canBatch(record.io!.inputs.map((i) => i.shape)) ? settings.batchSize : 1,
       maxBatchDelayMs: settings.maxBatchDelayMs,
       workers: Math.max(1, settings.minWorkers),
       modelFile: record.pkg ? record.pkg.modelPath.split('/').pop()! : 'model.onnx',

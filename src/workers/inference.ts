@@ -34,7 +34,7 @@ interface Prepared {
   id?: string;
   path: InferResult['preprocessPath'];
   /** Answer in the Open Inference Protocol, with these outputs. */
-  oip?: Pick<OipRequest, 'outputs' | 'binaryOutput' | 'id'>;
+  oip?: Pick<OipRequest, 'outputs' | 'binaryOutput' | 'id'> & { batched?: boolean };
 }
 
 async function imageFeeds(model: LoadedModel, body: Uint8Array, type: string, options: InferenceOptions, reuseScratch: boolean): Promise<Prepared> {
@@ -54,7 +54,7 @@ async function imageFeeds(model: LoadedModel, body: Uint8Array, type: string, op
 async function prepareOip(model: LoadedModel, request: InferRequest, options: InferenceOptions, reuseScratch: boolean): Promise<Prepared> {
   const type = mediaType(request.contentType);
   if (IMAGE_TYPES.test(type)) {
-    return { ...(await imageFeeds(model, request.body, type, options, reuseScratch)), oip: { binaryOutput: false } };
+    return { ...(await imageFeeds(model, request.body, type, options, reuseScratch)), oip: { binaryOutput: false, batched: request.oip!.batched } };
   }
   const decoded = decodeOipBody(request.body, request.oip!, {
     name: model.spec.name, inputs: model.inputs, outputs: model.outputs, takesImages: model.spec.config.image !== undefined,
@@ -64,7 +64,7 @@ async function prepareOip(model: LoadedModel, request: InferRequest, options: In
   if (decoded.timeoutUs !== undefined && waitedMs > decoded.timeoutUs / 1000) {
     throw new RequestTimeoutError(`the request waited ${waitedMs} ms before its run, past its timeout of ${decoded.timeoutUs / 1000} ms; it was not run`);
   }
-  const oip = { outputs: decoded.outputs, binaryOutput: decoded.binaryOutput, id: decoded.id };
+  const oip = { outputs: decoded.outputs, binaryOutput: decoded.binaryOutput, id: decoded.id, batched: request.oip!.batched };
   if (decoded.image) return { ...(await imageFeeds(model, decoded.image, 'image', options, reuseScratch)), oip };
   return { feeds: decoded.feeds, format: 'oip', path: 'tensor-oip', oip };
 }

@@ -56,6 +56,22 @@ describe('memory budget', () => {
     expect(worker.loadPeakBytes).toBeGreaterThan(worker.memoryUsage + 2 * MiB);
   });
 
+  test('an evicted model\'s Triton config still says how it batches (perf_analyzer reads shapes by it)', async () => {
+    writeModelFolder(path.join(s.store, 'batched'), scaleModel(N, 7));
+    expect((await fetch(`${s.management}/models?url=batched&batch_size=4&max_batch_delay=5`, { method: 'POST' })).status).toBe(200);
+    const configOf = async () => json(await fetch(`${s.inference}/v2/models/batched/config`));
+    const loaded = await configOf();
+    expect(loaded).toMatchObject({ max_batch_size: 4, input: [{ name: 'x', dims: [N] }], dynamic_batching: expect.any(Object) });
+    let status = '';
+    for (let i = 0; i < 24 && status !== 'EVICTED'; i++) {
+      expect((await predict((i % 6) + 1)).status).toBe(200);
+      status = (await json(await fetch(`${s.management}/models/batched`))).status;
+    }
+    expect(status).toBe('EVICTED');
+    expect(await configOf()).toEqual(loaded);
+    expect((await json(await fetch(`${s.inference}/v2/models/batched`))).inputs).toEqual([{ name: 'x', datatype: 'FP32', shape: [-1, N] }]);
+  });
+
   test('describe shows the prediction and the measured cost', async () => {
     const d = await json(await fetch(`${s.management}/models/m6`));
     expect(d.predictedBytes).toBeGreaterThan(4 * MiB);

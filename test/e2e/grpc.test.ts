@@ -181,7 +181,8 @@ describe('GRPCInferenceService', () => {
     const r = await call(inference, 'ModelInfer', {
       model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [f32([1, 5, 3])], outputs: [{ name: 'plus', parameters: { classification: { int64_param: 2 } } }],
     });
-    expect(r.outputs).toEqual([expect.objectContaining({ name: 'plus', datatype: 'BYTES', shape: [1, 2] })]);
+    // 'two' does not batch: one ranking over the whole output, shape [k], as Triton gives it.
+    expect(r.outputs).toEqual([expect.objectContaining({ name: 'plus', datatype: 'BYTES', shape: [2] })]);
     // BYTES raw contents: each element a 4-byte little-endian length, then its bytes (as tritonclient reads them).
     const raw: Buffer = r.raw_output_contents[0];
     const strings: string[] = [];

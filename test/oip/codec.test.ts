@@ -101,12 +101,18 @@ describe('decodeOipBody', () => {
 });
 
 describe('classification (Triton\'s extension)', () => {
-  test('top classes per row, highest first, ties by index, with labels where the model has them', () => {
+  test('top classes, highest first, ties by index, with labels where the model has them', () => {
     const t = { type: 'float32' as const, dims: [1, 4], data: new Float32Array([1.1, 3.3, 0.5, 2.4]) };
-    expect(classified(t, 2, undefined, 'y')).toEqual({ type: 'string', dims: [1, 2], data: ['3.300000:1', '2.400000:3'] });
+    // A model that does not batch: one ranking over the whole tensor, shape [k] (Triton drops the 1).
+    expect(classified(t, 2, undefined, 'y')).toEqual({ type: 'string', dims: [2], data: ['3.300000:1', '2.400000:3'] });
     expect(classified(t, 2, ['a', 'b', 'c', 'd'], 'y').data).toEqual(['3.300000:1:b', '2.400000:3:d']);
+    expect(classified(t, 2, undefined, 'y', true)).toEqual({ type: 'string', dims: [1, 2], data: ['3.300000:1', '2.400000:3'] });
     const ints = { type: 'int32' as const, dims: [2, 3], data: new Int32Array([4, 9, 9, 1, 0, 2]) };
-    expect(classified(ints, 2, undefined, 'y')).toEqual({ type: 'string', dims: [2, 2], data: ['9:1', '9:2', '2:2', '1:0'] });
+    // Batched: one ranking per batch entry; not batched: indexes count into all six elements.
+    expect(classified(ints, 2, undefined, 'y', true)).toEqual({ type: 'string', dims: [2, 2], data: ['9:1', '9:2', '2:2', '1:0'] });
+    expect(classified(ints, 3, undefined, 'y')).toEqual({ type: 'string', dims: [3], data: ['9:1', '9:2', '4:0'] });
+    const cube = { type: 'float32' as const, dims: [2, 2, 2], data: new Float32Array([0, 1, 7, 2, 5, 3, 4, 6]) };
+    expect(classified(cube, 1, undefined, 'y', true)).toEqual({ type: 'string', dims: [2, 1], data: ['7.000000:2', '6.000000:3'] });
     // More classes than there are: every one, in order.
     expect(classified({ type: 'float32', dims: [3], data: new Float32Array([0, 2, 1]) }, 5, undefined, 'y')).toEqual({ type: 'string', dims: [3], data: ['2.000000:1', '1.000000:2', '0.000000:0'] });
     expect(() => classified({ type: 'string', dims: [1], data: ['x'] }, 1, undefined, 'words')).toThrow(/"words" is not a tensor of numbers/);
