@@ -41,6 +41,8 @@ const KINDS = {
   QueueFull: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 1 },
   NoWorkerAvailable: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 1 },
   ServerDraining: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 5 },
+  // Listening (gRPC binds first, so that ModelMesh's puller can connect) but still warming up.
+  ServerStarting: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 1 },
   TooManyConnections: { type: 'ServiceUnavailableException', status: 503, retryAfterS: 1 },
   InsufficientMemory: { type: 'InsufficientMemoryException', status: 503, sagemakerStatus: 507, retryAfterS: 1 },
   InferenceTimeout: { type: 'InferenceTimeoutException', status: 504 },
@@ -106,6 +108,7 @@ export class UnsupportedMediaTypeError extends defineError('UnsupportedMediaType
 export class QueueFullError extends defineError('QueueFull') {}
 export class NoWorkerAvailableError extends defineError('NoWorkerAvailable') {}
 export class ServerDrainingError extends defineError('ServerDraining') {}
+export class ServerStartingError extends defineError('ServerStarting') {}
 export class TooManyConnectionsError extends defineError('TooManyConnections') {}
 export class InsufficientMemoryError extends defineError('InsufficientMemory') {}
 export class InferenceTimeoutError extends defineError('InferenceTimeout') {}
@@ -147,6 +150,7 @@ const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> 
   QueueFull: QueueFullError,
   NoWorkerAvailable: NoWorkerAvailableError,
   ServerDraining: ServerDrainingError,
+  ServerStarting: ServerStartingError,
   TooManyConnections: TooManyConnectionsError,
   InsufficientMemory: InsufficientMemoryError,
   InferenceTimeout: InferenceTimeoutError,

@@ -224,11 +224,30 @@ export class QuiverServer {
         }
       },
     });
+    const lifecycle: ServerLifecycle = { draining: false, inFlight: 0 };
+    let started = false;
+    let grpcServers: GrpcServers | undefined;
     try {
+      const { grpc: grpcKeys, ...tokens } = apiTokens(config);
+      // Bound before the warm-up: ModelMesh's puller gives its runtime 3 s to accept a connection, and
+      // reads STARTING from runtimeStatus until the server is ready (gRPC health says NOT_SERVING).
+      grpcServers = await GrpcServers.start(scheduler, {
+        inferenceAddress: config.grpc_inference_address,
+        modelMeshAddress: config.modelmesh_address,
+        maxMessageBytes: config.grpc_max_message_size,
+        isHealthy: () => started && !lifecycle.draining,
+        isStarted: () => started,
+        keys: grpcKeys,
+        modelMesh: {
+          // ModelMesh will not start on a capacity under 512 MiB: with no budget (0), what a budget would be.
+          capacityBytes: config.memory_budget > 0 ? config.memory_budget : defaultMemoryBudget(),
+          modelLoadTimeoutMs: config.model_load_timeout * 1000,
+          defaultModelSizeBytes: DEFAULT_MODEL_SIZE_BYTES,
+        },
+      });
       await pool.warmUp();
       if (startOptions.restoreSnapshot) await QuiverServer.restoreSnapshot(scheduler, config);
       await QuiverServer.loadStartupModels(scheduler, config);
-      const lifecycle: ServerLifecycle = { draining: false, inFlight: 0 };
       const transport: TransportOptions = {
         credentials,
         maxRequestSize: config.max_request_size,
@@ -238,7 +257,6 @@ export class QuiverServer {
         requestReadTimeoutMs: config.request_read_timeout * 1000,
         keepAliveTimeoutMs: config.keep_alive_timeout * 1000,
       };
-      const { grpc: grpcKeys, ...tokens } = apiTokens(config);
       const options = {
         maxRequestSize: config.max_request_size, oipMaxRequestSize: config.oip_max_request_size, inflight: new InflightBytes(config.max_inflight_bytes),
         isHealthy: () => !lifecycle.draining, metrics, lifecycle, tokens,
@@ -256,29 +274,12 @@ export class QuiverServer {
           throw err;
         }
       }
-      let grpcServers: GrpcServers;
-      try {
-        grpcServers = await GrpcServers.start(scheduler, {
-          inferenceAddress: config.grpc_inference_address,
-          modelMeshAddress: config.modelmesh_address,
-          maxMessageBytes: config.grpc_max_message_size,
-          isHealthy: () => !lifecycle.draining,
-          keys: grpcKeys,
-          modelMesh: {
-            // ModelMesh will not start on a capacity under 512 MiB: with no budget (0), what a budget would be.
-            capacityBytes: config.memory_budget > 0 ? config.memory_budget : defaultMemoryBudget(),
-            modelLoadTimeoutMs: config.model_load_timeout * 1000,
-            defaultModelSizeBytes: DEFAULT_MODEL_SIZE_BYTES,
-          },
-        });
-      } catch (err) {
-        await Promise.all(Object.values(servers).map((s) => (s ? closeServer(s) : undefined)));
-        throw err;
-      }
+      started = true;
       const server = new QuiverServer(config, scheduler, servers, lifecycle, grpcServers);
       log.info('quiver is serving', { mode: config.mode, ...server.urls(), workers: config.workers, models: scheduler.modelCount() });
       return server;
     } catch (err) {
+      await grpcServers?.close(0);
       await scheduler.close();
       throw err;
     }

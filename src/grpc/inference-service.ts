@@ -2,7 +2,7 @@
 // answered from the same scheduler as the REST APIs. ModelMesh routes requests by the mm-model-id header.
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { BadRequestError, QuiverError, TokenAuthorizationError } from '../errors';
+import { BadRequestError, QuiverError, ServerStartingError, TokenAuthorizationError } from '../errors';
 import { bearerMatches } from '../http/token-auth';
 import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
 import type { ModelScheduler } from '../scheduler/scheduler';
@@ -47,20 +47,19 @@ const OPEN_METHODS = new Set(['ServerLive', 'ServerReady']);
 const MANAGEMENT_METHODS = new Set(['RepositoryIndex', 'RepositoryModelLoad', 'RepositoryModelUnload']);
 const STREAM_METHODS = new Set(['ModelStreamInfer']);
 
-function guarded(service: grpc.UntypedServiceImplementation, keys: GrpcKeys | undefined): grpc.UntypedServiceImplementation {
-  if (!keys) return service;
+/** Runs `check(method, metadata)` before every method but liveness and readiness; its throw is the call's status. */
+function guarded(service: grpc.UntypedServiceImplementation, check: (method: string, metadata: grpc.Metadata) => void): grpc.UntypedServiceImplementation {
   const out: grpc.UntypedServiceImplementation = {};
   for (const [method, handler] of Object.entries(service)) {
     if (OPEN_METHODS.has(method)) {
       out[method] = handler;
       continue;
     }
-    const [key, api] = MANAGEMENT_METHODS.has(method) ? [keys.management, 'management' as const] : [keys.inference, 'inference' as const];
     if (STREAM_METHODS.has(method)) {
       const streamHandler = handler as grpc.handleBidiStreamingCall<unknown, unknown>;
       out[method] = ((call: grpc.ServerDuplexStream<unknown, unknown>) => {
         try {
-          checkToken(call.metadata, key, api);
+          check(method, call.metadata);
         } catch (err) {
           // A stream ends with a status by an 'error' event carrying it.
           call.emit('error', grpcError(err));
@@ -73,7 +72,7 @@ function guarded(service: grpc.UntypedServiceImplementation, keys: GrpcKeys | un
     const unaryHandler = handler as grpc.handleUnaryCall<unknown, unknown>;
     out[method] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       try {
-        checkToken(call.metadata, key, api);
+        check(method, call.metadata);
       } catch (err) {
         callback(grpcError(err));
         return;
@@ -84,13 +83,24 @@ function guarded(service: grpc.UntypedServiceImplementation, keys: GrpcKeys | un
   return out;
 }
 
-export function inferenceService(
-  scheduler: ModelScheduler, isHealthy: () => boolean, keys?: GrpcKeys, serve: { repository: boolean } = { repository: true },
-): grpc.UntypedServiceImplementation {
-  const all = unguardedService(scheduler, isHealthy);
+export interface InferenceServiceOptions {
+  isHealthy: () => boolean;
+  /** False while the server warms up (the listener is bound before): calls other than live and ready wait for it. */
+  isStarted: () => boolean;
+  keys?: GrpcKeys;
+  /** The repository extension's RPCs (not on ModelMesh's listener). */
+  repository: boolean;
+}
+
+export function inferenceService(scheduler: ModelScheduler, options: InferenceServiceOptions): grpc.UntypedServiceImplementation {
+  const all = unguardedService(scheduler, options.isHealthy);
   // A method left out answers UNIMPLEMENTED.
-  const service = serve.repository ? all : Object.fromEntries(Object.entries(all).filter(([method]) => !MANAGEMENT_METHODS.has(method)));
-  return guarded(service, keys);
+  const service = options.repository ? all : Object.fromEntries(Object.entries(all).filter(([method]) => !MANAGEMENT_METHODS.has(method)));
+  const keys = options.keys;
+  return guarded(service, (method, metadata) => {
+    if (!options.isStarted()) throw new ServerStartingError('the server is starting: ServerReady says when it is ready');
+    if (keys) checkToken(metadata, MANAGEMENT_METHODS.has(method) ? keys.management : keys.inference, MANAGEMENT_METHODS.has(method) ? 'management' : 'inference');
+  });
 }
 
 function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean): grpc.UntypedServiceImplementation {

@@ -1,7 +1,8 @@
 // mmesh.ModelRuntime: how KServe ModelMesh loads, sizes and unloads models on this server. Sizes are
 // what Quiver measured (resident memory of the loaded copies), not a guess from the file size.
 import type { ModelScheduler } from '../scheduler/scheduler';
-import { BadRequestError, QuiverError } from '../errors';
+import { BadRequestError, QuiverError, ServerStartingError } from '../errors';
+import { log } from '../log';
 import { SERVER_VERSION } from '../version';
 import { unary } from './calls';
 import type * as grpc from '@grpc/grpc-js';
@@ -11,6 +12,11 @@ export interface ModelMeshOptions {
   modelLoadTimeoutMs: number;
   /** What ModelMesh assumes a model costs before it has a size for it. */
   defaultModelSizeBytes: number;
+  /**
+   * False while the server warms up. The listener is bound before that, because ModelMesh's puller gives
+   * the runtime 3 s to accept a connection; until then runtimeStatus says STARTING, as the contract asks.
+   */
+  isStarted: () => boolean;
 }
 
 const INFERENCE = 'inference.GRPCInferenceService';
@@ -33,15 +39,28 @@ interface LoadModelRequest {
 export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOptions): grpc.UntypedServiceImplementation {
   // ModelMesh starts from an empty runtime: each runtimeStatus (its model-mesh container started, or
   // restarted) drops every model first.
-  const purge = () => Promise.all(scheduler.modelNames().map((name) => scheduler.unregisterAll(name).catch(() => undefined))).then(() => undefined);
+  const gone = (err: unknown) => {
+    if (!(err instanceof QuiverError && err.kind === 'ModelNotFound')) throw err;
+  };
+  const purge = () => Promise.all(scheduler.modelNames().map((name) => scheduler.unregisterAll(name).catch(gone)));
   const concurrency = (name: string) => {
     const d = scheduler.describe(name);
     return Math.max(1, d.minWorkers) * Math.max(1, d.batchSize);
   };
+  const started = () => {
+    if (!options.isStarted()) throw new ServerStartingError('the server is starting: ask again once runtimeStatus says READY');
+  };
 
   return {
     runtimeStatus: unary(async () => {
-      await purge();
+      if (!options.isStarted()) return { status: 'STARTING' };
+      try {
+        await purge();
+      } catch (err) {
+        // Never READY with models ModelMesh does not know of: it asks again, and the purge is tried again.
+        log.error('ModelMesh: a model could not be purged', { error: (err as Error).message });
+        return { status: 'FAILING' };
+      }
       return {
         status: 'READY',
         capacityInBytes: options.capacityBytes,
@@ -59,6 +78,7 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       };
     }),
     loadModel: unary(async (req: LoadModelRequest) => {
+      started();
       // ModelMesh times the whole call against the modelLoadingTimeoutMs it was given: the warm-up too.
       const deadline = Date.now() + options.modelLoadTimeoutMs;
       try {
@@ -74,11 +94,15 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       return { sizeInBytes: scheduler.describe(req.modelId).memoryBytes, maxConcurrency: concurrency(req.modelId) };
     }),
     unloadModel: unary(async (req: { modelId: string }) => {
+      started();
       if (scheduler.hasModel(req.modelId)) await scheduler.unregisterAll(req.modelId);
       return {};
     }),
     // ModelMesh waits 500 ms for this: a local file's size and earlier measurements only, never a download or unpack.
     predictModelSize: unary(async (req: LoadModelRequest) => ({ sizeInBytes: (await scheduler.quickPrediction(req.modelPath)) ?? options.defaultModelSizeBytes })),
-    modelSize: unary(async (req: { modelId: string }) => ({ sizeInBytes: scheduler.describe(req.modelId).memoryBytes })),
+    modelSize: unary(async (req: { modelId: string }) => {
+      started();
+      return { sizeInBytes: scheduler.describe(req.modelId).memoryBytes };
+    }),
   };
 }

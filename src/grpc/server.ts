@@ -14,7 +14,9 @@ export interface GrpcOptions {
   modelMeshAddress: string;
   maxMessageBytes: number;
   isHealthy: () => boolean;
-  modelMesh: ModelMeshOptions;
+  /** False while the server warms up: these listeners are bound before (ModelMesh's puller connects at once). */
+  isStarted: () => boolean;
+  modelMesh: Omit<ModelMeshOptions, 'isStarted'>;
   /** Keys the inference listener checks (token_auth); the ModelMesh listener checks none. */
   keys?: GrpcKeys;
 }
@@ -56,9 +58,11 @@ export class GrpcServers {
           // ModelMesh calls its runtime's inference service without a token, and never its repository
           // RPCs (models come and go through mmesh.ModelRuntime): those are not served there.
           const meshListener = services.includes('mmesh.ModelRuntime');
-          server.addService(defs.inference, inferenceService(scheduler, options.isHealthy, meshListener ? undefined : options.keys, { repository: !meshListener }));
+          server.addService(defs.inference, inferenceService(scheduler, {
+            isHealthy: options.isHealthy, isStarted: options.isStarted, keys: meshListener ? undefined : options.keys, repository: !meshListener,
+          }));
         }
-        if (services.includes('mmesh.ModelRuntime')) server.addService(defs.modelRuntime, modelMeshService(scheduler, options.modelMesh));
+        if (services.includes('mmesh.ModelRuntime')) server.addService(defs.modelRuntime, modelMeshService(scheduler, { ...options.modelMesh, isStarted: options.isStarted }));
         server.addService(defs.health, healthService(services, options.isHealthy));
         servers.push(server);
         widenStreamWindow(server);

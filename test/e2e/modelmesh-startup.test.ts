@@ -1,0 +1,71 @@
+// ModelMesh's puller gives its runtime 3 s to accept a gRPC connection and then exits; ModelMesh polls
+// runtimeStatus until READY. So the ModelMesh listener is bound before the warm-up and startup models,
+// and says STARTING (and refuses loads) until the server is ready. Here a startup model's download is
+// held open, so the server stays starting for as long as the test wants.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { loadConfig } from '../../src/config/load';
+import { clientConstructors } from '../../src/grpc/protos';
+import { QuiverServer } from '../../src/server';
+import { addModel } from '../fixtures/onnx-models';
+import { tempDir } from '../fixtures/server';
+
+function call(client: grpc.Client, method: string, request: unknown): Promise<any> {
+  return new Promise((resolve, reject) => {
+    (client as unknown as Record<string, (r: unknown, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: unknown) => void) => void>)[method].call(
+      client, request, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err, value) => (err ? reject(err) : resolve(value)),
+    );
+  });
+}
+
+test('while the server starts: runtimeStatus STARTING, loads UNAVAILABLE, not ready; then READY and loads work', async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const origin = http.createServer((_req, res) => {
+    void held.then(() => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.from(addModel([1, 2]))));
+  });
+  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  const socketDir = tempDir('mesh-start');
+  const socket = path.join(socketDir, 'mesh.sock');
+  const store = tempDir('store');
+  fs.mkdirSync(path.join(store, 'pulled'), { recursive: true });
+  fs.writeFileSync(path.join(store, 'pulled', 'm.onnx'), addModel([5, 6]));
+  const config = loadConfig({
+    'model-store': store, 'work-dir': tempDir('work'), 'inference-address': '127.0.0.1:0', 'management-address': '127.0.0.1:0', 'grpc-inference-address': 'off',
+    workers: '1', 'log-level': 'silent', 'modelmesh-address': `unix:${socket}`,
+    'allowed-urls': 'http://127\\.0\\.0\\.1:\\d+/.*', models: [`held=http://127.0.0.1:${(origin.address() as AddressInfo).port}/held.onnx`],
+  }, {});
+  const starting = QuiverServer.start(config);
+  const C = clientConstructors();
+  const mesh = new C.modelRuntime(`unix:${socket}`, grpc.credentials.createInsecure());
+  const inference = new C.inference(`unix:${socket}`, grpc.credentials.createInsecure());
+  const health = new C.health(`unix:${socket}`, grpc.credentials.createInsecure());
+  let server: QuiverServer | undefined;
+  try {
+    for (let i = 0; i < 200 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(await call(mesh, 'runtimeStatus', {})).toMatchObject({ status: 'STARTING' });
+    const refused = await call(mesh, 'loadModel', { modelId: 'm', modelPath: path.join(store, 'pulled', 'm.onnx') }).catch((e: grpc.ServiceError) => e);
+    expect(refused).toMatchObject({ code: grpc.status.UNAVAILABLE, details: expect.stringMatching(/starting/) });
+    expect(await call(inference, 'ServerLive', {})).toEqual({ live: true });
+    expect(await call(inference, 'ServerReady', {})).toEqual({ ready: false });
+    expect(await call(health, 'Check', { service: '' })).toEqual({ status: 'NOT_SERVING' });
+    // Still starting a moment later: the held download is what it waits for.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await call(mesh, 'runtimeStatus', {})).toMatchObject({ status: 'STARTING' });
+
+    release();
+    server = await starting;
+    expect(await call(mesh, 'runtimeStatus', {})).toMatchObject({ status: 'READY', capacityInBytes: expect.any(Number) });
+    expect(await call(inference, 'ServerReady', {})).toEqual({ ready: true });
+    expect((await call(mesh, 'loadModel', { modelId: 'm', modelPath: path.join(store, 'pulled', 'm.onnx') })).sizeInBytes).toBeGreaterThan(0);
+  } finally {
+    release();
+    for (const c of [mesh, inference, health]) c.close();
+    await (server ?? (await starting.catch(() => undefined)))?.close();
+    origin.close();
+    fs.rmSync(socketDir, { recursive: true, force: true });
+  }
+}, 60_000);
