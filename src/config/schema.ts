@@ -92,14 +92,22 @@ export const BUILTIN_MODEL_STORE = path.resolve(__dirname, '..', '..', '..', 'mo
 
 const sagemakerPort = (env: NodeJS.ProcessEnv): string => env.SAGEMAKER_BIND_TO_PORT ?? '8080';
 
-/** 70% of what this process may use: the cgroup's memory.max when one is set, else physical memory. */
-export function defaultMemoryBudget(): number {
-  let limit = os.totalmem();
-  try {
-    const cgroup = fs.readFileSync('/sys/fs/cgroup/memory.max', 'utf8').trim();
-    if (/^\d+$/.test(cgroup)) limit = Math.min(limit, Number(cgroup));
-  } catch {
-    // No cgroup v2 limit readable: physical memory it is.
+/** Where a container's memory limit is: cgroup v2's file, then cgroup v1's (older Kubernetes and OpenShift nodes). */
+const CGROUP_LIMIT_FILES = ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'];
+
+/** 70% of what this process may use: the cgroup's memory limit when one is set, else physical memory. */
+export function defaultMemoryBudget(read: (file: string) => string = (f) => fs.readFileSync(f, 'utf8'), physical = os.totalmem()): number {
+  let limit = physical;
+  for (const file of CGROUP_LIMIT_FILES) {
+    let text: string;
+    try {
+      text = read(file).trim();
+    } catch {
+      continue; // not this cgroup version
+    }
+    // v2 says "max" and v1 a number near 2^63 when there is no limit: physical memory bounds both.
+    if (/^\d+$/.test(text)) limit = Math.min(limit, Number(text));
+    break;
   }
   return Math.floor(limit * 0.7);
 }

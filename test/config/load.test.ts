@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatConfig, loadConfig, loadConfigWithSources, parseAddress, parseProperties } from '../../src/config/load';
 import { InvalidConfigError } from '../../src/errors';
+import { defaultMemoryBudget } from '../../src/config/schema';
 
 describe('loadConfig', () => {
   test('defaults serve MMS on loopback', () => {
@@ -100,5 +101,22 @@ describe('config.properties', () => {
   test('refuses unknown QUIVER_ environment variables and a missing named file', () => {
     expect(() => loadConfigWithSources({}, { QUIVER_WORKRS: '2' }, os.tmpdir())).toThrow(/unknown environment variable QUIVER_WORKRS/);
     expect(() => loadConfigWithSources({ 'config-file': '/nope/config.properties' }, {}, os.tmpdir())).toThrow(/does not exist/);
+  });
+});
+
+describe('defaultMemoryBudget', () => {
+  const GiB = 2 ** 30;
+  const files = (entries: Record<string, string>) => (file: string) => {
+    if (!(file in entries)) throw Object.assign(new Error(`ENOENT: ${file}`), { code: 'ENOENT' });
+    return entries[file];
+  };
+  test('70% of the container limit, from cgroup v2 or else cgroup v1; physical memory when there is none', () => {
+    expect(defaultMemoryBudget(files({ '/sys/fs/cgroup/memory.max': `${4 * GiB}\n` }), 64 * GiB)).toBe(Math.floor(4 * GiB * 0.7));
+    // A cgroup v1 node (memory controller mounted on its own): the container's 4 GiB, not the node's 64.
+    expect(defaultMemoryBudget(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': `${4 * GiB}\n` }), 64 * GiB)).toBe(Math.floor(4 * GiB * 0.7));
+    // No limit: v2 says "max", v1 a number near 2^63.
+    expect(defaultMemoryBudget(files({ '/sys/fs/cgroup/memory.max': 'max\n' }), 8 * GiB)).toBe(Math.floor(8 * GiB * 0.7));
+    expect(defaultMemoryBudget(files({ '/sys/fs/cgroup/memory/memory.limit_in_bytes': '9223372036854771712\n' }), 8 * GiB)).toBe(Math.floor(8 * GiB * 0.7));
+    expect(defaultMemoryBudget(files({}), 8 * GiB)).toBe(Math.floor(8 * GiB * 0.7));
   });
 });
