@@ -42,11 +42,13 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
   const gone = (err: unknown) => {
     if (!(err instanceof QuiverError && err.kind === 'ModelNotFound')) throw err;
   };
-  const purge = () => Promise.all(scheduler.modelNames().map((name) => scheduler.unregisterAll(name).catch(gone)));
+  const purge = () => Promise.all(scheduler.modelNames().map((name) => scheduler.unregisterAll(name).catch(gone))).then(() => threadBytes.clear());
   const concurrency = (name: string) => {
     const d = scheduler.describe(name);
     return Math.max(1, d.minWorkers) * Math.max(1, d.batchSize);
   };
+  const threadBytes = new Map<string, number>();
+  const sizeOf = (id: string) => scheduler.describe(id).memoryBytes + (threadBytes.get(id) ?? 0);
   const started = () => {
     if (!options.isStarted()) throw new ServerStartingError('the server is starting: ask again once runtimeStatus says READY');
   };
@@ -81,8 +83,11 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       started();
       // ModelMesh times the whole call against the modelLoadingTimeoutMs it was given: the warm-up too.
       const deadline = Date.now() + options.modelLoadTimeoutMs;
+      const threadsBefore = scheduler.threadOverheadBytes();
       try {
-        await scheduler.register({ name: req.modelId, url: req.modelPath, synchronous: true });
+        // One copy, never evicted here: ModelMesh counts it as loaded with the size answered below, and
+        // makes room in its own cache (unloadModel) when it wants another model.
+        await scheduler.register({ name: req.modelId, url: req.modelPath, synchronous: true, pinned: true, initialWorkers: 1, maxWorkers: 1 });
       } catch (err) {
         // ModelMesh may retry a load it lost track of: the model it asked for is there.
         if (!(err instanceof QuiverError && err.kind === 'ModelAlreadyExists')) throw asLoadRefusal(err);
@@ -91,18 +96,22 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       // ModelMesh asks modelSize only when this says 0: the size it keeps is this one, so it includes a
       // first run's arena (a detector's is ~20× its load).
       await scheduler.warmUp(req.modelId, deadline);
-      return { sizeInBytes: scheduler.describe(req.modelId).memoryBytes, maxConcurrency: concurrency(req.modelId) };
+      // A thread started for it is memory its load took (loads come one at a time): in its size, so that
+      // ModelMesh's sum of sizes stays within the capacity the budget gives.
+      threadBytes.set(req.modelId, Math.max(threadBytes.get(req.modelId) ?? 0, scheduler.threadOverheadBytes() - threadsBefore));
+      return { sizeInBytes: sizeOf(req.modelId), maxConcurrency: concurrency(req.modelId) };
     }),
     unloadModel: unary(async (req: { modelId: string }) => {
       started();
       if (scheduler.hasModel(req.modelId)) await scheduler.unregisterAll(req.modelId);
+      threadBytes.delete(req.modelId);
       return {};
     }),
     // ModelMesh waits 500 ms for this: a local file's size and earlier measurements only, never a download or unpack.
     predictModelSize: unary(async (req: LoadModelRequest) => ({ sizeInBytes: (await scheduler.quickPrediction(req.modelPath)) ?? options.defaultModelSizeBytes })),
     modelSize: unary(async (req: { modelId: string }) => {
       started();
-      return { sizeInBytes: scheduler.describe(req.modelId).memoryBytes };
+      return { sizeInBytes: sizeOf(req.modelId) };
     }),
   };
 }

@@ -42,6 +42,8 @@ export interface ModelRecord {
   artifactReleased?: boolean;
   /** Inputs and outputs as its session reported them at its last load; kept while evicted. */
   io?: { inputs: TensorInfo[]; outputs: TensorInfo[] };
+  /** Placed by an outside cache manager (ModelMesh), which counts it as loaded: never evicted to make room. */
+  pinned?: boolean;
 }
 
 export interface ModelPage {

@@ -55,6 +55,11 @@ export interface RegisterRequest {
   /** Wait until the model is loaded on its workers (MMS `synchronous`). */
   synchronous?: boolean;
   loadedAtStartup?: boolean;
+  /**
+   * Placed by an outside cache manager (ModelMesh), which counts it as loaded until it unloads it: the
+   * budget never evicts it, and a load that needs its room is refused instead.
+   */
+  pinned?: boolean;
   /** The name is a SageMaker target model, a relative path already checked as one. */
   nameIsTargetPath?: boolean;
   /** What an earlier process measured for one copy (the snapshot): predicts this load instead of a guess. */
@@ -211,6 +216,11 @@ export class ModelScheduler {
     return this.memoryInUse().host + this.addedThreads * THREAD_FIXED_BYTES;
   }
 
+  /** What the budget holds for threads started past `workers` (a model's own thread, when it got one). */
+  threadOverheadBytes(): number {
+    return this.addedThreads * THREAD_FIXED_BYTES;
+  }
+
   private get addedThreads(): number {
     return Math.max(0, this.workerCount - this.baseWorkers);
   }
@@ -256,6 +266,7 @@ export class ModelScheduler {
       }
       opening = Promise.resolve(pkg);
     }
+    if (request.pinned) record.pinned = true;
     const entry = this.lifecycle.add(record);
     this.failedLoads.delete(record.name);
     // Reached twice when the artifact itself failed (both chains below end here).
@@ -347,7 +358,7 @@ export class ModelScheduler {
     const onGpu = (h: HostInfo) => h.device === 'cuda' && h.gpu === gpu;
     return this.lifecycle
       .all()
-      .filter((e) => e.current && e.record.id !== exceptId && (gpu === undefined || [...e.current.hosts.values()].some(onGpu)))
+      .filter((e) => e.current && e.record.id !== exceptId && !e.record.pinned && (gpu === undefined || [...e.current.hosts.values()].some(onGpu)))
       .map((e) => {
         const p = e.current!;
         return {

@@ -8,9 +8,9 @@ import * as grpc from '@grpc/grpc-js';
 import { BUILTIN_MODEL_STORE } from '../../src/config/schema';
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../../src/grpc/flow-control';
 import { clientConstructors } from '../../src/grpc/protos';
-import { addModel, twoOutputModel, writeModelFolder } from '../fixtures/onnx-models';
+import { addModel, scaleModel, twoOutputModel, writeModelFolder } from '../fixtures/onnx-models';
 import { writeFaultyModel } from '../fixtures/fault-models';
-import { TestServer, startServer, tempDir } from '../fixtures/server';
+import { TestServer, json, startServer, tempDir } from '../fixtures/server';
 
 let s: TestServer;
 let socketDir: string;
@@ -34,6 +34,16 @@ async function failure(p: Promise<unknown>): Promise<grpc.ServiceError> {
     return err as grpc.ServiceError;
   }
   throw new Error('the call succeeded');
+}
+
+/** runtimeStatus until READY, as ModelMesh polls it (the listener is bound while the server still starts). */
+async function whenReady(runtime: grpc.Client): Promise<any> {
+  for (let i = 0; i < 300; i++) {
+    const status = await call(runtime, 'runtimeStatus', {});
+    if (status.status === 'READY') return status;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('runtimeStatus never said READY');
 }
 
 const f32 = (values: number[]) => Buffer.from(new Float32Array(values).buffer);
@@ -410,7 +420,7 @@ describe('ModelMesh sizes', () => {
     try {
       for (let i = 0; i < 300 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 100));
       // No budget (0) still gives ModelMesh a capacity: it refuses to start under 512 MiB.
-      expect((await call(runtime, 'runtimeStatus', {})).capacityInBytes).toBeGreaterThanOrEqual(512 * 2 ** 20);
+      expect((await whenReady(runtime)).capacityInBytes).toBeGreaterThanOrEqual(512 * 2 ** 20);
       const det = await call(runtime, 'loadModel', { modelId: 'det__isvc-2', modelType: 'onnx', modelPath: detPath, modelKey: '{}' }, new grpc.Metadata(), 60_000);
       // The PP-OCR detector's load takes ~1.7× its file; its first run on a 960² page ~30× more.
       expect(det.sizeInBytes).toBeGreaterThan(4 * detFile);
@@ -418,6 +428,39 @@ describe('ModelMesh sizes', () => {
     } finally {
       runtime.close();
       server.kill('SIGKILL');
+    }
+  }, 60_000);
+});
+
+describe('ModelMesh owns the cache', () => {
+  test('a model ModelMesh loaded is never evicted here: a load that needs its room is RESOURCE_EXHAUSTED, and it goes on answering', async () => {
+    const socket = path.join(tempDir('mesh'), 'mesh.sock');
+    // Room for two 4 MiB models and not three; one thread, so no thread of its own is added to the sizes.
+    const server = await startServer({ workers: '1', 'max-worker-threads': '1', 'memory-budget': String(12 * 2 ** 20), 'modelmesh-address': `unix:${socket}` });
+    const runtime = new (clientConstructors().modelRuntime)(`unix:${socket}`, grpc.credentials.createInsecure());
+    const meshInfer = new (clientConstructors().inference)(`unix:${socket}`, grpc.credentials.createInsecure());
+    try {
+      for (const k of [2, 3, 4]) fs.writeFileSync(path.join(server.store, `m${k}.onnx`), scaleModel(1024, k));
+      const load = (k: number) => call(runtime, 'loadModel', { modelId: `m${k}`, modelPath: path.join(server.store, `m${k}.onnx`) });
+      await whenReady(runtime);
+      const sizes = [(await load(2)).sizeInBytes, (await load(3)).sizeInBytes];
+      expect(Math.min(...sizes)).toBeGreaterThanOrEqual(4 * 2 ** 20);
+      // An MMS registration would evict the least valuable model for it; ModelMesh's models stay.
+      const refused = await failure(load(4));
+      expect(refused.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      for (const k of [2, 3]) expect((await json(await fetch(`${server.management}/models/m${k}`))).status).toBe('READY');
+      const md = new grpc.Metadata();
+      md.set('mm-model-id', 'm2');
+      const x = Array.from({ length: 1024 }, (_, i) => (i === 0 ? 1 : 0));
+      const r = await call(meshInfer, 'ModelInfer', { model_name: 'whatever', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 1024] }], raw_input_contents: [f32(x)] }, md);
+      expect(floats(r.raw_output_contents[0])[0]).toBe(2);
+      // Once ModelMesh unloads one, there is room.
+      await call(runtime, 'unloadModel', { modelId: 'm2' });
+      expect((await load(4)).sizeInBytes).toBeGreaterThanOrEqual(4 * 2 ** 20);
+    } finally {
+      runtime.close();
+      meshInfer.close();
+      await server.close();
     }
   }, 60_000);
 });
