@@ -23,6 +23,16 @@ export interface ModelSettings {
   deviceGiven?: 'auto' | 'cpu' | 'cuda';
 }
 
+/**
+ * Triton's clients and perf_analyzer name versions as whole numbers ("1"); MMS archives and this server's
+ * default say "1.0". A whole-number request finds such a version when no version has its exact name.
+ */
+export function sameWholeVersion(registered: string | undefined, wanted: string): boolean {
+  if (registered === undefined || !/^\d+$/.test(wanted)) return false;
+  const m = /^(\d+)(?:\.0+)?$/.exec(registered);
+  return m !== null && BigInt(m[1]) === BigInt(wanted);
+}
+
 /** One version of one model. */
 export interface ModelRecord {
   name: string;
@@ -103,7 +113,7 @@ export class ModelRegistry {
     const wanted = version === undefined || version === '' ? named.defaultVersion : version;
     // Before any version is known, the first registration answers for the name (as isDefault says).
     if (wanted === undefined) return named.records[0];
-    return named.records.find((r) => r.version === wanted);
+    return named.records.find((r) => r.version === wanted) ?? named.records.find((r) => sameWholeVersion(r.version, wanted));
   }
 
   get(name: string, version?: string): ModelRecord {

@@ -63,6 +63,10 @@ describe('health and metadata', () => {
       outputs: [{ name: 'plus', datatype: 'FP32', shape: [-1, 3] }, { name: 'times', datatype: 'FP32', shape: [-1, 3] }],
     });
     expect(await json(await fetch(v2('/models/two/versions/1.0')))).toEqual(meta);
+    // Triton's clients name versions as whole numbers: "1" is this model's "1.0".
+    expect(await json(await fetch(v2('/models/two/versions/1')))).toEqual(meta);
+    expect((await fetch(v2('/models/two/versions/1/ready'))).status).toBe(200);
+    expect((await fetch(v2('/models/two/versions/2/ready'))).status).toBe(404);
     expect((await json(await fetch(v2('/models/words')))).inputs[0].datatype).toBe('BYTES');
     expect((await json(await fetch(v2('/models/half')))).inputs[0].datatype).toBe('FP16');
   });

@@ -2,6 +2,19 @@ import { ModelRegistry } from '../../src/models/registry';
 import { BadRequestError, InvalidModelVersionError, ModelAlreadyExistsError, ModelNotFoundError, ModelVersionNotFoundError } from '../../src/errors';
 
 describe('ModelRegistry', () => {
+  test('a whole-number version (Triton\'s clients) finds "1.0" when no version is named "1"; an exact name wins', () => {
+    const registry = new ModelRegistry();
+    const one = registry.reserve('a', 'a', false, '1.0');
+    registry.reserve('a', 'b', false, '2.5');
+    expect(registry.get('a', '1')).toBe(one);
+    expect(registry.get('a', '001')).toBe(one);
+    expect(() => registry.get('a', '2')).toThrow(ModelVersionNotFoundError);
+    expect(() => registry.get('a', '1.5')).toThrow(ModelVersionNotFoundError);
+    const exact = registry.reserve('a', 'c', false, '1');
+    expect(registry.get('a', '1')).toBe(exact);
+    expect(registry.get('a', '1.0')).toBe(one);
+  });
+
   test('a version is reserved once, at once when named and when its package declares it otherwise', () => {
     const registry = new ModelRegistry();
     registry.reserve('a', 'a.tar.gz', false, '1.0');
