@@ -188,6 +188,7 @@ export class QuiverServer {
     const allowedUrls = new AllowedUrls(config.allowed_urls);
     scheduler = new ModelScheduler(new ModelRegistry(), pool, {
       modelStore: config.model_store,
+      linkRoots: config.model_link_roots,
       workDir: config.work_dir,
       maxArchiveBytes: config.max_archive_bytes,
       maxArchiveRatio: config.max_archive_ratio,

@@ -16,6 +16,7 @@ export interface QuiverConfig {
   grpc_max_message_size: number;
   modelmesh_address: string;
   model_store: string;
+  model_link_roots: string[];
   load_models: string[];
   default_workers_per_model: number;
   workers: number;
@@ -160,6 +161,11 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     doc: 'Folder that model URLs are resolved in; nothing outside it is read. SageMaker mode: /opt/ml/models.',
     default: () => BUILTIN_MODEL_STORE,
     sagemakerDefault: (env) => env.SAGEMAKER_MODEL_ROOT ?? '/opt/ml/models',
+  },
+  {
+    key: 'model_link_roots', type: 'list', flag: 'model-link-roots', env: 'QUIVER_MODEL_LINK_ROOTS',
+    doc: 'Folders outside `model_store` that links inside it may lead to (a ModelMesh puller links PVC-stored models from /pvc_mounts); any other link out of the store is refused. Default: /pvc_mounts when running as a ModelMesh runtime, else none.',
+    default: (env) => (env.INTERNAL_GRPC_SOCKET_PATH || env.INTERNAL_GRPC_PORT ? ['/pvc_mounts'] : []),
   },
   {
     key: 'load_models', type: 'list', flag: 'models', env: 'QUIVER_LOAD_MODELS',

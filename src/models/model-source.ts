@@ -35,6 +35,8 @@ export type PackageHolds = Pick<ModelPackage, 'cacheKey' | 'unpackedDir'>;
 
 export interface ModelSourceOptions {
   modelStore: string;
+  /** Folders outside the store that links inside it may lead to (ModelMesh's PVC mounts). */
+  linkRoots?: readonly string[];
   workDir: string;
   maxArchiveBytes: number;
   /** false: packages with a JavaScript handler are refused (`--no-handlers`). */
@@ -84,6 +86,21 @@ async function realInside(root: string, target: string, what: string): Promise<s
   const [realRoot, realTarget] = await Promise.all([fsp.realpath(root), fsp.realpath(target)]);
   resolveInside(realRoot, realTarget, what);
   return realTarget;
+}
+
+/** A path in the store, links followed: it must stay in the store or lead into one of `linkRoots`. */
+async function realInsideStore(opts: ModelSourceOptions, target: string): Promise<string> {
+  try {
+    return await realInside(opts.modelStore, target, 'model url');
+  } catch (err) {
+    if (!(err instanceof UnsafePathError)) throw err;
+    const real = await fsp.realpath(target);
+    for (const root of opts.linkRoots ?? []) {
+      const realRoot = await fsp.realpath(root).catch(() => undefined);
+      if (realRoot !== undefined && (real === realRoot || real.startsWith(realRoot + path.sep))) return real;
+    }
+    throw err;
+  }
 }
 
 async function fileInPackage(dir: string, relative: string, what: string): Promise<string> {
@@ -233,7 +250,7 @@ async function openPackage(url: string, opts: ModelSourceOptions): Promise<Model
   const target = resolveInside(opts.modelStore, url, 'model url');
   const stat = await statOrUndefined(target);
   if (!stat) throw new ArtifactNotFoundError(`model artifact ${JSON.stringify(url)} was not found in the model store`);
-  const real = await realInside(opts.modelStore, target, 'model url');
+  const real = await realInsideStore(opts, target);
   const defaultName = path.basename(real).replace(ARCHIVE_SUFFIX, '');
   if (stat.isDirectory()) return readModelPackage(real, url, defaultName);
   if (!stat.isFile()) throw new InvalidModelArchiveError(`model url ${JSON.stringify(url)} is neither a folder nor an archive`);

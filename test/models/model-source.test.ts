@@ -80,6 +80,28 @@ describe('openModelPackage', () => {
     await expect(openModelPackage('sneaky', options(store))).rejects.toBeInstanceOf(UnsafePathError);
   });
 
+  test('a link out of the store is read only when it leads into a link root (ModelMesh\'s PVC mounts)', async () => {
+    const store = tempDir('store');
+    const pvc = tempDir('pvc_mounts');
+    const elsewhere = tempDir('elsewhere');
+    writeModelFolder(path.join(pvc, 'claim', 'mnist'), addModel([1]));
+    fs.writeFileSync(path.join(pvc, 'claim', 'bare.onnx'), addModel([2]));
+    writeModelFolder(elsewhere, addModel([3]));
+    // As ModelMesh's puller leaves a PVC model: /models/<id>/<name> links to /pvc_mounts/<claim>/<path>.
+    fs.mkdirSync(path.join(store, 'm__isvc-1'));
+    fs.symlinkSync(path.join(pvc, 'claim', 'mnist'), path.join(store, 'm__isvc-1', 'mnist'));
+    fs.symlinkSync(path.join(pvc, 'claim', 'bare.onnx'), path.join(store, 'm__isvc-1', 'bare.onnx'));
+    fs.symlinkSync(elsewhere, path.join(store, 'm__isvc-1', 'other'));
+    const withRoots = { ...options(store), linkRoots: [pvc] };
+    await expect(openModelPackage('m__isvc-1/mnist', options(store))).rejects.toBeInstanceOf(UnsafePathError);
+    const folder = await openModelPackage('m__isvc-1/mnist', withRoots);
+    expect(fs.realpathSync(folder.modelPath)).toBe(fs.realpathSync(path.join(pvc, 'claim', 'mnist', 'model.onnx')));
+    expect(fs.realpathSync((await openModelPackage('m__isvc-1/bare.onnx', withRoots)).modelPath)).toBe(fs.realpathSync(path.join(pvc, 'claim', 'bare.onnx')));
+    await expect(openModelPackage('m__isvc-1/other', withRoots)).rejects.toBeInstanceOf(UnsafePathError);
+    // A link root does not widen what a URL may name: paths are still resolved in the store.
+    await expect(openModelPackage(path.join(pvc, 'claim', 'mnist'), withRoots)).rejects.toBeInstanceOf(UnsafePathError);
+  });
+
   test('refuses a model file that links outside its package', async () => {
     const store = tempDir('store');
     const outside = tempDir('outside');
