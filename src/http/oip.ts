@@ -38,6 +38,14 @@ interface Target {
 const ACTIONS = new Set(['ready', 'config', 'infer', 'stats']);
 
 /** `{m}[/versions/{v}][/ready|/config|/infer|/stats]`; a name may hold '/' (a SageMaker target path). */
+/**
+ * Triton's JSON also carries per-response figures (decoupled models) and backend memory: neither applies
+ * here, so both are empty, as Triton leaves them for such a model (clients index them).
+ */
+function asTritonStats<T>(stats: T[]): (T & { response_stats: Record<string, never>; memory_usage: never[] })[] {
+  return stats.map((s) => ({ ...s, response_stats: {}, memory_usage: [] }));
+}
+
 export function modelTarget(segments: string[]): Target {
   const parts = segments.length > 1 && segments[segments.length - 1] === '' ? segments.slice(0, -1) : [...segments];
   let action: Target['action'];
@@ -139,12 +147,12 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
     const segments = (req.params as { segments: string[] }).segments;
     // Triton's statistics extension: GET /v2/models/stats is every model's.
     if (segments.length === 1 && segments[0] === 'stats') {
-      res.json({ model_stats: scheduler.inferenceStatistics() });
+      res.json({ model_stats: asTritonStats(scheduler.inferenceStatistics()) });
       return;
     }
     const target = modelTarget(segments);
     if (target.action === 'stats') {
-      res.json({ model_stats: scheduler.inferenceStatistics(target.name, target.version) });
+      res.json({ model_stats: asTritonStats(scheduler.inferenceStatistics(target.name, target.version)) });
       return;
     }
     if (target.action === 'infer') throw new BadRequestError('inference is POST /v2/models/{name}/infer');

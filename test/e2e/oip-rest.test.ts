@@ -270,6 +270,7 @@ describe('statistics extension (served, not advertised: see OIP_EXTENSIONS)', ()
     const [fixed] = stats;
     expect(fixed).toMatchObject({ name: 'fixed', version: '1.0', inference_count: before.inference_count + 3, execution_count: before.execution_count + 3 });
     expect(fixed.last_inference).toBeGreaterThan(Date.now() - 60_000);
+    expect(fixed).toMatchObject({ response_stats: {}, memory_usage: [] });
     const st = fixed.inference_stats;
     const was = before.inference_stats;
     const counts = (x: typeof st) => ['success', 'fail', 'queue', 'compute_input', 'compute_infer', 'compute_output'].map((k) => x[k].count);
