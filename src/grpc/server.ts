@@ -1,5 +1,7 @@
 // The gRPC listeners: the inference service (with gRPC health) on grpc_inference_address, and the
 // ModelMesh runtime service on modelmesh_address (the same server when the addresses are the same).
+import * as fsp from 'node:fs/promises';
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { InvalidConfigError } from '../errors';
 import type { ModelScheduler } from '../scheduler/scheduler';
@@ -28,7 +30,32 @@ export interface GrpcListener {
   services: string[];
 }
 
-function bind(server: grpc.Server, address: string): Promise<number> {
+/** Whether something accepts connections on the unix socket at `file`. */
+function socketAnswers(file: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect(file);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * A socket file left by a server that died (a supervised restart in the same pod, ModelMesh's socket)
+ * would make the bind fail: it is removed when nothing answers on it. A live one is left to fail the bind.
+ */
+async function removeStaleSocket(address: string): Promise<void> {
+  if (!address.startsWith('unix:')) return;
+  const file = address.slice('unix:'.length);
+  const stat = await fsp.lstat(file).catch(() => undefined);
+  if (!stat?.isSocket() || (await socketAnswers(file))) return;
+  await fsp.unlink(file).catch(() => undefined);
+}
+
+async function bind(server: grpc.Server, address: string): Promise<number> {
+  await removeStaleSocket(address);
   return new Promise((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
       if (err) reject(new InvalidConfigError(`gRPC could not listen on ${address}: ${err.message}`));

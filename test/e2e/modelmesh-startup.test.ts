@@ -2,6 +2,7 @@
 // runtimeStatus until READY. So the ModelMesh listener is bound before the warm-up and startup models,
 // and says STARTING (and refuses loads) until the server is ready. Here a startup model's download is
 // held open, so the server stays starting for as long as the test wants.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -11,7 +12,7 @@ import { loadConfig } from '../../src/config/load';
 import { clientConstructors } from '../../src/grpc/protos';
 import { QuiverServer } from '../../src/server';
 import { addModel } from '../fixtures/onnx-models';
-import { tempDir } from '../fixtures/server';
+import { startServer, tempDir } from '../fixtures/server';
 
 function call(client: grpc.Client, method: string, request: unknown): Promise<any> {
   return new Promise((resolve, reject) => {
@@ -67,5 +68,29 @@ test('while the server starts: runtimeStatus STARTING, loads UNAVAILABLE, not re
     await (server ?? (await starting.catch(() => undefined)))?.close();
     origin.close();
     fs.rmSync(socketDir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+test('a socket file left by a server that died is replaced; one that something listens on is not taken', async () => {
+  const dir = tempDir('mesh-stale');
+  const socket = path.join(dir, 'mesh.sock');
+  // A process killed while listening leaves its socket file behind.
+  const holder = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(socket)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+  holder.kill('SIGKILL');
+  await new Promise((resolve) => holder.once('exit', resolve));
+  expect(fs.lstatSync(socket).isSocket()).toBe(true);
+  const flags = { workers: '1', 'grpc-inference-address': 'off', 'modelmesh-address': `unix:${socket}` };
+  const s = await startServer(flags);
+  const mesh = new (clientConstructors().modelRuntime)(`unix:${socket}`, grpc.credentials.createInsecure());
+  try {
+    expect(await call(mesh, 'runtimeStatus', {})).toMatchObject({ status: 'READY' });
+    // The first server is alive on it: a second one fails to start rather than take its socket.
+    await expect(startServer(flags)).rejects.toThrow(/gRPC could not listen on unix:/);
+    expect(await call(mesh, 'runtimeStatus', {})).toMatchObject({ status: 'READY' });
+  } finally {
+    mesh.close();
+    await s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
