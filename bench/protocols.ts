@@ -9,6 +9,13 @@
 // server running the same pipeline (standalone-worker.ts), what a user could run instead of Quiver:
 // its overhead is the floor of Node's HTTP with this load client, and Quiver's own cost is above it.
 // "standalone-grpc" is the same for gRPC: a one-model grpc-js server, ModelInfer decoded as Quiver decodes it.
+// "floor-http" and "floor-grpc" are those two servers with no model work: each request busy-waits as long
+// as the in-process run took (measured first) and gets the pipeline's answer. Their overhead (p50 less that
+// wait) is what this machine, the HTTP stack and the load client cost a request of the run's length: the
+// client's process and the server's thread each fall asleep during the wait and are woken for the answer,
+// which a request answered at once (the transport floors, GET /v2/health/live) does not pay. The header
+// also gives the run's p50 when its thread slept 1 ms before it: on these VMs a run after a sleep is slower
+// than back to back, and every server at c=1 runs it after one.
 //
 //   --duration S     seconds per form and round (default 2)
 //   --rounds N       rounds; each figure is the median over them (default 3)
@@ -140,6 +147,19 @@ class InProcessRun {
   load(connections: number, seconds: number): Promise<LoadResult> {
     return closedLoop(connections, seconds, () => this.session.run(this.feeds));
   }
+
+  /** The run's p50 when the thread slept 1 ms before each, as a server's thread sleeps between requests at c=1. */
+  async afterSleep(seconds: number): Promise<number> {
+    const times: number[] = [];
+    const end = performance.now() + seconds * 1000;
+    while (performance.now() < end) {
+      await new Promise((r) => setTimeout(r, 1));
+      const t = performance.now();
+      await this.session.run(this.feeds);
+      times.push(performance.now() - t);
+    }
+    return median(times);
+  }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -249,12 +269,20 @@ async function main(): Promise<void> {
       modelDir: path.join(BUILTIN_MODEL_STORE, 'ocr-cls'), contentType: 'application/octet-stream', body: binary, oip: { headerLength: header.length }, clients: 1, seconds: 0, serveGrpc: true,
     });
     forms.push({ name: 'standalone-grpc', load: (c, s) => runGrpcLoad(grpcJob(c, s, aloneGrpc.address)), check: () => checkGrpc(aloneGrpc.address, raw, sameAsBaseline) });
+    // The run's own length, for the floors' wait: a short pre-measure (the rounds' figure moves by a few %).
+    const busyMs = (await baseline.load(1, 1)).p50;
+    const floorJob = { modelDir: path.join(BUILTIN_MODEL_STORE, 'ocr-cls'), contentType: 'application/octet-stream', body: binary, oip: { headerLength: header.length }, clients: 1, seconds: 0, busyMs };
+    const floorHttp = await standaloneServer(floorJob);
+    forms.push(binaryForm('floor-http', `${floorHttp.url}/v2/models/ocr-cls/infer`));
+    const floorGrpc = await standaloneServer({ ...floorJob, serveGrpc: true });
+    forms.push({ name: 'floor-grpc', load: (c, s) => runGrpcLoad(grpcJob(c, s, floorGrpc.address)), check: () => checkGrpc(floorGrpc.address, raw, sameAsBaseline) });
     const poolOnly = new PoolOnly(binary, header.length);
     await poolOnly.open();
     forms.push({ name: 'pool-only', load: (c, s) => poolOnly.load(c, s), check: async () => undefined });
     for (const f of forms) await f.check();
 
     const c1: Record<string, number[]> = Object.fromEntries([...forms.map((f) => [f.name, []]), ['in-process', []]]);
+    const afterSleep: number[] = [];
     const c8: Record<string, LoadResult[]> = Object.fromEntries([...forms.map((f) => [f.name, []]), ['in-process', []]]);
     for (const f of forms) await f.load(1, 0.5);
     for (let round = 0; round < rounds; round++) {
@@ -262,6 +290,7 @@ async function main(): Promise<void> {
         c1[f.name].push((await f.load(1, seconds)).p50);
         c1['in-process'].push((await baseline.load(1, seconds / 2)).p50);
       }
+      afterSleep.push(await baseline.afterSleep(seconds / 2));
       for (const f of forms) c8[f.name].push(await f.load(8, seconds));
       c8['in-process'].push(await baseline.load(8, seconds));
     }
@@ -273,9 +302,11 @@ async function main(): Promise<void> {
       grpcFloors.push((await runGrpcLoad({ ...grpcJob(1, seconds / 2), method: 'ServerLive' })).p50);
     }
     const runMs = median(c1['in-process']);
-    const overhead = (name: string) => median(c1[name]) - runMs;
+    // A floor's work is its wait; every other form's is the model's run.
+    const overhead = (name: string) => median(c1[name]) - (name.startsWith('floor-') ? busyMs : runMs);
     console.log(`\nPP-OCR classifier, tensor [${SHAPE}] (raw ${raw.length} B, OIP JSON ${oipJson.length} B, OIP JSON as float32 reprs ${oipJsonF32.length} B, MMS JSON ${mmsJson.length} B, PNG ${png.length} B); ${rounds} rounds of ${seconds} s, medians`);
-    console.log(`in-process onnxruntime run, c=1: p50 ${runMs.toFixed(3)} ms`);
+    const runAfterSleep = median(afterSleep);
+    console.log(`in-process onnxruntime run, c=1: p50 ${runMs.toFixed(3)} ms back to back, ${runAfterSleep.toFixed(3)} ms after 1 ms asleep (as a server's thread runs it between requests); the floors' wait ${busyMs.toFixed(3)} ms`);
     console.log(`transport floors, c=1 p50 (load client + server, no model): HTTP GET /v2/health/live ${median(httpFloors).toFixed(3)} ms, gRPC ServerLive ${median(grpcFloors).toFixed(3)} ms`);
     console.log('form            c=1 p50 ms  overhead ms   c=8 req/s   c=8 p50 ms  c=8 p99 ms  c=8 vs in-process');
     const inProcess8 = median(c8['in-process'].map((r) => r.throughput));
@@ -291,10 +322,15 @@ async function main(): Promise<void> {
     await poolOnly.close();
     await alone.stop();
     await aloneGrpc.stop();
+    await floorHttp.stop();
+    await floorGrpc.stop();
     console.log(`OIP binary over the standalone node:http server: ${(median(c1['oip-binary']) - median(c1.standalone)).toFixed(3)} ms at c=1, throughput ${(median(c8['oip-binary'].map((r) => r.throughput)) / median(c8.standalone.map((r) => r.throughput))).toFixed(2)}x at c=8`);
     const grpcOverStandalone = median(c1['grpc-raw']) - median(c1['standalone-grpc']);
     console.log(`gRPC over the standalone grpc-js server: ${grpcOverStandalone.toFixed(3)} ms at c=1, throughput ${(median(c8['grpc-raw'].map((r) => r.throughput)) / median(c8['standalone-grpc'].map((r) => r.throughput))).toFixed(2)}x at c=8`);
-    console.log(`RESULT protocols binary_overhead_ms=${overhead('oip-binary').toFixed(3)} grpc_overhead_ms=${overhead('grpc-raw').toFixed(3)} json_overhead_ms=${overhead('oip-json').toFixed(3)} json_f32_overhead_ms=${overhead('oip-json-f32').toFixed(3)} mms_json_overhead_ms=${overhead('mms-json').toFixed(3)} png_overhead_ms=${overhead('png').toFixed(3)} pool_only_overhead_ms=${overhead('pool-only').toFixed(3)} standalone_binary_overhead_ms=${overhead('standalone').toFixed(3)} binary_over_standalone_ms=${(median(c1['oip-binary']) - median(c1.standalone)).toFixed(3)} standalone_grpc_overhead_ms=${overhead('standalone-grpc').toFixed(3)} grpc_over_standalone_ms=${grpcOverStandalone.toFixed(3)}`);
+    const httpFloor = overhead('floor-http');
+    const grpcFloor = overhead('floor-grpc');
+    console.log(`floors (a request that waits as long as the run, no model): HTTP ${httpFloor.toFixed(3)} ms, gRPC ${grpcFloor.toFixed(3)} ms over the wait; OIP binary ${(overhead('oip-binary') - httpFloor).toFixed(3)} ms above its floor, gRPC ${(overhead('grpc-raw') - grpcFloor).toFixed(3)} ms above its`);
+    console.log(`RESULT protocols binary_overhead_ms=${overhead('oip-binary').toFixed(3)} grpc_overhead_ms=${overhead('grpc-raw').toFixed(3)} json_overhead_ms=${overhead('oip-json').toFixed(3)} json_f32_overhead_ms=${overhead('oip-json-f32').toFixed(3)} mms_json_overhead_ms=${overhead('mms-json').toFixed(3)} png_overhead_ms=${overhead('png').toFixed(3)} pool_only_overhead_ms=${overhead('pool-only').toFixed(3)} standalone_binary_overhead_ms=${overhead('standalone').toFixed(3)} binary_over_standalone_ms=${(median(c1['oip-binary']) - median(c1.standalone)).toFixed(3)} standalone_grpc_overhead_ms=${overhead('standalone-grpc').toFixed(3)} grpc_over_standalone_ms=${grpcOverStandalone.toFixed(3)} http_floor_overhead_ms=${httpFloor.toFixed(3)} grpc_floor_overhead_ms=${grpcFloor.toFixed(3)} binary_over_floor_ms=${(overhead('oip-binary') - httpFloor).toFixed(3)} grpc_over_floor_ms=${(overhead('grpc-raw') - grpcFloor).toFixed(3)} run_after_sleep_ms=${runAfterSleep.toFixed(3)}`);
   } finally {
     server.kill('SIGTERM');
   }
