@@ -39,6 +39,9 @@ interface LoadModelRequest {
 export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOptions): grpc.UntypedServiceImplementation {
   // ModelMesh starts from an empty runtime: each runtimeStatus (its model-mesh container started, or
   // restarted) drops every model first.
+  // What threads started for a model's copy hold: ModelMesh counts it in that model's size.
+  const threadBytes = new Map<string, number>();
+  const sizeOf = (id: string) => scheduler.describe(id).memoryBytes + (threadBytes.get(id) ?? 0);
   const gone = (err: unknown) => {
     if (!(err instanceof QuiverError && err.kind === 'ModelNotFound')) throw err;
   };
@@ -47,8 +50,6 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
     const d = scheduler.describe(name);
     return Math.max(1, d.minWorkers) * Math.max(1, d.batchSize);
   };
-  const threadBytes = new Map<string, number>();
-  const sizeOf = (id: string) => scheduler.describe(id).memoryBytes + (threadBytes.get(id) ?? 0);
   const started = () => {
     if (!options.isStarted()) throw new ServerStartingError('the server is starting: ask again once runtimeStatus says READY');
   };
