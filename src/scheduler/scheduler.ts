@@ -167,6 +167,8 @@ export class ModelScheduler {
   /** The main thread's garbage, collected after copies are unloaded. */
   private readonly garbage = new GarbageCollector();
   private budgetCheckQueued = false;
+  /** Over the budget with nothing that may be evicted (pinned models alone): said once until it passes. */
+  private overWithNothingToEvict = false;
   /** While a snapshot is restored, changes are not written (restore() writes once at its end). */
   private restoring = false;
   /** Versions with an autoscale step queued: at most one each, recomputed when its turn comes. */
@@ -1189,7 +1191,16 @@ export class ModelScheduler {
           .catch((err: Error) => log.warn('still over a GPU memory budget: every model left on it is in use', { gpu: over.gpu, error: err.message }));
       }
       const used = this.budgetUsedBytes();
-      if (this.budget.bytes <= 0 || used <= this.budget.bytes) return;
+      if (this.budget.bytes <= 0 || used <= this.budget.bytes) {
+        this.overWithNothingToEvict = false;
+        return;
+      }
+      if (this.residents('').length === 0) {
+        // ModelMesh's models grew past their sizes: only its unloads can help, and the timer would say so every 2 s.
+        if (!this.overWithNothingToEvict) log.warn('the models hold more than the memory budget, and none of them may be evicted here (ModelMesh unloads its own)', { usedBytes: used, budgetBytes: this.budget.bytes });
+        this.overWithNothingToEvict = true;
+        return;
+      }
       log.warn('the models hold more than the memory budget: evicting idle ones', { usedBytes: used, budgetBytes: this.budget.bytes, overBytes: used - this.budget.bytes });
       await this.budget
         .makeRoom('', { keepBytes: 0, waitForBusy: false, label: 'the models in use' })
