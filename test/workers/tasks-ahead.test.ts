@@ -35,8 +35,12 @@ describe('tasks sent ahead to a thread of its own', () => {
     expect(JSON.parse((await slow).body)).toEqual({ y: 1001 });
     const answers = await Promise.all(quick);
     answers.forEach((a, i) => expect(JSON.parse(a.body)).toEqual({ y: 11 + i }));
-    // Each started right after the slow run (~200 ms after it was queued), inside the block; sent one
-    // at a time, the second would have waited for the block's end.
-    for (const a of answers) expect(a.timings.queueMs).toBeLessThan(600);
+    // The first always goes ahead on a thread of its own and starts right after the slow run (~200 ms
+    // after it was queued), inside the block; sent one at a time it would have waited for the block's end.
+    // How many more go with it depends on the run time the lane learned (mayPrefetch, tested on its own),
+    // which a loaded machine stretches; those that went ahead are the first ones.
+    expect(answers[0].timings.queueMs).toBeLessThan(600);
+    const inside = answers.map((a) => a.timings.queueMs < 600);
+    expect(inside).toEqual(inside.map((_, i) => i < inside.filter(Boolean).length));
   });
 });
