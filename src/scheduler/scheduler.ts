@@ -994,7 +994,9 @@ export class ModelScheduler {
       if (request.oip) request.oip = { ...request.oip, batched: placement.batcher !== undefined };
       const result = await dispatch(placement, request, Math.max(1, deadline - Date.now()), this.dispatchHost, cancel);
       placement.lastPreprocessPath = result.preprocessPath;
-      if (count(record)) this.statistics.success(record.id, performance.now() - started, result.timings, result.batchSize);
+      if (count(record)) this.statistics.success(record.id, performance.now() - started, result.timings, {
+        requests: result.batchSize, ...(placement.batcher && result.rows !== undefined ? { rows: result.rows, runRows: result.runRows } : {}),
+      });
       return { ...result, coldStart };
     } catch (err) {
       if (!(versionGone && Date.now() < deadline)) {

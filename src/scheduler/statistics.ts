@@ -33,6 +33,13 @@ export interface VersionStatistics {
   batch_stats: BatchStatistics[];
 }
 
+/** The run that answered a request: how many requests it held, and for a batching model, their batch entries. */
+export interface RunShape {
+  requests: number;
+  rows?: number;
+  runRows?: number;
+}
+
 const MS_TO_NS = 1e6;
 
 const zero = (): Duration => ({ count: 0, ns: 0 });
@@ -76,12 +83,17 @@ export class InferenceStatistics {
     return t;
   }
 
-  /** A request answered after `totalMs`, run in a batch of `batchSize` requests. */
-  success(id: string, totalMs: number, timings: StageTimings, batchSize: number, at = Date.now()): void {
+  /**
+   * A request answered after `totalMs`, run with `run.requests` requests. For a batching model (Triton's
+   * max_batch_size > 0) `run.rows` are its batch entries, each an inference, and `run.runRows` the run's
+   * batch size; otherwise a request is one inference and its run's batch size its request count.
+   */
+  success(id: string, totalMs: number, timings: StageTimings, run: RunShape, at = Date.now()): void {
     const t = this.tally(id);
-    const share = 1 / Math.max(1, batchSize);
+    const share = 1 / Math.max(1, run.requests);
+    const batchSize = run.runRows ?? run.requests;
     t.lastInference = at;
-    t.inferences += 1;
+    t.inferences += run.rows ?? 1;
     t.executions += share;
     add(t.success, 1, totalMs);
     add(t.queue, 1, timings.queueMs);

@@ -175,8 +175,18 @@ async function run(model: LoadedModel, feeds: Record<string, TensorData>): Promi
   }
 }
 
+function rowCounts(rows: number | undefined, runRows: number | undefined): { rows?: number; runRows?: number } {
+  return rows === undefined ? {} : { rows, runRows: runRows ?? rows };
+}
+
+/** A request's rows along dimension 0 of its first input, by name (the dimension stackFeeds batches along). */
+function rowsOf(feeds: Record<string, TensorData>): number | undefined {
+  const first = Object.keys(feeds).sort()[0];
+  return first === undefined ? undefined : feeds[first].dims[0];
+}
+
 async function finish(
-  model: LoadedModel, request: InferRequest, p: PreparedRequest, outputs: Record<string, TensorData>, inferenceMs: number, batchSize: number,
+  model: LoadedModel, request: InferRequest, p: PreparedRequest, outputs: Record<string, TensorData>, inferenceMs: number, batchSize: number, runRows?: number,
 ): Promise<InferResult> {
   const t0 = performance.now();
   const oip = p.prepared.oip;
@@ -189,6 +199,7 @@ async function finish(
     ...(encoded.binary ? { binary: encoded.binary } : {}),
     preprocessPath: p.prepared.path,
     batchSize,
+    ...rowCounts(rowsOf(p.prepared.feeds), runRows),
     timings: { queueMs: Math.max(0, p.started - request.enqueuedAt), preprocessMs: p.preprocessMs, inferenceMs, postprocessMs: performance.now() - t0 },
   };
 }
@@ -267,7 +278,7 @@ export async function runBatch(model: LoadedModel, requests: InferRequest[], opt
       const inferenceMs = performance.now() - t;
       if (parts) {
         for (const [k, { index, p }] of ready.entries()) {
-          results[index] = await finish(model, requests[index], p, parts[k], inferenceMs, ready.length).catch((err) => ({ ok: false as const, error: toWireError(err, 'InferenceFailed') }));
+          results[index] = await finish(model, requests[index], p, parts[k], inferenceMs, ready.length, stacked.rows.reduce((a, b) => a + b, 0)).catch((err) => ({ ok: false as const, error: toWireError(err, 'InferenceFailed') }));
         }
         return results;
       }

@@ -174,6 +174,9 @@ export interface InferResult {
   preprocessPath: PreprocessPath;
   /** Requests in the onnxruntime run that answered this one. */
   batchSize: number;
+  /** This request's rows along dimension 0 of its first input (by name), and the whole run's: what Triton counts as inferences of a batching model. */
+  rows?: number;
+  runRows?: number;
   /** On a session's first run only: the memory that run kept (its arena's first chunks). */
   firstRunBytes?: number;
   /** On a CUDA session's first run only: the device memory that run kept. */

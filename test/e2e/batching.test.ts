@@ -71,6 +71,20 @@ describe('dynamic batching', () => {
     expect(await json(oip)).toEqual({ y: [[4, 1004]] });
   });
 
+  test('Triton\'s statistics count a batching model\'s batch entries as inferences, and its runs in entries', async () => {
+    const stats = async () => (await json(await fetch(`${s.inference}/v2/models/echo/stats`))).model_stats[0];
+    const entries = (st: { batch_stats: { batch_size: number; compute_infer: { count: number } }[] }) => st.batch_stats.reduce((n, b) => n + b.batch_size * b.compute_infer.count, 0);
+    const before = await stats();
+    const rows = [1, 2, 3];
+    const answers = await Promise.all(rows.map((n) => postJson(`${s.inference}/predictions/echo`, { x: Array.from({ length: n }, (_, r) => [r, r]) })));
+    for (const r of answers) expect(r.status).toBe(200);
+    const after = await stats();
+    expect(after.inference_count - before.inference_count).toBe(6);
+    expect(after.inference_stats.success.count - before.inference_stats.success.count).toBe(3);
+    // However the three were batched, their runs held six entries.
+    expect(entries(after) - entries(before)).toBe(6);
+  });
+
   test('a lone request is not held longer than max_batch_delay', async () => {
     const started = Date.now();
     expect(await json(await postJson(`${s.inference}/predictions/echo`, { x: [[5, 5]] }))).toEqual({ y: [[5, 1005]] });
