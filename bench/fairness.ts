@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BUILTIN_MODEL_STORE } from '../src/config/schema';
 import { percentile, runLoad, LoadResult } from './load';
-import { childPids, cpuSecondsOf, freePort, machineCpuSeconds, rssOf } from './process-info';
+import { childPids, cpuSecondsOf, freePort, machineCpuSeconds, pssOf, rssOf } from './process-info';
 import { standalone, standaloneServer } from './standalone';
 import type { StandaloneJob, StandaloneResult } from './standalone-worker';
 import { ModelKey, Workload, workloads } from './workloads';
@@ -177,11 +177,16 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
     // The pair's sum counts the node binary's and libraries' pages twice: a bound from above on what
     // their container holds.
     let peakPairRss = 0;
+    // Their PSS sum counts each page once: what the pair holds together.
+    let peakPairPss = 0;
+    let pssSamples = 0;
     const mb = (bytes: number) => bytes / 2 ** 20;
     const sample = () => {
       const rss = mb(rssOf(serverPid));
       peakRss = Math.max(peakRss, rss);
       peakPairRss = Math.max(peakPairRss, rss + mb(rssOf(server?.pid)));
+      // smaps_rollup walks the page tables: every fifth sample.
+      if (pssSamples++ % 5 === 0) peakPairPss = Math.max(peakPairPss, mb(pssOf(serverPid) + pssOf(server?.pid)));
     };
     const targetCpu: CpuShare[] = [];
     const httpCpu: CpuShare[] = [];
@@ -240,8 +245,8 @@ export async function fairness(argv: string[]): Promise<FairnessResult> {
     const shareText = (s: CpuShare, pipeline: number, serverKnown: boolean) =>
       `server ${serverKnown ? s.server.toFixed(2) : 'n/a (not started here)'}, load clients ${s.clients.toFixed(2)}, idle ${s.idle.toFixed(2)}; the pipelines' own work ${pipeline.toFixed(2)}`;
     report.push('', `Cores in use during the stress (medians over rounds; ${cores} cores): target: ${shareText(quiverShare, cpu, server !== undefined)}. Standalone HTTP servers: ${shareText(httpShare, cpuHttp, true)}.`);
-    report.push('', `cls alone at c=1, ${clsOverheads.length} rounds: target p50 ${median(clsP50).toFixed(2)} ms, onnxruntime run p50 ${median(ortP50).toFixed(2)} ms, overhead ${clsOverhead.toFixed(2)} ms (rounds: ${clsOverheads.map((x) => x.toFixed(2)).join(' ')}); the standalone HTTP server's overhead ${median(httpOverheads).toFixed(2)} ms; server peak RSS ${peakRss.toFixed(0)} MB during the stress; supervisor and server together ${peakPairRss.toFixed(0)} MB (the sum of their RSS, which counts shared pages twice).`);
-    const line = `RESULT fairness min_model_throughput_ratio=${minThroughput.toFixed(2)} max_model_p99_ratio=${maxP99.toFixed(2)} cpu_use=${cpuUse.toFixed(2)} standalone_http_cpu_use=${(cpuHttp / cores).toFixed(2)} cpu_use_without_clients=${cpuUseWithoutClients.toFixed(2)} standalone_http_cpu_use_without_clients=${httpCpuUseWithoutClients.toFixed(2)} idle_cores=${quiverShare.idle.toFixed(2)} cls_jpeg_overhead_ms=${clsOverhead.toFixed(2)} standalone_http_overhead_ms=${median(httpOverheads).toFixed(2)} peak_rss_mb=${peakRss.toFixed(0)} peak_pair_rss_mb=${peakPairRss.toFixed(0)} min_throughput_ratio_pipeline_only=${minPipeline.toFixed(2)} max_p99_ratio_pipeline_only=${maxPipelineP99.toFixed(2)}`;
+    report.push('', `cls alone at c=1, ${clsOverheads.length} rounds: target p50 ${median(clsP50).toFixed(2)} ms, onnxruntime run p50 ${median(ortP50).toFixed(2)} ms, overhead ${clsOverhead.toFixed(2)} ms (rounds: ${clsOverheads.map((x) => x.toFixed(2)).join(' ')}); the standalone HTTP server's overhead ${median(httpOverheads).toFixed(2)} ms; server peak RSS ${peakRss.toFixed(0)} MB during the stress; supervisor and server together ${peakPairRss.toFixed(0)} MB as the sum of their RSS (which counts shared pages twice), ${peakPairPss.toFixed(0)} MB as the sum of their PSS (each page once).`);
+    const line = `RESULT fairness min_model_throughput_ratio=${minThroughput.toFixed(2)} max_model_p99_ratio=${maxP99.toFixed(2)} cpu_use=${cpuUse.toFixed(2)} standalone_http_cpu_use=${(cpuHttp / cores).toFixed(2)} cpu_use_without_clients=${cpuUseWithoutClients.toFixed(2)} standalone_http_cpu_use_without_clients=${httpCpuUseWithoutClients.toFixed(2)} idle_cores=${quiverShare.idle.toFixed(2)} cls_jpeg_overhead_ms=${clsOverhead.toFixed(2)} standalone_http_overhead_ms=${median(httpOverheads).toFixed(2)} peak_rss_mb=${peakRss.toFixed(0)} peak_pair_rss_mb=${peakPairRss.toFixed(0)} peak_pair_pss_mb=${peakPairPss.toFixed(0)} min_throughput_ratio_pipeline_only=${minPipeline.toFixed(2)} max_p99_ratio_pipeline_only=${maxPipelineP99.toFixed(2)}`;
     return { line, report };
   } finally {
     server?.kill('SIGTERM');

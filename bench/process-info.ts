@@ -20,6 +20,18 @@ export function rssOf(pid: number | undefined): number {
   }
 }
 
+/**
+ * Proportional set size in bytes (smaps_rollup): each shared page counted once over the processes that
+ * map it, so that two processes' sum is what they hold together; 0 when the process is gone.
+ */
+export function pssOf(pid: number | undefined): number {
+  try {
+    return Number(/^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
 /** The processes a process started (its threads' children); none when it is gone. */
 export function childPids(pid: number): number[] {
   try {
