@@ -39,6 +39,8 @@ export interface StartupModel {
 
 /** What ModelMesh assumes a model takes before Quiver has measured it (its own default is similar). */
 const DEFAULT_MODEL_SIZE_BYTES = 64 * 2 ** 20;
+/** What modelLoadingTimeoutMs allows beyond model_load_timeout by default: the puller's download comes first. */
+const MODELMESH_DOWNLOAD_ALLOWANCE_S = 120;
 
 const MODEL_ARTIFACT = /(\.tar\.gz|\.tgz|\.tar|\.mar|\.zip)$/i;
 
@@ -243,11 +245,14 @@ export class QuiverServer {
           // ModelMesh will not start on a capacity under 512 MiB: with no budget (0), what a budget would be.
           capacityBytes: config.memory_budget > 0 ? config.memory_budget : defaultMemoryBudget(),
           modelLoadTimeoutMs: config.model_load_timeout * 1000,
+          reportedLoadTimeoutMs: (config.modelmesh_load_timeout > 0 ? config.modelmesh_load_timeout : config.model_load_timeout + MODELMESH_DOWNLOAD_ALLOWANCE_S) * 1000,
           defaultModelSizeBytes: DEFAULT_MODEL_SIZE_BYTES,
         },
       });
       await pool.warmUp();
-      if (startOptions.restoreSnapshot) await QuiverServer.restoreSnapshot(scheduler, config);
+      // ModelMesh owns what a runtime holds: after a crash its models are gone, and the NOT_FOUND of the
+      // next request for one makes ModelMesh load it again (restored, it would be neither pinned nor sized).
+      if (startOptions.restoreSnapshot && config.modelmesh_address === 'off') await QuiverServer.restoreSnapshot(scheduler, config);
       await QuiverServer.loadStartupModels(scheduler, config);
       const transport: TransportOptions = {
         credentials,

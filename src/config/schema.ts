@@ -15,6 +15,7 @@ export interface QuiverConfig {
   grpc_inference_address: string;
   grpc_max_message_size: number;
   modelmesh_address: string;
+  modelmesh_load_timeout: number;
   model_store: string;
   model_link_roots: string[];
   load_models: string[];
@@ -155,6 +156,11 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     doc: 'Where KServe ModelMesh reaches the mmesh.ModelRuntime service: unix:INTERNAL_GRPC_SOCKET_PATH or 127.0.0.1:INTERNAL_GRPC_PORT when ModelMesh sets them, else `off`. The inference service is served there too (ModelMesh sends requests there when it has no separate serving port).',
     default: (env) =>
       env.INTERNAL_GRPC_SOCKET_PATH ? `unix:${env.INTERNAL_GRPC_SOCKET_PATH}` : env.INTERNAL_GRPC_PORT ? `127.0.0.1:${env.INTERNAL_GRPC_PORT}` : 'off',
+  },
+  {
+    key: 'modelmesh_load_timeout', type: 'int', flag: 'modelmesh-load-timeout', env: 'QUIVER_MODELMESH_LOAD_TIMEOUT',
+    doc: 'Seconds runtimeStatus gives ModelMesh as modelLoadingTimeoutMs. ModelMesh times the puller\'s whole loadModel call, the download before Quiver\'s load included; 0: model_load_timeout plus 120 s for that download.',
+    default: () => 0, min: 0,
   },
   {
     key: 'model_store', type: 'string', flag: 'model-store', env: 'QUIVER_MODEL_STORE',

@@ -62,7 +62,7 @@ function guarded(service: grpc.UntypedServiceImplementation, check: (method: str
           check(method, call.metadata);
         } catch (err) {
           // A stream ends with a status by an 'error' event carrying it.
-          call.emit('error', grpcError(err));
+          call.emit('error', grpcError(err, meshModelId(call.metadata) !== undefined));
           return;
         }
         streamHandler(call);
@@ -74,7 +74,7 @@ function guarded(service: grpc.UntypedServiceImplementation, check: (method: str
       try {
         check(method, call.metadata);
       } catch (err) {
-        callback(grpcError(err));
+        callback(grpcError(err, meshModelId(call.metadata) !== undefined));
         return;
       }
       unaryHandler(call, callback);

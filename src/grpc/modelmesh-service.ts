@@ -6,10 +6,14 @@ import { log } from '../log';
 import { SERVER_VERSION } from '../version';
 import { unary } from './calls';
 import type * as grpc from '@grpc/grpc-js';
+import { LRUCache } from 'lru-cache';
 
 export interface ModelMeshOptions {
   capacityBytes: number;
+  /** Quiver's own bound on a load: the warm-up after it shares it. */
   modelLoadTimeoutMs: number;
+  /** runtimeStatus's modelLoadingTimeoutMs: ModelMesh times the puller's call, its download too. */
+  reportedLoadTimeoutMs: number;
   /** What ModelMesh assumes a model costs before it has a size for it. */
   defaultModelSizeBytes: number;
   /**
@@ -20,6 +24,9 @@ export interface ModelMeshOptions {
 }
 
 const INFERENCE = 'inference.GRPCInferenceService';
+
+/** Model ids whose answered size is remembered for predictModelSize (a few bytes each). */
+const ANSWERED_SIZES = 10_000;
 
 /** Kinds of failure that mean no load was tried (the request names nothing loadable). */
 const NOT_ATTEMPTED = new Set(['ArtifactNotFound', 'InvalidModelArchive', 'InvalidModelName', 'UnsafePath', 'BadRequest', 'UrlNotAllowed']);
@@ -42,6 +49,9 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
   // What threads started for a model's copy hold: ModelMesh counts it in that model's size.
   const threadBytes = new Map<string, number>();
   const sizeOf = (id: string) => scheduler.describe(id).memoryBytes + (threadBytes.get(id) ?? 0);
+  // The size each model id was answered at, kept past its unload: behind the puller, predictModelSize gets
+  // the remote path (the load gets a local one), so a model loaded before is sized by its id.
+  const answered = new LRUCache<string, number>({ max: ANSWERED_SIZES });
   const gone = (err: unknown) => {
     if (!(err instanceof QuiverError && err.kind === 'ModelNotFound')) throw err;
   };
@@ -60,16 +70,18 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       try {
         await purge();
       } catch (err) {
-        // Never READY with models ModelMesh does not know of: it asks again, and the purge is tried again.
-        log.error('ModelMesh: a model could not be purged', { error: (err as Error).message });
-        return { status: 'FAILING' };
+        // Never READY with models ModelMesh does not know of. STARTING, not FAILING: model-mesh polls again
+        // only while a runtime says STARTING (SidecarModelMesh.waitForModelServerStart), and the purge is
+        // tried again then; FAILING would stop it from starting at all.
+        log.error('ModelMesh: a model could not be purged; runtimeStatus says STARTING until one succeeds', { error: (err as Error).message });
+        return { status: 'STARTING' };
       }
       return {
         status: 'READY',
         capacityInBytes: options.capacityBytes,
         // Loads are serialized so each one's memory can be measured.
         maxLoadingConcurrency: 1,
-        modelLoadingTimeoutMs: options.modelLoadTimeoutMs,
+        modelLoadingTimeoutMs: options.reportedLoadTimeoutMs,
         defaultModelSizeInBytes: options.defaultModelSizeBytes,
         runtimeVersion: SERVER_VERSION,
         methodInfos: {
@@ -85,14 +97,25 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       // ModelMesh times the whole call against the modelLoadingTimeoutMs it was given: the warm-up too.
       const deadline = Date.now() + options.modelLoadTimeoutMs;
       const threadsBefore = scheduler.threadOverheadBytes();
+      // One copy, never evicted here: ModelMesh counts it as loaded with the size answered below, and
+      // makes room in its own cache (unloadModel) when it wants another model.
+      const register = () => scheduler.register({ name: req.modelId, url: req.modelPath, synchronous: true, pinned: true, initialWorkers: 1, maxWorkers: 1 });
       try {
-        // One copy, never evicted here: ModelMesh counts it as loaded with the size answered below, and
-        // makes room in its own cache (unloadModel) when it wants another model.
-        await scheduler.register({ name: req.modelId, url: req.modelPath, synchronous: true, pinned: true, initialWorkers: 1, maxWorkers: 1 });
+        await register();
       } catch (err) {
-        // ModelMesh may retry a load it lost track of: the model it asked for is there.
         if (!(err instanceof QuiverError && err.kind === 'ModelAlreadyExists')) throw asLoadRefusal(err);
-        await scheduler.signature(req.modelId);
+        const held = scheduler.registration(req.modelId);
+        if (held?.pinned && held.urls.length === 1 && held.urls[0] === req.modelPath) {
+          // ModelMesh may retry a load it lost track of: the model it asked for is there (or on its way).
+          await scheduler.signature(req.modelId);
+        } else {
+          // Another model under that name (registered through another API): ModelMesh's goes in its place.
+          log.warn('ModelMesh: a model of the same name, not from this path, is replaced', { model: req.modelId, urls: held?.urls });
+          await scheduler.unregisterAll(req.modelId).catch(gone);
+          await register().catch((e: unknown) => {
+            throw asLoadRefusal(e);
+          });
+        }
       }
       // ModelMesh asks modelSize only when this says 0: the size it keeps is this one, so it includes a
       // first run's arena (a detector's is ~20× its load).
@@ -100,7 +123,9 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       // A thread started for it is memory its load took (loads come one at a time): in its size, so that
       // ModelMesh's sum of sizes stays within the capacity the budget gives.
       threadBytes.set(req.modelId, Math.max(threadBytes.get(req.modelId) ?? 0, scheduler.threadOverheadBytes() - threadsBefore));
-      return { sizeInBytes: sizeOf(req.modelId), maxConcurrency: concurrency(req.modelId) };
+      const sizeInBytes = sizeOf(req.modelId);
+      answered.set(req.modelId, sizeInBytes);
+      return { sizeInBytes, maxConcurrency: concurrency(req.modelId) };
     }),
     unloadModel: unary(async (req: { modelId: string }) => {
       started();
@@ -109,7 +134,9 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       return {};
     }),
     // ModelMesh waits 500 ms for this: a local file's size and earlier measurements only, never a download or unpack.
-    predictModelSize: unary(async (req: LoadModelRequest) => ({ sizeInBytes: (await scheduler.quickPrediction(req.modelPath)) ?? options.defaultModelSizeBytes })),
+    predictModelSize: unary(async (req: LoadModelRequest) => ({
+      sizeInBytes: answered.get(req.modelId) ?? (await scheduler.quickPrediction(req.modelPath)) ?? options.defaultModelSizeBytes,
+    })),
     modelSize: unary(async (req: { modelId: string }) => {
       started();
       return { sizeInBytes: sizeOf(req.modelId) };

@@ -1127,6 +1127,12 @@ export class ModelScheduler {
     return this.registry.has(name);
   }
 
+  /** Where a model's versions came from, and whether they are pinned (ModelMesh's); undefined when it is not registered. */
+  registration(name: string): { urls: string[]; pinned: boolean } | undefined {
+    const versions = this.registry.versions(name);
+    return versions.length === 0 ? undefined : { urls: versions.map((r) => r.url), pinned: versions.every((r) => r.pinned === true) };
+  }
+
   /** 404 for an unknown model or version, before a body is read. */
   checkModel(name: string, version?: string): void {
     this.registry.get(name, version);

@@ -346,7 +346,8 @@ describe('ModelMesh runtime (mmesh.ModelRuntime on its own socket)', () => {
   test('runtimeStatus purges, then load → infer by mm-model-id → size → unload', async () => {
     const status = await call(mesh, 'runtimeStatus', {});
     expect(status).toMatchObject({
-      status: 'READY', maxLoadingConcurrency: 1, modelLoadingTimeoutMs: 120_000, allowAnyMethod: false, limitModelConcurrency: false,
+      // model_load_timeout (120 s) and 120 s for the puller's download, which ModelMesh's timer includes.
+      status: 'READY', maxLoadingConcurrency: 1, modelLoadingTimeoutMs: 240_000, allowAnyMethod: false, limitModelConcurrency: false,
       methodInfos: {
         'inference.GRPCInferenceService/ModelInfer': { idInjectionPath: [1] },
         'inference.GRPCInferenceService/ModelMetadata': { idInjectionPath: [1] },
@@ -382,6 +383,16 @@ describe('ModelMesh runtime (mmesh.ModelRuntime on its own socket)', () => {
     // A second runtimeStatus (ModelMesh's container restarted) purges again.
     await call(mesh, 'runtimeStatus', {});
     expect((await fetch(`${s.management}/models/mnist__isvc-1`)).status).toBe(404);
+    // Behind the puller, predictModelSize names the remote path: a model id loaded before is sized as it was answered.
+    expect((await call(mesh, 'predictModelSize', { modelId: 'mnist__isvc-1', modelPath: 'onnx/mnist' })).sizeInBytes).toBe(size.sizeInBytes);
+    // A model of that name from elsewhere (the MMS API's) gives way to the one ModelMesh asks for.
+    const other = path.join(s.store, 'pulled', 'other.onnx');
+    fs.writeFileSync(other, addModel([100, 200]));
+    expect((await fetch(`${s.management}/models?url=pulled/other.onnx&model_name=mnist__isvc-1&synchronous=true`, { method: 'POST' })).status).toBe(200);
+    await call(mesh, 'loadModel', { modelId: 'mnist__isvc-1', modelPath });
+    const replaced = await call(inference, 'ModelInfer', { model_name: 'x', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([1, 1])] }, md);
+    expect(floats(replaced.raw_output_contents[0])).toEqual([6, 7]);
+    await call(mesh, 'unloadModel', { modelId: 'mnist__isvc-1' });
     // Unloading what is absent is success.
     await call(mesh, 'unloadModel', { modelId: 'mnist__isvc-1' });
     expect((await failure(call(inference, 'ModelInfer', { model_name: 'x', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([1, 1])] }, md))).code).toBe(grpc.status.NOT_FOUND);

@@ -53,6 +53,12 @@ test('while the server starts: runtimeStatus STARTING, loads UNAVAILABLE, not re
     expect(await call(inference, 'ServerLive', {})).toEqual({ live: true });
     expect(await call(inference, 'ServerReady', {})).toEqual({ ready: false });
     expect(await call(health, 'Check', { service: '' })).toEqual({ status: 'NOT_SERVING' });
+    // A request ModelMesh routed (mm-model-id) hears RESOURCE_EXHAUSTED, which sends it to another copy.
+    const routed = new grpc.Metadata();
+    routed.set('mm-model-id', 'm');
+    const early = await new Promise<grpc.ServiceError | null>((resolve) => (inference as unknown as Record<string, (r: unknown, md: grpc.Metadata, cb: (e: grpc.ServiceError | null) => void) => void>)
+      .ModelInfer.call(inference, { model_name: 'm', inputs: [] }, routed, (e) => resolve(e)));
+    expect(early).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/starting/) });
     // Still starting a moment later: the held download is what it waits for.
     await new Promise((r) => setTimeout(r, 300));
     expect(await call(mesh, 'runtimeStatus', {})).toMatchObject({ status: 'STARTING' });
@@ -92,5 +98,34 @@ test('a socket file left by a server that died is replaced; one that something l
     mesh.close();
     await s.close();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+test('a purge that fails answers STARTING (model-mesh polls again; FAILING would stop it), and READY once a purge succeeds', async () => {
+  const store = tempDir('store');
+  fs.writeFileSync(path.join(store, 'early.onnx'), addModel([1, 2]));
+  const socketDir = tempDir('mesh-purge');
+  const socket = path.join(socketDir, 'mesh.sock');
+  const workDir = tempDir('work');
+  const config = loadConfig({
+    'model-store': store, 'work-dir': workDir, 'inference-address': '127.0.0.1:0', 'management-address': '127.0.0.1:0', 'grpc-inference-address': 'off',
+    workers: '1', 'log-level': 'silent', 'modelmesh-address': `unix:${socket}`, models: ['early=early.onnx'],
+  }, {});
+  const server = await QuiverServer.start(config);
+  const mesh = new (clientConstructors().modelRuntime)(`unix:${socket}`, grpc.credentials.createInsecure());
+  const snapshot = path.join(workDir, 'snapshot.json');
+  try {
+    // The purge writes the snapshot first: a folder in its place makes that fail, even for root.
+    fs.rmSync(snapshot, { force: true });
+    fs.mkdirSync(path.join(snapshot, 'blocked'), { recursive: true });
+    expect(await call(mesh, 'runtimeStatus', {})).toMatchObject({ status: 'STARTING' });
+    expect(server.scheduler.hasModel('early')).toBe(true);
+    fs.rmSync(snapshot, { recursive: true, force: true });
+    expect(await call(mesh, 'runtimeStatus', {})).toMatchObject({ status: 'READY' });
+    expect(server.scheduler.hasModel('early')).toBe(false);
+  } finally {
+    mesh.close();
+    await server.close();
+    fs.rmSync(socketDir, { recursive: true, force: true });
   }
 }, 60_000);
