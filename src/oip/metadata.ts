@@ -72,7 +72,8 @@ export function tritonModelConfig(s: ModelSignature): TritonModelConfig {
     platform: PLATFORM,
     backend: 'onnxruntime',
     max_batch_size: batched ? s.batchSize : 0,
-    input: s.inputs.map((t) => ({ name: t.name, data_type: tritonDataType(datatypeOf(t.type)), format: 'FORMAT_NONE', dims: dims(t) })),
+    // Triton takes FORMAT_NCHW with three dims only (batched, the batch one left out).
+    input: s.inputs.map((t) => ({ name: t.name, data_type: tritonDataType(datatypeOf(t.type)), format: t.name === s.imageInput && dims(t).length === 3 ? 'FORMAT_NCHW' : 'FORMAT_NONE', dims: dims(t) })),
     output: s.outputs.map((t) => ({ name: t.name, data_type: tritonDataType(datatypeOf(t.type)), dims: dims(t) })),
     instance_group: [{ name: s.name, kind: 'KIND_CPU', count: s.workers }],
     default_model_filename: s.modelFile,

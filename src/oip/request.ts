@@ -83,12 +83,23 @@ export function splitBytesElements(bytes: Uint8Array, name: string): Uint8Array[
   return elements;
 }
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 function binaryTensor(bytes: Uint8Array, type: TensorElementType, dims: number[], name: string): TensorData {
   const count = elementCount(dims);
   if (type === 'string') {
     const elements = splitBytesElements(bytes, name);
     if (elements.length !== count) throw new InvalidInputError(`input "${name}" holds ${elements.length} BYTES elements but shape [${dims}] needs ${count}`);
-    return { type, dims, data: elements.map((e) => Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('utf8')) };
+    // onnxruntime-node holds string tensors as JS strings: bytes that are not UTF-8 would change on the way.
+    return {
+      type, dims, data: elements.map((e, i) => {
+        try {
+          return STRICT_UTF8.decode(e);
+        } catch {
+          throw new InvalidInputError(`input "${name}": BYTES element ${i} is not UTF-8 text, which a string tensor of an ONNX model holds (an encoded image goes to an image model)`);
+        }
+      }),
+    };
   }
   const expected = count * ELEMENT_BYTES[type];
   if (bytes.byteLength !== expected) {

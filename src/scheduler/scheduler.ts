@@ -77,6 +77,8 @@ export interface ModelSignature {
   maxBatchDelayMs: number;
   workers: number;
   modelFile: string;
+  /** The input an image body feeds (the model config's `image`), in NCHW: Triton's FORMAT_NCHW. */
+  imageInput?: string;
 }
 
 /** An answer, and whether it waited for its model to load. */
@@ -1048,6 +1050,7 @@ export class ModelScheduler {
       maxBatchDelayMs: settings.maxBatchDelayMs,
       workers: Math.max(1, settings.minWorkers),
       modelFile: record.pkg ? record.pkg.modelPath.split('/').pop()! : 'model.onnx',
+      ...(record.pkg?.config.image ? { imageInput: record.pkg.config.image.input ?? record.io!.inputs[0]?.name } : {}),
     };
   }
 

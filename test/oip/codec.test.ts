@@ -89,6 +89,15 @@ describe('decodeOipBody', () => {
     expect(() => splitBytesElements(Buffer.from([5, 0]), 's')).toThrow(/4-byte length/);
   });
 
+  test('BYTES for a string tensor must be UTF-8: other bytes would change on their way into a JS string', () => {
+    const strings: OipModel = { name: 's', inputs: [{ name: 't', type: 'string', shape: [2] }], outputs: [{ name: 'o', type: 'string', shape: [2] }], takesImages: false };
+    const header = { inputs: [{ name: 't', shape: [2], datatype: 'BYTES', parameters: { binary_data_size: 13 } }] };
+    const ok = framed(header, Buffer.from([2, 0, 0, 0, 0x68, 0x69, 3, 0, 0, 0, 0xe2, 0x82, 0xac]));
+    expect(decodeOipBody(ok.body, { headerLength: ok.headerLength }, strings).feeds.t.data).toEqual(['hi', '€']);
+    const bad = framed(header, Buffer.from([2, 0, 0, 0, 0x68, 0x69, 3, 0, 0, 0, 0xff, 0xfe, 0x00]));
+    expect(() => decodeOipBody(bad.body, { headerLength: bad.headerLength }, strings)).toThrow(/BYTES element 1 is not UTF-8/);
+  });
+
   test('a lifted JSON array is checked as any other: count, finiteness, integer range', () => {
     const body = (data: string, type = 'FP32', name = 'x', shape = '[1,3]') => new Uint8Array(Buffer.from(
       `{"inputs":[{"name":"${name}","shape":${shape},"datatype":"${type}","data":${data}},{"name":"${name === 'x' ? 'k' : 'x'}","shape":${name === 'x' ? '[1]' : '[1,3]'},"datatype":"${name === 'x' ? 'INT64' : 'FP32'}","data":${name === 'x' ? '[1]' : '[1,2,3]'}}]}`,
@@ -181,6 +190,12 @@ describe('metadata and Triton config', () => {
   test('config: unbatched keeps the batch dimension; batched drops it and says how it batches', () => {
     expect(tritonModelConfig(signature)).toMatchObject({ max_batch_size: 0, input: [{ dims: [-1, 3, -1, 8], data_type: 'TYPE_FP32' }], output: [{ data_type: 'TYPE_STRING' }], instance_group: [{ count: 2, kind: 'KIND_CPU' }] });
     expect(tritonModelConfig({ ...signature, batchSize: 8 })).toMatchObject({ max_batch_size: 8, input: [{ dims: [3, -1, 8] }], dynamic_batching: { max_queue_delay_microseconds: 5000 } });
+  });
+  test('config: an image model\'s input is FORMAT_NCHW where Triton allows it (three dims: batched), FORMAT_NONE otherwise', () => {
+    const image = { ...signature, inputs: [{ name: 'x', type: 'float32', shape: ['N', 3, 'H', 'W'] as (string | number)[] }], imageInput: 'x' };
+    expect(tritonModelConfig({ ...image, batchSize: 8 }).input[0]).toMatchObject({ format: 'FORMAT_NCHW', dims: [3, -1, -1] });
+    expect(tritonModelConfig(image).input[0]).toMatchObject({ format: 'FORMAT_NONE', dims: [-1, 3, -1, -1] });
+    expect(tritonModelConfig({ ...signature, batchSize: 8 }).input[0].format).toBe('FORMAT_NONE');
   });
   test('config overrides from a repository load', () => {
     expect(configOverrides({ max_batch_size: 16, dynamic_batching: { max_queue_delay_microseconds: 500 }, instance_group: [{ count: 2 }, { count: 1 }] })).toEqual({ batchSize: 16, maxBatchDelayMs: 0.5, workers: 3 });
