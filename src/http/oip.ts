@@ -15,11 +15,11 @@ import { SERVER_NAME, SERVER_VERSION } from '../version';
 import { epochMs } from '../workers/clock';
 
 /**
- * Only what is implemented: clients switch features on from this list. The statistics endpoints are
- * served but not listed: perf_analyzer, seeing "statistics", parses each version as an integer and looks
- * its figures up under that integer, so MMS-style versions ("1.0") would make it stop.
+ * Only what is implemented: clients switch features on from this list. With "statistics" listed,
+ * perf_analyzer parses each statistics version as an integer and looks its figures up under it: they name
+ * versions as whole numbers ("1.0" as "1", scheduler.inferenceStatistics).
  */
-export const OIP_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository'] as const;
+export const OIP_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository', 'statistics'] as const;
 
 const HEADER_LENGTH = 'inference-header-content-length';
 

@@ -28,9 +28,20 @@ export interface ModelSettings {
  * default say "1.0". A whole-number request finds such a version when no version has its exact name.
  */
 export function sameWholeVersion(registered: string | undefined, wanted: string): boolean {
-  if (registered === undefined || !/^\d+$/.test(wanted)) return false;
-  const m = /^(\d+)(?:\.0+)?$/.exec(registered);
-  return m !== null && BigInt(m[1]) === BigInt(wanted);
+  // A version still unknown (its package not read yet) is not "1".
+  if (registered === undefined || registered === '' || !/^\d+$/.test(wanted)) return false;
+  const whole = wholeVersion(registered);
+  return /^\d+$/.test(whole) && BigInt(whole) === BigInt(wanted);
+}
+
+/**
+ * A version as Triton names versions, by a whole number: "1.0" → "1", none → "1" (Triton's first
+ * version); any other is itself. perf_analyzer reads statistics' versions as integers.
+ */
+export function wholeVersion(version: string | undefined): string {
+  if (version === undefined || version === '') return '1';
+  const m = /^(\d+)(?:\.0+)?$/.exec(version);
+  return m ? BigInt(m[1]).toString() : version;
 }
 
 /** One version of one model. */

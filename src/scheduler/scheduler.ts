@@ -11,7 +11,7 @@ import * as fsp from 'node:fs/promises';
 import { ModelPackage, ModelSourceOptions, localModelFile, openModelPackage, releasePackage, storeUrlFor } from '../models/model-source';
 import type { ClassifierFormat } from '../postprocess/classify';
 import { validateModelName, validateRelativePath } from '../models/model-name';
-import { ModelPage, ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
+import { ModelPage, ModelRecord, ModelRegistry, ModelSettings, wholeVersion } from '../models/registry';
 import type { SnapshotModel } from '../models/snapshot';
 import type { CacheStatus } from '../models/download-cache';
 import { log } from '../log';
@@ -1024,7 +1024,9 @@ export class ModelScheduler {
     const records = name === undefined
       ? this.registry.all()
       : version !== undefined ? [this.registry.get(name, version)] : this.registry.versions(name);
-    return records.map((r) => ({ name: r.name, version: r.version ?? '', ...this.statistics.of(r.id) }));
+    // Triton's whole-number versions (perf_analyzer parses them), unless two versions of a name would meet.
+    const named = (r: ModelRecord) => this.registry.versions(r.name).filter((o) => wholeVersion(o.version) === wholeVersion(r.version)).length === 1;
+    return records.map((r) => ({ name: r.name, version: named(r) ? wholeVersion(r.version) : r.version ?? '', ...this.statistics.of(r.id) }));
   }
 
   /**

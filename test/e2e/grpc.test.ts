@@ -79,7 +79,7 @@ describe('GRPCInferenceService', () => {
     expect(await call(inference, 'ServerLive', {})).toEqual({ live: true });
     expect(await call(inference, 'ServerReady', {})).toEqual({ ready: true });
     const meta = await call(inference, 'ServerMetadata', {});
-    expect(meta).toEqual({ name: 'quiver', version: expect.any(String), extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository'] });
+    expect(meta).toEqual({ name: 'quiver', version: expect.any(String), extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository', 'statistics'] });
   });
 
   test('model ready and metadata; unknown model is NOT_FOUND', async () => {
@@ -122,7 +122,7 @@ describe('GRPCInferenceService', () => {
     await call(inference, 'ModelInfer', { model_name: 'plus', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([1, 1])] });
     const { model_stats: plus } = await call(inference, 'ModelStatistics', { name: 'plus' });
     expect(plus).toHaveLength(1);
-    expect(plus[0]).toMatchObject({ name: 'plus', version: '1.0' });
+    expect(plus[0]).toMatchObject({ name: 'plus', version: '1' });
     expect(plus[0].inference_count).toBeGreaterThanOrEqual(1);
     const st = plus[0].inference_stats;
     expect(st.compute_input.count).toBe(st.compute_infer.count);

@@ -52,7 +52,7 @@ describe('health and metadata', () => {
     expect((await fetch(v2('/health/live'))).status).toBe(200);
     expect((await fetch(v2('/health/ready'))).status).toBe(200);
     const meta = await json(await fetch(v2('')));
-    expect(meta).toEqual({ name: 'quiver', version: expect.any(String), extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository'] });
+    expect(meta).toEqual({ name: 'quiver', version: expect.any(String), extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository', 'statistics'] });
   });
 
   test('model metadata: platform, OIP datatypes, -1 for variable dimensions; by version too', async () => {
@@ -256,7 +256,7 @@ describe('errors: a status and {"error": "..."}', () => {
   });
 });
 
-describe('statistics extension (served, not advertised: see OIP_EXTENSIONS)', () => {
+describe('statistics extension', () => {
   test('per version: successes, failures and the stages, with equal compute counts; every model at /v2/models/stats', async () => {
     const fixedStats = async () => (await json(await fetch(v2('/models/fixed/stats')))).model_stats[0];
     const before = await fixedStats();
@@ -268,7 +268,8 @@ describe('statistics extension (served, not advertised: see OIP_EXTENSIONS)', ()
     const { model_stats: stats } = await json(r);
     expect(stats).toHaveLength(1);
     const [fixed] = stats;
-    expect(fixed).toMatchObject({ name: 'fixed', version: '1.0', inference_count: before.inference_count + 3, execution_count: before.execution_count + 3 });
+    // Versions as Triton names them, whole numbers: perf_analyzer parses them as integers.
+    expect(fixed).toMatchObject({ name: 'fixed', version: '1', inference_count: before.inference_count + 3, execution_count: before.execution_count + 3 });
     expect(fixed.last_inference).toBeGreaterThan(Date.now() - 60_000);
     expect(fixed).toMatchObject({ response_stats: {}, memory_usage: [] });
     const st = fixed.inference_stats;
@@ -282,6 +283,7 @@ describe('statistics extension (served, not advertised: see OIP_EXTENSIONS)', ()
     expect(fixed.batch_stats).toEqual([expect.objectContaining({ batch_size: 1, compute_infer: { count: st.success.count, ns: expect.any(Number) } })]);
 
     expect((await json(await fetch(v2('/models/fixed/versions/1.0/stats')))).model_stats[0].inference_count).toBe(fixed.inference_count);
+    expect((await json(await fetch(v2('/models/fixed/versions/1/stats')))).model_stats[0].inference_count).toBe(fixed.inference_count);
     const all = (await json(await fetch(v2('/models/stats')))).model_stats as { name: string }[];
     expect(all.map((m) => m.name)).toEqual(expect.arrayContaining(['two', 'half', 'fixed', 'mean']));
     const unknown = await fetch(v2('/models/nope/stats'));

@@ -1,4 +1,4 @@
-import { ModelRegistry } from '../../src/models/registry';
+import { ModelRegistry, wholeVersion } from '../../src/models/registry';
 import { BadRequestError, InvalidModelVersionError, ModelAlreadyExistsError, ModelNotFoundError, ModelVersionNotFoundError } from '../../src/errors';
 
 describe('ModelRegistry', () => {
@@ -13,6 +13,14 @@ describe('ModelRegistry', () => {
     const exact = registry.reserve('a', 'c', false, '1');
     expect(registry.get('a', '1')).toBe(exact);
     expect(registry.get('a', '1.0')).toBe(one);
+  });
+
+  test('versions as Triton names them: whole numbers, "1" for none; others as they are', () => {
+    expect(['1.0', '2', '003.00', '', undefined, '1.5', 'v2'].map(wholeVersion)).toEqual(['1', '2', '3', '1', '1', '1.5', 'v2']);
+    // A version still unknown is not found as "1".
+    const registry = new ModelRegistry();
+    registry.reserve('u', 'u.tar.gz');
+    expect(() => registry.get('u', '1')).toThrow(ModelVersionNotFoundError);
   });
 
   test('a version is reserved once, at once when named and when its package declares it otherwise', () => {
