@@ -218,7 +218,8 @@ export class QuiverServer {
       classifierFormat: config.classifier_format,
       cpuPacing: config.cpu_pacing === 'on' && config.intra_op_threads === 1,
       metrics,
-      persist: (models) => {
+      // Under ModelMesh nothing restores a snapshot (below): none is written, and a full disk fails no load.
+      persist: config.modelmesh_address !== 'off' ? undefined : (models) => {
         try {
           writeSnapshot(snapshotFile(config.work_dir), models);
         } catch (err) {
@@ -253,6 +254,9 @@ export class QuiverServer {
       // ModelMesh owns what a runtime holds: after a crash its models are gone, and the NOT_FOUND of the
       // next request for one makes ModelMesh load it again (restored, it would be neither pinned nor sized).
       if (startOptions.restoreSnapshot && config.modelmesh_address === 'off') await QuiverServer.restoreSnapshot(scheduler, config);
+      if (config.modelmesh_address !== 'off' && config.modelmesh_load_timeout > 0 && config.modelmesh_load_timeout < config.model_load_timeout) {
+        log.warn('modelmesh_load_timeout is under model_load_timeout: ModelMesh may give up on a load that is still going', { modelmesh_load_timeout: config.modelmesh_load_timeout, model_load_timeout: config.model_load_timeout });
+      }
       await QuiverServer.loadStartupModels(scheduler, config);
       const transport: TransportOptions = {
         credentials,

@@ -99,24 +99,22 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       const threadsBefore = scheduler.threadOverheadBytes();
       // One copy, never evicted here: ModelMesh counts it as loaded with the size answered below, and
       // makes room in its own cache (unloadModel) when it wants another model.
-      const register = () => scheduler.register({ name: req.modelId, url: req.modelPath, synchronous: true, pinned: true, initialWorkers: 1, maxWorkers: 1 });
-      try {
-        await register();
-      } catch (err) {
-        if (!(err instanceof QuiverError && err.kind === 'ModelAlreadyExists')) throw asLoadRefusal(err);
-        const held = scheduler.registration(req.modelId);
-        if (held?.pinned && held.urls.length === 1 && held.urls[0] === req.modelPath) {
-          // ModelMesh may retry a load it lost track of: the model it asked for is there (or on its way).
-          await scheduler.signature(req.modelId);
-        } else {
-          // Another model under that name (registered through another API): ModelMesh's goes in its place.
-          log.warn('ModelMesh: a model of the same name, not from this path, is replaced', { model: req.modelId, urls: held?.urls });
-          await scheduler.unregisterAll(req.modelId).catch(gone);
-          await register().catch((e: unknown) => {
-            throw asLoadRefusal(e);
-          });
-        }
+      const held = scheduler.registration(req.modelId);
+      const ours = held !== undefined && held.pinned && held.urls.length === 1 && held.urls[0] === req.modelPath;
+      if (held && !ours) {
+        // Another model under that name (registered through another API, whatever its version): ModelMesh's
+        // goes in its place, or requests routed to the id would reach that one.
+        log.warn('ModelMesh: a model of the same name, not from this path, is replaced', { model: req.modelId, urls: held.urls });
+        await scheduler.unregisterAll(req.modelId).catch(gone);
       }
+      try {
+        if (!ours) await scheduler.register({ name: req.modelId, url: req.modelPath, synchronous: true, pinned: true, initialWorkers: 1, maxWorkers: 1 });
+      } catch (err) {
+        // A load of the same id that started meanwhile (ModelMesh retried): it is what was asked for.
+        if (!(err instanceof QuiverError && err.kind === 'ModelAlreadyExists')) throw asLoadRefusal(err);
+      }
+      // ModelMesh may retry a load it lost track of: the model it asked for is there, or on its way.
+      await scheduler.signature(req.modelId);
       // ModelMesh asks modelSize only when this says 0: the size it keeps is this one, so it includes a
       // first run's arena (a detector's is ~20× its load).
       await scheduler.warmUp(req.modelId, deadline);

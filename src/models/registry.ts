@@ -28,20 +28,14 @@ export interface ModelSettings {
  * default say "1.0". A whole-number request finds such a version when no version has its exact name.
  */
 export function sameWholeVersion(registered: string | undefined, wanted: string): boolean {
-  // A version still unknown (its package not read yet) is not "1".
-  if (registered === undefined || registered === '' || !/^\d+$/.test(wanted)) return false;
   const whole = wholeVersion(registered);
-  return /^\d+$/.test(whole) && BigInt(whole) === BigInt(wanted);
+  return whole !== undefined && /^\d+$/.test(wanted) && BigInt(whole) === BigInt(wanted);
 }
 
-/**
- * A version as Triton names versions, by a whole number: "1.0" → "1", none → "1" (Triton's first
- * version); any other is itself. perf_analyzer reads statistics' versions as integers.
- */
-export function wholeVersion(version: string | undefined): string {
-  if (version === undefined || version === '') return '1';
-  const m = /^(\d+)(?:\.0+)?$/.exec(version);
-  return m ? BigInt(m[1]).toString() : version;
+/** A whole-number version ("1.0", "001") as Triton writes it ("1"); undefined for any other. */
+export function wholeVersion(version: string | undefined): string | undefined {
+  const m = version === undefined ? null : /^(\d+)(?:\.0+)?$/.exec(version);
+  return m ? BigInt(m[1]).toString() : undefined;
 }
 
 /** One version of one model. */
@@ -125,6 +119,41 @@ export class ModelRegistry {
     // Before any version is known, the first registration answers for the name (as isDefault says).
     if (wanted === undefined) return named.records[0];
     return named.records.find((r) => r.version === wanted) ?? named.records.find((r) => sameWholeVersion(r.version, wanted));
+  }
+
+  /**
+   * Each version of `name` as an integer, as Triton numbers versions (perf_analyzer parses statistics'
+   * versions as integers and looks the figures up under them): a whole-number version ("1.0") is its
+   * number, unless an earlier one has it; any other (1.5, v2, one not known yet) the next integers above
+   * all of those, in registration order (statistics only: find() does not take those, so that an MMS
+   * client asking for version 2 never gets 1.5).
+   */
+  tritonVersions(name: string): Map<ModelRecord, string> {
+    const records = this.names.get(name)?.records ?? [];
+    const out = new Map<ModelRecord, string>();
+    const taken = new Set<string>();
+    for (const r of records) {
+      // An exact whole number ("1") before one written otherwise ("1.0"), as find() prefers it.
+      const whole = wholeVersion(r.version);
+      if (whole !== undefined && r.version === whole && !taken.has(whole)) {
+        out.set(r, whole);
+        taken.add(whole);
+      }
+    }
+    for (const r of records) {
+      const whole = wholeVersion(r.version);
+      if (!out.has(r) && whole !== undefined && !taken.has(whole)) {
+        out.set(r, whole);
+        taken.add(whole);
+      }
+    }
+    let next = [...taken].reduce((max, v) => (BigInt(v) > max ? BigInt(v) : max), 0n);
+    for (const r of records) {
+      if (out.has(r)) continue;
+      next += 1n;
+      out.set(r, next.toString());
+    }
+    return out;
   }
 
   get(name: string, version?: string): ModelRecord {

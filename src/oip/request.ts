@@ -83,7 +83,8 @@ export function splitBytesElements(bytes: Uint8Array, name: string): Uint8Array[
   return elements;
 }
 
-const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is the element's own, not a mark to drop.
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function binaryTensor(bytes: Uint8Array, type: TensorElementType, dims: number[], name: string): TensorData {
   const count = elementCount(dims);

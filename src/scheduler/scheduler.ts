@@ -11,7 +11,7 @@ import * as fsp from 'node:fs/promises';
 import { ModelPackage, ModelSourceOptions, localModelFile, openModelPackage, releasePackage, storeUrlFor } from '../models/model-source';
 import type { ClassifierFormat } from '../postprocess/classify';
 import { validateModelName, validateRelativePath } from '../models/model-name';
-import { ModelPage, ModelRecord, ModelRegistry, ModelSettings, wholeVersion } from '../models/registry';
+import { ModelPage, ModelRecord, ModelRegistry, ModelSettings } from '../models/registry';
 import type { SnapshotModel } from '../models/snapshot';
 import type { CacheStatus } from '../models/download-cache';
 import { log } from '../log';
@@ -1024,9 +1024,8 @@ export class ModelScheduler {
     const records = name === undefined
       ? this.registry.all()
       : version !== undefined ? [this.registry.get(name, version)] : this.registry.versions(name);
-    // Triton's whole-number versions (perf_analyzer parses them), unless two versions of a name would meet.
-    const named = (r: ModelRecord) => this.registry.versions(r.name).filter((o) => wholeVersion(o.version) === wholeVersion(r.version)).length === 1;
-    return records.map((r) => ({ name: r.name, version: named(r) ? wholeVersion(r.version) : r.version ?? '', ...this.statistics.of(r.id) }));
+    // Triton's integer versions: perf_analyzer parses them (registry.tritonVersions).
+    return records.map((r) => ({ name: r.name, version: this.registry.tritonVersions(r.name).get(r) ?? r.version ?? '', ...this.statistics.of(r.id) }));
   }
 
   /**
@@ -1134,8 +1133,9 @@ export class ModelScheduler {
 
   /** Where a model's versions came from, and whether they are pinned (ModelMesh's); undefined when it is not registered. */
   registration(name: string): { urls: string[]; pinned: boolean } | undefined {
+    if (!this.registry.has(name)) return undefined;
     const versions = this.registry.versions(name);
-    return versions.length === 0 ? undefined : { urls: versions.map((r) => r.url), pinned: versions.every((r) => r.pinned === true) };
+    return { urls: versions.map((r) => r.url), pinned: versions.every((r) => r.pinned === true) };
   }
 
   /** 404 for an unknown model or version, before a body is read. */

@@ -363,6 +363,8 @@ describe('ModelMesh runtime (mmesh.ModelRuntime on its own socket)', () => {
     const loaded = await call(mesh, 'loadModel', { modelId: 'mnist__isvc-1', modelType: 'onnx', modelPath, modelKey: '{"model_type":{"name":"onnx"}}' });
     expect(loaded.sizeInBytes).toBeGreaterThan(0);
     expect(loaded.maxConcurrency).toBeGreaterThanOrEqual(1);
+    // As a ModelMesh runtime no snapshot is kept (none would be restored): a full disk fails no load.
+    expect(fs.existsSync(path.join(s.server.config.work_dir, 'snapshot.json'))).toBe(false);
 
     const md = new grpc.Metadata();
     md.set('mm-model-id', 'mnist__isvc-1');
@@ -385,13 +387,14 @@ describe('ModelMesh runtime (mmesh.ModelRuntime on its own socket)', () => {
     expect((await fetch(`${s.management}/models/mnist__isvc-1`)).status).toBe(404);
     // Behind the puller, predictModelSize names the remote path: a model id loaded before is sized as it was answered.
     expect((await call(mesh, 'predictModelSize', { modelId: 'mnist__isvc-1', modelPath: 'onnx/mnist' })).sizeInBytes).toBe(size.sizeInBytes);
-    // A model of that name from elsewhere (the MMS API's) gives way to the one ModelMesh asks for.
+    // A model of that name from elsewhere (the MMS API's, of another version) gives way to the one ModelMesh asks for.
     const other = path.join(s.store, 'pulled', 'other.onnx');
     fs.writeFileSync(other, addModel([100, 200]));
-    expect((await fetch(`${s.management}/models?url=pulled/other.onnx&model_name=mnist__isvc-1&synchronous=true`, { method: 'POST' })).status).toBe(200);
+    expect((await fetch(`${s.management}/models?url=pulled/other.onnx&model_name=mnist__isvc-1&model_version=7&synchronous=true`, { method: 'POST' })).status).toBe(200);
     await call(mesh, 'loadModel', { modelId: 'mnist__isvc-1', modelPath });
     const replaced = await call(inference, 'ModelInfer', { model_name: 'x', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2] }], raw_input_contents: [f32([1, 1])] }, md);
     expect(floats(replaced.raw_output_contents[0])).toEqual([6, 7]);
+    expect((await json(await fetch(`${s.management}/models/mnist__isvc-1/all`))).map((m: { modelVersion: string }) => m.modelVersion)).toEqual(['1.0']);
     await call(mesh, 'unloadModel', { modelId: 'mnist__isvc-1' });
     // Unloading what is absent is success.
     await call(mesh, 'unloadModel', { modelId: 'mnist__isvc-1' });

@@ -15,12 +15,20 @@ describe('ModelRegistry', () => {
     expect(registry.get('a', '1.0')).toBe(one);
   });
 
-  test('versions as Triton names them: whole numbers, "1" for none; others as they are', () => {
-    expect(['1.0', '2', '003.00', '', undefined, '1.5', 'v2'].map(wholeVersion)).toEqual(['1', '2', '3', '1', '1', '1.5', 'v2']);
-    // A version still unknown is not found as "1".
+  test('versions as Triton numbers them: whole ones as their number, the others above them, each once', () => {
+    expect(['1.0', '2', '003.00', '', undefined, '1.5', 'v2'].map(wholeVersion)).toEqual(['1', '2', '3', undefined, undefined, undefined, undefined]);
     const registry = new ModelRegistry();
+    const a = registry.reserve('m', 'a', false, '1.0');
+    const b = registry.reserve('m', 'b', false, '1.5');
+    const c = registry.reserve('m', 'c', false, '3');
+    const d = registry.reserve('m', 'd', false, '1');
+    const e = registry.reserve('m', 'e.tar.gz');
+    // "1" is the exact one; "1.0" and "1.5" and the one not known yet go above 3, in registration order.
+    expect([a, b, c, d, e].map((r) => registry.tritonVersions('m').get(r))).toEqual(['4', '5', '3', '1', '6']);
+    // A version still unknown is not found as "1"; lookups take whole numbers, not those others.
     registry.reserve('u', 'u.tar.gz');
     expect(() => registry.get('u', '1')).toThrow(ModelVersionNotFoundError);
+    expect(() => registry.get('m', '5')).toThrow(ModelVersionNotFoundError);
   });
 
   test('a version is reserved once, at once when named and when its package declares it otherwise', () => {

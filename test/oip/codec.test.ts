@@ -96,6 +96,9 @@ describe('decodeOipBody', () => {
     expect(decodeOipBody(ok.body, { headerLength: ok.headerLength }, strings).feeds.t.data).toEqual(['hi', '€']);
     const bad = framed(header, Buffer.from([2, 0, 0, 0, 0x68, 0x69, 3, 0, 0, 0, 0xff, 0xfe, 0x00]));
     expect(() => decodeOipBody(bad.body, { headerLength: bad.headerLength }, strings)).toThrow(/BYTES element 1 is not UTF-8/);
+    // A leading U+FEFF is the element's own character, kept.
+    const bom = framed({ inputs: [{ name: 't', shape: [2], datatype: 'BYTES', parameters: { binary_data_size: 13 } }] }, Buffer.from([4, 0, 0, 0, 0xef, 0xbb, 0xbf, 0x61, 1, 0, 0, 0, 0x62]));
+    expect(decodeOipBody(bom.body, { headerLength: bom.headerLength }, strings).feeds.t.data).toEqual(['\ufeffa', 'b']);
   });
 
   test('a lifted JSON array is checked as any other: count, finiteness, integer range', () => {
