@@ -39,6 +39,20 @@ export function configureLogging(level: LogLevel, format: LogFormat): void {
   current = createLogger(level, format);
 }
 
+/** The verbose level Triton's logging extension last set (debug lines have no levels of their own). */
+let verbose = 0;
+
+export function logState(): { level: LogLevel; verbose: number } {
+  const level = current.level as LogLevel;
+  return { level, verbose: level === 'debug' ? Math.max(1, verbose) : 0 };
+}
+
+/** Changes the level while the server runs (Triton's logging extension). */
+export function setLogState(state: { level: LogLevel; verbose: number }): void {
+  current.level = state.level;
+  verbose = state.verbose;
+}
+
 /** The wait for buffered lines at a clean exit; a reader that takes longer gets the rest from pino's exit flush. */
 const FLUSH_TIMEOUT_MS = 2_000;
 

@@ -12,6 +12,8 @@ import { OIP_EXTENSIONS } from '../http/oip';
 import { deadlineOf, grpcError, meshModelId, unary } from './calls';
 import { ModelInferRequest, inferRequestBody, inferResponse } from './tensors';
 import { epochMs } from '../workers/clock';
+import { applyLogSettings, logSettingsOf } from '../oip/log-settings';
+import { log, logState, setLogState } from '../log';
 
 interface NamedRequest {
   name: string;
@@ -44,7 +46,7 @@ function checkToken(metadata: grpc.Metadata, key: string, api: 'inference' | 'ma
 
 /** Liveness and readiness stay open, as /v2/health/* and gRPC health do. */
 const OPEN_METHODS = new Set(['ServerLive', 'ServerReady']);
-const MANAGEMENT_METHODS = new Set(['RepositoryIndex', 'RepositoryModelLoad', 'RepositoryModelUnload']);
+const MANAGEMENT_METHODS = new Set(['RepositoryIndex', 'RepositoryModelLoad', 'RepositoryModelUnload', 'LogSettings']);
 const STREAM_METHODS = new Set(['ModelStreamInfer']);
 
 /** Runs `check(method, metadata)` before every method but liveness and readiness; its throw is the call's status. */
@@ -186,6 +188,17 @@ function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean): 
       if (meshModelId(md) === undefined && !req.name) return { model_stats: scheduler.inferenceStatistics() };
       const t = target(req, md);
       return { model_stats: scheduler.inferenceStatistics(t.name, t.version) };
+    }),
+    // Triton's logging extension: each setting as the one typed field its value has.
+    LogSettings: unary(async (req: { settings?: Record<string, { parameter_choice?: 'bool_param' | 'uint32_param' | 'string_param'; bool_param?: boolean; uint32_param?: number; string_param?: string }> }) => {
+      const update = Object.fromEntries(Object.entries(req.settings ?? {}).map(([k, v]) => [k, v.parameter_choice ? v[v.parameter_choice] : undefined]));
+      const state = applyLogSettings(logState(), update);
+      if (state.level !== logState().level) log.warn('log level changed through gRPC LogSettings', { level: state.level });
+      setLogState(state);
+      const settings = logSettingsOf(state);
+      return {
+        settings: Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, typeof v === 'boolean' ? { bool_param: v } : typeof v === 'number' ? { uint32_param: v } : { string_param: v }])),
+      };
     }),
     RepositoryIndex: unary(async (req: { ready?: boolean }) => {
       const index = await scheduler.repositoryIndex();

@@ -1,5 +1,5 @@
 // The Open Inference Protocol (KServe v2) over REST, with Triton's extensions that its clients and
-// perf_analyzer need: binary tensor data, model configuration and the model repository.
+// perf_analyzer need: binary tensor data, model configuration, the model repository, statistics and logging.
 import { clientGone } from './client-gone';
 import { Router } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -13,13 +13,15 @@ import { readBody } from './body';
 import type { InflightBytes } from './inflight';
 import { SERVER_NAME, SERVER_VERSION } from '../version';
 import { epochMs } from '../workers/clock';
+import { applyLogSettings, logSettingsOf } from '../oip/log-settings';
+import { log, logState, setLogState } from '../log';
 
 /**
  * Only what is implemented: clients switch features on from this list. With "statistics" listed,
  * perf_analyzer parses each statistics version as an integer and looks its figures up under it: they name
  * versions as whole numbers ("1.0" as "1", scheduler.inferenceStatistics).
  */
-export const OIP_EXTENSIONS = ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository', 'statistics'] as const;
+export const OIP_EXTENSIONS = ['binary_tensor_data', 'classification', 'logging', 'model_configuration', 'model_repository', 'statistics'] as const;
 
 const HEADER_LENGTH = 'inference-header-content-length';
 
@@ -170,6 +172,17 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
     const target = modelTarget((req.params as { segments: string[] }).segments);
     if (target.action !== 'infer') throw new BadRequestError(`POST /v2/models/${target.name} is not an API: did you mean .../infer?`);
     await inferOip(scheduler, target, req, res, options.maxRequestSize, locals(res));
+  });
+
+  // Triton's logging extension: the server's log level, read and set.
+  router.get('/v2/logging', (_req, res) => {
+    res.json(logSettingsOf(logState()));
+  });
+  router.post('/v2/logging', json, (req, res) => {
+    const state = applyLogSettings(logState(), req.body ?? {});
+    if (state.level !== logState().level) log.warn('log level changed through /v2/logging', { level: state.level });
+    setLogState(state);
+    res.json(logSettingsOf(state));
   });
 
   router.post('/v2/repository/index', json, async (req, res) => {

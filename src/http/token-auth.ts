@@ -111,16 +111,19 @@ const OPEN_PATHS = new Set(['/ping', '/v2/health/live', '/v2/health/ready']);
 
 /** Triton's model repository extension, on the inference port: loads and unloads, so management's. */
 const REPOSITORY_PREFIX = '/v2/repository/';
+/** Triton's logging extension: it changes the server's log level, so it takes that key too. */
+const LOGGING_PATH = '/v2/logging';
 
 /**
  * Requests need `Authorization: Bearer <key>`, except health checks; with `repositoryKey`, the /v2
- * repository routes need that one (the management key) instead.
+ * repository and logging routes need that one (the management key) instead.
  */
 export function requireToken(key: string, api: string, repositoryKey?: string): RequestHandler {
   return (req, res, next) => {
     if (OPEN_PATHS.has(req.path)) return next();
     // Express matches routes whatever their case: so does this.
-    const repository = repositoryKey !== undefined && req.path.toLowerCase().startsWith(REPOSITORY_PREFIX);
+    const path = req.path.toLowerCase();
+    const repository = repositoryKey !== undefined && (path.startsWith(REPOSITORY_PREFIX) || path === LOGGING_PATH || path === `${LOGGING_PATH}/`);
     const needed = repository ? 'management' : api;
     const match = bearerMatches(req.get('authorization'), repository ? repositoryKey : key);
     if (match) return next();

@@ -79,7 +79,7 @@ describe('GRPCInferenceService', () => {
     expect(await call(inference, 'ServerLive', {})).toEqual({ live: true });
     expect(await call(inference, 'ServerReady', {})).toEqual({ ready: true });
     const meta = await call(inference, 'ServerMetadata', {});
-    expect(meta).toEqual({ name: 'quiver', version: expect.any(String), extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository', 'statistics'] });
+    expect(meta).toEqual({ name: 'quiver', version: expect.any(String), extensions: ['binary_tensor_data', 'classification', 'logging', 'model_configuration', 'model_repository', 'statistics'] });
   });
 
   test('model ready and metadata; unknown model is NOT_FOUND', async () => {
@@ -331,6 +331,23 @@ describe('GRPCInferenceService', () => {
     expect(config.input[0].dims).toEqual([2]);
     expect((await fetch(`${s.management}/models/plus`)).status).toBe(200);
     expect((await failure(call(inference, 'RepositoryModelLoad', { model_name: 'absent' }))).code).toBe(grpc.status.NOT_FOUND);
+  });
+});
+
+describe('gRPC LogSettings (Triton\'s logging extension)', () => {
+  test('each setting as its typed value; an update answers them all; a bad one is INVALID_ARGUMENT', async () => {
+    const before = (await call(inference, 'LogSettings', {})).settings;
+    expect(before.log_format).toMatchObject({ string_param: 'default' });
+    try {
+      const after = (await call(inference, 'LogSettings', { settings: { log_verbose_level: { uint32_param: 1 } } })).settings;
+      expect(after.log_verbose_level).toMatchObject({ uint32_param: 1 });
+      expect(after.log_info).toMatchObject({ bool_param: true });
+      expect((await failure(call(inference, 'LogSettings', { settings: { log_file: { string_param: '/tmp/t.log' } } }))).code).toBe(grpc.status.INVALID_ARGUMENT);
+    } finally {
+      const restore = Object.fromEntries(['log_info', 'log_warnings', 'log_errors'].map((k) => [k, { bool_param: before[k].bool_param }]));
+      await call(inference, 'LogSettings', { settings: { ...restore, log_verbose_level: { uint32_param: before.log_verbose_level.uint32_param } } });
+    }
+    expect((await call(inference, 'LogSettings', {})).settings).toEqual(before);
   });
 });
 

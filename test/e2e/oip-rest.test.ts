@@ -52,7 +52,7 @@ describe('health and metadata', () => {
     expect((await fetch(v2('/health/live'))).status).toBe(200);
     expect((await fetch(v2('/health/ready'))).status).toBe(200);
     const meta = await json(await fetch(v2('')));
-    expect(meta).toEqual({ name: 'quiver', version: expect.any(String), extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository', 'statistics'] });
+    expect(meta).toEqual({ name: 'quiver', version: expect.any(String), extensions: ['binary_tensor_data', 'classification', 'logging', 'model_configuration', 'model_repository', 'statistics'] });
   });
 
   test('model metadata: platform, OIP datatypes, -1 for variable dimensions; by version too', async () => {
@@ -289,6 +289,32 @@ describe('statistics extension', () => {
     const unknown = await fetch(v2('/models/nope/stats'));
     expect(unknown.status).toBe(404);
     expect(await json(unknown)).toEqual({ error: expect.stringContaining('nope') });
+  });
+});
+
+describe('logging extension', () => {
+  test('GET reads the level as Triton\'s settings; POST changes it and answers them all; what one level cannot say is a 400', async () => {
+    const settings = async () => json(await fetch(v2('/logging')));
+    const post = (body: unknown) => postJson(v2('/logging'), body);
+    const before = await settings();
+    expect(Object.keys(before).sort()).toEqual(['log_errors', 'log_file', 'log_format', 'log_info', 'log_verbose_level', 'log_warnings']);
+    try {
+      const verbose = await post({ log_verbose_level: 1 });
+      expect(verbose.status).toBe(200);
+      expect(await json(verbose)).toEqual({ log_file: '', log_info: true, log_warnings: true, log_errors: true, log_verbose_level: 1, log_format: 'default' });
+      expect(await settings()).toMatchObject({ log_verbose_level: 1, log_info: true });
+      expect(await json(await post({ log_verbose_level: 0, log_info: false }))).toMatchObject({ log_info: false, log_warnings: true, log_verbose_level: 0 });
+      for (const [body, message] of [[{ log_warnings: false, log_info: true }, /nest/], [{ log_file: '/tmp/triton.log' }, /standard output/], [{ nope: 1 }, /unknown log setting/]] as const) {
+        const r = await post(body);
+        expect(r.status).toBe(400);
+        expect((await json(r)).error).toMatch(message);
+      }
+      // A refused update changes nothing.
+      expect(await settings()).toMatchObject({ log_info: false, log_warnings: true });
+    } finally {
+      await post({ log_verbose_level: before.log_verbose_level, log_info: before.log_info, log_warnings: before.log_warnings, log_errors: before.log_errors });
+    }
+    expect(await settings()).toEqual(before);
   });
 });
 

@@ -67,6 +67,9 @@ describe('token authorization', () => {
         expect((await json(refused)).error).toBe('the token is not the management key');
       }
       expect((await fetch(`${s.inference}/v2/repository/index`, { method: 'POST', headers: bearer(management) })).status).toBe(200);
+      // The log level is the server's: management's too.
+      expect((await fetch(`${s.inference}/v2/logging`, { headers: bearer(inference) })).status).toBe(401);
+      expect((await fetch(`${s.inference}/v2/logging`, { headers: bearer(management) })).status).toBe(200);
     } finally {
       await s.close();
       fs.rmSync(dir, { recursive: true, force: true });
