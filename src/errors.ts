@@ -60,6 +60,12 @@ const KINDS = {
   InvalidConfig: { type: 'InvalidConfigException', status: 500 },
   SnapshotWrite: { type: 'SnapshotWriteException', status: 500 },
   OutputExists: { type: 'OutputExistsException', status: 409 },
+  // Triton's system shared memory: a region that cannot be used (bad key, out of bounds, too small).
+  SharedMemory: { type: 'SharedMemoryException', status: 400 },
+  SharedMemoryNotFound: { type: 'SharedMemoryNotFoundException', status: 404 },
+  SharedMemoryExists: { type: 'SharedMemoryExistsException', status: 409 },
+  // allow_client_shm is off: clients may not make the server open files in /dev/shm.
+  SharedMemoryDisabled: { type: 'SharedMemoryDisabledException', status: 403 },
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorKindName = keyof typeof KINDS;
@@ -122,6 +128,10 @@ export class InvalidConfigError extends defineError('InvalidConfig') {}
 export class OutputExistsError extends defineError('OutputExists') {}
 /** The registry snapshot could not be written: the change that needed it was not made. */
 export class SnapshotWriteError extends defineError('SnapshotWrite') {}
+export class SharedMemoryError extends defineError('SharedMemory') {}
+export class SharedMemoryNotFoundError extends defineError('SharedMemoryNotFound') {}
+export class SharedMemoryExistsError extends defineError('SharedMemoryExists') {}
+export class SharedMemoryDisabledError extends defineError('SharedMemoryDisabled') {}
 
 const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> = {
   BadRequest: BadRequestError,
@@ -163,6 +173,10 @@ const CONSTRUCTORS: Record<ErrorKindName, new (message: string) => QuiverError> 
   InvalidConfig: InvalidConfigError,
   OutputExists: OutputExistsError,
   SnapshotWrite: SnapshotWriteError,
+  SharedMemory: SharedMemoryError,
+  SharedMemoryNotFound: SharedMemoryNotFoundError,
+  SharedMemoryExists: SharedMemoryExistsError,
+  SharedMemoryDisabled: SharedMemoryDisabledError,
 };
 
 /** An error as it crosses a thread boundary: plain data. */

@@ -30,6 +30,7 @@ import { ModelScheduler, RegisterRequest } from './scheduler/scheduler';
 import { WorkerPool } from './workers/pool';
 import { GrpcServers } from './grpc/server';
 import { DeviceProbe, parseGpuIds, probeDevices } from './workers/device-probe';
+import { SystemSharedMemory } from './oip/shared-memory';
 import { chooseDevice, gpuBudgetBytes } from './scheduler/devices';
 
 export interface StartupModel {
@@ -142,6 +143,7 @@ export class QuiverServer {
     private readonly servers: { inference: http.Server; management?: http.Server },
     private readonly lifecycle: ServerLifecycle,
     private readonly grpc: GrpcServers,
+    private readonly shm?: SystemSharedMemory,
   ) {}
 
   static async start(config: QuiverConfig, startOptions: StartOptions = {}): Promise<QuiverServer> {
@@ -229,6 +231,7 @@ export class QuiverServer {
       },
     });
     const lifecycle: ServerLifecycle = { draining: false, inFlight: 0 };
+    const shm = config.allow_client_shm === 'true' ? new SystemSharedMemory() : undefined;
     let started = false;
     let grpcServers: GrpcServers | undefined;
     try {
@@ -242,6 +245,7 @@ export class QuiverServer {
         isHealthy: () => started && !lifecycle.draining,
         isStarted: () => started,
         keys: grpcKeys,
+        shm,
         modelMesh: {
           // ModelMesh will not start on a capacity under 512 MiB: with no budget (0), what a budget would be.
           capacityBytes: config.memory_budget > 0 ? config.memory_budget : defaultMemoryBudget(),
@@ -269,7 +273,7 @@ export class QuiverServer {
       };
       const options = {
         maxRequestSize: config.max_request_size, oipMaxRequestSize: config.oip_max_request_size, inflight: new InflightBytes(config.max_inflight_bytes),
-        isHealthy: () => !lifecycle.draining, metrics, lifecycle, tokens,
+        isHealthy: () => !lifecycle.draining, metrics, lifecycle, tokens, shm,
       };
       let servers: { inference: http.Server; management?: http.Server };
       if (config.mode === 'sagemaker') {
@@ -285,12 +289,13 @@ export class QuiverServer {
         }
       }
       started = true;
-      const server = new QuiverServer(config, scheduler, servers, lifecycle, grpcServers);
+      const server = new QuiverServer(config, scheduler, servers, lifecycle, grpcServers, shm);
       log.info('quiver is serving', { mode: config.mode, ...server.urls(), workers: config.workers, models: scheduler.modelCount() });
       return server;
     } catch (err) {
       await grpcServers?.close(0);
       await scheduler.close();
+      shm?.close();
       throw err;
     }
   }
@@ -383,12 +388,14 @@ export class QuiverServer {
     for (const server of this.httpServers()) server.closeAllConnections();
     await Promise.all([...closed, this.grpc.close(Math.max(0, deadline - Date.now()))]);
     await this.scheduler.close();
+    this.shm?.close();
     return drained;
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.httpServers().map(closeServer), this.grpc.close(0)]);
     await this.scheduler.close();
+    this.shm?.close();
   }
 }
 

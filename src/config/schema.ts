@@ -61,6 +61,7 @@ export interface QuiverConfig {
   keystore_type: 'PKCS12' | 'JKS';
   token_auth: 'auto' | 'on' | 'off';
   allow_handlers: 'true' | 'false';
+  allow_client_shm: 'true' | 'false';
   key_file: string;
   classifier_format: ClassifierFormat;
 }
@@ -367,6 +368,11 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
     key: 'allow_handlers', type: 'choice', choices: ['true', 'false'], flag: 'allow-handlers', env: 'QUIVER_ALLOW_HANDLERS',
     doc: 'Whether model packages may bring JavaScript handlers, which run inside the server. `false` (or `--no-handlers`) refuses such packages; models then work from their model config alone.',
     default: () => 'true',
+  },
+  {
+    key: 'allow_client_shm', type: 'choice', choices: ['true', 'false'], flag: 'allow-client-shm', env: 'QUIVER_ALLOW_CLIENT_SHM',
+    doc: 'Triton\'s system shared memory extension (as its `--allow-client-shm`): `true` lets clients register regions of /dev/shm and pass tensors through them. Off by default: a client that may register a region makes the server read and write that file.',
+    default: () => 'false',
   },
   {
     key: 'token_auth', type: 'choice', choices: ['auto', 'on', 'off'], flag: 'token-auth', env: 'QUIVER_TOKEN_AUTH',

@@ -2,13 +2,14 @@
 // answered from the same scheduler as the REST APIs. ModelMesh routes requests by the mm-model-id header.
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { BadRequestError, QuiverError, ServerStartingError, TokenAuthorizationError } from '../errors';
+import { BadRequestError, QuiverError, ServerStartingError, SharedMemoryDisabledError, TokenAuthorizationError } from '../errors';
 import { bearerMatches } from '../http/token-auth';
 import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { SERVER_NAME, SERVER_VERSION } from '../version';
 import { CancelSignal } from '../workers/cancel-signal';
-import { OIP_EXTENSIONS } from '../http/oip';
+import { oipExtensions } from '../http/oip';
+import type { SystemSharedMemory } from '../oip/shared-memory';
 import { deadlineOf, grpcError, meshModelId, unary } from './calls';
 import { ModelInferRequest, inferRequestBody, inferResponse } from './tensors';
 import { epochMs } from '../workers/clock';
@@ -46,7 +47,10 @@ function checkToken(metadata: grpc.Metadata, key: string, api: 'inference' | 'ma
 
 /** Liveness and readiness stay open, as /v2/health/* and gRPC health do. */
 const OPEN_METHODS = new Set(['ServerLive', 'ServerReady']);
-const MANAGEMENT_METHODS = new Set(['RepositoryIndex', 'RepositoryModelLoad', 'RepositoryModelUnload', 'LogSettings']);
+const MANAGEMENT_METHODS = new Set([
+  'RepositoryIndex', 'RepositoryModelLoad', 'RepositoryModelUnload', 'LogSettings',
+  'SystemSharedMemoryStatus', 'SystemSharedMemoryRegister', 'SystemSharedMemoryUnregister',
+]);
 const STREAM_METHODS = new Set(['ModelStreamInfer']);
 
 /** Runs `check(method, metadata)` before every method but liveness and readiness; its throw is the call's status. */
@@ -92,10 +96,12 @@ export interface InferenceServiceOptions {
   keys?: GrpcKeys;
   /** The repository extension's RPCs (not on ModelMesh's listener). */
   repository: boolean;
+  /** Client shared memory, where allow_client_shm is on (not on ModelMesh's listener). */
+  shm?: SystemSharedMemory;
 }
 
 export function inferenceService(scheduler: ModelScheduler, options: InferenceServiceOptions): grpc.UntypedServiceImplementation {
-  const all = unguardedService(scheduler, options.isHealthy);
+  const all = unguardedService(scheduler, options.isHealthy, options.shm);
   // A method left out answers UNIMPLEMENTED.
   const service = options.repository ? all : Object.fromEntries(Object.entries(all).filter(([method]) => !MANAGEMENT_METHODS.has(method)));
   const keys = options.keys;
@@ -105,20 +111,24 @@ export function inferenceService(scheduler: ModelScheduler, options: InferenceSe
   });
 }
 
-function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean): grpc.UntypedServiceImplementation {
+function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean, shm: SystemSharedMemory | undefined): grpc.UntypedServiceImplementation {
   const infer = async (req: ModelInferRequest, md: grpc.Metadata, deadline: number, cancelled: CancelSignal) => {
     const t = target(req, md);
     scheduler.readiness(t.name, t.version);
-    const { body, headerLength } = inferRequestBody(req);
+    const { body, headerLength, sharedOutputs } = inferRequestBody(req, shm);
     const result = await scheduler.infer(t.name, t.version, {
       body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: epochMs(), oip: { headerLength },
     }, deadline, cancelled);
-    return inferResponse(result.body, result.binary);
+    return inferResponse(result.body, result.binary, sharedOutputs && shm ? { outputs: sharedOutputs, shm } : undefined);
+  };
+  const regions = (): SystemSharedMemory => {
+    if (!shm) throw new SharedMemoryDisabledError('client shared memory is off: start the server with allow_client_shm=true (--allow-client-shm true)');
+    return shm;
   };
   return {
     ServerLive: unary(async () => ({ live: true })),
     ServerReady: unary(async () => ({ ready: isHealthy() })),
-    ServerMetadata: unary(async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: [...OIP_EXTENSIONS] })),
+    ServerMetadata: unary(async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: oipExtensions(shm !== undefined) })),
     // As Triton: an unknown model or version is not ready, not an error (tritonclient raises on errors).
     ModelReady: unary(async (req: NamedRequest, md) => {
       const t = target(req, md);
@@ -199,6 +209,18 @@ function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean): 
       return {
         settings: Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, typeof v === 'boolean' ? { bool_param: v } : typeof v === 'number' ? { uint32_param: v } : { string_param: v }])),
       };
+    }),
+    // Triton's system shared memory extension; the regions are the REST API's too.
+    SystemSharedMemoryStatus: unary(async (req: { name?: string }) => ({
+      regions: Object.fromEntries(regions().status(req.name).map((r) => [r.name, r])),
+    })),
+    SystemSharedMemoryRegister: unary(async (req: { name: string; key: string; offset: number; byte_size: number }) => {
+      regions().register(req.name, req.key, req.offset, req.byte_size);
+      return {};
+    }),
+    SystemSharedMemoryUnregister: unary(async (req: { name?: string }) => {
+      regions().unregister(req.name);
+      return {};
     }),
     RepositoryIndex: unary(async (req: { ready?: boolean }) => {
       const index = await scheduler.repositoryIndex();

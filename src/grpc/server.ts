@@ -9,6 +9,7 @@ import { widenConnectionWindows, widenStreamWindow } from './flow-control';
 import { healthService } from './health-service';
 import { GrpcKeys, inferenceService } from './inference-service';
 import { ModelMeshOptions, modelMeshService } from './modelmesh-service';
+import type { SystemSharedMemory } from '../oip/shared-memory';
 import { serviceDefinitions } from './protos';
 
 export interface GrpcOptions {
@@ -21,6 +22,8 @@ export interface GrpcOptions {
   modelMesh: Omit<ModelMeshOptions, 'isStarted'>;
   /** Keys the inference listener checks (token_auth); the ModelMesh listener checks none. */
   keys?: GrpcKeys;
+  /** Client shared memory (allow_client_shm), on the inference listener only. */
+  shm?: SystemSharedMemory;
 }
 
 export interface GrpcListener {
@@ -87,6 +90,7 @@ export class GrpcServers {
           const meshListener = services.includes('mmesh.ModelRuntime');
           server.addService(defs.inference, inferenceService(scheduler, {
             isHealthy: options.isHealthy, isStarted: options.isStarted, keys: meshListener ? undefined : options.keys, repository: !meshListener,
+            shm: meshListener ? undefined : options.shm,
           }));
         }
         if (services.includes('mmesh.ModelRuntime')) server.addService(defs.modelRuntime, modelMeshService(scheduler, { ...options.modelMesh, isStarted: options.isStarted }));

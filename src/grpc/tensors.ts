@@ -1,8 +1,9 @@
 // ModelInferRequest/Response (gRPC) ↔ the OIP REST framing that workers decode: a JSON header naming
 // each input's binary section, then the sections. Typed `contents` are laid out as binary here, so a
 // worker meets one form; answers come back with every output in raw_output_contents, as Triton's do.
-import { InvalidInputError } from '../errors';
+import { InvalidInputError, SharedMemoryDisabledError, SharedMemoryError } from '../errors';
 import { binarySection, lengthPrefixed } from '../oip/response';
+import { SHM_BYTE_SIZE, SHM_OFFSET, SHM_REGION, SharedMemoryRef, SystemSharedMemory, alignedHeader, sharedMemoryRef } from '../oip/shared-memory';
 import { typeFromOip } from '../preprocess/tensor-types';
 import type { TensorData } from '../preprocess/tensor-types';
 
@@ -80,45 +81,80 @@ function classification(parameters: Record<string, InferParameter> | undefined):
   return p?.parameter_choice ? { classification: p[p.parameter_choice] } : {};
 }
 
-/** A ModelInferRequest as a body the worker decodes, and its header's length. */
-export function inferRequestBody(request: ModelInferRequest): { body: Uint8Array; headerLength: number } {
+/** An InferParameter's value, checked to be of the one kind Triton takes for it. */
+function parameterValue(tensor: string, key: string, p: InferParameter | undefined, kinds: InferParameter['parameter_choice'][]): unknown {
+  if (!p?.parameter_choice) return undefined;
+  if (!kinds.includes(p.parameter_choice)) throw new SharedMemoryError(`tensor "${tensor}": ${key} must be a ${kinds[0]}`);
+  return p[p.parameter_choice];
+}
+
+/** Where a tensor's data is in shared memory, from its parameters; undefined when it names none. */
+function sharedMemoryOf(tensor: { name: string; parameters?: Record<string, InferParameter> }, shm: SystemSharedMemory | undefined): SharedMemoryRef | undefined {
+  const p = tensor.parameters;
+  if (!p || (!p[SHM_REGION] && !p[SHM_OFFSET] && !p[SHM_BYTE_SIZE])) return undefined;
+  if (!shm) throw new SharedMemoryDisabledError(`tensor "${tensor.name}" names shared memory, which this server does not take from clients (allow_client_shm is false)`);
+  return sharedMemoryRef(tensor.name,
+    parameterValue(tensor.name, SHM_REGION, p[SHM_REGION], ['string_param']),
+    parameterValue(tensor.name, SHM_OFFSET, p[SHM_OFFSET], ['int64_param', 'uint64_param']),
+    parameterValue(tensor.name, SHM_BYTE_SIZE, p[SHM_BYTE_SIZE], ['int64_param', 'uint64_param']));
+}
+
+/** A ModelInferRequest as a body the worker decodes, its header's length, and the outputs that go to shared memory. */
+export function inferRequestBody(request: ModelInferRequest, shm?: SystemSharedMemory): { body: Uint8Array; headerLength: number; sharedOutputs?: Map<string, SharedMemoryRef> } {
   const raw = request.raw_input_contents ?? [];
-  if (raw.length > 0 && raw.length !== request.inputs.length) {
-    throw new InvalidInputError(`raw_input_contents has ${raw.length} entries but the request has ${request.inputs.length} inputs: give one per input, in order`);
+  const shared = request.inputs.map((input) => sharedMemoryOf(input, shm));
+  // As Triton's clients send them: one raw entry per input not in shared memory, in order.
+  const rawNeeded = shared.filter((ref) => ref === undefined).length;
+  if (raw.length > 0 && raw.length !== rawNeeded) {
+    throw new InvalidInputError(`raw_input_contents has ${raw.length} entries but the request has ${rawNeeded} inputs not in shared memory: give one per such input, in order`);
   }
   const sections: Uint8Array[] = [];
+  let nextRaw = 0;
   const inputs = request.inputs.map((input, i) => {
-    let section: Uint8Array | undefined = raw.length > 0 ? raw[i] : undefined;
-    if (section === undefined) {
-      // BYTES keep their bytes: an encoded image must not pass through a string.
-      if (input.datatype === 'BYTES' && input.contents?.bytes_contents?.length) section = lengthPrefixed(input.contents.bytes_contents);
-      else {
-        const typed = typedContents(input);
-        if (!typed) throw new InvalidInputError(`input "${input.name}" has no data: put it in raw_input_contents, or in the contents field its datatype ${input.datatype} uses`);
-        section = binarySection(typed);
+    const hasContents = input.contents && Object.values(input.contents).some((v) => Array.isArray(v) && v.length > 0);
+    const ref = shared[i];
+    let section: Uint8Array | undefined;
+    if (ref) {
+      if (hasContents) throw new SharedMemoryError(`input "${input.name}" names shared memory and also has contents: give one`);
+      section = shm!.read(ref, input.name);
+    } else {
+      section = raw.length > 0 ? raw[nextRaw++] : undefined;
+      if (section === undefined) {
+        // BYTES keep their bytes: an encoded image must not pass through a string.
+        if (input.datatype === 'BYTES' && input.contents?.bytes_contents?.length) section = lengthPrefixed(input.contents.bytes_contents);
+        else {
+          const typed = typedContents(input);
+          if (!typed) throw new InvalidInputError(`input "${input.name}" has no data: put it in raw_input_contents, or in the contents field its datatype ${input.datatype} uses`);
+          section = binarySection(typed);
+        }
+      } else if (hasContents) {
+        throw new InvalidInputError(`input "${input.name}" has both contents and raw_input_contents`);
       }
-    } else if (input.contents && Object.values(input.contents).some((v) => Array.isArray(v) && v.length > 0)) {
-      throw new InvalidInputError(`input "${input.name}" has both contents and raw_input_contents`);
     }
     sections.push(section);
     return { name: input.name, datatype: input.datatype, shape: input.shape, parameters: { binary_data_size: section.byteLength } };
   });
+  const sharedOutputs = new Map<string, SharedMemoryRef>();
+  for (const o of request.outputs ?? []) {
+    const ref = sharedMemoryOf(o, shm);
+    if (!ref) continue;
+    if (o.parameters?.classification?.parameter_choice) throw new SharedMemoryError(`output "${o.name}" cannot take both ${SHM_REGION} and classification`);
+    shm!.check(ref, o.name);
+    sharedOutputs.set(o.name, ref);
+  }
   // The request parameters the worker acts on, as the REST header carries them.
   const carried: Record<string, unknown> = {};
   for (const key of ['sequence_id', 'timeout']) {
     const p = request.parameters?.[key];
     if (p?.parameter_choice) carried[key] = p[p.parameter_choice];
   }
-  const text = JSON.stringify({
+  const header = alignedHeader({
     ...(request.id ? { id: request.id } : {}),
     inputs,
     ...(request.outputs?.length ? { outputs: request.outputs.map((o) => ({ name: o.name, parameters: { binary_data: true, ...classification(o.parameters) } })) } : {}),
     parameters: { binary_data_output: true, ...carried },
   });
-  // Spaces after the JSON bring the first tensor to an 8-byte boundary: the worker reads it in place.
-  const json = Buffer.from(text);
-  const header = json.length % 8 === 0 ? json : Buffer.concat([json, Buffer.alloc(8 - (json.length % 8), 0x20)]);
-  return { body: Buffer.concat([header, ...sections]), headerLength: header.length };
+  return { body: Buffer.concat([header, ...sections]), headerLength: header.length, ...(sharedOutputs.size > 0 ? { sharedOutputs } : {}) };
 }
 
 interface HeaderOutput {
@@ -128,16 +164,24 @@ interface HeaderOutput {
   parameters?: { binary_data_size?: number };
 }
 
-/** The worker's answer (header + binary sections) as a ModelInferResponse. */
-export function inferResponse(header: string, binary: Uint8Array | undefined): ModelInferResponse {
+/**
+ * The worker's answer (header + binary sections) as a ModelInferResponse. An output that goes to shared
+ * memory is written there and keeps an empty raw entry, as Triton's does (clients index them by output).
+ */
+export function inferResponse(header: string, binary: Uint8Array | undefined, shared?: { outputs: Map<string, SharedMemoryRef>; shm: SystemSharedMemory }): ModelInferResponse {
   const parsed = JSON.parse(header) as { model_name: string; model_version: string; id?: string; outputs: HeaderOutput[] };
   const bytes = binary ? Buffer.from(binary.buffer, binary.byteOffset, binary.byteLength) : Buffer.alloc(0);
   let at = 0;
   const raw: Buffer[] = [];
   for (const o of parsed.outputs) {
     const size = o.parameters?.binary_data_size ?? 0;
-    raw.push(bytes.subarray(at, at + size));
+    const section = bytes.subarray(at, at + size);
     at += size;
+    const ref = shared?.outputs.get(o.name);
+    if (ref) {
+      shared!.shm.write(ref, section, o.name);
+      raw.push(Buffer.alloc(0));
+    } else raw.push(section);
   }
   return {
     model_name: parsed.model_name,

@@ -15,6 +15,7 @@ import { oipRouter } from './oip';
 import { sagemakerRouter } from './sagemaker';
 import { requireToken } from './token-auth';
 import type { InflightBytes } from './inflight';
+import type { SystemSharedMemory } from '../oip/shared-memory';
 
 /** Shared by the apps of one server: whether it is shutting down, and requests being answered. */
 export interface ServerLifecycle {
@@ -36,6 +37,8 @@ export interface AppOptions {
    * /v2 repository routes on an inference port need (the management key) when that port checks tokens.
    */
   tokens?: { inference?: string; management?: string; repository?: string };
+  /** Client shared memory (Triton's extension), where allow_client_shm is on. */
+  shm?: SystemSharedMemory;
 }
 
 /** Counts requests in flight; while draining, answers all but /ping with 503 and closes the connection. */
@@ -79,7 +82,7 @@ function application(shape: AppShape, options: AppOptions, scheduler: ModelSched
   const fast = fastInference({
     scheduler, api, label, sagemaker: shape.fast === 'sagemaker', maxRequestSize: options.maxRequestSize, oipMaxRequestSize: options.oipMaxRequestSize,
     inflight: options.inflight, metrics: options.metrics,
-    lifecycle: options.lifecycle,
+    lifecycle: options.lifecycle, shm: options.shm,
   });
   return (req, res) => {
     if (!fast(req, res)) app(req, res);

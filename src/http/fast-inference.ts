@@ -17,6 +17,7 @@ import type { InflightBytes } from './inflight';
 import { RequestWithBody, invokeModel } from './invoke';
 import { predictionTarget } from './mms-inference';
 import { binarySectionStart, inferOip, modelTarget } from './oip';
+import type { SystemSharedMemory } from '../oip/shared-memory';
 
 export type FastRoute = { kind: 'predictions'; segments: string[] } | { kind: 'invoke'; name: string } | { kind: 'oip'; segments: string[] };
 
@@ -56,6 +57,7 @@ export interface FastInferenceOptions {
   inflight?: InflightBytes;
   metrics?: QuiverMetrics;
   lifecycle?: ServerLifecycle;
+  shm?: SystemSharedMemory;
 }
 
 /** Answers the request and says true, or says false and leaves it untouched for express. */
@@ -82,7 +84,7 @@ export function fastInference(options: FastInferenceOptions): (req: IncomingMess
       if (err) return fail(err);
       try {
         if (route.kind === 'oip') {
-          inferOip(scheduler, modelTarget(route.segments), req, res, options.oipMaxRequestSize, context).catch(fail);
+          inferOip(scheduler, modelTarget(route.segments), req, res, options.oipMaxRequestSize, context, options.shm).catch(fail);
           return;
         }
         const target = route.kind === 'invoke' ? { name: route.name } : predictionTarget(scheduler, route.segments);

@@ -4,7 +4,8 @@ import { clientGone } from './client-gone';
 import { Router } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as zlib from 'node:zlib';
-import { BadRequestError, InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors';
+import { BadRequestError, InvalidInputError, PayloadTooLargeError, SharedMemoryDisabledError, UnsupportedMediaTypeError } from '../errors';
+import { SystemSharedMemory, readSharedMemoryInputs, writeSharedMemoryOutputs } from '../oip/shared-memory';
 import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { RequestLocals, locals } from './access-log';
@@ -21,7 +22,12 @@ import { log, logState, setLogState } from '../log';
  * perf_analyzer parses each statistics version as an integer and looks its figures up under it: they name
  * versions as whole numbers ("1.0" as "1", scheduler.inferenceStatistics).
  */
-export const OIP_EXTENSIONS = ['binary_tensor_data', 'classification', 'logging', 'model_configuration', 'model_repository', 'statistics'] as const;
+const OIP_EXTENSIONS = ['binary_tensor_data', 'classification', 'logging', 'model_configuration', 'model_repository', 'statistics'] as const;
+
+/** The extensions this server implements; system_shared_memory only where allow_client_shm is on. */
+export function oipExtensions(sharedMemory: boolean): string[] {
+  return sharedMemory ? [...OIP_EXTENSIONS, 'system_shared_memory'].sort() : [...OIP_EXTENSIONS];
+}
 
 const HEADER_LENGTH = 'inference-header-content-length';
 
@@ -29,6 +35,8 @@ export interface OipRouterOptions {
   maxRequestSize: number;
   inflight?: InflightBytes;
   isHealthy: () => boolean;
+  /** Client shared memory, where allow_client_shm is on. */
+  shm?: SystemSharedMemory;
 }
 
 interface Target {
@@ -98,26 +106,30 @@ function decompressed(req: IncomingMessage, body: Buffer, limit: number): Promis
 
 /** POST /v2/models/{m}[/versions/{v}]/infer, in express and on the fast path (fast-inference.ts). */
 export async function inferOip(
-  scheduler: ModelScheduler, target: Target, req: RequestWithBody, res: ServerResponse, maxRequestSize: number, context: RequestLocals,
+  scheduler: ModelScheduler, target: Target, req: RequestWithBody, res: ServerResponse, maxRequestSize: number, context: RequestLocals, shm?: SystemSharedMemory,
 ): Promise<void> {
   scheduler.readiness(target.name, target.version);
   context.model = target.name;
   const body: Uint8Array = Buffer.isBuffer(req.body) ? await decompressed(req, req.body, maxRequestSize) : new Uint8Array(0);
   if (body.byteLength === 0) throw new BadRequestError('the inference request is empty: send {"inputs": [...]}, binary tensors or an image');
   const headerLength = headerLengthOf(req, body.byteLength);
+  const contentType = header(req, 'content-type') ?? 'application/json';
+  // Only a JSON header can name shared memory (an image body has none).
+  const shared = shm && (headerLength !== undefined || contentType.includes('json')) ? readSharedMemoryInputs(body, headerLength, shm, maxRequestSize) : undefined;
   const result = await scheduler.infer(target.name, target.version, {
-    body,
-    contentType: header(req, 'content-type') ?? 'application/json',
+    body: shared?.body ?? body,
+    contentType: shared ? 'application/octet-stream' : contentType,
     requestId: context.requestId,
     enqueuedAt: epochMs(),
-    oip: { headerLength },
+    oip: { headerLength: shared ? shared.headerLength : headerLength },
   }, Infinity, clientGone(res));
   context.timings = result.timings;
   if (result.coldStart) res.setHeader('X-Quiver-Cold-Start', 'true');
-  if (!result.binary) return sendOk(res, 'application/json', result.body);
-  const head = Buffer.from(result.body, 'utf8');
+  const answer = shared && shm && shared.outputs.size > 0 ? writeSharedMemoryOutputs(result.body, result.binary, shared.outputs, shm) : { header: result.body, binary: result.binary };
+  if (!answer.binary) return sendOk(res, 'application/json', answer.header);
+  const head = Buffer.from(answer.header, 'utf8');
   res.setHeader('Inference-Header-Content-Length', String(head.length));
-  sendOk(res, 'application/octet-stream', Buffer.concat([head, result.binary]));
+  sendOk(res, 'application/octet-stream', Buffer.concat([head, answer.binary]));
 }
 
 function repositoryParameters(body: unknown): Record<string, unknown> {
@@ -142,7 +154,7 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
     else res.status(503).json({ ready: false, error: 'the server is shutting down' });
   });
   router.get('/v2', (_req, res) => {
-    res.json({ name: SERVER_NAME, version: SERVER_VERSION, extensions: OIP_EXTENSIONS });
+    res.json({ name: SERVER_NAME, version: SERVER_VERSION, extensions: oipExtensions(options.shm !== undefined) });
   });
 
   router.get('/v2/models/*segments', async (req, res) => {
@@ -171,7 +183,27 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
   router.post('/v2/models/*segments', raw, async (req, res) => {
     const target = modelTarget((req.params as { segments: string[] }).segments);
     if (target.action !== 'infer') throw new BadRequestError(`POST /v2/models/${target.name} is not an API: did you mean .../infer?`);
-    await inferOip(scheduler, target, req, res, options.maxRequestSize, locals(res));
+    await inferOip(scheduler, target, req, res, options.maxRequestSize, locals(res), options.shm);
+  });
+
+  // Triton's system shared memory extension: GET [/region/{name}]/status, POST /region/{name}/register,
+  // POST [/region/{name}]/unregister.
+  const regions = (): SystemSharedMemory => {
+    if (!options.shm) throw new SharedMemoryDisabledError('client shared memory is off: start the server with allow_client_shm=true (--allow-client-shm true)');
+    return options.shm;
+  };
+  router.get(['/v2/systemsharedmemory/status', '/v2/systemsharedmemory/region/:name/status'], (req, res) => {
+    res.json(regions().status((req.params as { name?: string }).name));
+  });
+  router.post('/v2/systemsharedmemory/region/:name/register', json, (req, res) => {
+    const body = (req.body ?? {}) as { key?: unknown; offset?: unknown; byte_size?: unknown };
+    if (typeof body !== 'object' || Array.isArray(body)) throw new BadRequestError('the request body must be {"key", "offset", "byte_size"}');
+    regions().register(req.params.name, body.key as string, body.offset, body.byte_size);
+    res.status(200).json({});
+  });
+  router.post(['/v2/systemsharedmemory/unregister', '/v2/systemsharedmemory/region/:name/unregister'], (req, res) => {
+    regions().unregister((req.params as { name?: string }).name);
+    res.status(200).json({});
   });
 
   // Triton's logging extension: the server's log level, read and set.

@@ -1,7 +1,7 @@
 // Decodes an Open Inference Protocol (v2) inference request: the JSON header, tensors as JSON `data`
 // (flat or nested) or as binary sections after the header (the binary tensor data extension), or a
 // raw body holding the one input. Runs on the worker thread, checked against the model's inputs.
-import { InvalidInputError } from '../errors';
+import { InvalidInputError, SharedMemoryDisabledError } from '../errors';
 import {
   BuildContext, TensorParseOptions, buildTensor, checkShape, modelInput, nestedShape, tensorFromNumbers,
 } from '../preprocess/tensor-json';
@@ -198,7 +198,13 @@ export function decodeOipHeader(
       feeds[info.name] = tensorFromNumbers(numbers.values, dims, type, info.name, options);
       continue;
     }
-    if (!Array.isArray(data)) throw new InvalidInputError(`input "${info.name}" needs a "data" array (or binary_data_size)`);
+    if (!Array.isArray(data)) {
+      // Only a server that takes client shared memory reads such inputs (before they reach here).
+      if (parameter(raw.parameters, 'shared_memory_region') !== undefined) {
+        throw new SharedMemoryDisabledError(`input "${info.name}" names shared memory, which this server does not take from clients (allow_client_shm is false)`);
+      }
+      throw new InvalidInputError(`input "${info.name}" needs a "data" array (or binary_data_size)`);
+    }
     const flat = data.length === 0 || !Array.isArray(data[0]);
     if (flat) {
       feeds[info.name] = buildTensor(data, dims, type, info.name, true, ctx);

@@ -10,6 +10,7 @@ import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../../src/grpc/flo
 import { clientConstructors } from '../../src/grpc/protos';
 import { addModel, scaleModel, twoOutputModel, writeModelFolder } from '../fixtures/onnx-models';
 import { writeFaultyModel } from '../fixtures/fault-models';
+import { call, failure } from '../fixtures/grpc-calls';
 import { TestServer, json, startServer, tempDir } from '../fixtures/server';
 
 let s: TestServer;
@@ -18,23 +19,6 @@ let inference: grpc.Client;
 let health: grpc.Client;
 let mesh: grpc.Client;
 let meshInference: grpc.Client;
-
-type Callable = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: any) => void) => void;
-
-function call(client: grpc.Client, method: string, request: unknown, metadata = new grpc.Metadata(), deadlineMs = 20_000): Promise<any> {
-  return new Promise((resolve, reject) => {
-    ((client as unknown as Record<string, Callable>)[method]).call(client, request, metadata, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res)));
-  });
-}
-
-async function failure(p: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as grpc.ServiceError;
-  }
-  throw new Error('the call succeeded');
-}
 
 /** runtimeStatus until READY, as ModelMesh polls it (the listener is bound while the server still starts). */
 async function whenReady(runtime: grpc.Client): Promise<any> {

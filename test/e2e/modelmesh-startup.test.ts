@@ -12,15 +12,8 @@ import { loadConfig } from '../../src/config/load';
 import { clientConstructors } from '../../src/grpc/protos';
 import { QuiverServer } from '../../src/server';
 import { addModel } from '../fixtures/onnx-models';
+import { call } from '../fixtures/grpc-calls';
 import { startServer, tempDir } from '../fixtures/server';
-
-function call(client: grpc.Client, method: string, request: unknown): Promise<any> {
-  return new Promise((resolve, reject) => {
-    (client as unknown as Record<string, (r: unknown, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: unknown) => void) => void>)[method].call(
-      client, request, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err, value) => (err ? reject(err) : resolve(value)),
-    );
-  });
-}
 
 test('while the server starts: runtimeStatus STARTING, loads UNAVAILABLE, not ready; then READY and loads work', async () => {
   let release!: () => void;

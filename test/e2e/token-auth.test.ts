@@ -70,6 +70,9 @@ describe('token authorization', () => {
       // The log level is the server's: management's too.
       expect((await fetch(`${s.inference}/v2/logging`, { headers: bearer(inference) })).status).toBe(401);
       expect((await fetch(`${s.inference}/v2/logging`, { headers: bearer(management) })).status).toBe(200);
+      // So are shared memory regions: registering one makes the server open a file (off here: 403 past the token).
+      expect((await fetch(`${s.inference}/v2/systemsharedmemory/status`, { headers: bearer(inference) })).status).toBe(401);
+      expect((await fetch(`${s.inference}/v2/systemsharedmemory/status`, { headers: bearer(management) })).status).toBe(403);
     } finally {
       await s.close();
       fs.rmSync(dir, { recursive: true, force: true });

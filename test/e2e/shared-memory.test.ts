@@ -1,0 +1,191 @@
+// Triton's system shared memory extension over real HTTP and gRPC, as tritonclient's shm examples use it:
+// regions of /dev/shm objects registered, tensors read from and written to them, status and unregister;
+// and a server started without allow_client_shm, which takes none.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { clientConstructors } from '../../src/grpc/protos';
+import { twoOutputModel, writeModelFolder } from '../fixtures/onnx-models';
+import { call, failure } from '../fixtures/grpc-calls';
+import { TestServer, json, postJson, startServer, tempDir } from '../fixtures/server';
+
+const f32 = (values: number[]) => Buffer.from(new Float32Array(values).buffer);
+const floats = (b: Buffer) => Array.from(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+
+/** A POSIX shared memory object, as shm_open(key, O_CREAT) and ftruncate leave it. */
+const keys: string[] = [];
+function shmObject(bytes: number | Buffer): string {
+  const key = `/quiver-test-${process.pid}-${keys.length}`;
+  fs.writeFileSync(path.join('/dev/shm', key), typeof bytes === 'number' ? Buffer.alloc(bytes) : bytes);
+  keys.push(key);
+  return key;
+}
+const contents = (key: string) => fs.readFileSync(path.join('/dev/shm', key));
+
+let s: TestServer;
+let off: TestServer;
+let inference: grpc.Client;
+let inferenceOff: grpc.Client;
+
+beforeAll(async () => {
+  const store = tempDir('store');
+  writeModelFolder(path.join(store, 'two'), twoOutputModel(3));
+  s = await startServer({ workers: '1', 'model-store': store, models: ['two'], 'allow-client-shm': 'true' });
+  off = await startServer({ workers: '1', 'model-store': store, models: ['two'] });
+  const C = clientConstructors();
+  inference = new C.inference(s.grpc, grpc.credentials.createInsecure());
+  inferenceOff = new C.inference(off.grpc, grpc.credentials.createInsecure());
+}, 60_000);
+
+afterAll(async () => {
+  inference?.close();
+  inferenceOff?.close();
+  await s?.close();
+  await off?.close();
+  for (const key of keys) fs.rmSync(path.join('/dev/shm', key), { force: true });
+});
+
+const v2 = (p: string) => `${s.inference}/v2${p}`;
+const register = (name: string, body: object) => postJson(v2(`/systemsharedmemory/region/${name}/register`), body);
+
+describe('REST', () => {
+  test('listed in extensions where allow_client_shm is on', async () => {
+    expect((await json(await fetch(v2('')))).extensions).toContain('system_shared_memory');
+  });
+
+  test('register, status, infer with inputs and outputs in regions, unregister', async () => {
+    const input = shmObject(f32([1, 2, 3, 4, 5, 6]));
+    const output = shmObject(48);
+    expect((await register('in', { key: input, offset: 0, byte_size: 24 })).status).toBe(200);
+    expect((await register('out', { key: output, offset: 0, byte_size: 48 })).status).toBe(200);
+    expect(await json(await fetch(v2('/systemsharedmemory/status')))).toEqual(expect.arrayContaining([
+      { name: 'in', key: input, offset: 0, byte_size: 24 }, { name: 'out', key: output, offset: 0, byte_size: 48 },
+    ]));
+    expect(await json(await fetch(v2('/systemsharedmemory/region/in/status')))).toEqual([{ name: 'in', key: input, offset: 0, byte_size: 24 }]);
+
+    const r = await postJson(v2('/models/two/infer'), {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 3], parameters: { shared_memory_region: 'in', shared_memory_byte_size: 24 } }],
+      outputs: [
+        { name: 'plus', parameters: { shared_memory_region: 'out', shared_memory_byte_size: 24 } },
+        { name: 'times', parameters: { shared_memory_region: 'out', shared_memory_offset: 24, shared_memory_byte_size: 24 } },
+      ],
+    });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toMatch(/application\/json/);
+    const answer = await json(r);
+    expect(answer.outputs).toEqual([
+      { name: 'plus', datatype: 'FP32', shape: [2, 3], parameters: { shared_memory_region: 'out', shared_memory_byte_size: 24 } },
+      { name: 'times', datatype: 'FP32', shape: [2, 3], parameters: { shared_memory_region: 'out', shared_memory_byte_size: 24, shared_memory_offset: 24 } },
+    ]);
+    expect(floats(contents(output))).toEqual([2, 3, 4, 5, 6, 7, 2, 4, 6, 8, 10, 12]);
+
+    // One output to a region, the other as JSON data: only that one is in the answer's body.
+    fs.writeFileSync(path.join('/dev/shm', input), f32([0, 1, 2, 3, 4, 5]));
+    const mixed = await json(await postJson(v2('/models/two/infer'), {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 3], parameters: { shared_memory_region: 'in', shared_memory_byte_size: 24 } }],
+      outputs: [{ name: 'plus', parameters: { shared_memory_region: 'out', shared_memory_byte_size: 24 } }, { name: 'times' }],
+    }));
+    expect(mixed.outputs[1]).toEqual({ name: 'times', datatype: 'FP32', shape: [2, 3], data: [0, 2, 4, 6, 8, 10] });
+    expect(floats(contents(output).subarray(0, 24))).toEqual([1, 2, 3, 4, 5, 6]);
+
+    expect((await fetch(v2('/systemsharedmemory/region/in/unregister'), { method: 'POST' })).status).toBe(200);
+    expect((await fetch(v2('/systemsharedmemory/region/in/status'))).status).toBe(404);
+    expect((await fetch(v2('/systemsharedmemory/unregister'), { method: 'POST' })).status).toBe(200);
+    expect(await json(await fetch(v2('/systemsharedmemory/status')))).toEqual([]);
+  });
+
+  test('refused with a JSON error: a name taken, a key out of /dev/shm or missing, past the end, an output region too small, an unknown region', async () => {
+    const key = shmObject(24);
+    expect((await register('taken', { key, offset: 0, byte_size: 24 })).status).toBe(200);
+    const taken = await register('taken', { key, offset: 0, byte_size: 24 });
+    expect(taken.status).toBe(409);
+    expect(await json(taken)).toEqual({ error: expect.stringContaining('already registered') });
+    for (const bad of [{ key: '/../etc/passwd', byte_size: 8 }, { key: '/no-such-object', byte_size: 8 }, { key, offset: 8, byte_size: 24 }, { key, byte_size: -1 }]) {
+      const r = await register('bad', bad);
+      expect(r.status).toBe(400);
+      expect(await json(r)).toEqual({ error: expect.any(String) });
+    }
+    const infer = (outputBytes: number, region = 'taken') => postJson(v2('/models/two/infer'), {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }],
+      outputs: [{ name: 'plus', parameters: { shared_memory_region: region, shared_memory_byte_size: outputBytes } }],
+    });
+    const small = await infer(8);
+    expect(small.status).toBe(400);
+    expect((await json(small)).error).toMatch(/should be at least 12 bytes/);
+    expect((await infer(12, 'nope')).status).toBe(404);
+    // The server goes on serving.
+    expect((await infer(12)).status).toBe(200);
+    expect(floats(contents(key).subarray(0, 12))).toEqual([2, 3, 4]);
+    await fetch(v2('/systemsharedmemory/unregister'), { method: 'POST' });
+  });
+
+  test('off by default: not listed, and registering is 403', async () => {
+    expect((await json(await fetch(`${off.inference}/v2`))).extensions).not.toContain('system_shared_memory');
+    const r = await postJson(`${off.inference}/v2/systemsharedmemory/region/r/register`, { key: shmObject(8), offset: 0, byte_size: 8 });
+    expect(r.status).toBe(403);
+    expect(await json(r)).toEqual({ error: expect.stringContaining('allow_client_shm') });
+    expect((await fetch(`${off.inference}/v2/systemsharedmemory/status`)).status).toBe(403);
+    const infer = await postJson(`${off.inference}/v2/models/two/infer`, {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], parameters: { shared_memory_region: 'r', shared_memory_byte_size: 12 } }],
+    });
+    expect(infer.status).toBe(403);
+    expect(await json(infer)).toEqual({ error: expect.stringContaining('allow_client_shm is false') });
+  });
+});
+
+describe('gRPC', () => {
+  const shmParams = (region: string, bytes: number, offset = 0) => ({
+    shared_memory_region: { string_param: region },
+    shared_memory_byte_size: { int64_param: bytes },
+    ...(offset ? { shared_memory_offset: { int64_param: offset } } : {}),
+  });
+
+  test('register, status, ModelInfer through regions (an empty raw entry for each such output), unregister', async () => {
+    const input = shmObject(f32([1, 2, 3]));
+    const output = shmObject(24);
+    await call(inference, 'SystemSharedMemoryRegister', { name: 'gin', key: input, offset: 0, byte_size: 12 });
+    await call(inference, 'SystemSharedMemoryRegister', { name: 'gout', key: output, offset: 0, byte_size: 24 });
+    const status = await call(inference, 'SystemSharedMemoryStatus', { name: '' });
+    expect(status.regions.gin).toEqual({ name: 'gin', key: input, offset: 0, byte_size: 12 });
+    expect(Object.keys(status.regions).sort()).toEqual(['gin', 'gout']);
+    expect((await call(inference, 'ServerMetadata', {})).extensions).toContain('system_shared_memory');
+
+    const r = await call(inference, 'ModelInfer', {
+      model_name: 'two',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], parameters: shmParams('gin', 12) }],
+      outputs: [{ name: 'plus', parameters: shmParams('gout', 12) }, { name: 'times', parameters: shmParams('gout', 12, 12) }],
+    });
+    expect(r.outputs.map((o: any) => [o.name, o.datatype, o.shape])).toEqual([['plus', 'FP32', [1, 3]], ['times', 'FP32', [1, 3]]]);
+    expect(r.raw_output_contents.map((b: Buffer) => b.length)).toEqual([0, 0]);
+    expect(floats(contents(output))).toEqual([2, 3, 4, 2, 4, 6]);
+
+    // An input in a region beside none in raw_input_contents; an output asked for as raw.
+    const mixed = await call(inference, 'ModelInfer', {
+      model_name: 'two',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], parameters: shmParams('gin', 12) }],
+      outputs: [{ name: 'times' }],
+    });
+    expect(floats(mixed.raw_output_contents[0])).toEqual([2, 4, 6]);
+
+    const unknown = await failure(call(inference, 'SystemSharedMemoryStatus', { name: 'nope' }));
+    expect(unknown.code).toBe(grpc.status.NOT_FOUND);
+    const taken = await failure(call(inference, 'SystemSharedMemoryRegister', { name: 'gin', key: input, offset: 0, byte_size: 12 }));
+    expect(taken.code).toBe(grpc.status.ALREADY_EXISTS);
+    const wrongType = await failure(call(inference, 'ModelInfer', {
+      model_name: 'two',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], parameters: { shared_memory_region: { int64_param: 1 }, shared_memory_byte_size: { int64_param: 12 } } }],
+    }));
+    expect(wrongType.code).toBe(grpc.status.INVALID_ARGUMENT);
+    await call(inference, 'SystemSharedMemoryUnregister', { name: '' });
+    expect(await call(inference, 'SystemSharedMemoryStatus', { name: '' })).toEqual({ regions: {} });
+  });
+
+  test('off by default: PERMISSION_DENIED for the RPCs and for a tensor naming a region', async () => {
+    expect((await call(inferenceOff, 'ServerMetadata', {})).extensions).not.toContain('system_shared_memory');
+    expect((await failure(call(inferenceOff, 'SystemSharedMemoryRegister', { name: 'r', key: shmObject(8), offset: 0, byte_size: 8 }))).code).toBe(grpc.status.PERMISSION_DENIED);
+    const infer = await failure(call(inferenceOff, 'ModelInfer', {
+      model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], parameters: shmParams('r', 12) }],
+    }));
+    expect(infer.code).toBe(grpc.status.PERMISSION_DENIED);
+  });
+});
