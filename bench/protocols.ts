@@ -4,6 +4,8 @@
 // float32 value as its shortest double repr (up to 17 digits: what Triton's Python client sends). Baseline, in the same run and the same
 // process turns: onnxruntime's own run of that tensor, in process (same session settings as the
 // server's workers). Overhead = the form's median latency at c=1 − the baseline's median run.
+// "oip-shm" is Triton's system shared memory: the tensor written once into a /dev/shm object, each request a
+// JSON header naming it and an output region (as perf_analyzer --shared-memory system sends them).
 // "pool-only" is the binary body handed to a worker thread of the same pool, without HTTP: the thread
 // hop's and the worker's own share. "standalone" is the binary body posted to a one-model node:http
 // server running the same pipeline (standalone-worker.ts), what a user could run instead of Quiver:
@@ -209,9 +211,10 @@ async function main(): Promise<void> {
   const [port, admin, grpcPort] = [await freePort(), await freePort(), await freePort()];
   // With the V8 flags the supervisor gives the server (npm start's way), without the supervisor's own process.
   const server: ChildProcess = spawn(process.execPath, [...serverNodeArgs(), CLI, 'serve', '--no-supervisor', '--models', 'ocr-cls', '--workers', '1', '--log-level', 'warn',
-    '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', `127.0.0.1:${grpcPort}`,
+    '--inference-address', `127.0.0.1:${port}`, '--management-address', `127.0.0.1:${admin}`, '--grpc-inference-address', `127.0.0.1:${grpcPort}`, '--allow-client-shm', 'true',
     '--work-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-protocols-'))], { stdio: 'inherit' });
   const base = `http://127.0.0.1:${port}`;
+  const shmFiles = ['in', 'out'].map((k) => path.join('/dev/shm', `quiver-bench-${process.pid}-${k}`));
   try {
     for (let i = 0; i < 600; i++) {
       if (await fetch(`${base}/ping`).then((r) => r.status === 200, () => false)) break;
@@ -225,6 +228,18 @@ async function main(): Promise<void> {
     const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: SHAPE, datatype: 'FP32', parameters: { binary_data_size: raw.length } }], parameters: { binary_data_output: true } }));
     const binary = Buffer.concat([header, raw]);
     const png = (await workloads('png')).cls.body;
+    // Regions as tritonclient's shared_memory module makes them: the input written once, an output region.
+    fs.writeFileSync(shmFiles[0], raw);
+    fs.writeFileSync(shmFiles[1], Buffer.alloc(expected.length * 4));
+    for (const [name, file, size] of [['bench-in', shmFiles[0], raw.length], ['bench-out', shmFiles[1], expected.length * 4]] as const) {
+      const r = await fetch(`${base}/v2/systemsharedmemory/region/${name}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: `/${path.basename(file)}`, offset: 0, byte_size: size }) });
+      if (r.status !== 200) throw new Error(`registering ${name}: ${r.status} ${await r.text()}`);
+    }
+    const clsOutput = ((await (await fetch(`${base}/v2/models/ocr-cls`)).json()) as { outputs: { name: string }[] }).outputs[0].name;
+    const shmBody = Buffer.from(JSON.stringify({
+      inputs: [{ name: 'x', shape: SHAPE, datatype: 'FP32', parameters: { shared_memory_region: 'bench-in', shared_memory_byte_size: raw.length } }],
+      outputs: [{ name: clsOutput, parameters: { shared_memory_region: 'bench-out', shared_memory_byte_size: expected.length * 4 } }],
+    }));
     const http = (name: string, url: string, body: Buffer, headers: Record<string, string>, check: (r: Response) => Promise<void>): Form => ({
       name,
       load: (connections, s) => runLoad({ url, headers, bodies: [body.toString('base64')], connections, durationS: s }),
@@ -258,6 +273,10 @@ async function main(): Promise<void> {
         sameAsBaseline(((await r.json()) as { outputs: { data: number[] }[] }).outputs[0].data, 'oip-json-f32');
       }),
       binaryForm('oip-binary', `${base}/v2/models/ocr-cls/infer`),
+      http('oip-shm', `${base}/v2/models/ocr-cls/infer`, shmBody, { 'content-type': 'application/json' }, async () => {
+        const out = fs.readFileSync(shmFiles[1]);
+        sameAsBaseline(Array.from(new Float32Array(out.buffer, out.byteOffset, expected.length)), 'oip-shm');
+      }),
       { name: 'grpc-raw', load: (c, s) => runGrpcLoad(grpcJob(c, s)), check: () => checkGrpc(`127.0.0.1:${grpcPort}`, raw, sameAsBaseline) },
       http('png', `${base}/v2/models/ocr-cls/infer`, png, { 'content-type': 'image/png' }, async () => undefined),
     ];
@@ -330,9 +349,10 @@ async function main(): Promise<void> {
     const httpFloor = overhead('floor-http');
     const grpcFloor = overhead('floor-grpc');
     console.log(`floors (a request that waits as long as the run, no model): HTTP ${httpFloor.toFixed(3)} ms, gRPC ${grpcFloor.toFixed(3)} ms over the wait; OIP binary ${(overhead('oip-binary') - httpFloor).toFixed(3)} ms above its floor, gRPC ${(overhead('grpc-raw') - grpcFloor).toFixed(3)} ms above its`);
-    console.log(`RESULT protocols binary_overhead_ms=${overhead('oip-binary').toFixed(3)} grpc_overhead_ms=${overhead('grpc-raw').toFixed(3)} json_overhead_ms=${overhead('oip-json').toFixed(3)} json_f32_overhead_ms=${overhead('oip-json-f32').toFixed(3)} mms_json_overhead_ms=${overhead('mms-json').toFixed(3)} png_overhead_ms=${overhead('png').toFixed(3)} pool_only_overhead_ms=${overhead('pool-only').toFixed(3)} standalone_binary_overhead_ms=${overhead('standalone').toFixed(3)} binary_over_standalone_ms=${(median(c1['oip-binary']) - median(c1.standalone)).toFixed(3)} standalone_grpc_overhead_ms=${overhead('standalone-grpc').toFixed(3)} grpc_over_standalone_ms=${grpcOverStandalone.toFixed(3)} http_floor_overhead_ms=${httpFloor.toFixed(3)} grpc_floor_overhead_ms=${grpcFloor.toFixed(3)} binary_over_floor_ms=${(overhead('oip-binary') - httpFloor).toFixed(3)} grpc_over_floor_ms=${(overhead('grpc-raw') - grpcFloor).toFixed(3)} run_after_sleep_ms=${runAfterSleep.toFixed(3)}`);
+    console.log(`RESULT protocols binary_overhead_ms=${overhead('oip-binary').toFixed(3)} grpc_overhead_ms=${overhead('grpc-raw').toFixed(3)} json_overhead_ms=${overhead('oip-json').toFixed(3)} json_f32_overhead_ms=${overhead('oip-json-f32').toFixed(3)} mms_json_overhead_ms=${overhead('mms-json').toFixed(3)} shm_overhead_ms=${overhead('oip-shm').toFixed(3)} png_overhead_ms=${overhead('png').toFixed(3)} pool_only_overhead_ms=${overhead('pool-only').toFixed(3)} standalone_binary_overhead_ms=${overhead('standalone').toFixed(3)} binary_over_standalone_ms=${(median(c1['oip-binary']) - median(c1.standalone)).toFixed(3)} standalone_grpc_overhead_ms=${overhead('standalone-grpc').toFixed(3)} grpc_over_standalone_ms=${grpcOverStandalone.toFixed(3)} http_floor_overhead_ms=${httpFloor.toFixed(3)} grpc_floor_overhead_ms=${grpcFloor.toFixed(3)} binary_over_floor_ms=${(overhead('oip-binary') - httpFloor).toFixed(3)} grpc_over_floor_ms=${(overhead('grpc-raw') - grpcFloor).toFixed(3)} run_after_sleep_ms=${runAfterSleep.toFixed(3)}`);
   } finally {
     server.kill('SIGTERM');
+    for (const file of shmFiles) fs.rmSync(file, { force: true });
   }
   process.exit(0);
 }
