@@ -17,7 +17,8 @@ interface Pending {
 export interface BatcherHost {
   /** The model's hosts now, least busy first. */
   hosts(): number[];
-  dispatch(host: number, requests: InferRequest[], signal: Abortable): Promise<InferBatchResult>;
+  /** `maxRows`: the batch size, which bounds the rows of each run the requests are stacked into. */
+  dispatch(host: number, requests: InferRequest[], maxRows: number, signal: Abortable): Promise<InferBatchResult>;
   observeBatch(size: number): void;
 }
 
@@ -136,7 +137,7 @@ export class ModelBatcher {
     const latest = Math.max(1, Math.max(...batch.map((p) => p.deadline)) - now);
     const deadline = deadlineSignal(latest + stuckGraceMs(latest));
     this.host
-      .dispatch(host, batch.map((p) => p.request), deadline.signal)
+      .dispatch(host, batch.map((p) => p.request), this.batchSize, deadline.signal)
       .then(
         (result) => {
           result.results.forEach((r, i) => settle(batch[i], () => (r.ok ? batch[i].resolve(r) : batch[i].reject(fromWireError(r.error)))));

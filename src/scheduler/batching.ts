@@ -40,6 +40,27 @@ export function decideBatch(s: BatchQueueState): BatchDecision {
   return { action: 'wait', ms: s.maxBatchDelayMs - s.oldestWaitMs };
 }
 
+/**
+ * A batch's requests in runs of at most `maxRows` rows together (Triton's max_batch_size bounds a run's
+ * batch dimension, not its request count), consecutive, in order; a request with more rows runs alone.
+ */
+export function rowGroups(rows: readonly number[], maxRows: number): number[][] {
+  const groups: number[][] = [];
+  let current: number[] = [];
+  let sum = 0;
+  rows.forEach((n, i) => {
+    if (current.length > 0 && sum + n > maxRows) {
+      groups.push(current);
+      current = [];
+      sum = 0;
+    }
+    current.push(i);
+    sum += n;
+  });
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
 /** Batching needs a free batch dimension: every input's first dimension must be symbolic. */
 export function canBatch(inputShapes: readonly (readonly (number | string)[])[]): boolean {
   return inputShapes.length > 0 && inputShapes.every((shape) => shape.length > 0 && (typeof shape[0] === 'string' || shape[0] < 0));

@@ -47,11 +47,11 @@ export function configureBatching(record: ModelRecord, placement: Placement, hos
   const { pool, metrics } = host;
   placement.batcher = new ModelBatcher(record.name, settings.batchSize, settings.maxBatchDelayMs, {
     hosts: () => [...placement.hosts.keys()].sort((a, b) => pool.slot(a).inFlight - pool.slot(b).inFlight),
-    dispatch: (id, requests, signal): Promise<InferBatchResult> =>
+    dispatch: (id, requests, maxRows, signal): Promise<InferBatchResult> =>
       counted(placement, id, async () => {
         const moved = requests.map((r) => ({ r, ...transferableBody(r.body) }));
         const result = await pool.slot(id).run(
-          { kind: 'inferBatch', model: placement.spec, requests: moved.map(({ r, body }) => ({ ...r, body })) },
+          { kind: 'inferBatch', model: placement.spec, requests: moved.map(({ r, body }) => ({ ...r, body })), maxRows },
           moved.flatMap((m) => m.transfer),
           signal,
         );

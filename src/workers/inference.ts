@@ -14,6 +14,7 @@ import type { HandlerContext } from './handler-api';
 import type { FailedResult, InferRequest, InferResult } from './messages';
 import type { LoadedModel } from './session-cache';
 import { inNative } from './native-gate';
+import { rowGroups } from '../scheduler/batching';
 import { epochMs } from './clock';
 
 export interface InferenceOptions {
@@ -259,9 +260,9 @@ export function splitOutputs(outputs: Record<string, TensorData>, rows: number[]
 
 /**
  * A batch of requests for one model: each is prepared on its own (a bad one fails alone), the rest run
- * as one onnxruntime run when their inputs stack, and each caller gets its own rows of the outputs.
+ * in runs of up to `maxRows` rows when their inputs stack, and each caller gets its own rows of the outputs.
  */
-export async function runBatch(model: LoadedModel, requests: InferRequest[], options: InferenceOptions): Promise<(InferResult | FailedResult)[]> {
+export async function runBatch(model: LoadedModel, requests: InferRequest[], options: InferenceOptions, maxRows = Infinity): Promise<(InferResult | FailedResult)[]> {
   const results: (InferResult | FailedResult)[] = new Array(requests.length);
   const ready: { index: number; p: PreparedRequest }[] = [];
   // Prepared side by side: image decoding runs on libuv's threads while this thread does the rest.
@@ -270,6 +271,14 @@ export async function runBatch(model: LoadedModel, requests: InferRequest[], opt
     if (outcome.status === 'fulfilled') ready.push({ index, p: outcome.value });
     else results[index] = { ok: false, error: toWireError(outcome.reason, 'InferenceFailed') };
   });
+  for (const group of rowGroups(ready.map((r) => rowsOf(r.p.prepared.feeds) ?? 1), maxRows)) {
+    await runStacked(model, requests, group.map((k) => ready[k]), results);
+  }
+  return results;
+}
+
+/** Requests run as one onnxruntime run when their inputs stack, else one by one (so one bad input fails alone). */
+async function runStacked(model: LoadedModel, requests: InferRequest[], ready: { index: number; p: PreparedRequest }[], results: (InferResult | FailedResult)[]): Promise<void> {
   const stacked = ready.length > 1 ? stackFeeds(ready.map((r) => r.p.prepared.feeds)) : undefined;
   if (stacked) {
     const t = performance.now();
@@ -280,7 +289,7 @@ export async function runBatch(model: LoadedModel, requests: InferRequest[], opt
         for (const [k, { index, p }] of ready.entries()) {
           results[index] = await finish(model, requests[index], p, parts[k], inferenceMs, ready.length, stacked.rows.reduce((a, b) => a + b, 0)).catch((err) => ({ ok: false as const, error: toWireError(err, 'InferenceFailed') }));
         }
-        return results;
+        return;
       }
     } catch {
       // Run them one by one below, so that one bad input fails alone.
@@ -295,5 +304,4 @@ export async function runBatch(model: LoadedModel, requests: InferRequest[], opt
       results[index] = { ok: false, error: toWireError(err, 'InferenceFailed') };
     }
   }
-  return results;
 }

@@ -86,6 +86,8 @@ export interface InferBatchTask {
   key: string;
   model?: ModelSpec;
   requests: InferRequest[];
+  /** The model's batch size: no run stacks more rows than this. */
+  maxRows: number;
 }
 
 /** piscina's one task: the thread takes its tasks on `port` from now on (task-port.ts). */

@@ -20,7 +20,7 @@ const WORKER_FILE = path.join(__dirname, 'worker.js');
 /** What the scheduler asks of a slot; the slot sends requests to the thread by key (see InferTask). */
 export type SlotTask = LoadTask | UnloadTask | WarmUpTask | SessionsTask
   | { kind: 'infer'; model: ModelSpec; request: InferRequest }
-  | { kind: 'inferBatch'; model: ModelSpec; requests: InferRequest[] };
+  | { kind: 'inferBatch'; model: ModelSpec; requests: InferRequest[]; maxRows: number };
 
 type ResultOf<T extends SlotTask> = T extends { kind: 'infer' } ? InferResult
   : T extends { kind: 'inferBatch' } ? InferBatchResult
@@ -271,7 +271,7 @@ export class WorkerSlot {
       return { kind: 'infer', key: task.model.key, model: this.threadHas.has(task.model.key) ? undefined : task.model, request: task.request };
     }
     if (task.kind === 'inferBatch') {
-      return { kind: 'inferBatch', key: task.model.key, model: this.threadHas.has(task.model.key) ? undefined : task.model, requests: task.requests };
+      return { kind: 'inferBatch', key: task.model.key, model: this.threadHas.has(task.model.key) ? undefined : task.model, requests: task.requests, maxRows: task.maxRows };
     }
     return task;
   }

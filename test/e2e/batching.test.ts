@@ -85,6 +85,19 @@ describe('dynamic batching', () => {
     expect(entries(after) - entries(before)).toBe(6);
   });
 
+  test('no run stacks more rows than batch_size (Triton\'s max_batch_size); a bigger request runs alone', async () => {
+    const stats = async () => (await json(await fetch(`${s.inference}/v2/models/echo/stats`))).model_stats[0] as { batch_stats: { batch_size: number; compute_infer: { count: number } }[] };
+    const sizes = (st: { batch_stats: { batch_size: number; compute_infer: { count: number } }[] }) => new Map(st.batch_stats.map((b) => [b.batch_size, b.compute_infer.count]));
+    const before = sizes(await stats());
+    const rows = [...Array.from({ length: 16 }, () => 3), 10];
+    const answers = await Promise.all(rows.map((n, i) => postJson(`${s.inference}/predictions/echo`, { x: Array.from({ length: n }, () => [i, i]) })));
+    for (const [i, r] of answers.entries()) expect(await json(r)).toEqual({ y: Array.from({ length: rows[i] }, () => [i, 1000 + i]) });
+    const after = sizes(await stats());
+    const grown = [...after].filter(([size, count]) => count > (before.get(size) ?? 0)).map(([size]) => size);
+    expect(grown.filter((size) => size > 8)).toEqual([10]);
+    expect(grown.some((size) => size === 6)).toBe(true); // two requests of three shared a run
+  });
+
   test('a lone request is not held longer than max_batch_delay', async () => {
     const started = Date.now();
     expect(await json(await postJson(`${s.inference}/predictions/echo`, { x: [[5, 5]] }))).toEqual({ y: [[5, 1005]] });

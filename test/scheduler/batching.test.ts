@@ -1,4 +1,4 @@
-import { canBatch, decideBatch } from '../../src/scheduler/batching';
+import { canBatch, decideBatch, rowGroups } from '../../src/scheduler/batching';
 import { splitOutputs, stackFeeds } from '../../src/workers/inference';
 
 const base = { queued: 0, oldestWaitMs: 0, batchSize: 8, maxBatchDelayMs: 10, idleHosts: 1, running: 1, inFlight: 6 };
@@ -54,6 +54,16 @@ describe('decideBatch', () => {
     expect(canBatch([[1, 3]])).toBe(false);
     expect(canBatch([['N', 3], [1, 2]])).toBe(false);
     expect(canBatch([])).toBe(false);
+  });
+});
+
+describe('rowGroups', () => {
+  test('consecutive runs of at most max rows, in order; a bigger request alone', () => {
+    expect(rowGroups([3, 3, 3, 3], 8)).toEqual([[0, 1], [2, 3]]);
+    expect(rowGroups([1, 1, 1, 1, 1, 1, 1, 1, 1], 8)).toEqual([[0, 1, 2, 3, 4, 5, 6, 7], [8]]);
+    expect(rowGroups([2, 10, 2, 6], 8)).toEqual([[0], [1], [2, 3]]);
+    expect(rowGroups([4, 4], Infinity)).toEqual([[0, 1]]);
+    expect(rowGroups([], 8)).toEqual([]);
   });
 });
 
