@@ -8,9 +8,8 @@ import { parseArgs } from 'node:util';
 import { CONFIG_FILE_ENV, CONFIG_FILE_FLAG, formatConfig, loadConfigWithSources, RawFlags } from '../config/load';
 import { CONFIG_SCHEMA } from '../config/schema';
 import { InvalidConfigError, QuiverError } from '../errors';
-import { configureLogging, flushLog, log } from '../log';
 import type { ArchiveFormat } from './archive';
-import { CONFIG_EXIT_CODE, SUPERVISED_ENV, supervise } from './supervisor';
+import { CONFIG_EXIT_CODE, SUPERVISED_ENV, SupervisorLog, jsonLines, supervise } from './supervisor';
 
 const VERSION = SERVER_VERSION;
 
@@ -57,11 +56,17 @@ async function serve(args: string[]): Promise<void> {
   const supervised = process.env[SUPERVISED_ENV];
   if (!supervised && !noSupervisor) {
     // The parent only watches: the configuration is checked here so a bad one fails once, not in a loop.
-    configureLogging(config.log_level, config.log_format);
-    const code = await supervise({ script: __filename, args: ['serve', ...args], shutdownTimeoutMs: config.shutdown_timeout * 1000 });
-    await flushLog();
+    // pino is loaded here only for the terminal's format: the parent of `npm start` stays small.
+    let supervisorLog: SupervisorLog = jsonLines(config.log_level);
+    if (config.log_format !== 'json') {
+      const logging = await import('../log');
+      logging.configureLogging(config.log_level, config.log_format);
+      supervisorLog = (level, msg, fields) => logging.log[level](msg, fields);
+    }
+    const code = await supervise({ script: __filename, args: ['serve', ...args], shutdownTimeoutMs: config.shutdown_timeout * 1000, log: supervisorLog });
     process.exit(code);
   }
+  const { flushLog, log } = await import('../log');
   // Every worker thread's onnxruntime runs and image decodes go through libuv's one process-wide pool:
   // at its default of 4 threads, a fifth busy worker would wait for a pool thread, not for a core.
   process.env.UV_THREADPOOL_SIZE ??= String(Math.min(1024, Math.max(4, config.max_worker_threads + 4)));
