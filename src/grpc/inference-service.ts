@@ -98,10 +98,12 @@ export interface InferenceServiceOptions {
   repository: boolean;
   /** Client shared memory, where allow_client_shm is on (not on ModelMesh's listener). */
   shm?: SystemSharedMemory;
+  /** grpc_max_message_size: also the most a request's tensors may read from shared memory. */
+  maxMessageBytes?: number;
 }
 
 export function inferenceService(scheduler: ModelScheduler, options: InferenceServiceOptions): grpc.UntypedServiceImplementation {
-  const all = unguardedService(scheduler, options.isHealthy, options.shm);
+  const all = unguardedService(scheduler, options.isHealthy, options.shm, options.maxMessageBytes ?? Infinity);
   // A method left out answers UNIMPLEMENTED.
   const service = options.repository ? all : Object.fromEntries(Object.entries(all).filter(([method]) => !MANAGEMENT_METHODS.has(method)));
   const keys = options.keys;
@@ -111,11 +113,11 @@ export function inferenceService(scheduler: ModelScheduler, options: InferenceSe
   });
 }
 
-function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean, shm: SystemSharedMemory | undefined): grpc.UntypedServiceImplementation {
+function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean, shm: SystemSharedMemory | undefined, maxTensorBytes: number): grpc.UntypedServiceImplementation {
   const infer = async (req: ModelInferRequest, md: grpc.Metadata, deadline: number, cancelled: CancelSignal) => {
     const t = target(req, md);
     scheduler.readiness(t.name, t.version);
-    const { body, headerLength, sharedOutputs } = inferRequestBody(req, shm);
+    const { body, headerLength, sharedOutputs } = inferRequestBody(req, shm, maxTensorBytes);
     const result = await scheduler.infer(t.name, t.version, {
       body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: epochMs(), oip: { headerLength },
     }, deadline, cancelled);

@@ -90,7 +90,7 @@ export class GrpcServers {
           const meshListener = services.includes('mmesh.ModelRuntime');
           server.addService(defs.inference, inferenceService(scheduler, {
             isHealthy: options.isHealthy, isStarted: options.isStarted, keys: meshListener ? undefined : options.keys, repository: !meshListener,
-            shm: meshListener ? undefined : options.shm,
+            shm: meshListener ? undefined : options.shm, maxMessageBytes: options.maxMessageBytes,
           }));
         }
         if (services.includes('mmesh.ModelRuntime')) server.addService(defs.modelRuntime, modelMeshService(scheduler, { ...options.modelMesh, isStarted: options.isStarted }));

@@ -1,7 +1,7 @@
 // ModelInferRequest/Response (gRPC) ↔ the OIP REST framing that workers decode: a JSON header naming
 // each input's binary section, then the sections. Typed `contents` are laid out as binary here, so a
 // worker meets one form; answers come back with every output in raw_output_contents, as Triton's do.
-import { InvalidInputError, SharedMemoryDisabledError, SharedMemoryError } from '../errors';
+import { InvalidInputError, PayloadTooLargeError, SharedMemoryDisabledError, SharedMemoryError } from '../errors';
 import { binarySection, lengthPrefixed } from '../oip/response';
 import { SHM_BYTE_SIZE, SHM_OFFSET, SHM_REGION, SharedMemoryRef, SystemSharedMemory, alignedHeader, sharedMemoryRef } from '../oip/shared-memory';
 import { typeFromOip } from '../preprocess/tensor-types';
@@ -100,9 +100,12 @@ function sharedMemoryOf(tensor: { name: string; parameters?: Record<string, Infe
 }
 
 /** A ModelInferRequest as a body the worker decodes, its header's length, and the outputs that go to shared memory. */
-export function inferRequestBody(request: ModelInferRequest, shm?: SystemSharedMemory): { body: Uint8Array; headerLength: number; sharedOutputs?: Map<string, SharedMemoryRef> } {
+export function inferRequestBody(request: ModelInferRequest, shm?: SystemSharedMemory, maxSharedBytes = Infinity): { body: Uint8Array; headerLength: number; sharedOutputs?: Map<string, SharedMemoryRef> } {
   const raw = request.raw_input_contents ?? [];
   const shared = request.inputs.map((input) => sharedMemoryOf(input, shm));
+  // A region may be a sparse object far larger than memory: what a request reads from them is bounded.
+  const sharedBytes = shared.reduce((n, ref) => n + (ref?.byteSize ?? 0), 0);
+  if (sharedBytes > maxSharedBytes) throw new PayloadTooLargeError(`the request's tensors in shared memory (${sharedBytes} bytes) pass grpc_max_message_size (${maxSharedBytes} bytes)`);
   // As Triton's clients send them: one raw entry per input not in shared memory, in order.
   const rawNeeded = shared.filter((ref) => ref === undefined).length;
   if (raw.length > 0 && raw.length !== rawNeeded) {

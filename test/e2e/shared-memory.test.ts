@@ -119,6 +119,24 @@ describe('REST', () => {
     await fetch(v2('/systemsharedmemory/unregister'), { method: 'POST' });
   });
 
+  test('a sparse object far larger than memory: reading more than the request limit is 413, and the server lives', async () => {
+    const key = shmObject(0);
+    fs.truncateSync(path.join('/dev/shm', key), 2 ** 40);
+    expect((await register('huge', { key, offset: 0, byte_size: 2 ** 40 })).status).toBe(200);
+    const r = await postJson(v2('/models/two/infer'), {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [2 ** 30, 3], parameters: { shared_memory_region: 'huge', shared_memory_byte_size: 2 ** 40 } }],
+    });
+    expect(r.status).toBe(413);
+    expect(await json(r)).toEqual({ error: expect.stringContaining('oip_max_request_size') });
+    const grpcRefused = await failure(call(inference, 'ModelInfer', {
+      model_name: 'two',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [2 ** 30, 3], parameters: { shared_memory_region: { string_param: 'huge' }, shared_memory_byte_size: { int64_param: 2 ** 40 } } }],
+    }));
+    expect(grpcRefused.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    await fetch(v2('/systemsharedmemory/region/huge/unregister'), { method: 'POST' });
+    expect((await fetch(v2('/health/ready'))).status).toBe(200);
+  });
+
   test('off by default: not listed, and registering is 403', async () => {
     expect((await json(await fetch(`${off.inference}/v2`))).extensions).not.toContain('system_shared_memory');
     const r = await postJson(`${off.inference}/v2/systemsharedmemory/region/r/register`, { key: shmObject(8), offset: 0, byte_size: 8 });
