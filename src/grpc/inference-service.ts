@@ -2,13 +2,13 @@
 // answered from the same scheduler as the REST APIs. ModelMesh routes requests by the mm-model-id header.
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { BadRequestError, QuiverError, ServerStartingError, SharedMemoryDisabledError, TokenAuthorizationError } from '../errors';
+import { BadRequestError, QuiverError, ServerStartingError, SharedMemoryDisabledError, SharedMemoryError, SharedMemoryNotFoundError, TokenAuthorizationError } from '../errors';
 import { bearerMatches } from '../http/token-auth';
 import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { SERVER_NAME, SERVER_VERSION } from '../version';
 import { CancelSignal } from '../workers/cancel-signal';
-import { oipExtensions } from '../http/oip';
+import { CUDA_SHM_REFUSED, oipExtensions } from '../http/oip';
 import type { SystemSharedMemory } from '../oip/shared-memory';
 import { deadlineOf, grpcError, meshModelId, unary } from './calls';
 import { ModelInferRequest, inferRequestBody, inferResponse } from './tensors';
@@ -50,6 +50,7 @@ const OPEN_METHODS = new Set(['ServerLive', 'ServerReady']);
 const MANAGEMENT_METHODS = new Set([
   'RepositoryIndex', 'RepositoryModelLoad', 'RepositoryModelUnload', 'LogSettings',
   'SystemSharedMemoryStatus', 'SystemSharedMemoryRegister', 'SystemSharedMemoryUnregister',
+  'CudaSharedMemoryStatus', 'CudaSharedMemoryRegister', 'CudaSharedMemoryUnregister',
 ]);
 const STREAM_METHODS = new Set(['ModelStreamInfer']);
 
@@ -222,6 +223,20 @@ function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean, s
     }),
     SystemSharedMemoryUnregister: unary(async (req: { name?: string }) => {
       regions().unregister(req.name);
+      return {};
+    }),
+    // No CUDA regions, as the REST routes answer (oip.ts).
+    CudaSharedMemoryStatus: unary(async (req: { name?: string }) => {
+      regions();
+      if (req.name) throw new SharedMemoryNotFoundError(`no CUDA shared memory region "${req.name}" is registered`);
+      return { regions: {} };
+    }),
+    CudaSharedMemoryRegister: unary(async () => {
+      regions();
+      throw new SharedMemoryError(CUDA_SHM_REFUSED);
+    }),
+    CudaSharedMemoryUnregister: unary(async () => {
+      regions();
       return {};
     }),
     RepositoryIndex: unary(async (req: { ready?: boolean }) => {

@@ -4,7 +4,7 @@ import { clientGone } from './client-gone';
 import { Router } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as zlib from 'node:zlib';
-import { BadRequestError, InvalidInputError, PayloadTooLargeError, SharedMemoryDisabledError, UnsupportedMediaTypeError } from '../errors';
+import { BadRequestError, InvalidInputError, PayloadTooLargeError, SharedMemoryDisabledError, SharedMemoryError, SharedMemoryNotFoundError, UnsupportedMediaTypeError } from '../errors';
 import { SystemSharedMemory, readSharedMemoryInputs, writeSharedMemoryOutputs } from '../oip/shared-memory';
 import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
 import type { ModelScheduler } from '../scheduler/scheduler';
@@ -23,6 +23,8 @@ import { log, logState, setLogState } from '../log';
  * versions as whole numbers ("1.0" as "1", scheduler.inferenceStatistics).
  */
 const OIP_EXTENSIONS = ['binary_tensor_data', 'classification', 'logging', 'model_configuration', 'model_repository', 'statistics'] as const;
+
+export const CUDA_SHM_REFUSED = 'CUDA shared memory is not supported by this server: pass tensors through system shared memory';
 
 /** The extensions this server implements; system_shared_memory only where allow_client_shm is on. */
 export function oipExtensions(sharedMemory: boolean): string[] {
@@ -114,8 +116,9 @@ export async function inferOip(
   if (body.byteLength === 0) throw new BadRequestError('the inference request is empty: send {"inputs": [...]}, binary tensors or an image');
   const headerLength = headerLengthOf(req, body.byteLength);
   const contentType = header(req, 'content-type') ?? 'application/json';
-  // Only a JSON header can name shared memory (an image body has none).
-  const shared = shm && (headerLength !== undefined || contentType.includes('json')) ? readSharedMemoryInputs(body, headerLength, shm, maxRequestSize) : undefined;
+  // Any body but an image's is a JSON header, whatever its type says (tritonclient.http.aio sends an
+  // all-shared-memory request as application/octet-stream with no header length).
+  const shared = shm && !/^image\//i.test(contentType) ? readSharedMemoryInputs(body, headerLength, shm, maxRequestSize) : undefined;
   const result = await scheduler.infer(target.name, target.version, {
     body: shared?.body ?? body,
     contentType: shared ? 'application/octet-stream' : contentType,
@@ -203,6 +206,23 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
   });
   router.post(['/v2/systemsharedmemory/unregister', '/v2/systemsharedmemory/region/:name/unregister'], (req, res) => {
     regions().unregister((req.params as { name?: string }).name);
+    res.status(200).json({});
+  });
+  // Triton's CUDA shared memory API as a server with no CUDA regions answers it: none registered,
+  // unregistering succeeds, registering is refused. tritonclient's shm examples and perf_analyzer
+  // unregister both kinds before they start.
+  router.get(['/v2/cudasharedmemory/status', '/v2/cudasharedmemory/region/:name/status'], (req, res) => {
+    regions();
+    const name = (req.params as { name?: string }).name;
+    if (name) throw new SharedMemoryNotFoundError(`no CUDA shared memory region "${name}" is registered`);
+    res.json([]);
+  });
+  router.post('/v2/cudasharedmemory/region/:name/register', () => {
+    regions();
+    throw new SharedMemoryError(CUDA_SHM_REFUSED);
+  });
+  router.post(['/v2/cudasharedmemory/unregister', '/v2/cudasharedmemory/region/:name/unregister'], (_req, res) => {
+    regions();
     res.status(200).json({});
   });
 

@@ -114,7 +114,7 @@ const REPOSITORY_PREFIX = '/v2/repository/';
 /** Triton's logging extension: it changes the server's log level, so it takes that key too. */
 const LOGGING_PATH = '/v2/logging';
 /** Triton's system shared memory: registering a region makes the server open a file, so management's. */
-const SHARED_MEMORY_PREFIX = '/v2/systemsharedmemory/';
+const SHARED_MEMORY_PREFIXES = ['/v2/systemsharedmemory/', '/v2/cudasharedmemory/'];
 
 /**
  * Requests need `Authorization: Bearer <key>`, except health checks; with `repositoryKey`, the /v2
@@ -125,7 +125,7 @@ export function requireToken(key: string, api: string, repositoryKey?: string): 
     if (OPEN_PATHS.has(req.path)) return next();
     // Express matches routes whatever their case: so does this.
     const path = req.path.toLowerCase();
-    const repository = repositoryKey !== undefined && (path.startsWith(REPOSITORY_PREFIX) || path.startsWith(SHARED_MEMORY_PREFIX) || path === LOGGING_PATH || path === `${LOGGING_PATH}/`);
+    const repository = repositoryKey !== undefined && (path.startsWith(REPOSITORY_PREFIX) || SHARED_MEMORY_PREFIXES.some((p) => path.startsWith(p)) || path === LOGGING_PATH || path === `${LOGGING_PATH}/`);
     const needed = repository ? 'management' : api;
     const match = bearerMatches(req.get('authorization'), repository ? repositoryKey : key);
     if (match) return next();

@@ -276,8 +276,11 @@ export function writeSharedMemoryOutputs(
       continue;
     }
     shm.write(ref, section, output.name);
+    // As Triton answers: name, datatype and shape only. Its C++ client (and so perf_analyzer) reads any
+    // "parameters" of an output as a binary section's and fails on one without binary_data_size.
     const { binary_data_size: _size, ...rest } = output.parameters ?? {};
-    output.parameters = { ...rest, [SHM_REGION]: ref.region, [SHM_BYTE_SIZE]: size, ...(ref.offset !== 0 ? { [SHM_OFFSET]: ref.offset } : {}) };
+    if (Object.keys(rest).length > 0) output.parameters = rest;
+    else delete output.parameters;
   }
   return { header: JSON.stringify(parsed), binary: kept.length > 0 ? Buffer.concat(kept) : undefined };
 }

@@ -54,6 +54,13 @@ describe('REST', () => {
   });
 
   test('register, status, infer with inputs and outputs in regions, unregister', async () => {
+    // As tritonclient's simple_http_shm_client starts: both kinds unregistered (no CUDA regions here).
+    expect((await fetch(v2('/systemsharedmemory/unregister'), { method: 'POST' })).status).toBe(200);
+    expect((await fetch(v2('/cudasharedmemory/unregister'), { method: 'POST' })).status).toBe(200);
+    expect(await json(await fetch(v2('/cudasharedmemory/status')))).toEqual([]);
+    const cuda = await postJson(v2('/cudasharedmemory/region/c/register'), { raw_handle: { b64: '' }, device_id: 0, byte_size: 8 });
+    expect(cuda.status).toBe(400);
+    expect(await json(cuda)).toEqual({ error: expect.stringContaining('CUDA shared memory is not supported') });
     const input = shmObject(f32([1, 2, 3, 4, 5, 6]));
     const output = shmObject(48);
     expect((await register('in', { key: input, offset: 0, byte_size: 24 })).status).toBe(200);
@@ -73,10 +80,8 @@ describe('REST', () => {
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toMatch(/application\/json/);
     const answer = await json(r);
-    expect(answer.outputs).toEqual([
-      { name: 'plus', datatype: 'FP32', shape: [2, 3], parameters: { shared_memory_region: 'out', shared_memory_byte_size: 24 } },
-      { name: 'times', datatype: 'FP32', shape: [2, 3], parameters: { shared_memory_region: 'out', shared_memory_byte_size: 24, shared_memory_offset: 24 } },
-    ]);
+    // As Triton answers: no data and no parameters (its C++ client reads any as a binary section's).
+    expect(answer.outputs).toEqual([{ name: 'plus', datatype: 'FP32', shape: [2, 3] }, { name: 'times', datatype: 'FP32', shape: [2, 3] }]);
     expect(floats(contents(output))).toEqual([2, 3, 4, 5, 6, 7, 2, 4, 6, 8, 10, 12]);
 
     // One output to a region, the other as JSON data: only that one is in the answer's body.
@@ -87,6 +92,20 @@ describe('REST', () => {
     }));
     expect(mixed.outputs[1]).toEqual({ name: 'times', datatype: 'FP32', shape: [2, 3], data: [0, 2, 4, 6, 8, 10] });
     expect(floats(contents(output).subarray(0, 24))).toEqual([1, 2, 3, 4, 5, 6]);
+
+    // tritonclient.http.aio posts an all-shared-memory request as application/octet-stream, with no
+    // header length: the body is the JSON header, as Triton reads it.
+    fs.writeFileSync(path.join('/dev/shm', input), f32([3, 3, 3, 3, 3, 3]));
+    const aio = await fetch(v2('/models/two/infer'), {
+      method: 'POST', headers: { 'content-type': 'application/octet-stream' },
+      body: JSON.stringify({
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 3], parameters: { shared_memory_region: 'in', shared_memory_byte_size: 24 } }],
+        outputs: [{ name: 'times', parameters: { shared_memory_region: 'out', shared_memory_offset: 24, shared_memory_byte_size: 24 } }],
+      }),
+    });
+    expect(aio.status).toBe(200);
+    expect((await json(aio)).outputs).toEqual([{ name: 'times', datatype: 'FP32', shape: [2, 3] }]);
+    expect(floats(contents(output).subarray(24))).toEqual([6, 6, 6, 6, 6, 6]);
 
     expect((await fetch(v2('/systemsharedmemory/region/in/unregister'), { method: 'POST' })).status).toBe(200);
     expect((await fetch(v2('/systemsharedmemory/region/in/status'))).status).toBe(404);
@@ -196,6 +215,10 @@ describe('gRPC', () => {
     expect(wrongType.code).toBe(grpc.status.INVALID_ARGUMENT);
     await call(inference, 'SystemSharedMemoryUnregister', { name: '' });
     expect(await call(inference, 'SystemSharedMemoryStatus', { name: '' })).toEqual({ regions: {} });
+    // No CUDA regions: status empty, unregister succeeds, register is refused.
+    expect(await call(inference, 'CudaSharedMemoryUnregister', { name: '' })).toEqual({});
+    expect(await call(inference, 'CudaSharedMemoryStatus', { name: '' })).toEqual({ regions: {} });
+    expect((await failure(call(inference, 'CudaSharedMemoryRegister', { name: 'c', raw_handle: Buffer.alloc(64), device_id: 0, byte_size: 8 }))).code).toBe(grpc.status.INVALID_ARGUMENT);
   });
 
   test('off by default: PERMISSION_DENIED for the RPCs and for a tensor naming a region', async () => {
