@@ -232,6 +232,8 @@ export class QuiverServer {
     });
     const lifecycle: ServerLifecycle = { draining: false, inFlight: 0 };
     const shm = config.allow_client_shm === 'true' ? new SystemSharedMemory() : undefined;
+    // max_inflight_bytes holds across ports and protocols.
+    const inflight = new InflightBytes(config.max_inflight_bytes);
     let started = false;
     let grpcServers: GrpcServers | undefined;
     try {
@@ -246,6 +248,7 @@ export class QuiverServer {
         isStarted: () => started,
         keys: grpcKeys,
         shm,
+        inflight,
         modelMesh: {
           // ModelMesh will not start on a capacity under 512 MiB: with no budget (0), what a budget would be.
           capacityBytes: config.memory_budget > 0 ? config.memory_budget : defaultMemoryBudget(),
@@ -272,7 +275,7 @@ export class QuiverServer {
         keepAliveTimeoutMs: config.keep_alive_timeout * 1000,
       };
       const options = {
-        maxRequestSize: config.max_request_size, oipMaxRequestSize: config.oip_max_request_size, inflight: new InflightBytes(config.max_inflight_bytes),
+        maxRequestSize: config.max_request_size, oipMaxRequestSize: config.oip_max_request_size, inflight,
         isHealthy: () => !lifecycle.draining, metrics, lifecycle, tokens, shm,
       };
       let servers: { inference: http.Server; management?: http.Server };

@@ -18,7 +18,11 @@ export function jsonLines(level: LogLevel, write: (line: string) => void = (line
   const min = PINO_LEVELS[level];
   return (at, msg, fields) => {
     if (PINO_LEVELS[at] < min) return;
-    write(`${JSON.stringify({ level: PINO_LEVELS[at], time: new Date().toISOString(), pid: process.pid, ...fields, msg })}\n`);
+    try {
+      write(`${JSON.stringify({ level: PINO_LEVELS[at], time: new Date().toISOString(), pid: process.pid, ...fields, msg })}\n`);
+    } catch {
+      // A full or closed stdout (EAGAIN, EPIPE) drops the line: the supervisor must go on restarting the server.
+    }
   };
 }
 

@@ -10,6 +10,7 @@ import { SERVER_NAME, SERVER_VERSION } from '../version';
 import { CancelSignal } from '../workers/cancel-signal';
 import { CUDA_SHM_REFUSED, oipExtensions } from '../http/oip';
 import type { SystemSharedMemory } from '../oip/shared-memory';
+import type { InflightBytes } from '../http/inflight';
 import { deadlineOf, grpcError, meshModelId, unary } from './calls';
 import { ModelInferRequest, inferRequestBody, inferResponse } from './tensors';
 import { epochMs } from '../workers/clock';
@@ -101,10 +102,12 @@ export interface InferenceServiceOptions {
   shm?: SystemSharedMemory;
   /** grpc_max_message_size: also the most a request's tensors may read from shared memory. */
   maxMessageBytes?: number;
+  /** max_inflight_bytes: a request's tensors (shared memory's included) are held against it until answered. */
+  inflight?: InflightBytes;
 }
 
 export function inferenceService(scheduler: ModelScheduler, options: InferenceServiceOptions): grpc.UntypedServiceImplementation {
-  const all = unguardedService(scheduler, options.isHealthy, options.shm, options.maxMessageBytes ?? Infinity);
+  const all = unguardedService(scheduler, options.isHealthy, options.shm, options.maxMessageBytes ?? Infinity, options.inflight);
   // A method left out answers UNIMPLEMENTED.
   const service = options.repository ? all : Object.fromEntries(Object.entries(all).filter(([method]) => !MANAGEMENT_METHODS.has(method)));
   const keys = options.keys;
@@ -114,15 +117,22 @@ export function inferenceService(scheduler: ModelScheduler, options: InferenceSe
   });
 }
 
-function unguardedService(scheduler: ModelScheduler, isHealthy: () => boolean, shm: SystemSharedMemory | undefined, maxTensorBytes: number): grpc.UntypedServiceImplementation {
+function unguardedService(
+  scheduler: ModelScheduler, isHealthy: () => boolean, shm: SystemSharedMemory | undefined, maxTensorBytes: number, inflight: InflightBytes | undefined,
+): grpc.UntypedServiceImplementation {
   const infer = async (req: ModelInferRequest, md: grpc.Metadata, deadline: number, cancelled: CancelSignal) => {
     const t = target(req, md);
     scheduler.readiness(t.name, t.version);
     const { body, headerLength, sharedOutputs } = inferRequestBody(req, shm, maxTensorBytes);
-    const result = await scheduler.infer(t.name, t.version, {
-      body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: epochMs(), oip: { headerLength },
-    }, deadline, cancelled);
-    return inferResponse(result.body, result.binary, sharedOutputs && shm ? { outputs: sharedOutputs, shm } : undefined);
+    inflight?.reserve(body.byteLength);
+    try {
+      const result = await scheduler.infer(t.name, t.version, {
+        body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: epochMs(), oip: { headerLength },
+      }, deadline, cancelled);
+      return inferResponse(result.body, result.binary, sharedOutputs && shm ? { outputs: sharedOutputs, shm } : undefined);
+    } finally {
+      inflight?.release(body.byteLength);
+    }
   };
   const regions = (): SystemSharedMemory => {
     if (!shm) throw new SharedMemoryDisabledError('client shared memory is off: start the server with allow_client_shm=true (--allow-client-shm true)');

@@ -10,6 +10,7 @@ import { healthService } from './health-service';
 import { GrpcKeys, inferenceService } from './inference-service';
 import { ModelMeshOptions, modelMeshService } from './modelmesh-service';
 import type { SystemSharedMemory } from '../oip/shared-memory';
+import type { InflightBytes } from '../http/inflight';
 import { serviceDefinitions } from './protos';
 
 export interface GrpcOptions {
@@ -24,6 +25,8 @@ export interface GrpcOptions {
   keys?: GrpcKeys;
   /** Client shared memory (allow_client_shm), on the inference listener only. */
   shm?: SystemSharedMemory;
+  /** max_inflight_bytes, shared with the HTTP ports. */
+  inflight?: InflightBytes;
 }
 
 export interface GrpcListener {
@@ -90,7 +93,7 @@ export class GrpcServers {
           const meshListener = services.includes('mmesh.ModelRuntime');
           server.addService(defs.inference, inferenceService(scheduler, {
             isHealthy: options.isHealthy, isStarted: options.isStarted, keys: meshListener ? undefined : options.keys, repository: !meshListener,
-            shm: meshListener ? undefined : options.shm, maxMessageBytes: options.maxMessageBytes,
+            shm: meshListener ? undefined : options.shm, maxMessageBytes: options.maxMessageBytes, inflight: options.inflight,
           }));
         }
         if (services.includes('mmesh.ModelRuntime')) server.addService(defs.modelRuntime, modelMeshService(scheduler, { ...options.modelMesh, isStarted: options.isStarted }));

@@ -3,7 +3,7 @@
 // worker meets one form; answers come back with every output in raw_output_contents, as Triton's do.
 import { InvalidInputError, PayloadTooLargeError, SharedMemoryDisabledError, SharedMemoryError } from '../errors';
 import { binarySection, lengthPrefixed } from '../oip/response';
-import { SHM_BYTE_SIZE, SHM_OFFSET, SHM_REGION, SharedMemoryRef, SystemSharedMemory, alignedHeader, sharedMemoryRef } from '../oip/shared-memory';
+import { SHM_BYTE_SIZE, SHM_OFFSET, SHM_REGION, SharedMemoryRef, SystemSharedMemory, alignedHeader, sharedMemoryRef, unwritten } from '../oip/shared-memory';
 import { typeFromOip } from '../preprocess/tensor-types';
 import type { TensorData } from '../preprocess/tensor-types';
 
@@ -176,6 +176,7 @@ export function inferResponse(header: string, binary: Uint8Array | undefined, sh
   const bytes = binary ? Buffer.from(binary.buffer, binary.byteOffset, binary.byteLength) : Buffer.alloc(0);
   let at = 0;
   const raw: Buffer[] = [];
+  const written = new Set<string>();
   for (const o of parsed.outputs) {
     const size = o.parameters?.binary_data_size ?? 0;
     const section = bytes.subarray(at, at + size);
@@ -183,9 +184,11 @@ export function inferResponse(header: string, binary: Uint8Array | undefined, sh
     const ref = shared?.outputs.get(o.name);
     if (ref) {
       shared!.shm.write(ref, section, o.name);
+      written.add(o.name);
       raw.push(Buffer.alloc(0));
     } else raw.push(section);
   }
+  if (shared) unwritten(shared.outputs, written);
   return {
     model_name: parsed.model_name,
     model_version: parsed.model_version,

@@ -84,7 +84,7 @@ export function fastInference(options: FastInferenceOptions): (req: IncomingMess
       if (err) return fail(err);
       try {
         if (route.kind === 'oip') {
-          inferOip(scheduler, modelTarget(route.segments), req, res, options.oipMaxRequestSize, context, options.shm).catch(fail);
+          inferOip(scheduler, modelTarget(route.segments), req, res, options.oipMaxRequestSize, context, options.shm, options.inflight).catch(fail);
           return;
         }
         const target = route.kind === 'invoke' ? { name: route.name } : predictionTarget(scheduler, route.segments);

@@ -108,7 +108,8 @@ function decompressed(req: IncomingMessage, body: Buffer, limit: number): Promis
 
 /** POST /v2/models/{m}[/versions/{v}]/infer, in express and on the fast path (fast-inference.ts). */
 export async function inferOip(
-  scheduler: ModelScheduler, target: Target, req: RequestWithBody, res: ServerResponse, maxRequestSize: number, context: RequestLocals, shm?: SystemSharedMemory,
+  scheduler: ModelScheduler, target: Target, req: RequestWithBody, res: ServerResponse, maxRequestSize: number, context: RequestLocals,
+  shm?: SystemSharedMemory, inflight?: InflightBytes,
 ): Promise<void> {
   scheduler.readiness(target.name, target.version);
   context.model = target.name;
@@ -119,6 +120,12 @@ export async function inferOip(
   // Any body but an image's is a JSON header, whatever its type says (tritonclient.http.aio sends an
   // all-shared-memory request as application/octet-stream with no header length).
   const shared = shm && !/^image\//i.test(contentType) ? readSharedMemoryInputs(body, headerLength, shm, maxRequestSize) : undefined;
+  if (shared && inflight) {
+    // The body's own bytes were reserved as it arrived; what the regions added is held from now on.
+    const added = Math.max(0, shared.body.byteLength - body.byteLength);
+    inflight.reserve(added);
+    res.once('close', () => inflight.release(added));
+  }
   const result = await scheduler.infer(target.name, target.version, {
     body: shared?.body ?? body,
     contentType: shared ? 'application/octet-stream' : contentType,
@@ -186,7 +193,7 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
   router.post('/v2/models/*segments', raw, async (req, res) => {
     const target = modelTarget((req.params as { segments: string[] }).segments);
     if (target.action !== 'infer') throw new BadRequestError(`POST /v2/models/${target.name} is not an API: did you mean .../infer?`);
-    await inferOip(scheduler, target, req, res, options.maxRequestSize, locals(res), options.shm);
+    await inferOip(scheduler, target, req, res, options.maxRequestSize, locals(res), options.shm, options.inflight);
   });
 
   // Triton's system shared memory extension: GET [/region/{name}]/status, POST /region/{name}/register,

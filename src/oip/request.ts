@@ -120,6 +120,11 @@ function outputsOf(raw: unknown, outputs: TensorInfo[], binaryDefault: boolean):
     }
     if (seen.has(entry.name)) throw new InvalidInputError(`output "${entry.name}" is requested twice`);
     seen.add(entry.name);
+    // A server that takes client shared memory has taken these off before (http/oip.ts); a region left
+    // unwritten would hand the client stale bytes.
+    if (parameter(entry.parameters, 'shared_memory_region') !== undefined) {
+      throw new SharedMemoryDisabledError(`output "${entry.name}" names shared memory, which this server does not take from clients (allow_client_shm is false)`);
+    }
     const binary = parameter(entry.parameters, 'binary_data');
     if (binary !== undefined && typeof binary !== 'boolean') throw new InvalidInputError(`output "${entry.name}": binary_data must be true or false`);
     const classes = parameter(entry.parameters, 'classification');

@@ -195,6 +195,9 @@ interface HeaderTensor {
   parameters?: unknown;
 }
 
+/** The largest JSON header the main thread parses to find shared memory: tensors' data belongs in regions or binary sections. */
+export const MAX_SHARED_MEMORY_HEADER_BYTES = 1024 * 1024;
+
 /**
  * A REST request whose inputs or outputs name shared memory, rewritten: each such input's bytes become
  * a binary section, each such output is asked for as binary data. Undefined when none does (or the
@@ -202,7 +205,10 @@ interface HeaderTensor {
  */
 export function readSharedMemoryInputs(body: Uint8Array, headerLength: number | undefined, shm: SystemSharedMemory, maxBytes: number): SharedMemoryRequest | undefined {
   const header = Buffer.from(body.buffer, body.byteOffset, headerLength ?? body.byteLength);
-  if (!header.includes('shared_memory_')) return undefined;
+  if (!header.includes('"shared_memory_')) return undefined;
+  if (header.byteLength > MAX_SHARED_MEMORY_HEADER_BYTES) {
+    throw new SharedMemoryError(`a request that names shared memory keeps its JSON header under ${MAX_SHARED_MEMORY_HEADER_BYTES} bytes: send its other tensors as binary data`);
+  }
   let parsed: { inputs?: unknown; outputs?: unknown };
   try {
     parsed = JSON.parse(header.toString('utf8')) as typeof parsed;
@@ -213,6 +219,7 @@ export function readSharedMemoryInputs(body: Uint8Array, headerLength: number | 
   const sections: Uint8Array[] = [];
   let at = headerLength ?? body.byteLength;
   let total = 0;
+  let named = false;
   const inputs = (parsed.inputs as HeaderTensor[]).map((input) => {
     if (typeof input !== 'object' || input === null) return input;
     const params = paramsOf(input);
@@ -229,6 +236,7 @@ export function readSharedMemoryInputs(body: Uint8Array, headerLength: number | 
     if (input.data !== undefined || params.binary_data_size !== undefined) {
       throw new SharedMemoryError(`input "${String(input.name)}" names shared memory and also carries data: give one`);
     }
+    named = true;
     total += ref.byteSize;
     if (total > maxBytes) throw new PayloadTooLargeError(`the request's tensors pass oip_max_request_size (${maxBytes} bytes)`);
     sections.push(shm.read(ref, String(input.name)));
@@ -245,9 +253,11 @@ export function readSharedMemoryInputs(body: Uint8Array, headerLength: number | 
     const params = paramsOf(output);
     if (params.classification !== undefined) throw new SharedMemoryError(`output "${name}" cannot take both ${SHM_REGION} and classification`);
     shm.check(ref, name);
+    named = true;
     outputs.set(name, ref);
     return { ...output, parameters: { ...withoutShm(params), binary_data: true } };
   }) : parsed.outputs;
+  if (!named) return undefined;
   const head = alignedHeader({ ...parsed, inputs, ...(requested !== undefined ? { outputs: requested } : {}) });
   return { body: Buffer.concat([head, ...sections]), headerLength: head.length, outputs };
 }
@@ -264,6 +274,7 @@ export function writeSharedMemoryOutputs(
   const parsed = JSON.parse(header) as { outputs?: AnswerOutput[] };
   const kept: Uint8Array[] = [];
   const bytes = binary ?? new Uint8Array(0);
+  const written = new Set<string>();
   let at = 0;
   for (const output of parsed.outputs ?? []) {
     const size = output.parameters?.binary_data_size;
@@ -276,11 +287,20 @@ export function writeSharedMemoryOutputs(
       continue;
     }
     shm.write(ref, section, output.name);
+    written.add(output.name);
     // As Triton answers: name, datatype and shape only. Its C++ client (and so perf_analyzer) reads any
     // "parameters" of an output as a binary section's and fails on one without binary_data_size.
     const { binary_data_size: _size, ...rest } = output.parameters ?? {};
     if (Object.keys(rest).length > 0) output.parameters = rest;
     else delete output.parameters;
   }
+  unwritten(outputs, written);
   return { header: JSON.stringify(parsed), binary: kept.length > 0 ? Buffer.concat(kept) : undefined };
+}
+
+/** An output asked for in a region that the answer did not fill: the client would read stale bytes. */
+export function unwritten(outputs: Map<string, SharedMemoryRef>, written: Set<string>): void {
+  for (const name of outputs.keys()) {
+    if (!written.has(name)) throw new SharedMemoryError(`output "${name}" was asked for in shared memory, but the answer has no binary data for it to write`);
+  }
 }

@@ -120,7 +120,6 @@ export class ModelBatcher {
    */
   private send(host: number, batch: Pending[]): void {
     this.busy.set(host, batch.length);
-    this.host.observeBatch(batch.length);
     const now = performance.now();
     const settled = new Set<Pending>();
     const settle = (p: Pending, outcome: () => void) => {
@@ -140,6 +139,7 @@ export class ModelBatcher {
       .dispatch(host, batch.map((p) => p.request), this.batchSize, deadline.signal)
       .then(
         (result) => {
+          for (const size of result.runs) this.host.observeBatch(size);
           result.results.forEach((r, i) => settle(batch[i], () => (r.ok ? batch[i].resolve(r) : batch[i].reject(fromWireError(r.error)))));
         },
         (err: Error) => {

@@ -262,7 +262,9 @@ export function splitOutputs(outputs: Record<string, TensorData>, rows: number[]
  * A batch of requests for one model: each is prepared on its own (a bad one fails alone), the rest run
  * in runs of up to `maxRows` rows when their inputs stack, and each caller gets its own rows of the outputs.
  */
-export async function runBatch(model: LoadedModel, requests: InferRequest[], options: InferenceOptions, maxRows = Infinity): Promise<(InferResult | FailedResult)[]> {
+export async function runBatch(
+  model: LoadedModel, requests: InferRequest[], options: InferenceOptions, maxRows = Infinity,
+): Promise<{ results: (InferResult | FailedResult)[]; runs: number[] }> {
   const results: (InferResult | FailedResult)[] = new Array(requests.length);
   const ready: { index: number; p: PreparedRequest }[] = [];
   // Prepared side by side: image decoding runs on libuv's threads while this thread does the rest.
@@ -271,14 +273,18 @@ export async function runBatch(model: LoadedModel, requests: InferRequest[], opt
     if (outcome.status === 'fulfilled') ready.push({ index, p: outcome.value });
     else results[index] = { ok: false, error: toWireError(outcome.reason, 'InferenceFailed') };
   });
+  const runs: number[] = [];
   for (const group of rowGroups(ready.map((r) => rowsOf(r.p.prepared.feeds) ?? 1), maxRows)) {
-    await runStacked(model, requests, group.map((k) => ready[k]), results);
+    runs.push(...await runStacked(model, requests, group.map((k) => ready[k]), results));
   }
-  return results;
+  return { results, runs };
 }
 
-/** Requests run as one onnxruntime run when their inputs stack, else one by one (so one bad input fails alone). */
-async function runStacked(model: LoadedModel, requests: InferRequest[], ready: { index: number; p: PreparedRequest }[], results: (InferResult | FailedResult)[]): Promise<void> {
+/**
+ * Requests run as one onnxruntime run when their inputs stack, else one by one (so one bad input fails
+ * alone); says how many requests each run held.
+ */
+async function runStacked(model: LoadedModel, requests: InferRequest[], ready: { index: number; p: PreparedRequest }[], results: (InferResult | FailedResult)[]): Promise<number[]> {
   const stacked = ready.length > 1 ? stackFeeds(ready.map((r) => r.p.prepared.feeds)) : undefined;
   if (stacked) {
     const t = performance.now();
@@ -289,7 +295,7 @@ async function runStacked(model: LoadedModel, requests: InferRequest[], ready: {
         for (const [k, { index, p }] of ready.entries()) {
           results[index] = await finish(model, requests[index], p, parts[k], inferenceMs, ready.length, stacked.rows.reduce((a, b) => a + b, 0)).catch((err) => ({ ok: false as const, error: toWireError(err, 'InferenceFailed') }));
         }
-        return;
+        return [ready.length];
       }
     } catch {
       // Run them one by one below, so that one bad input fails alone.
@@ -304,4 +310,5 @@ async function runStacked(model: LoadedModel, requests: InferRequest[], ready: {
       results[index] = { ok: false, error: toWireError(err, 'InferenceFailed') };
     }
   }
+  return ready.map(() => 1);
 }

@@ -197,6 +197,8 @@ export interface InferBatchResult {
   kind: 'inferBatch';
   /** One per request, in order; a request that failed alone carries its error. */
   results: (InferResult | FailedResult)[];
+  /** Requests in each onnxruntime run the batch took (batch_size bounds a run's rows). */
+  runs: number[];
   /** On a session's first run only: the memory that run kept. */
   firstRunBytes?: number;
   firstRunGpuBytes?: number;

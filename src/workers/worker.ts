@@ -132,7 +132,7 @@ async function handleTask(task: WorkerTask): Promise<WorkerResult> {
       case 'inferBatch': {
         const model = await sessions.forTask(task.key, task.model);
         const results = () => runBatch(model, task.requests, { maxImagePixels: init.maxImagePixels, kernels: kernelsFor(model).kernels }, task.maxRows);
-        return await measuredFirstRun(model, async () => ({ ok: true as const, kind: 'inferBatch' as const, results: await results(), ...(tid !== undefined ? { tid } : {}) }));
+        return await measuredFirstRun(model, async () => ({ ok: true as const, kind: 'inferBatch' as const, ...await results(), ...(tid !== undefined ? { tid } : {}) }));
       }
     }
   } catch (err) {

@@ -15,4 +15,6 @@ test('lines as pino writes them, at or above the configured level only', () => {
   jsonLines('error', (line) => quiet.push(line))('info', 'not shown', {});
   jsonLines('silent', (line) => quiet.push(line))('error', 'not shown either', {});
   expect(quiet).toEqual([]);
+  // A stdout that refuses the line (EPIPE, EAGAIN) does not stop the supervisor.
+  expect(() => jsonLines('info', () => { throw Object.assign(new Error('broken pipe'), { code: 'EPIPE' }); })('error', 'server process died; restarting it', {})).not.toThrow();
 });

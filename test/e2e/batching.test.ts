@@ -95,7 +95,6 @@ describe('dynamic batching', () => {
     const after = sizes(await stats());
     const grown = [...after].filter(([size, count]) => count > (before.get(size) ?? 0)).map(([size]) => size);
     expect(grown.filter((size) => size > 8)).toEqual([10]);
-    expect(grown.some((size) => size === 6)).toBe(true); // two requests of three shared a run
   });
 
   test('a lone request is not held longer than max_batch_delay', async () => {

@@ -167,6 +167,35 @@ describe('REST', () => {
     });
     expect(infer.status).toBe(403);
     expect(await json(infer)).toEqual({ error: expect.stringContaining('allow_client_shm is false') });
+    // An output in a region would be left unwritten (the client would read stale bytes): refused too.
+    const output = await postJson(`${off.inference}/v2/models/two/infer`, {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }],
+      outputs: [{ name: 'plus', parameters: { shared_memory_region: 'r', shared_memory_byte_size: 12 } }],
+    });
+    expect(output.status).toBe(403);
+  });
+
+  test('bytes read from regions count against max_inflight_bytes: 503 / UNAVAILABLE past it', async () => {
+    const tight = await startServer({ workers: '1', 'model-store': s.store, models: ['two'], 'allow-client-shm': 'true', 'max-inflight-bytes': '4096' });
+    const client = new (clientConstructors().inference)(tight.grpc, grpc.credentials.createInsecure());
+    try {
+      const key = shmObject(8160);
+      expect((await postJson(`${tight.inference}/v2/systemsharedmemory/region/big/register`, { key, offset: 0, byte_size: 8160 })).status).toBe(200);
+      const input = { name: 'x', datatype: 'FP32', shape: [680, 3] };
+      const r = await postJson(`${tight.inference}/v2/models/two/infer`, { inputs: [{ ...input, parameters: { shared_memory_region: 'big', shared_memory_byte_size: 8160 } }] });
+      expect(r.status).toBe(503);
+      expect((await json(r)).error).toMatch(/max_inflight_bytes/);
+      const g = await failure(call(client, 'ModelInfer', {
+        model_name: 'two', inputs: [{ ...input, parameters: { shared_memory_region: { string_param: 'big' }, shared_memory_byte_size: { int64_param: 8160 } } }],
+      }));
+      expect(g.code).toBe(grpc.status.UNAVAILABLE);
+      // A small one still goes.
+      const small = await postJson(`${tight.inference}/v2/models/two/infer`, { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], parameters: { shared_memory_region: 'big', shared_memory_byte_size: 12 } }] });
+      expect(small.status).toBe(200);
+    } finally {
+      client.close();
+      await tight.close();
+    }
   });
 });
 

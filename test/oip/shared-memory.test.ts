@@ -60,16 +60,17 @@ describe('regions', () => {
   });
 
   test('keys are one POSIX shared memory name: no paths out of the folder, no links, no missing objects', () => {
-    fs.writeFileSync(path.join(os.tmpdir(), 'quiver-shm-outside'), Buffer.alloc(8));
-    fs.symlinkSync(path.join(os.tmpdir(), 'quiver-shm-outside'), path.join(root, 'link'));
+    const outside = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'quiver-shm-outside-')), 'object');
+    fs.writeFileSync(outside, Buffer.alloc(8));
+    fs.symlinkSync(outside, path.join(root, 'link'));
     fs.mkdirSync(path.join(root, 'dir'));
-    for (const key of ['/../quiver-shm-outside', '../x', '/a/b', '', '/', '/..', '/link', '/dir', '/missing', 'x\0y']) {
+    for (const key of [`/../${path.basename(path.dirname(outside))}`, '../x', '/a/b', '', '/', '/..', '/link', '/dir', '/missing', 'x\0y']) {
       expect(kindOf(() => shm.register('r', key, 0, 8))).toBe('SharedMemory');
     }
     expect(() => shmFile(root, '/ok')).not.toThrow();
     expect(shmFile(root, 'ok')).toBe(path.join(root, 'ok'));
     expect(shm.size).toBe(0);
-    fs.rmSync(path.join(os.tmpdir(), 'quiver-shm-outside'));
+    fs.rmSync(path.dirname(outside), { recursive: true });
   });
 
   test('reads and writes stay inside the region; an output larger than its size is refused', () => {
@@ -120,6 +121,25 @@ describe('a request through shared memory', () => {
     const rewritten = readSharedMemoryInputs(json, undefined, shm, 1 << 20)!;
     expect(rewritten.body.byteLength).toBe(rewritten.headerLength + 8);
     expect(readSharedMemoryInputs(Buffer.from(JSON.stringify({ inputs: [{ name: 'a', data: [1, 2] }] })), undefined, shm, 1 << 20)).toBeUndefined();
+  });
+
+  test('a header that only mentions the parameter is left alone; a region named from a header over 1 MiB is refused', () => {
+    shm.register('in', object('in', 64), 0, 64);
+    const mention = Buffer.from(JSON.stringify({ parameters: { shared_memory_region: 'in' }, inputs: [{ name: 'a', datatype: 'FP32', shape: [1, 2], data: [1, 2] }] }));
+    expect(readSharedMemoryInputs(mention, undefined, shm, 1 << 20)).toBeUndefined();
+    const big = Buffer.from(JSON.stringify({
+      inputs: [
+        { name: 'a', datatype: 'FP32', shape: [1, 2], parameters: { shared_memory_region: 'in', shared_memory_byte_size: 8 } },
+        { name: 'b', datatype: 'FP32', shape: [1, 300_000], data: new Array(300_000).fill(1.25) },
+      ],
+    }));
+    expect(kindOf(() => readSharedMemoryInputs(big, undefined, shm, 64 << 20))).toBe('SharedMemory');
+  });
+
+  test('an output asked for in a region that the answer leaves out is an error, not stale bytes', () => {
+    shm.register('out', object('out', 16), 0, 16);
+    const header = JSON.stringify({ outputs: [{ name: 'z', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8 } }] });
+    expect(kindOf(() => writeSharedMemoryOutputs(header, f32([1, 2]), new Map([['y', { region: 'out', offset: 0, byteSize: 8 }]]), shm))).toBe('SharedMemory');
   });
 
   test('refused: data beside a region, a size without a region, classification into a region, an unknown region, past the limit', () => {

@@ -28,7 +28,7 @@ function fakeHosts(hosts: number[]) {
           ok: true, kind: 'infer', contentType: 'text/plain', body: `answer to ${r.requestId}`, preprocessPath: 'tensor-json', batchSize: requests.length,
           timings: { queueMs: 0, preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 },
         });
-        sent.push({ host: h, ids: requests.map((r) => r.requestId), at: performance.now(), finish: () => resolve({ ok: true, kind: 'inferBatch', results: requests.map(answer) }) });
+        sent.push({ host: h, ids: requests.map((r) => r.requestId), at: performance.now(), finish: () => resolve({ ok: true, kind: 'inferBatch', results: requests.map(answer), runs: [requests.length] }) });
       }),
     observeBatch: () => undefined,
   };
