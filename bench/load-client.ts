@@ -31,7 +31,10 @@ export interface LoadResult {
 /** One keep-alive connection that sends prebuilt HTTP/1.1 requests and reads answers by Content-Length. */
 class Connection {
   private socket: net.Socket | undefined;
-  private buffer: Buffer = Buffer.alloc(0);
+  /** What arrived of the answer, joined once it is whole: a large answer comes in many chunks. */
+  private chunks: Buffer[] = [];
+  private held = 0;
+  private answer: { end: number; status: number; close: boolean } | undefined;
   private waiter: { resolve(status: number): void; reject(err: Error): void } | undefined;
 
   constructor(private readonly url: URL) {}
@@ -49,22 +52,35 @@ class Connection {
 
   private fail(err: Error): void {
     this.socket = undefined;
-    this.buffer = Buffer.alloc(0);
+    this.chunks = [];
+    this.held = 0;
+    this.answer = undefined;
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.reject(err);
   }
 
   private onData(chunk: Buffer): void {
-    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
-    const headerEnd = this.buffer.indexOf('\r\n\r\n');
-    if (headerEnd < 0) return;
-    const head = this.buffer.toString('latin1', 0, headerEnd);
-    const length = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-    if (this.buffer.length < headerEnd + 4 + length) return;
-    const status = Number(head.slice(9, 12));
-    const close = /connection:\s*close/i.test(head);
-    this.buffer = this.buffer.subarray(headerEnd + 4 + length);
+    this.chunks.push(chunk);
+    this.held += chunk.length;
+    if (!this.answer) {
+      // The head is in the first chunks: only they are joined while it is read.
+      const start = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+      this.chunks = [start];
+      const headerEnd = start.indexOf('\r\n\r\n');
+      if (headerEnd < 0) return;
+      const head = start.toString('latin1', 0, headerEnd);
+      // At a line start: Inference-Header-Content-Length, which OIP answers carry first, is not the body's length.
+      const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+      this.answer = { end: headerEnd + 4 + length, status: Number(head.slice(9, 12)), close: /\r\nconnection:\s*close/i.test(head) };
+    }
+    if (this.held < this.answer.end) return;
+    const { end, status, close } = this.answer;
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    const rest = all.subarray(end);
+    this.chunks = rest.length ? [rest] : [];
+    this.held = rest.length;
+    this.answer = undefined;
     if (close) {
       this.socket?.destroy();
       this.socket = undefined;

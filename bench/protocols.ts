@@ -22,15 +22,15 @@
 //   --duration S     seconds per form and round (default 2)
 //   --rounds N       rounds; each figure is the median over them (default 3)
 import { serverNodeArgs } from '../src/cli/supervisor';
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as net from 'node:net';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { BUILTIN_MODEL_STORE } from '../src/config/schema';
-import { runLoad, LoadResult, percentile } from './load';
+import { runGrpcLoad, runLoad, LoadResult, percentile } from './load';
+import { freePort } from './process-info';
 import * as http2 from 'node:http2';
 import { clientConstructors } from '../src/grpc/protos';
 import { GrpcLoadJob, grpcFrame, unaryCall } from './grpc-load-client';
@@ -44,25 +44,6 @@ import type { ModelSpec } from '../src/workers/messages';
 const ROOT = path.join(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const SHAPE = [1, 3, 48, 192];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function runGrpcLoad(job: GrpcLoadJob): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, [path.join(__dirname, 'grpc-load-client.js')], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`gRPC load client failed: ${stderr || err.message}`));
-      resolve(JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult);
-    });
-    child.stdin!.end(JSON.stringify(job));
-  });
-}
 
 /** One ModelInfer call as the gRPC load client makes it; its raw output must be onnxruntime's answer. */
 async function checkGrpc(address: string, raw: Buffer, same: (got: number[], name: string) => void): Promise<void> {

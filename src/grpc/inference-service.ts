@@ -124,14 +124,16 @@ function unguardedService(
     const t = target(req, md);
     scheduler.readiness(t.name, t.version);
     const { body, headerLength, sharedOutputs } = inferRequestBody(req, shm, maxTensorBytes);
-    inflight?.reserve(body.byteLength);
+    // Taken now: the body goes to the worker by transfer, which leaves it empty here.
+    const held = body.byteLength;
+    inflight?.reserve(held);
     try {
       const result = await scheduler.infer(t.name, t.version, {
         body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: epochMs(), oip: { headerLength },
       }, deadline, cancelled);
       return inferResponse(result.body, result.binary, sharedOutputs && shm ? { outputs: sharedOutputs, shm } : undefined);
     } finally {
-      inflight?.release(body.byteLength);
+      inflight?.release(held);
     }
   };
   const regions = (): SystemSharedMemory => {

@@ -3,7 +3,7 @@
 // worker meets one form; answers come back with every output in raw_output_contents, as Triton's do.
 import { InvalidInputError, PayloadTooLargeError, SharedMemoryDisabledError, SharedMemoryError } from '../errors';
 import { binarySection, lengthPrefixed } from '../oip/response';
-import { SHM_BYTE_SIZE, SHM_OFFSET, SHM_REGION, SharedMemoryRef, SystemSharedMemory, alignedHeader, sharedMemoryRef, unwritten } from '../oip/shared-memory';
+import { SHM_BYTE_SIZE, SHM_OFFSET, SHM_REGION, Section, SharedMemoryRef, SystemSharedMemory, alignedHeader, assembleBody, sharedMemoryRef, unwritten } from '../oip/shared-memory';
 import { typeFromOip } from '../preprocess/tensor-types';
 import type { TensorData } from '../preprocess/tensor-types';
 
@@ -111,7 +111,7 @@ export function inferRequestBody(request: ModelInferRequest, shm?: SystemSharedM
   if (raw.length > 0 && raw.length !== rawNeeded) {
     throw new InvalidInputError(`raw_input_contents has ${raw.length} entries but the request has ${rawNeeded} inputs not in shared memory: give one per such input, in order`);
   }
-  const sections: Uint8Array[] = [];
+  const sections: Section[] = [];
   let nextRaw = 0;
   const inputs = request.inputs.map((input, i) => {
     const hasContents = input.contents && Object.values(input.contents).some((v) => Array.isArray(v) && v.length > 0);
@@ -119,7 +119,9 @@ export function inferRequestBody(request: ModelInferRequest, shm?: SystemSharedM
     let section: Uint8Array | undefined;
     if (ref) {
       if (hasContents) throw new SharedMemoryError(`input "${input.name}" names shared memory and also has contents: give one`);
-      section = shm!.read(ref, input.name);
+      shm!.check(ref, input.name);
+      sections.push({ ref, tensor: input.name });
+      return { name: input.name, datatype: input.datatype, shape: input.shape, parameters: { binary_data_size: ref.byteSize } };
     } else {
       section = raw.length > 0 ? raw[nextRaw++] : undefined;
       if (section === undefined) {
@@ -157,7 +159,7 @@ export function inferRequestBody(request: ModelInferRequest, shm?: SystemSharedM
     ...(request.outputs?.length ? { outputs: request.outputs.map((o) => ({ name: o.name, parameters: { binary_data: true, ...classification(o.parameters) } })) } : {}),
     parameters: { binary_data_output: true, ...carried },
   });
-  return { body: Buffer.concat([header, ...sections]), headerLength: header.length, ...(sharedOutputs.size > 0 ? { sharedOutputs } : {}) };
+  return { body: assembleBody(header, sections, shm), headerLength: header.length, ...(sharedOutputs.size > 0 ? { sharedOutputs } : {}) };
 }
 
 interface HeaderOutput {

@@ -118,11 +118,20 @@ export class SystemSharedMemory {
   }
 
   read(ref: SharedMemoryRef, tensor: string): Buffer {
-    const region = this.regionFor(ref, tensor);
     const out = Buffer.allocUnsafe(ref.byteSize);
-    const got = ref.byteSize === 0 ? 0 : fs.readSync(region.fd, out, 0, ref.byteSize, region.offset + ref.offset);
-    if (got !== ref.byteSize) throw new SharedMemoryError(`tensor "${tensor}": region "${ref.region}" holds fewer bytes than registered (the object shrank)`);
+    this.readInto(ref, tensor, out, 0);
     return out;
+  }
+
+  /** Reads a tensor's bytes straight into `target` at `at` (the request being built): no copy between. */
+  readInto(ref: SharedMemoryRef, tensor: string, target: Uint8Array, at: number): void {
+    const region = this.regionFor(ref, tensor);
+    let got = 0;
+    while (got < ref.byteSize) {
+      const n = fs.readSync(region.fd, target, at + got, ref.byteSize - got, region.offset + ref.offset + got);
+      if (n === 0) throw new SharedMemoryError(`tensor "${tensor}": region "${ref.region}" holds fewer bytes than registered (the object shrank)`);
+      got += n;
+    }
   }
 
   /** Writes an output's bytes; Triton's rule: the size the request gave must hold them. */
@@ -182,6 +191,23 @@ export function alignedHeader(json: unknown): Buffer {
   return text.length % 8 === 0 ? text : Buffer.concat([text, Buffer.alloc(8 - (text.length % 8), 0x20)]);
 }
 
+/** A binary section of the request: bytes in hand, or a tensor still in its region. */
+export type Section = Uint8Array | { ref: SharedMemoryRef; tensor: string };
+
+/** Header and sections in one buffer the worker can take; regions are read straight into it. */
+export function assembleBody(head: Buffer, sections: Section[], shm: SystemSharedMemory | undefined): Buffer {
+  const size = (s: Section) => (s instanceof Uint8Array ? s.byteLength : s.ref.byteSize);
+  const body = Buffer.allocUnsafe(head.length + sections.reduce((n, s) => n + size(s), 0));
+  head.copy(body, 0);
+  let at = head.length;
+  for (const s of sections) {
+    if (s instanceof Uint8Array) body.set(s, at);
+    else shm!.readInto(s.ref, s.tensor, body, at);
+    at += size(s);
+  }
+  return body;
+}
+
 /** The request the worker gets, and where each output goes. */
 export interface SharedMemoryRequest {
   body: Uint8Array;
@@ -216,7 +242,7 @@ export function readSharedMemoryInputs(body: Uint8Array, headerLength: number | 
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null || !Array.isArray(parsed.inputs)) return undefined;
-  const sections: Uint8Array[] = [];
+  const sections: Section[] = [];
   let at = headerLength ?? body.byteLength;
   let total = 0;
   let named = false;
@@ -239,7 +265,8 @@ export function readSharedMemoryInputs(body: Uint8Array, headerLength: number | 
     named = true;
     total += ref.byteSize;
     if (total > maxBytes) throw new PayloadTooLargeError(`the request's tensors pass oip_max_request_size (${maxBytes} bytes)`);
-    sections.push(shm.read(ref, String(input.name)));
+    shm.check(ref, String(input.name));
+    sections.push({ ref, tensor: String(input.name) });
     return { ...input, parameters: { ...withoutShm(params), binary_data_size: ref.byteSize } };
   });
   // Bytes past the sections the header names stay, for the worker to refuse as it does any such body.
@@ -259,7 +286,7 @@ export function readSharedMemoryInputs(body: Uint8Array, headerLength: number | 
   }) : parsed.outputs;
   if (!named) return undefined;
   const head = alignedHeader({ ...parsed, inputs, ...(requested !== undefined ? { outputs: requested } : {}) });
-  return { body: Buffer.concat([head, ...sections]), headerLength: head.length, outputs };
+  return { body: assembleBody(head, sections, shm), headerLength: head.length, outputs };
 }
 
 interface AnswerOutput {

@@ -12,6 +12,7 @@ import type {
   ConnectResult, ConnectTask, InferBatchResult, InferResult, LoadResult, PortAnswer, PortTask, WorkerInit, WorkerResult, WorkerTask,
 } from './messages';
 import { LoadedModel, SessionCache } from './session-cache';
+import { transferableOutputs } from './transfer';
 import { currentThreadId } from './thread-cpu';
 
 const init = workerData as WorkerInit;
@@ -100,8 +101,12 @@ export default function connect(task: ConnectTask): ConnectResult {
 async function answer(port: MessagePort, { id, task }: PortTask): Promise<void> {
   const result = await handleTaskInTurn(task);
   try {
-    // Output sections are copied, as piscina did: moving onnxruntime-node's output buffers was not tried.
-    port.postMessage({ id, result } satisfies PortAnswer);
+    try {
+      port.postMessage({ id, result } satisfies PortAnswer, transferableOutputs(result));
+    } catch {
+      // A buffer that cannot move (one the runtime still owns) goes as a copy.
+      port.postMessage({ id, result } satisfies PortAnswer);
+    }
   } catch (err) {
     port.postMessage({ id, result: { ok: false, error: toWireError(err, 'InferenceFailed') } } satisfies PortAnswer);
   }
