@@ -72,3 +72,20 @@ export function sendOk(res: ServerResponse, contentType: string, body: string | 
   res.setHeader('Content-Length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
   res.end(body);
 }
+
+/** Parts this large are written as they are, not joined first (a join of an 8 MiB tensor costs milliseconds). */
+const JOIN_BELOW_BYTES = 64 * 1024;
+
+/** A binary answer in parts (an OIP header, then its sections), written in one go without joining large ones. */
+export function sendOkParts(res: ServerResponse, contentType: string, parts: Uint8Array[]): void {
+  const total = parts.reduce((n, p) => n + p.byteLength, 0);
+  if (total < JOIN_BELOW_BYTES) return sendOk(res, contentType, Buffer.concat(parts));
+  res.statusCode = 200;
+  res.setHeader('Content-Type', contentType);
+  res.setHeader('Content-Length', total);
+  // Corked, the head and the parts leave in one writev.
+  res.cork();
+  for (const p of parts) res.write(p);
+  res.end();
+  res.uncork();
+}

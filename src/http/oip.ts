@@ -9,7 +9,7 @@ import { SystemSharedMemory, readSharedMemoryInputs, writeSharedMemoryOutputs } 
 import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { RequestLocals, locals } from './access-log';
-import { RequestWithBody, header, sendOk } from './invoke';
+import { RequestWithBody, header, sendOk, sendOkParts } from './invoke';
 import { readBody } from './body';
 import type { InflightBytes } from './inflight';
 import { SERVER_NAME, SERVER_VERSION } from '../version';
@@ -139,7 +139,7 @@ export async function inferOip(
   if (!answer.binary) return sendOk(res, 'application/json', answer.header);
   const head = Buffer.from(answer.header, 'utf8');
   res.setHeader('Inference-Header-Content-Length', String(head.length));
-  sendOk(res, 'application/octet-stream', Buffer.concat([head, answer.binary]));
+  sendOkParts(res, 'application/octet-stream', [head, answer.binary]);
 }
 
 function repositoryParameters(body: unknown): Record<string, unknown> {

@@ -161,6 +161,20 @@ describe('inference', () => {
     expect(short.status).toBe(400);
   });
 
+  test('a large binary answer (sections over 64 KiB, written without joining) arrives whole and in order', async () => {
+    const rows = 8000;
+    const values = Array.from({ length: rows * 3 }, (_, i) => i % 997);
+    const { body, headers } = binaryBody({ inputs: [{ name: 'x', shape: [rows, 3], datatype: 'FP32', parameters: { binary_data_size: rows * 12 } }], parameters: { binary_data_output: true } }, [f32(values)]);
+    const r = await fetch(v2('/models/two/infer'), { method: 'POST', headers, body });
+    expect(r.status).toBe(200);
+    expect(Number(r.headers.get('content-length'))).toBeGreaterThan(2 * rows * 12);
+    const { header, rest } = await binaryAnswer(r);
+    expect(header.outputs.map((o: any) => [o.name, o.parameters.binary_data_size])).toEqual([['plus', rows * 12], ['times', rows * 12]]);
+    const out = new Float32Array(rest.buffer.slice(rest.byteOffset, rest.byteOffset + rest.byteLength));
+    expect(Array.from(out.subarray(0, rows * 3))).toEqual(values.map((v) => v + 1));
+    expect(Array.from(out.subarray(rows * 3))).toEqual(values.map((v) => v * 2));
+  });
+
   test('gzip and deflate bodies (tritonclient\'s request_compression_algorithm) are inflated; others are 415', async () => {
     const { body, headers } = binaryBody({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }, [f32([1, 2, 3])]);
     for (const [encoding, packed] of [['gzip', zlib.gzipSync(body)], ['deflate', zlib.deflateSync(body)]] as const) {
