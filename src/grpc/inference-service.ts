@@ -126,7 +126,12 @@ function unguardedService(
     const { body, headerLength, sharedOutputs } = inferRequestBody(req, shm, maxTensorBytes);
     // Taken now: the body goes to the worker by transfer, which leaves it empty here.
     const held = body.byteLength;
-    inflight?.reserve(held);
+    try {
+      inflight?.reserve(held);
+    } catch (err) {
+      if (sharedOutputs) shm?.release(sharedOutputs.values());
+      throw err;
+    }
     try {
       const result = await scheduler.infer(t.name, t.version, {
         body, contentType: 'application/octet-stream', requestId: randomUUID(), enqueuedAt: epochMs(), oip: { headerLength },
@@ -134,6 +139,7 @@ function unguardedService(
       return inferResponse(result.body, result.binary, sharedOutputs && shm ? { outputs: sharedOutputs, shm } : undefined);
     } finally {
       inflight?.release(held);
+      if (sharedOutputs) shm?.release(sharedOutputs.values());
     }
   };
   const regions = (): SystemSharedMemory => {

@@ -3,7 +3,7 @@
 // worker meets one form; answers come back with every output in raw_output_contents, as Triton's do.
 import { InvalidInputError, PayloadTooLargeError, SharedMemoryDisabledError, SharedMemoryError } from '../errors';
 import { binarySection, lengthPrefixed } from '../oip/response';
-import { SHM_BYTE_SIZE, SHM_OFFSET, SHM_REGION, Section, SharedMemoryRef, SystemSharedMemory, alignedHeader, assembleBody, sharedMemoryRef, unwritten } from '../oip/shared-memory';
+import { HeldRef, SHM_BYTE_SIZE, SHM_OFFSET, SHM_REGION, Section, SharedMemoryRef, SystemSharedMemory, alignedHeader, assembleBody, sharedMemoryRef, unwritten } from '../oip/shared-memory';
 import { typeFromOip } from '../preprocess/tensor-types';
 import type { TensorData } from '../preprocess/tensor-types';
 
@@ -99,8 +99,11 @@ function sharedMemoryOf(tensor: { name: string; parameters?: Record<string, Infe
     parameterValue(tensor.name, SHM_BYTE_SIZE, p[SHM_BYTE_SIZE], ['int64_param', 'uint64_param']));
 }
 
-/** A ModelInferRequest as a body the worker decodes, its header's length, and the outputs that go to shared memory. */
-export function inferRequestBody(request: ModelInferRequest, shm?: SystemSharedMemory, maxSharedBytes = Infinity): { body: Uint8Array; headerLength: number; sharedOutputs?: Map<string, SharedMemoryRef> } {
+/**
+ * A ModelInferRequest as a body the worker decodes, its header's length, and the outputs that go to shared
+ * memory (held: release them once the call is answered).
+ */
+export function inferRequestBody(request: ModelInferRequest, shm?: SystemSharedMemory, maxSharedBytes = Infinity): { body: Uint8Array; headerLength: number; sharedOutputs?: Map<string, HeldRef> } {
   const raw = request.raw_input_contents ?? [];
   const shared = request.inputs.map((input) => sharedMemoryOf(input, shm));
   // A region may be a sparse object far larger than memory: what a request reads from them is bounded.
@@ -159,7 +162,8 @@ export function inferRequestBody(request: ModelInferRequest, shm?: SystemSharedM
     ...(request.outputs?.length ? { outputs: request.outputs.map((o) => ({ name: o.name, parameters: { binary_data: true, ...classification(o.parameters) } })) } : {}),
     parameters: { binary_data_output: true, ...carried },
   });
-  return { body: assembleBody(header, sections, shm), headerLength: header.length, ...(sharedOutputs.size > 0 ? { sharedOutputs } : {}) };
+  const body = assembleBody(header, sections, shm);
+  return { body, headerLength: header.length, ...(sharedOutputs.size > 0 ? { sharedOutputs: new Map([...sharedOutputs].map(([name, ref]) => [name, shm!.hold(ref, name)])) } : {}) };
 }
 
 interface HeaderOutput {

@@ -120,26 +120,30 @@ export async function inferOip(
   // Any body but an image's is a JSON header, whatever its type says (tritonclient.http.aio sends an
   // all-shared-memory request as application/octet-stream with no header length).
   const shared = shm && !/^image\//i.test(contentType) ? readSharedMemoryInputs(body, headerLength, shm, maxRequestSize) : undefined;
-  if (shared && inflight) {
-    // The body's own bytes were reserved as it arrived; what the regions added is held from now on.
-    const added = Math.max(0, shared.body.byteLength - body.byteLength);
-    inflight.reserve(added);
-    res.once('close', () => inflight.release(added));
+  try {
+    if (shared && inflight) {
+      // The body's own bytes were reserved as it arrived; what the regions added is held from now on.
+      const added = Math.max(0, shared.body.byteLength - body.byteLength);
+      inflight.reserve(added);
+      res.once('close', () => inflight.release(added));
+    }
+    const result = await scheduler.infer(target.name, target.version, {
+      body: shared?.body ?? body,
+      contentType: shared ? 'application/octet-stream' : contentType,
+      requestId: context.requestId,
+      enqueuedAt: epochMs(),
+      oip: { headerLength: shared ? shared.headerLength : headerLength },
+    }, Infinity, clientGone(res));
+    context.timings = result.timings;
+    if (result.coldStart) res.setHeader('X-Quiver-Cold-Start', 'true');
+    const answer = shared && shm && shared.outputs.size > 0 ? writeSharedMemoryOutputs(result.body, result.binary, shared.outputs, shm) : { header: result.body, binary: result.binary };
+    if (!answer.binary) return sendOk(res, 'application/json', answer.header);
+    const head = Buffer.from(answer.header, 'utf8');
+    res.setHeader('Inference-Header-Content-Length', String(head.length));
+    sendOkParts(res, 'application/octet-stream', [head, answer.binary]);
+  } finally {
+    if (shared) shm?.release(shared.outputs.values());
   }
-  const result = await scheduler.infer(target.name, target.version, {
-    body: shared?.body ?? body,
-    contentType: shared ? 'application/octet-stream' : contentType,
-    requestId: context.requestId,
-    enqueuedAt: epochMs(),
-    oip: { headerLength: shared ? shared.headerLength : headerLength },
-  }, Infinity, clientGone(res));
-  context.timings = result.timings;
-  if (result.coldStart) res.setHeader('X-Quiver-Cold-Start', 'true');
-  const answer = shared && shm && shared.outputs.size > 0 ? writeSharedMemoryOutputs(result.body, result.binary, shared.outputs, shm) : { header: result.body, binary: result.binary };
-  if (!answer.binary) return sendOk(res, 'application/json', answer.header);
-  const head = Buffer.from(answer.header, 'utf8');
-  res.setHeader('Inference-Header-Content-Length', String(head.length));
-  sendOkParts(res, 'application/octet-stream', [head, answer.binary]);
 }
 
 function repositoryParameters(body: unknown): Record<string, unknown> {

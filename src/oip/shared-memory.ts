@@ -18,6 +18,11 @@ export interface SharedMemoryRef {
   byteSize: number;
 }
 
+/** An output's region, held from the request's start until its answer is written (SystemSharedMemory.hold). */
+export interface HeldRef extends SharedMemoryRef {
+  readonly held: object;
+}
+
 /** As Triton reports a region: its name, the object's key, where in the object it starts, its size. */
 export interface RegionStatus {
   name: string;
@@ -28,6 +33,10 @@ export interface RegionStatus {
 
 interface Region extends RegionStatus {
   fd: number;
+  /** Requests that will still write into it. */
+  users: number;
+  /** Unregistered while in use: its file is closed when the last user is done, as Triton defers it. */
+  closing: boolean;
 }
 
 /**
@@ -82,7 +91,7 @@ export class SystemSharedMemory {
       fs.closeSync(fd);
       throw err;
     }
-    this.regions.set(name, { name, key, offset: start, byte_size: bytes, fd });
+    this.regions.set(name, { name, key, offset: start, byte_size: bytes, fd, users: 0, closing: false });
   }
 
   /** One region, or all with no name; a name not registered is already gone. */
@@ -92,7 +101,8 @@ export class SystemSharedMemory {
       const region = this.regions.get(n);
       if (!region) continue;
       this.regions.delete(n);
-      fs.closeSync(region.fd);
+      if (region.users > 0) region.closing = true;
+      else fs.closeSync(region.fd);
     }
   }
 
@@ -117,6 +127,21 @@ export class SystemSharedMemory {
     this.regionFor(ref, tensor);
   }
 
+  /** An output's region kept open for the request: an unregister meanwhile waits for `release`. */
+  hold(ref: SharedMemoryRef, tensor: string): HeldRef {
+    const region = this.regionFor(ref, tensor);
+    region.users++;
+    return { ...ref, held: region };
+  }
+
+  release(refs: Iterable<HeldRef>): void {
+    for (const ref of refs) {
+      const region = ref.held as Region;
+      region.users--;
+      if (region.closing && region.users === 0) fs.closeSync(region.fd);
+    }
+  }
+
   read(ref: SharedMemoryRef, tensor: string): Buffer {
     const out = Buffer.allocUnsafe(ref.byteSize);
     this.readInto(ref, tensor, out, 0);
@@ -135,8 +160,8 @@ export class SystemSharedMemory {
   }
 
   /** Writes an output's bytes; Triton's rule: the size the request gave must hold them. */
-  write(ref: SharedMemoryRef, bytes: Uint8Array, tensor: string): void {
-    const region = this.regionFor(ref, tensor);
+  write(ref: SharedMemoryRef | HeldRef, bytes: Uint8Array, tensor: string): void {
+    const region = 'held' in ref ? (ref.held as Region) : this.regionFor(ref, tensor);
     if (bytes.byteLength > ref.byteSize) {
       throw new SharedMemoryError(`shared memory size given for output "${tensor}" (${ref.byteSize} bytes) should be at least ${bytes.byteLength} bytes to hold the results`);
     }
@@ -208,11 +233,11 @@ export function assembleBody(head: Buffer, sections: Section[], shm: SystemShare
   return body;
 }
 
-/** The request the worker gets, and where each output goes. */
+/** The request the worker gets, and where each output goes (held: release them when it is answered). */
 export interface SharedMemoryRequest {
   body: Uint8Array;
   headerLength: number;
-  outputs: Map<string, SharedMemoryRef>;
+  outputs: Map<string, HeldRef>;
 }
 
 interface HeaderTensor {
@@ -286,7 +311,8 @@ export function readSharedMemoryInputs(body: Uint8Array, headerLength: number | 
   }) : parsed.outputs;
   if (!named) return undefined;
   const head = alignedHeader({ ...parsed, inputs, ...(requested !== undefined ? { outputs: requested } : {}) });
-  return { body: assembleBody(head, sections, shm), headerLength: head.length, outputs };
+  const assembled = assembleBody(head, sections, shm);
+  return { body: assembled, headerLength: head.length, outputs: new Map([...outputs].map(([name, ref]) => [name, shm.hold(ref, name)])) };
 }
 
 interface AnswerOutput {

@@ -85,6 +85,26 @@ describe('regions', () => {
   });
 });
 
+describe('unregistering a region a request still writes to', () => {
+  test('waits for the request, as Triton does: its answer is written, then the file is closed', () => {
+    const openFds = () => fs.readdirSync('/proc/self/fd').length;
+    const before = openFds();
+    shm.register('out', object('out', 8), 0, 8);
+    const held = shm.hold({ region: 'out', offset: 0, byteSize: 8 }, 'y');
+    shm.unregister('out');
+    expect(shm.status()).toEqual([]);
+    expect(openFds()).toBe(before + 1);
+    // A new region of the name is another one.
+    shm.register('out', object('other', 8), 0, 8);
+    shm.write(held, f32([7, 8]), 'y');
+    expect(fs.readFileSync(path.join(root, 'out'))).toEqual(f32([7, 8]));
+    expect(fs.readFileSync(path.join(root, 'other'))).toEqual(Buffer.alloc(8));
+    shm.release([held]);
+    shm.unregister();
+    expect(openFds()).toBe(before);
+  });
+});
+
 describe('a request through shared memory', () => {
   const model: OipModel = {
     name: 'm',
@@ -107,7 +127,8 @@ describe('a request through shared memory', () => {
     const body = Buffer.concat([header, f32([1, 2, 3, 4])]);
     const rewritten = readSharedMemoryInputs(body, header.length, shm, 1 << 20)!;
     expect(rewritten.headerLength % 8).toBe(0);
-    expect([...rewritten.outputs]).toEqual([['y', { region: 'out', offset: 16, byteSize: 16 }]]);
+    expect([...rewritten.outputs].map(([name, r]) => [name, { region: r.region, offset: r.offset, byteSize: r.byteSize }])).toEqual([['y', { region: 'out', offset: 16, byteSize: 16 }]]);
+    shm.release(rewritten.outputs.values());
     const decoded = decodeOipBody(rewritten.body, { headerLength: rewritten.headerLength }, model);
     const values = Object.fromEntries(Object.entries(decoded.feeds).map(([name, t]) => [name, Array.from(t.data as Float32Array | BigInt64Array, Number)]));
     expect(values).toEqual({ a: [1, 2, 3, 4], b: [5, 6, 7, 8], c: [3] });
