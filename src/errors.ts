@@ -47,7 +47,8 @@ const KINDS = {
   InsufficientMemory: { type: 'InsufficientMemoryException', status: 503, sagemakerStatus: 507, retryAfterS: 1 },
   InferenceTimeout: { type: 'InferenceTimeoutException', status: 504 },
   // The request's own limit (Triton's `timeout` parameter) passed before its run began: it was not run.
-  RequestTimeout: { type: 'InferenceTimeoutException', status: 504 },
+  // 503 / UNAVAILABLE, as Triton's scheduler rejects such a request ("Request timeout expired").
+  RequestTimeout: { type: 'InferenceTimeoutException', status: 503 },
   // nginx's 499: the client went away before its answer; nobody reads it, the logs and metrics do.
   ClientDisconnected: { type: 'ClientClosedRequestException', status: 499 },
   // The artifact store failed us (connection lost, truncated or corrupt download): a bad gateway.
@@ -215,23 +216,28 @@ export function errorBody(err: QuiverError, api: ApiFamily): ErrorBody {
 
 /** gRPC status codes (grpc/status.h), the ones failures map to. */
 export const GrpcCode = {
-  INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16,
+  CANCELLED: 1, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16,
 } as const;
 
 const GRPC_BY_HTTP: Record<number, number> = {
   400: GrpcCode.INVALID_ARGUMENT, 401: GrpcCode.UNAUTHENTICATED, 403: GrpcCode.PERMISSION_DENIED, 404: GrpcCode.NOT_FOUND,
-  405: GrpcCode.UNIMPLEMENTED, 409: GrpcCode.ALREADY_EXISTS, 413: GrpcCode.RESOURCE_EXHAUSTED, 415: GrpcCode.INVALID_ARGUMENT,
+  405: GrpcCode.UNIMPLEMENTED, 409: GrpcCode.ALREADY_EXISTS, 413: GrpcCode.RESOURCE_EXHAUSTED, 415: GrpcCode.INVALID_ARGUMENT, 499: GrpcCode.CANCELLED,
   502: GrpcCode.UNAVAILABLE, 503: GrpcCode.UNAVAILABLE, 504: GrpcCode.DEADLINE_EXCEEDED, 507: GrpcCode.RESOURCE_EXHAUSTED,
 };
 
+/** Who a gRPC failure goes to: a client, ModelMesh forwarding a request (`mesh`), or ModelMesh's loadModel. */
+export type GrpcRoute = 'direct' | 'mesh' | 'mesh-load';
+
 /**
  * The gRPC status of a failure: its HTTP status's counterpart; a model that does not fit is
- * RESOURCE_EXHAUSTED. ModelMesh (`meshRouted`) sends a request to another copy of the model on
- * RESOURCE_EXHAUSTED alone, so a busy or draining server says that to it where others get UNAVAILABLE.
+ * RESOURCE_EXHAUSTED. ModelMesh sends a request to another copy of the model on RESOURCE_EXHAUSTED
+ * alone, so a busy or draining server says that to it where others get UNAVAILABLE. A load the memory
+ * budget refused was never attempted: model-runtime.proto asks for FAILED_PRECONDITION then, which tells
+ * ModelMesh that no memory stays used.
  */
-export function grpcStatusOf(err: QuiverError, meshRouted = false): number {
-  if (err.kind === 'InsufficientMemory') return GrpcCode.RESOURCE_EXHAUSTED;
-  if (meshRouted && KINDS[err.kind].status === 503) return GrpcCode.RESOURCE_EXHAUSTED;
+export function grpcStatusOf(err: QuiverError, route: GrpcRoute = 'direct'): number {
+  if (err.kind === 'InsufficientMemory') return route === 'mesh-load' ? GrpcCode.FAILED_PRECONDITION : GrpcCode.RESOURCE_EXHAUSTED;
+  if (route !== 'direct' && KINDS[err.kind].status === 503) return GrpcCode.RESOURCE_EXHAUSTED;
   return GRPC_BY_HTTP[KINDS[err.kind].status] ?? GrpcCode.INTERNAL;
 }

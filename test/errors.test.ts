@@ -1,5 +1,6 @@
 import {
-  InsufficientMemoryError, InvalidInputError, ModelNotFoundError, QuiverError, errorBody, fromWireError, httpStatusOf, toWireError,
+  ClientDisconnectedError, GrpcCode, InsufficientMemoryError, InvalidInputError, ModelNotFoundError, QueueFullError, QuiverError, RequestTimeoutError,
+  errorBody, fromWireError, grpcStatusOf, httpStatusOf, toWireError,
 } from '../src/errors';
 
 describe('error catalogue', () => {
@@ -26,5 +27,20 @@ describe('error catalogue', () => {
     expect(back).toBeInstanceOf(QuiverError);
     expect(back.kind).toBe('InferenceFailed');
     expect(httpStatusOf(back, 'mms')).toBe(500);
+  });
+
+  test('gRPC codes follow who hears them: a client, ModelMesh forwarding a request, or ModelMesh loading', () => {
+    const noRoom = new InsufficientMemoryError('no room');
+    expect(grpcStatusOf(noRoom)).toBe(GrpcCode.RESOURCE_EXHAUSTED);
+    // model-runtime.proto: a load not attempted is FAILED_PRECONDITION (nothing stays allocated).
+    expect(grpcStatusOf(noRoom, 'mesh-load')).toBe(GrpcCode.FAILED_PRECONDITION);
+    // ModelMesh tries another copy on RESOURCE_EXHAUSTED alone; a client retries on UNAVAILABLE.
+    expect(grpcStatusOf(new QueueFullError('full'))).toBe(GrpcCode.UNAVAILABLE);
+    expect(grpcStatusOf(new QueueFullError('full'), 'mesh')).toBe(GrpcCode.RESOURCE_EXHAUSTED);
+    // Triton answers a request whose own timeout passed in the queue UNAVAILABLE, over HTTP 503.
+    expect(grpcStatusOf(new RequestTimeoutError('Request timeout expired'))).toBe(GrpcCode.UNAVAILABLE);
+    expect(httpStatusOf(new RequestTimeoutError('Request timeout expired'), 'oip')).toBe(503);
+    expect(grpcStatusOf(new ClientDisconnectedError('cancelled'))).toBe(GrpcCode.CANCELLED);
+    expect(grpcStatusOf(new ModelNotFoundError('x'), 'mesh-load')).toBe(GrpcCode.NOT_FOUND);
   });
 });

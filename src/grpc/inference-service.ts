@@ -11,7 +11,7 @@ import { CancelSignal } from '../workers/cancel-signal';
 import { CUDA_SHM_REFUSED, oipExtensions } from '../http/oip';
 import type { SystemSharedMemory } from '../oip/shared-memory';
 import type { InflightBytes } from '../http/inflight';
-import { deadlineOf, grpcError, meshModelId, unary } from './calls';
+import { deadlineOf, grpcError, meshModelId, routeOf, unary } from './calls';
 import { ModelInferRequest, inferRequestBody, inferResponse } from './tensors';
 import { epochMs } from '../workers/clock';
 import { applyLogSettings, logSettingsOf } from '../oip/log-settings';
@@ -70,7 +70,7 @@ function guarded(service: grpc.UntypedServiceImplementation, check: (method: str
           check(method, call.metadata);
         } catch (err) {
           // A stream ends with a status by an 'error' event carrying it.
-          call.emit('error', grpcError(err, meshModelId(call.metadata) !== undefined));
+          call.emit('error', grpcError(err, routeOf(call.metadata)));
           return;
         }
         streamHandler(call);
@@ -82,7 +82,7 @@ function guarded(service: grpc.UntypedServiceImplementation, check: (method: str
       try {
         check(method, call.metadata);
       } catch (err) {
-        callback(grpcError(err, meshModelId(call.metadata) !== undefined));
+        callback(grpcError(err, routeOf(call.metadata)));
         return;
       }
       unaryHandler(call, callback);
@@ -196,7 +196,7 @@ function unguardedService(
         infer(req, call.metadata, deadlineOf(call), cancelled)
           .then(
             (response) => ({ infer_response: response }),
-            (err: unknown) => ({ error_message: grpcError(err, meshModelId(call.metadata) !== undefined).details ?? 'the request failed', infer_response: { id: req.id ?? '' } }),
+            (err: unknown) => ({ error_message: grpcError(err, routeOf(call.metadata)).details ?? 'the request failed', infer_response: { id: req.id ?? '' } }),
           )
           .then((message) => {
             // A client that sends but does not read: stop reading its requests until it catches up.

@@ -63,7 +63,7 @@ async function prepareOip(model: LoadedModel, request: InferRequest, options: In
   // Triton's timeout is the wait before the run: past it the request is dropped, not run late.
   const waitedMs = Math.round(epochMs() - request.enqueuedAt);
   if (decoded.timeoutUs !== undefined && waitedMs > decoded.timeoutUs / 1000) {
-    throw new RequestTimeoutError(`the request waited ${waitedMs} ms before its run, past its timeout of ${decoded.timeoutUs / 1000} ms; it was not run`);
+    throw new RequestTimeoutError(`Request timeout expired: the request waited ${waitedMs} ms before its run, past its timeout of ${decoded.timeoutUs / 1000} ms; it was not run`);
   }
   const oip = { outputs: decoded.outputs, binaryOutput: decoded.binaryOutput, id: decoded.id, batched: request.oip!.batched };
   if (decoded.image) return { ...(await imageFeeds(model, decoded.image, 'image', options, reuseScratch)), oip };

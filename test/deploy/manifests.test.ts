@@ -68,8 +68,12 @@ test('KServe ServingRuntime: the REST port it declares and probes is the inferen
 
 test('ModelMesh ServingRuntime: grpcEndpoint is where mmesh.ModelRuntime listens, grpcDataEndpoint the inference service', () => {
   const runtime = read('modelmesh/serving-runtime.yaml');
-  expect(runtime).toMatchObject({ kind: 'ServingRuntime', spec: { multiModel: true } });
-  const config = configOf(runtime.spec.containers[0]);
+  // protocolVersions gives the runtime the pv:grpc-v2 label an InferenceService naming that protocol is placed by.
+  expect(runtime).toMatchObject({ kind: 'ServingRuntime', spec: { multiModel: true, protocolVersions: ['grpc-v2'] } });
+  const container = runtime.spec.containers[0];
+  // The capacity reported is a share of the limit: the pod must be given that much, not only allowed it.
+  expect(container.resources.requests.memory).toBe(container.resources.limits.memory);
+  const config = configOf(container);
   expect(config.modelmesh_address).not.toBe('off');
   expect(parseAddress(config.modelmesh_address).port).toBe(port(runtime.spec.grpcEndpoint));
   expect(parseAddress(config.grpc_inference_address).port).toBe(port(runtime.spec.grpcDataEndpoint));

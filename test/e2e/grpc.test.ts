@@ -288,7 +288,7 @@ describe('GRPCInferenceService', () => {
     await blocker;
   }, 30_000);
 
-  test('Triton\'s timeout parameter: a request that waited past it is not run (DEADLINE_EXCEEDED); within it, it is', async () => {
+  test('Triton\'s timeout parameter: a request that waited past it is not run (UNAVAILABLE, as Triton\'s "Request timeout expired"); within it, it is', async () => {
     const blocker = fetch(`${s.inference}/predictions/slow`, {
       method: 'POST', headers: { 'content-type': 'application/json', 'x-amzn-sagemaker-custom-attributes': 'sleep=1500' }, body: JSON.stringify({ x: [[1000]] }),
     });
@@ -298,8 +298,8 @@ describe('GRPCInferenceService', () => {
     });
     // two shares the one thread with slow: this waits ~1.4 s for it, past its 200 ms.
     const late = await failure(call(inference, 'ModelInfer', request(200_000)));
-    expect(late.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-    expect(late.details).toMatch(/past its timeout of 200 ms; it was not run/);
+    expect(late.code).toBe(grpc.status.UNAVAILABLE);
+    expect(late.details).toMatch(/^Request timeout expired: .*past its timeout of 200 ms; it was not run/);
     await blocker;
     expect((await call(inference, 'ModelInfer', request(5_000_000))).raw_output_contents).toHaveLength(2);
   }, 30_000);
@@ -349,10 +349,8 @@ describe('ModelMesh runtime (mmesh.ModelRuntime on its own socket)', () => {
     expect(status).toMatchObject({
       // model_load_timeout (120 s) and 120 s for the puller's download, which ModelMesh's timer includes.
       status: 'READY', maxLoadingConcurrency: 1, modelLoadingTimeoutMs: 240_000, allowAnyMethod: false, limitModelConcurrency: false,
-      methodInfos: {
-        'inference.GRPCInferenceService/ModelInfer': { idInjectionPath: [1] },
-        'inference.GRPCInferenceService/ModelMetadata': { idInjectionPath: [1] },
-      },
+      // ModelMesh forwards only these; field 1 of each request is the model's name.
+      methodInfos: Object.fromEntries(['ModelInfer', 'ModelMetadata', 'ModelReady', 'ModelConfig', 'ModelStatistics'].map((m) => [`inference.GRPCInferenceService/${m}`, { idInjectionPath: [1] }])),
     });
     expect(status.capacityInBytes).toBeGreaterThan(0);
     // The runtime starts empty for ModelMesh.
@@ -448,7 +446,7 @@ describe('ModelMesh sizes', () => {
 });
 
 describe('ModelMesh owns the cache', () => {
-  test('a model ModelMesh loaded is never evicted here: a load that needs its room is RESOURCE_EXHAUSTED, and it goes on answering', async () => {
+  test('a model ModelMesh loaded is never evicted here: a load that needs its room is FAILED_PRECONDITION (not attempted), and it goes on answering', async () => {
     const socket = path.join(tempDir('mesh'), 'mesh.sock');
     // Room for two 4 MiB models (each measured at 4.0–4.7 MiB) with ~1.5 MiB to spare, and not for three
     // (12 MiB at least); one thread, so no thread of its own is added to the sizes.
@@ -463,7 +461,8 @@ describe('ModelMesh owns the cache', () => {
       expect(Math.min(...sizes)).toBeGreaterThanOrEqual(4 * 2 ** 20);
       // An MMS registration would evict the least valuable model for it; ModelMesh's models stay.
       const refused = await failure(load(4));
-      expect(refused.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect(refused.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect(await fetch(`${server.management}/models/m4`).then((r) => r.status)).toBe(404);
       for (const k of [2, 3]) expect((await json(await fetch(`${server.management}/models/m${k}`))).status).toBe('READY');
       const md = new grpc.Metadata();
       md.set('mm-model-id', 'm2');

@@ -1,6 +1,6 @@
 // ModelMesh's puller gives its runtime 3 s to accept a gRPC connection and then exits; ModelMesh polls
 // runtimeStatus until READY. So the ModelMesh listener is bound before the warm-up and startup models,
-// and says STARTING (and refuses loads) until the server is ready. Here a startup model's download is
+// and says STARTING until the server is ready; a load sent meanwhile waits for it, within its deadline. Here a startup model's download is
 // held open, so the server stays starting for as long as the test wants.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,13 +15,19 @@ import { addModel } from '../fixtures/onnx-models';
 import { call } from '../fixtures/grpc-calls';
 import { startServer, tempDir } from '../fixtures/server';
 
-test('while the server starts: runtimeStatus STARTING, loads UNAVAILABLE, not ready; then READY and loads work', async () => {
+/** An HTTP origin whose every download of a small model is held open until `release`. */
+async function heldOrigin(): Promise<{ origin: http.Server; port: number; release: () => void }> {
   let release!: () => void;
   const held = new Promise<void>((resolve) => (release = resolve));
   const origin = http.createServer((_req, res) => {
     void held.then(() => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.from(addModel([1, 2]))));
   });
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+  return { origin, port: (origin.address() as AddressInfo).port, release };
+}
+
+test('while the server starts: runtimeStatus STARTING, not ready, a load waits (UNAVAILABLE past its deadline); then READY and the waiting load is done', async () => {
+  const { origin, port, release } = await heldOrigin();
   const socketDir = tempDir('mesh-start');
   const socket = path.join(socketDir, 'mesh.sock');
   const store = tempDir('store');
@@ -30,7 +36,7 @@ test('while the server starts: runtimeStatus STARTING, loads UNAVAILABLE, not re
   const config = loadConfig({
     'model-store': store, 'work-dir': tempDir('work'), 'inference-address': '127.0.0.1:0', 'management-address': '127.0.0.1:0', 'grpc-inference-address': 'off',
     workers: '1', 'log-level': 'silent', 'modelmesh-address': `unix:${socket}`,
-    'allowed-urls': 'http://127\\.0\\.0\\.1:\\d+/.*', models: [`held=http://127.0.0.1:${(origin.address() as AddressInfo).port}/held.onnx`],
+    'allowed-urls': 'http://127\\.0\\.0\\.1:\\d+/.*', models: [`held=http://127.0.0.1:${port}/held.onnx`],
   }, {});
   const starting = QuiverServer.start(config);
   const C = clientConstructors();
@@ -41,8 +47,14 @@ test('while the server starts: runtimeStatus STARTING, loads UNAVAILABLE, not re
   try {
     for (let i = 0; i < 200 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 25));
     expect(await call(mesh, 'runtimeStatus', {})).toMatchObject({ status: 'STARTING' });
-    const refused = await call(mesh, 'loadModel', { modelId: 'm', modelPath: path.join(store, 'pulled', 'm.onnx') }).catch((e: grpc.ServiceError) => e);
-    expect(refused).toMatchObject({ code: grpc.status.UNAVAILABLE, details: expect.stringMatching(/starting/) });
+    const mPath = path.join(store, 'pulled', 'm.onnx');
+    const refused = await call(mesh, 'loadModel', { modelId: 'm', modelPath: mPath }, new grpc.Metadata(), 500).catch((e: grpc.ServiceError) => e);
+    expect(refused).toMatchObject({ code: expect.any(Number), details: expect.stringMatching(/starting|Deadline/) });
+    expect([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]).toContain((refused as grpc.ServiceError).code);
+    // As after a restart of the runtime container alone: ModelMesh sends its loads at once.
+    let waitingDone = false;
+    const waiting = call(mesh, 'loadModel', { modelId: 'm', modelPath: mPath }).finally(() => (waitingDone = true));
+    waiting.catch(() => undefined);
     expect(await call(inference, 'ServerLive', {})).toEqual({ live: true });
     expect(await call(inference, 'ServerReady', {})).toEqual({ ready: false });
     expect(await call(health, 'Check', { service: '' })).toEqual({ status: 'NOT_SERVING' });
@@ -55,12 +67,17 @@ test('while the server starts: runtimeStatus STARTING, loads UNAVAILABLE, not re
     // Still starting a moment later: the held download is what it waits for.
     await new Promise((r) => setTimeout(r, 300));
     expect(await call(mesh, 'runtimeStatus', {})).toMatchObject({ status: 'STARTING' });
+    expect(waitingDone).toBe(false);
 
     release();
     server = await starting;
+    expect((await waiting).sizeInBytes).toBeGreaterThan(0);
+    const routedReady = new grpc.Metadata();
+    routedReady.set('mm-model-id', 'm');
+    expect(await call(inference, 'ModelReady', { name: 'whatever' }, routedReady)).toEqual({ ready: true });
     expect(await call(mesh, 'runtimeStatus', {})).toMatchObject({ status: 'READY', capacityInBytes: expect.any(Number) });
     expect(await call(inference, 'ServerReady', {})).toEqual({ ready: true });
-    expect((await call(mesh, 'loadModel', { modelId: 'm', modelPath: path.join(store, 'pulled', 'm.onnx') })).sizeInBytes).toBeGreaterThan(0);
+    expect((await call(mesh, 'loadModel', { modelId: 'm', modelPath: mPath })).sizeInBytes).toBeGreaterThan(0);
   } finally {
     release();
     for (const c of [mesh, inference, health]) c.close();
@@ -94,3 +111,33 @@ test('a socket file left by a server that died is replaced; one that something l
   }
 }, 60_000);
 
+
+test('an unloadModel while its model still loads (ModelMesh cancelled the load): the load undoes itself, and the unload answers once nothing is left', async () => {
+  const { origin, port, release } = await heldOrigin();
+  const socketDir = tempDir('mesh-cancel');
+  const socket = path.join(socketDir, 'mesh.sock');
+  const s = await startServer({ workers: '1', 'grpc-inference-address': 'off', 'modelmesh-address': `unix:${socket}`, 'allowed-urls': 'http://127\\.0\\.0\\.1:\\d+/.*' });
+  const mesh = new (clientConstructors().modelRuntime)(`unix:${socket}`, grpc.credentials.createInsecure());
+  try {
+    expect(await call(mesh, 'runtimeStatus', {})).toMatchObject({ status: 'READY' });
+    const loading = call(mesh, 'loadModel', { modelId: 'slow', modelPath: `http://127.0.0.1:${port}/slow.onnx` }).then(() => undefined, (e: grpc.ServiceError) => e);
+    await new Promise((r) => setTimeout(r, 300));
+    let unloaded = false;
+    const unloading = call(mesh, 'unloadModel', { modelId: 'slow' }).then(() => (unloaded = true));
+    await new Promise((r) => setTimeout(r, 300));
+    // The download it waits for is still held: the load has not settled, so neither has the unload.
+    expect(unloaded).toBe(false);
+    release();
+    await unloading;
+    expect(await fetch(`${s.management}/models/slow`).then((r) => r.status)).toBe(404);
+    expect(await loading).toMatchObject({ code: grpc.status.CANCELLED });
+    // The id loads again once ModelMesh asks for it.
+    expect((await call(mesh, 'loadModel', { modelId: 'slow', modelPath: `http://127.0.0.1:${port}/slow.onnx` })).sizeInBytes).toBeGreaterThan(0);
+  } finally {
+    release();
+    mesh.close();
+    await s.close();
+    origin.close();
+    fs.rmSync(socketDir, { recursive: true, force: true });
+  }
+}, 60_000);
