@@ -9,7 +9,7 @@ import type { ModelScheduler } from '../scheduler/scheduler';
 import { SERVER_NAME, SERVER_VERSION } from '../version';
 import { CancelSignal } from '../workers/cancel-signal';
 import { CUDA_SHM_REFUSED, oipExtensions } from '../http/oip';
-import type { SystemSharedMemory } from '../oip/shared-memory';
+import { NO_REGIONS, type SystemSharedMemory } from '../oip/shared-memory';
 import type { InflightBytes } from '../http/inflight';
 import { deadlineOf, grpcError, meshModelId, routeOf, unary } from './calls';
 import { ModelInferRequest, inferRequestBody, inferResponse } from './tensors';
@@ -146,6 +146,8 @@ function unguardedService(
     if (!shm) throw new SharedMemoryDisabledError('client shared memory is off: start the server with allow_client_shm=true (--allow-client-shm true)');
     return shm;
   };
+  // Off, only registering is refused (as the REST routes, oip.ts).
+  const listed = shm ?? NO_REGIONS;
   return {
     ServerLive: unary(async () => ({ live: true })),
     ServerReady: unary(async () => ({ ready: isHealthy() })),
@@ -233,19 +235,18 @@ function unguardedService(
     }),
     // Triton's system shared memory extension; the regions are the REST API's too.
     SystemSharedMemoryStatus: unary(async (req: { name?: string }) => ({
-      regions: Object.fromEntries(regions().status(req.name).map((r) => [r.name, r])),
+      regions: Object.fromEntries(listed.status(req.name).map((r) => [r.name, r])),
     })),
     SystemSharedMemoryRegister: unary(async (req: { name: string; key: string; offset: number; byte_size: number }) => {
       regions().register(req.name, req.key, req.offset, req.byte_size);
       return {};
     }),
     SystemSharedMemoryUnregister: unary(async (req: { name?: string }) => {
-      regions().unregister(req.name);
+      listed.unregister(req.name);
       return {};
     }),
     // No CUDA regions, as the REST routes answer (oip.ts).
     CudaSharedMemoryStatus: unary(async (req: { name?: string }) => {
-      regions();
       if (req.name) throw new SharedMemoryNotFoundError(`no CUDA shared memory region "${req.name}" is registered`);
       return { regions: {} };
     }),
@@ -254,7 +255,6 @@ function unguardedService(
       throw new SharedMemoryError(CUDA_SHM_REFUSED);
     }),
     CudaSharedMemoryUnregister: unary(async () => {
-      regions();
       return {};
     }),
     RepositoryIndex: unary(async (req: { ready?: boolean }) => {

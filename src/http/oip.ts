@@ -5,7 +5,7 @@ import { Router } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as zlib from 'node:zlib';
 import { BadRequestError, InvalidInputError, PayloadTooLargeError, SharedMemoryDisabledError, SharedMemoryError, SharedMemoryNotFoundError, UnsupportedMediaTypeError } from '../errors';
-import { SystemSharedMemory, readSharedMemoryInputs, writeSharedMemoryOutputs } from '../oip/shared-memory';
+import { NO_REGIONS, SystemSharedMemory, readSharedMemoryInputs, writeSharedMemoryOutputs } from '../oip/shared-memory';
 import { configOverrides, modelMetadata, tritonModelConfig } from '../oip/metadata';
 import type { ModelScheduler } from '../scheduler/scheduler';
 import { RequestLocals, locals } from './access-log';
@@ -164,8 +164,9 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
     res.status(200).json({ live: true });
   });
   router.get('/v2/health/ready', (_req, res) => {
+    // The OIP spec: 200 is true, a 4xx false (Triton answers 400).
     if (options.isHealthy()) res.status(200).json({ ready: true });
-    else res.status(503).json({ ready: false, error: 'the server is shutting down' });
+    else res.status(400).json({ ready: false, error: 'the server is shutting down' });
   });
   router.get('/v2', (_req, res) => {
     res.json({ name: SERVER_NAME, version: SERVER_VERSION, extensions: oipExtensions(options.shm !== undefined) });
@@ -202,12 +203,15 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
 
   // Triton's system shared memory extension: GET [/region/{name}]/status, POST /region/{name}/register,
   // POST [/region/{name}]/unregister.
+  // Off, only registering is refused: status lists none and unregistering succeeds, as Triton's clients
+  // (tritonclient's shm examples, perf_analyzer) unregister everything before they start.
   const regions = (): SystemSharedMemory => {
     if (!options.shm) throw new SharedMemoryDisabledError('client shared memory is off: start the server with allow_client_shm=true (--allow-client-shm true)');
     return options.shm;
   };
+  const listed = options.shm ?? NO_REGIONS;
   router.get(['/v2/systemsharedmemory/status', '/v2/systemsharedmemory/region/:name/status'], (req, res) => {
-    res.json(regions().status((req.params as { name?: string }).name));
+    res.json(listed.status((req.params as { name?: string }).name));
   });
   router.post('/v2/systemsharedmemory/region/:name/register', json, (req, res) => {
     const body = (req.body ?? {}) as { key?: unknown; offset?: unknown; byte_size?: unknown };
@@ -216,14 +220,13 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
     res.status(200).json({});
   });
   router.post(['/v2/systemsharedmemory/unregister', '/v2/systemsharedmemory/region/:name/unregister'], (req, res) => {
-    regions().unregister((req.params as { name?: string }).name);
+    listed.unregister((req.params as { name?: string }).name);
     res.status(200).json({});
   });
   // Triton's CUDA shared memory API as a server with no CUDA regions answers it: none registered,
   // unregistering succeeds, registering is refused. tritonclient's shm examples and perf_analyzer
   // unregister both kinds before they start.
   router.get(['/v2/cudasharedmemory/status', '/v2/cudasharedmemory/region/:name/status'], (req, res) => {
-    regions();
     const name = (req.params as { name?: string }).name;
     if (name) throw new SharedMemoryNotFoundError(`no CUDA shared memory region "${name}" is registered`);
     res.json([]);
@@ -233,7 +236,6 @@ export function oipRouter(scheduler: ModelScheduler, options: OipRouterOptions):
     throw new SharedMemoryError(CUDA_SHM_REFUSED);
   });
   router.post(['/v2/cudasharedmemory/unregister', '/v2/cudasharedmemory/region/:name/unregister'], (_req, res) => {
-    regions();
     res.status(200).json({});
   });
 

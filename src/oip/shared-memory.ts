@@ -357,3 +357,6 @@ export function unwritten(outputs: Map<string, SharedMemoryRef>, written: Set<st
     if (!written.has(name)) throw new SharedMemoryError(`output "${name}" was asked for in shared memory, but the answer has no binary data for it to write`);
   }
 }
+
+/** The registry of a server that takes no regions from clients: none listed, nothing to unregister. */
+export const NO_REGIONS: Pick<SystemSharedMemory, 'status' | 'unregister'> = new SystemSharedMemory();

@@ -156,12 +156,15 @@ describe('REST', () => {
     expect((await fetch(v2('/health/ready'))).status).toBe(200);
   });
 
-  test('off by default: not listed, and registering is 403', async () => {
+  test('off by default: not listed, registering is 403; status lists none and unregistering succeeds (clients unregister first)', async () => {
     expect((await json(await fetch(`${off.inference}/v2`))).extensions).not.toContain('system_shared_memory');
     const r = await postJson(`${off.inference}/v2/systemsharedmemory/region/r/register`, { key: shmObject(8), offset: 0, byte_size: 8 });
     expect(r.status).toBe(403);
     expect(await json(r)).toEqual({ error: expect.stringContaining('allow_client_shm') });
-    expect((await fetch(`${off.inference}/v2/systemsharedmemory/status`)).status).toBe(403);
+    expect(await json(await fetch(`${off.inference}/v2/systemsharedmemory/status`))).toEqual([]);
+    expect((await fetch(`${off.inference}/v2/systemsharedmemory/region/r/status`)).status).toBe(404);
+    for (const kind of ['system', 'cuda']) expect((await fetch(`${off.inference}/v2/${kind}sharedmemory/unregister`, { method: 'POST' })).status).toBe(200);
+    expect(await json(await fetch(`${off.inference}/v2/cudasharedmemory/status`))).toEqual([]);
     const infer = await postJson(`${off.inference}/v2/models/two/infer`, {
       inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], parameters: { shared_memory_region: 'r', shared_memory_byte_size: 12 } }],
     });
@@ -258,8 +261,11 @@ describe('gRPC', () => {
     expect((await failure(call(inference, 'CudaSharedMemoryRegister', { name: 'c', raw_handle: Buffer.alloc(64), device_id: 0, byte_size: 8 }))).code).toBe(grpc.status.INVALID_ARGUMENT);
   });
 
-  test('off by default: PERMISSION_DENIED for the RPCs and for a tensor naming a region', async () => {
+  test('off by default: PERMISSION_DENIED for registering and for a tensor naming a region; status lists none, unregistering succeeds', async () => {
     expect((await call(inferenceOff, 'ServerMetadata', {})).extensions).not.toContain('system_shared_memory');
+    expect(await call(inferenceOff, 'SystemSharedMemoryStatus', {})).toEqual({ regions: {} });
+    expect(await call(inferenceOff, 'SystemSharedMemoryUnregister', {})).toEqual({});
+    expect(await call(inferenceOff, 'CudaSharedMemoryUnregister', {})).toEqual({});
     expect((await failure(call(inferenceOff, 'SystemSharedMemoryRegister', { name: 'r', key: shmObject(8), offset: 0, byte_size: 8 }))).code).toBe(grpc.status.PERMISSION_DENIED);
     const infer = await failure(call(inferenceOff, 'ModelInfer', {
       model_name: 'two', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], parameters: shmParams('r', 12) }],
