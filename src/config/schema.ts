@@ -149,7 +149,7 @@ export const CONFIG_SCHEMA: readonly ConfigEntry[] = [
   },
   {
     key: 'grpc_max_message_size', type: 'int', min: 1024, flag: 'grpc-max-message-size', env: 'QUIVER_GRPC_MAX_MESSAGE_SIZE',
-    doc: 'Largest gRPC message in bytes, received or sent (gRPC\'s own default is 4 MiB).',
+    doc: 'Largest gRPC message in bytes, received or sent (gRPC\'s own default is 4 MiB; Triton takes up to 2 GiB: raise it for batches of large tensors).',
     default: () => 64 * 1024 * 1024,
   },
   {
