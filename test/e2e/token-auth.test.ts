@@ -70,9 +70,13 @@ describe('token authorization', () => {
       // The log level is the server's: management's too.
       expect((await fetch(`${s.inference}/v2/logging`, { headers: bearer(inference) })).status).toBe(401);
       expect((await fetch(`${s.inference}/v2/logging`, { headers: bearer(management) })).status).toBe(200);
-      // So are shared memory regions: registering one makes the server open a file (off here: 403 past the token).
+      // So are shared memory regions: registering one makes the server open a file (off here: 403 past the
+      // token, while the status, with none to list, answers).
       expect((await fetch(`${s.inference}/v2/systemsharedmemory/status`, { headers: bearer(inference) })).status).toBe(401);
-      expect((await fetch(`${s.inference}/v2/systemsharedmemory/status`, { headers: bearer(management) })).status).toBe(403);
+      expect((await fetch(`${s.inference}/v2/systemsharedmemory/status`, { headers: bearer(management) })).status).toBe(200);
+      const register = { method: 'POST', body: JSON.stringify({ key: '/x', offset: 0, byte_size: 8 }) };
+      expect((await fetch(`${s.inference}/v2/systemsharedmemory/region/r/register`, { ...register, headers: { ...bearer(inference), 'content-type': 'application/json' } })).status).toBe(401);
+      expect((await fetch(`${s.inference}/v2/systemsharedmemory/region/r/register`, { ...register, headers: { ...bearer(management), 'content-type': 'application/json' } })).status).toBe(403);
     } finally {
       await s.close();
       fs.rmSync(dir, { recursive: true, force: true });
