@@ -238,6 +238,6 @@ export type GrpcRoute = 'direct' | 'mesh' | 'mesh-load';
  */
 export function grpcStatusOf(err: QuiverError, route: GrpcRoute = 'direct'): number {
   if (err.kind === 'InsufficientMemory') return route === 'mesh-load' ? GrpcCode.FAILED_PRECONDITION : GrpcCode.RESOURCE_EXHAUSTED;
-  if (route !== 'direct' && KINDS[err.kind].status === 503) return GrpcCode.RESOURCE_EXHAUSTED;
+  if (route === 'mesh' && KINDS[err.kind].status === 503) return GrpcCode.RESOURCE_EXHAUSTED;
   return GRPC_BY_HTTP[KINDS[err.kind].status] ?? GrpcCode.INTERNAL;
 }

@@ -37,6 +37,8 @@ describe('error catalogue', () => {
     // ModelMesh tries another copy on RESOURCE_EXHAUSTED alone; a client retries on UNAVAILABLE.
     expect(grpcStatusOf(new QueueFullError('full'))).toBe(GrpcCode.UNAVAILABLE);
     expect(grpcStatusOf(new QueueFullError('full'), 'mesh')).toBe(GrpcCode.RESOURCE_EXHAUSTED);
+    // That retry is for forwarded requests: a loadModel that meets a busy or starting server hears UNAVAILABLE.
+    expect(grpcStatusOf(new QueueFullError('full'), 'mesh-load')).toBe(GrpcCode.UNAVAILABLE);
     // Triton answers a request whose own timeout passed in the queue UNAVAILABLE, over HTTP 503.
     expect(grpcStatusOf(new RequestTimeoutError('Request timeout expired'))).toBe(GrpcCode.UNAVAILABLE);
     expect(httpStatusOf(new RequestTimeoutError('Request timeout expired'), 'oip')).toBe(503);

@@ -31,9 +31,11 @@ const INFERENCE = 'inference.GRPCInferenceService';
  */
 const FORWARDED_METHODS = ['ModelInfer', 'ModelMetadata', 'ModelReady', 'ModelConfig', 'ModelStatistics'];
 
-/** How long a management call without its own deadline waits for the server's warm-up. */
+/** How long a management call waits for the server's warm-up, at most. */
 const STARTUP_WAIT_MS = 30_000;
 const STARTUP_POLL_MS = 50;
+/** A call that cannot wait long enough hears why this long before its deadline, not just that it passed. */
+const ANSWER_BEFORE_DEADLINE_MS = 100;
 
 /** Model ids whose answered size is remembered for predictModelSize (a few bytes each). */
 const ANSWERED_SIZES = 10_000;
@@ -44,6 +46,11 @@ const NOT_ATTEMPTED = new Set(['ArtifactNotFound', 'InvalidModelArchive', 'Inval
 /** The model-runtime proto asks for INVALID_ARGUMENT (or FAILED_PRECONDITION) when a load was not attempted. */
 function asLoadRefusal(err: unknown): unknown {
   return err instanceof QuiverError && NOT_ATTEMPTED.has(err.kind) ? new BadRequestError(err.message) : err;
+}
+
+/** A load not yet answered; an unload of its id, or a purge, cancels it. */
+interface LoadClaim {
+  cancelled: boolean;
 }
 
 interface LoadModelRequest {
@@ -72,64 +79,95 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
   };
   // After a restart of this container alone, ModelMesh (which saw READY before) sends loads at once: they
   // wait for the warm-up instead of failing, each failure counting against the model.
-  const started = async (deadline: number) => {
-    const until = Math.min(deadline, Date.now() + STARTUP_WAIT_MS);
+  const started = async (deadline: number, wanted: () => boolean = () => true) => {
+    const until = Math.min(deadline - ANSWER_BEFORE_DEADLINE_MS, Date.now() + STARTUP_WAIT_MS);
     while (!options.isStarted()) {
+      if (!wanted()) throw new ClientDisconnectedError('the call was cancelled while the server was starting');
       if (Date.now() >= until) throw new ServerStartingError('the server is still starting: ask again once runtimeStatus says READY');
       await new Promise((resolve) => setTimeout(resolve, STARTUP_POLL_MS));
     }
   };
-  // An unloadModel may come while its model's load is still on its way (ModelMesh cancelled that load):
-  // each unload moves its id's generation on, a load that sees the move undoes itself, and the unload
-  // answers only once that load has settled, so the model is not left loaded behind its back.
-  const generations = new Map<string, number>();
-  const loads = new Map<string, Promise<unknown>>();
 
-  /** One load, checked to still be wanted (`current`) after each wait; the model's size and concurrency. */
-  const loadOne = async (req: LoadModelRequest, callDeadline: number, current: () => boolean): Promise<{ sizeInBytes: number; maxConcurrency: number }> => {
+  // Loads and unloads of one model id run one at a time, in the order they came. An unloadModel cancels,
+  // as it arrives, every load of its id not yet answered (ModelMesh cancels a load that ran too long,
+  // then unloads it): such a load undoes what it registered at its next step, and the unload, queued
+  // behind it, answers once nothing of it is left.
+  const claims = new Map<string, Set<LoadClaim>>();
+  const turns = new Map<string, Promise<void>>();
+  const inTurn = <T>(id: string, op: () => Promise<T>): Promise<T> => {
+    const run = (turns.get(id) ?? Promise.resolve()).then(op);
+    const done = run.then(() => undefined, () => undefined);
+    turns.set(id, done);
+    void done.then(() => {
+      if (turns.get(id) === done) turns.delete(id);
+    });
+    return run;
+  };
+  const cancelLoads = (id?: string) => {
+    for (const [key, set] of claims) if (id === undefined || key === id) for (const claim of set) claim.cancelled = true;
+  };
+
+  /** One load, checked to be still wanted after each wait; the model's size and concurrency. */
+  const loadOne = async (req: LoadModelRequest, callDeadline: number, wanted: () => boolean): Promise<{ sizeInBytes: number; maxConcurrency: number }> => {
     // ModelMesh times the whole call against the modelLoadingTimeoutMs it was given: the warm-up too.
     const deadline = Math.min(callDeadline, Date.now() + options.modelLoadTimeoutMs);
-    await started(deadline);
-    const wanted = () => {
-      if (!current()) throw new ClientDisconnectedError(`the load of "${req.modelId}" was cancelled`);
+    const check = () => {
+      if (!wanted()) throw new ClientDisconnectedError(`the load of "${req.modelId}" was cancelled (ModelMesh gave up on it, or unloaded it)`);
     };
-    wanted();
-    const threadsBefore = scheduler.threadOverheadBytes();
-    // One copy, never evicted here: ModelMesh counts it as loaded with the size answered below, and
-    // makes room in its own cache (unloadModel) when it wants another model.
-    const held = scheduler.registration(req.modelId);
-    const ours = held !== undefined && held.pinned && held.urls.length === 1 && held.urls[0] === req.modelPath;
-    if (held && !ours) {
-      // Another model under that name (registered through another API, whatever its version): ModelMesh's
-      // goes in its place, or requests routed to the id would reach that one.
-      log.warn('ModelMesh: a model of the same name, not from this path, is replaced', { model: req.modelId, urls: held.urls });
-      await scheduler.unregisterAll(req.modelId).catch(gone);
-      wanted();
-    }
+    await started(deadline, wanted);
+    check();
+    let registeredHere = false;
     try {
-      if (!ours) await scheduler.register({ name: req.modelId, url: req.modelPath, synchronous: true, pinned: true, initialWorkers: 1, maxWorkers: 1 });
+      const threadsBefore = scheduler.threadOverheadBytes();
+      // One copy, never evicted here: ModelMesh counts it as loaded with the size answered below, and
+      // makes room in its own cache (unloadModel) when it wants another model.
+      const held = scheduler.registration(req.modelId);
+      const ours = held !== undefined && held.pinned && held.urls.length === 1 && held.urls[0] === req.modelPath;
+      if (held && !ours) {
+        // Another model under that name (registered through another API, whatever its version): ModelMesh's
+        // goes in its place, or requests routed to the id would reach that one.
+        log.warn('ModelMesh: a model of the same name, not from this path, is replaced', { model: req.modelId, urls: held.urls });
+        await scheduler.unregisterAll(req.modelId).catch(gone);
+        check();
+      }
+      try {
+        if (!ours) {
+          await scheduler.register({ name: req.modelId, url: req.modelPath, synchronous: true, pinned: true, initialWorkers: 1, maxWorkers: 1 });
+          registeredHere = true;
+        }
+      } catch (err) {
+        // The same name registered through another API meanwhile: it is taken as the model asked for.
+        if (!(err instanceof QuiverError && err.kind === 'ModelAlreadyExists')) throw asLoadRefusal(err);
+      }
+      check();
+      // A load ModelMesh retried finds its model there (loads of an id take turns).
+      await scheduler.signature(req.modelId);
+      // ModelMesh asks modelSize only when this says 0: the size it keeps is this one, so it includes a
+      // first run's arena (a detector's is ~20× its load).
+      await scheduler.warmUp(req.modelId, deadline);
+      check();
+      // A thread started for it is memory its load took (loads come one at a time): in its size, so that
+      // ModelMesh's sum of sizes stays within the capacity the budget gives.
+      threadBytes.set(req.modelId, Math.max(threadBytes.get(req.modelId) ?? 0, scheduler.threadOverheadBytes() - threadsBefore));
+      const sizeInBytes = sizeOf(req.modelId);
+      answered.set(req.modelId, sizeInBytes);
+      return { sizeInBytes, maxConcurrency: concurrency(req.modelId) };
     } catch (err) {
-      // A load of the same id that started meanwhile (ModelMesh retried): it is what was asked for.
-      if (!(err instanceof QuiverError && err.kind === 'ModelAlreadyExists')) throw asLoadRefusal(err);
+      if (wanted()) throw err;
+      // Cancelled: what this load registered goes before its turn ends (the unload behind it answers after).
+      if (registeredHere) {
+        await scheduler.unregisterAll(req.modelId).catch(gone);
+        threadBytes.delete(req.modelId);
+      }
+      throw err instanceof ClientDisconnectedError ? err : new ClientDisconnectedError(`the load of "${req.modelId}" was cancelled (ModelMesh gave up on it, or unloaded it)`);
     }
-    wanted();
-    // ModelMesh may retry a load it lost track of: the model it asked for is there, or on its way.
-    await scheduler.signature(req.modelId);
-    // ModelMesh asks modelSize only when this says 0: the size it keeps is this one, so it includes a
-    // first run's arena (a detector's is ~20× its load).
-    await scheduler.warmUp(req.modelId, deadline);
-    wanted();
-    // A thread started for it is memory its load took (loads come one at a time): in its size, so that
-    // ModelMesh's sum of sizes stays within the capacity the budget gives.
-    threadBytes.set(req.modelId, Math.max(threadBytes.get(req.modelId) ?? 0, scheduler.threadOverheadBytes() - threadsBefore));
-    const sizeInBytes = sizeOf(req.modelId);
-    answered.set(req.modelId, sizeInBytes);
-    return { sizeInBytes, maxConcurrency: concurrency(req.modelId) };
   };
 
   return {
     runtimeStatus: unary(async () => {
       if (!options.isStarted()) return { status: 'STARTING' };
+      // ModelMesh (re)started: loads it sent before are nobody's now.
+      cancelLoads();
       try {
         await purge();
       } catch (err) {
@@ -153,30 +191,25 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       };
     }),
     loadModel: unary(async (req: LoadModelRequest, _md, call) => {
-      const generation = generations.get(req.modelId) ?? 0;
-      const current = () => !call.cancelled && (generations.get(req.modelId) ?? 0) === generation;
-      const load = loadOne(req, deadlineOf(call), current);
-      loads.set(req.modelId, load);
+      const claim: LoadClaim = { cancelled: false };
+      const mine = claims.get(req.modelId) ?? new Set<LoadClaim>();
+      mine.add(claim);
+      claims.set(req.modelId, mine);
       try {
-        return await load;
-      } catch (err) {
-        if (current()) throw err;
-        // What a cancelled load got as far as registering goes, before its unload is answered.
-        await scheduler.unregisterAll(req.modelId).catch(gone);
-        threadBytes.delete(req.modelId);
-        throw new ClientDisconnectedError(`the load of "${req.modelId}" was cancelled (ModelMesh gave up on it, or unloaded it)`);
+        return await inTurn(req.modelId, () => loadOne(req, deadlineOf(call), () => !claim.cancelled && !call.cancelled));
       } finally {
-        if (loads.get(req.modelId) === load) loads.delete(req.modelId);
+        mine.delete(claim);
+        if (mine.size === 0 && claims.get(req.modelId) === mine) claims.delete(req.modelId);
       }
     }, 'mesh-load'),
-    unloadModel: unary(async (req: { modelId: string }, _md, call) => {
-      await started(deadlineOf(call));
-      generations.set(req.modelId, (generations.get(req.modelId) ?? 0) + 1);
-      if (scheduler.hasModel(req.modelId)) await scheduler.unregisterAll(req.modelId).catch(gone);
-      await loads.get(req.modelId)?.catch(() => undefined);
-      if (scheduler.hasModel(req.modelId)) await scheduler.unregisterAll(req.modelId).catch(gone);
-      threadBytes.delete(req.modelId);
-      return {};
+    unloadModel: unary(async (req: { modelId: string }) => {
+      cancelLoads(req.modelId);
+      return inTurn(req.modelId, async () => {
+        // Before the warm-up ends nothing of ModelMesh's is loaded (loads wait for it): nothing to do.
+        if (options.isStarted() && scheduler.hasModel(req.modelId)) await scheduler.unregisterAll(req.modelId).catch(gone);
+        threadBytes.delete(req.modelId);
+        return {};
+      });
     }),
     // ModelMesh waits 500 ms for this: a local file's size and earlier measurements only, never a download or unpack.
     predictModelSize: unary(async (req: LoadModelRequest) => ({

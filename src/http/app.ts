@@ -41,13 +41,16 @@ export interface AppOptions {
   shm?: SystemSharedMemory;
 }
 
-/** Counts requests in flight; while draining, answers all but /ping with 503 and closes the connection. */
-function drainGate(lifecycle: ServerLifecycle | undefined): RequestHandler {
+/** Health checks answer for themselves while draining: /ping 503, OIP's ready 400 (its spec's false). */
+const HEALTH_PATHS = new Set(['/ping', '/v2/health/live', '/v2/health/ready']);
+
+/** Counts requests in flight; while draining, answers all but the health checks with 503 and closes the connection. */
+export function drainGate(lifecycle: ServerLifecycle | undefined): RequestHandler {
   return (req, res, next) => {
     if (!lifecycle) return next();
     lifecycle.inFlight++;
     res.on('close', () => lifecycle.inFlight--);
-    if (lifecycle.draining && req.path !== '/ping') {
+    if (lifecycle.draining && !HEALTH_PATHS.has(req.path)) {
       res.set('Connection', 'close');
       return next(new ServerDrainingError('the server is shutting down'));
     }
