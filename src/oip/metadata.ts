@@ -35,7 +35,7 @@ const tensorMetadata = (t: TensorInfo): TensorMetadata => ({ name: t.name, datat
 export function modelMetadata(s: ModelSignature): ModelMetadata {
   return {
     name: s.name,
-    versions: s.version ? [s.version] : [],
+    versions: s.versions.length > 0 ? s.versions : s.version ? [s.version] : [],
     platform: PLATFORM,
     inputs: s.inputs.map(tensorMetadata),
     outputs: s.outputs.map(tensorMetadata),

@@ -70,6 +70,8 @@ export interface RegisterRequest {
 export interface ModelSignature {
   name: string;
   version: string;
+  /** Every registered version of the name, in registration order (Triton's metadata lists them all). */
+  versions: string[];
   inputs: TensorInfo[];
   outputs: TensorInfo[];
   /** Requests run together (1: no dynamic batching). */
@@ -1044,6 +1046,7 @@ export class ModelScheduler {
     return {
       name,
       version: record.version ?? '',
+      versions: this.registry.versions(name).flatMap((r) => (r.version ? [r.version] : [])),
       inputs: record.io!.inputs,
       outputs: record.io!.outputs,
       // From the settings, not the loaded generation: an evicted model's config says what it will do when back.

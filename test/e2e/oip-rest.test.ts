@@ -71,6 +71,17 @@ describe('health and metadata', () => {
     expect((await json(await fetch(v2('/models/half')))).inputs[0].datatype).toBe('FP16');
   });
 
+  test('metadata lists every version of the model, as Triton\'s does, whichever version was asked for', async () => {
+    expect((await fetch(`${s.management}/models?url=fixed&model_name=fixed&model_version=2.0&synchronous=true`, { method: 'POST' })).status).toBe(200);
+    try {
+      expect((await json(await fetch(v2('/models/fixed')))).versions).toEqual(['1.0', '2.0']);
+      expect((await json(await fetch(v2('/models/fixed/versions/2.0')))).versions).toEqual(['1.0', '2.0']);
+    } finally {
+      expect((await fetch(`${s.management}/models/fixed/2.0`, { method: 'DELETE' })).status).toBe(200);
+    }
+    expect((await json(await fetch(v2('/models/fixed')))).versions).toEqual(['1.0']);
+  });
+
   test('ready: 200 for a model that serves, 404 JSON error for an unknown one or version', async () => {
     expect(await json(await fetch(v2('/models/two/ready')))).toEqual({ name: 'two', ready: true });
     const unknown = await fetch(v2('/models/nope/ready'));

@@ -181,7 +181,7 @@ describe('float16', () => {
 
 describe('metadata and Triton config', () => {
   const signature = {
-    name: 'm', version: '1', inputs: [{ name: 'x', type: 'float32', shape: ['N', 3, 'H', 8] as (string | number)[] }],
+    name: 'm', version: '1', versions: ['1'], inputs: [{ name: 'x', type: 'float32', shape: ['N', 3, 'H', 8] as (string | number)[] }],
     outputs: [{ name: 'y', type: 'string', shape: ['N'] as (string | number)[] }], batchSize: 1, maxBatchDelayMs: 5, workers: 2, modelFile: 'model.onnx',
   };
   test('metadata: -1 for variable dimensions, OIP datatypes', () => {
