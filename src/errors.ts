@@ -226,6 +226,9 @@ const GRPC_BY_HTTP: Record<number, number> = {
   502: GrpcCode.UNAVAILABLE, 503: GrpcCode.UNAVAILABLE, 504: GrpcCode.DEADLINE_EXCEEDED, 507: GrpcCode.RESOURCE_EXHAUSTED,
 };
 
+/** Refusals before any memory was taken: no room in the budget or the download cache, or no access to the artifact. */
+const LOADS_NOT_ATTEMPTED = new Set<ErrorKindName>(['InsufficientMemory', 'DownloadCacheFull', 'ArtifactAccessDenied']);
+
 /** Who a gRPC failure goes to: a client, ModelMesh forwarding a request (`mesh`), or ModelMesh's loadModel. */
 export type GrpcRoute = 'direct' | 'mesh' | 'mesh-load';
 
@@ -237,7 +240,8 @@ export type GrpcRoute = 'direct' | 'mesh' | 'mesh-load';
  * ModelMesh that no memory stays used.
  */
 export function grpcStatusOf(err: QuiverError, route: GrpcRoute = 'direct'): number {
-  if (err.kind === 'InsufficientMemory') return route === 'mesh-load' ? GrpcCode.FAILED_PRECONDITION : GrpcCode.RESOURCE_EXHAUSTED;
+  if (route === 'mesh-load' && LOADS_NOT_ATTEMPTED.has(err.kind)) return GrpcCode.FAILED_PRECONDITION;
+  if (err.kind === 'InsufficientMemory') return GrpcCode.RESOURCE_EXHAUSTED;
   if (route === 'mesh' && KINDS[err.kind].status === 503) return GrpcCode.RESOURCE_EXHAUSTED;
   return GRPC_BY_HTTP[KINDS[err.kind].status] ?? GrpcCode.INTERNAL;
 }

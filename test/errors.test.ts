@@ -1,5 +1,5 @@
 import {
-  ClientDisconnectedError, GrpcCode, InsufficientMemoryError, InvalidInputError, ModelNotFoundError, QueueFullError, QuiverError, RequestTimeoutError,
+  ClientDisconnectedError, DownloadCacheFullError, GrpcCode, InsufficientMemoryError, InvalidInputError, ModelNotFoundError, QueueFullError, QuiverError, RequestTimeoutError,
   errorBody, fromWireError, grpcStatusOf, httpStatusOf, toWireError,
 } from '../src/errors';
 
@@ -34,6 +34,8 @@ describe('error catalogue', () => {
     expect(grpcStatusOf(noRoom)).toBe(GrpcCode.RESOURCE_EXHAUSTED);
     // model-runtime.proto: a load not attempted is FAILED_PRECONDITION (nothing stays allocated).
     expect(grpcStatusOf(noRoom, 'mesh-load')).toBe(GrpcCode.FAILED_PRECONDITION);
+    expect(grpcStatusOf(new DownloadCacheFullError('cache full'), 'mesh-load')).toBe(GrpcCode.FAILED_PRECONDITION);
+    expect(grpcStatusOf(new DownloadCacheFullError('cache full'))).toBe(GrpcCode.RESOURCE_EXHAUSTED);
     // ModelMesh tries another copy on RESOURCE_EXHAUSTED alone; a client retries on UNAVAILABLE.
     expect(grpcStatusOf(new QueueFullError('full'))).toBe(GrpcCode.UNAVAILABLE);
     expect(grpcStatusOf(new QueueFullError('full'), 'mesh')).toBe(GrpcCode.RESOURCE_EXHAUSTED);

@@ -1,7 +1,7 @@
 // mmesh.ModelRuntime: how KServe ModelMesh loads, sizes and unloads models on this server. Sizes are
 // what Quiver measured (resident memory of the loaded copies), not a guess from the file size.
 import type { ModelScheduler } from '../scheduler/scheduler';
-import { BadRequestError, ClientDisconnectedError, QuiverError, ServerStartingError } from '../errors';
+import { BadRequestError, ClientDisconnectedError, ModelNotFoundError, QuiverError, ServerStartingError } from '../errors';
 import { log } from '../log';
 import { SERVER_VERSION } from '../version';
 import { deadlineOf, unary } from './calls';
@@ -31,8 +31,6 @@ const INFERENCE = 'inference.GRPCInferenceService';
  */
 const FORWARDED_METHODS = ['ModelInfer', 'ModelMetadata', 'ModelReady', 'ModelConfig', 'ModelStatistics'];
 
-/** How long a management call waits for the server's warm-up, at most. */
-const STARTUP_WAIT_MS = 30_000;
 const STARTUP_POLL_MS = 50;
 /** A call that cannot wait long enough hears why this long before its deadline, not just that it passed. */
 const ANSWER_BEFORE_DEADLINE_MS = 100;
@@ -78,9 +76,10 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
     return Math.max(1, d.minWorkers) * Math.max(1, d.batchSize);
   };
   // After a restart of this container alone, ModelMesh (which saw READY before) sends loads at once: they
-  // wait for the warm-up instead of failing, each failure counting against the model.
-  const started = async (deadline: number, wanted: () => boolean = () => true) => {
-    const until = Math.min(deadline - ANSWER_BEFORE_DEADLINE_MS, Date.now() + STARTUP_WAIT_MS);
+  // wait for the warm-up, within the load's own time, instead of failing, each failure counting against
+  // the model.
+  const started = async (deadline: number, wanted: () => boolean) => {
+    const until = deadline - ANSWER_BEFORE_DEADLINE_MS;
     while (!options.isStarted()) {
       if (!wanted()) throw new ClientDisconnectedError('the call was cancelled while the server was starting');
       if (Date.now() >= until) throw new ServerStartingError('the server is still starting: ask again once runtimeStatus says READY');
@@ -142,6 +141,7 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       check();
       // A load ModelMesh retried finds its model there (loads of an id take turns).
       await scheduler.signature(req.modelId);
+      check();
       // ModelMesh asks modelSize only when this says 0: the size it keeps is this one, so it includes a
       // first run's arena (a detector's is ~20× its load).
       await scheduler.warmUp(req.modelId, deadline);
@@ -203,7 +203,13 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
       }
     }, 'mesh-load'),
     unloadModel: unary(async (req: { modelId: string }) => {
+      const loading = (claims.get(req.modelId)?.size ?? 0) > 0;
       cancelLoads(req.modelId);
+      // A cancelled load still queued or loading in the scheduler would hold the loads after it: dropping
+      // its registration now makes the scheduler give it up at its turn. The unload's own turn comes after.
+      if (loading && options.isStarted() && scheduler.hasModel(req.modelId)) {
+        scheduler.unregisterAll(req.modelId).catch(gone).catch((err: Error) => log.warn('ModelMesh: a cancelled load could not be dropped at once', { model: req.modelId, error: err.message }));
+      }
       return inTurn(req.modelId, async () => {
         // Before the warm-up ends nothing of ModelMesh's is loaded (loads wait for it): nothing to do.
         if (options.isStarted() && scheduler.hasModel(req.modelId)) await scheduler.unregisterAll(req.modelId).catch(gone);
@@ -215,8 +221,9 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
     predictModelSize: unary(async (req: LoadModelRequest) => ({
       sizeInBytes: answered.get(req.modelId) ?? (await scheduler.quickPrediction(req.modelPath)) ?? options.defaultModelSizeBytes,
     })),
-    modelSize: unary(async (req: { modelId: string }, _md, call) => {
-      await started(deadlineOf(call));
+    modelSize: unary(async (req: { modelId: string }) => {
+      // During the warm-up no model of ModelMesh's is here (its loads wait for the warm-up).
+      if (!options.isStarted()) throw new ModelNotFoundError(`model "${req.modelId}" is not loaded: the server is still starting`);
       return { sizeInBytes: sizeOf(req.modelId) };
     }),
   };

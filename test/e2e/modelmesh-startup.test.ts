@@ -51,6 +51,8 @@ test('while the server starts: runtimeStatus STARTING, not ready, a load waits (
     // A load that cannot wait long enough hears why before its deadline passes.
     const refused = await call(mesh, 'loadModel', { modelId: 'm', modelPath: mPath }, new grpc.Metadata(), 600).catch((e: grpc.ServiceError) => e);
     expect(refused).toMatchObject({ code: grpc.status.UNAVAILABLE, details: expect.stringMatching(/still starting/) });
+    // Nothing of ModelMesh's is here before the warm-up ends: modelSize says so at once.
+    expect(await call(mesh, 'modelSize', { modelId: 'm' }).catch((e: grpc.ServiceError) => e.code)).toBe(grpc.status.NOT_FOUND);
     // An unload then a load of one id, both while it starts: they keep their order (the load is not cancelled).
     const unloadFirst = call(mesh, 'unloadModel', { modelId: 'early' });
     const afterUnload = call(mesh, 'loadModel', { modelId: 'early', modelPath: mPath });
