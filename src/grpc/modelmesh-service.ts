@@ -129,14 +129,22 @@ export function modelMeshService(scheduler: ModelScheduler, options: ModelMeshOp
         await scheduler.unregisterAll(req.modelId).catch(gone);
         check();
       }
-      try {
-        if (!ours) {
-          await scheduler.register({ name: req.modelId, url: req.modelPath, synchronous: true, pinned: true, initialWorkers: 1, maxWorkers: 1 });
-          registeredHere = true;
+      const register = () => scheduler.register({ name: req.modelId, url: req.modelPath, synchronous: true, pinned: true, initialWorkers: 1, maxWorkers: 1 });
+      if (!ours) {
+        try {
+          await register();
+        } catch (err) {
+          if (!(err instanceof QuiverError && err.kind === 'ModelAlreadyExists')) throw asLoadRefusal(err);
+          // Another API registered the name meanwhile (ModelMesh's own loads of an id take turns): that
+          // model gives way, as one found before the load does, once.
+          log.warn('ModelMesh: a model of the same name registered meanwhile is replaced', { model: req.modelId });
+          await scheduler.unregisterAll(req.modelId).catch(gone);
+          check();
+          await register().catch((again: unknown) => {
+            throw asLoadRefusal(again);
+          });
         }
-      } catch (err) {
-        // The same name registered through another API meanwhile: it is taken as the model asked for.
-        if (!(err instanceof QuiverError && err.kind === 'ModelAlreadyExists')) throw asLoadRefusal(err);
+        registeredHere = true;
       }
       check();
       // A load ModelMesh retried finds its model there (loads of an id take turns).
