@@ -17,7 +17,8 @@ if [ -d node_modules ] && command -v node >/dev/null; then
 fi
 [ -f .gpu-carry/node.xz ] || { echo "no node_modules and no .gpu-carry: run bench/gpu-pack.sh here first, then carry .gpu-carry" >&2; exit 2; }
 mkdir -p /tmp/quiver-node/bin
-xz -dc .gpu-carry/node.xz > /tmp/quiver-node/bin/node
+if command -v xz >/dev/null; then xz -dc .gpu-carry/node.xz > /tmp/quiver-node/bin/node
+else python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' .gpu-carry/node.xz > /tmp/quiver-node/bin/node; fi
 chmod +x /tmp/quiver-node/bin/node
 export PATH="/tmp/quiver-node/bin:$PATH"
 node --version
