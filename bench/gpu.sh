@@ -24,6 +24,7 @@ export PATH="/tmp/quiver-node/bin:$PATH"
 node --version
 rm -rf dist node_modules && cp -r .gpu-carry/dist dist && cp -r .gpu-carry/node_modules node_modules
 # The addon's own CMake build, as cmake-js runs it (node-api headers from the package, output in Release/).
+export PATH="$PATH:/usr/local/cuda/bin"
 cmake -S native -B build-cuda -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_JS_INC="$PWD/node_modules/node-api-headers/include" \
   -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build-cuda/Release"
